@@ -1,0 +1,95 @@
+package messages
+
+import (
+	"fmt"
+	"time"
+)
+
+// WindowStatus is the lifecycle state of a window:
+// OPEN → SEALED → COMPACTED → LOADED, or FAILED.
+type WindowStatus string
+
+const (
+	StatusOpen      WindowStatus = "OPEN"
+	StatusSealed    WindowStatus = "SEALED"
+	StatusCompacted WindowStatus = "COMPACTED"
+	StatusLoaded    WindowStatus = "LOADED"
+	StatusFailed    WindowStatus = "FAILED"
+)
+
+// TypeWindowState names the KV value format of BucketWindows.
+const TypeWindowState = "windrow.WindowState.v1"
+
+// WindowState is the value of a window's key in BucketWindows. Every change is
+// a compare-and-set on the key's revision: collectors register segments only
+// while the state is OPEN, and exactly one compactor wins the seal.
+type WindowState struct {
+	Policy        string       `json:"policy"`
+	PolicyVersion uint64       `json:"policy_version"`
+	WindowStart   time.Time    `json:"window_start"`
+	WindowEnd     time.Time    `json:"window_end"`
+	Revision      int          `json:"revision"`
+	Status        WindowStatus `json:"status"`
+
+	// Staging, maintained by collectors.
+	Segments       int64     `json:"segments"`
+	StagedRows     int64     `json:"staged_rows"`      // rows in registered segments, duplicates included
+	LastSegmentSeq uint64    `json:"last_segment_seq"` // WINDROW_SEGMENTS sequence of the newest registration
+	MinEventTime   time.Time `json:"min_event_time,omitzero"`
+	MaxEventTime   time.Time `json:"max_event_time,omitzero"`
+	FirstStagedAt  time.Time `json:"first_staged_at,omitzero"`
+
+	// Sealing and compaction, maintained by compactors.
+	Watermark   time.Time  `json:"watermark,omitzero"`
+	SealedAt    time.Time  `json:"sealed_at,omitzero"`
+	Owner       string     `json:"owner,omitempty"` // compactor instance working on the window
+	LeaseUntil  time.Time  `json:"lease_until,omitzero"`
+	CompactedAt time.Time  `json:"compacted_at,omitzero"`
+	Rows        int64      `json:"rows"`       // rows after dedup
+	Duplicates  int64      `json:"duplicates"` // rows dropped by dedup on source sequence
+	Batches     []BatchRef `json:"batches,omitempty"`
+	Manifest    string     `json:"manifest,omitempty"`
+
+	// Loading, maintained from load results.
+	LoadedBatches []string  `json:"loaded_batches,omitempty"`
+	LoadedRows    int64     `json:"loaded_rows"`
+	LoadedAt      time.Time `json:"loaded_at,omitzero"`
+	LoadDuration  int64     `json:"load_duration_ms"`
+
+	Error     string    `json:"error,omitempty"`
+	TraceID   string    `json:"trace_id,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// ID is the window id.
+func (s *WindowState) ID() string { return WindowID(s.WindowStart) }
+
+// Key is the window's key in BucketWindows.
+func (s *WindowState) Key() string { return WindowKey(s.Policy, s.ID()) }
+
+// Validate checks the state's invariants.
+func (s *WindowState) Validate() error {
+	errs := checkPolicyWindow(s.Policy, s.WindowStart, s.WindowEnd)
+	switch s.Status {
+	case StatusOpen, StatusSealed, StatusCompacted, StatusLoaded, StatusFailed:
+	default:
+		errs = append(errs, fmt.Errorf("status: %q, want OPEN, SEALED, COMPACTED, LOADED or FAILED", s.Status))
+	}
+	if s.Rows+s.Duplicates > s.StagedRows && s.Status != StatusOpen {
+		errs = append(errs, fmt.Errorf("rows %d + duplicates %d exceed staged rows %d", s.Rows, s.Duplicates, s.StagedRows))
+	}
+	if err := joinErrs(errs); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrInvalid, TypeWindowState, err)
+	}
+	return nil
+}
+
+// HasLoaded reports whether batchID is among the loaded batches.
+func (s *WindowState) HasLoaded(batchID string) bool {
+	for _, b := range s.LoadedBatches {
+		if b == batchID {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,89 @@
+package messages
+
+import "strings"
+
+// Streams and buckets windrow provisions. Names are fixed so that every
+// service instance, whatever process it runs in, finds the same ones.
+const (
+	// StreamSegments holds SegmentRegistered messages, subject per policy and window.
+	StreamSegments = "WINDROW_SEGMENTS"
+	// StreamLoad holds LoadCommand messages, one per batch.
+	StreamLoad = "WINDROW_LOAD"
+	// StreamResults holds LoadResult messages.
+	StreamResults = "WINDROW_RESULTS"
+	// StreamDLQ holds dead-lettered events and late-drop markers.
+	StreamDLQ = "WINDROW_DLQ"
+	// StreamEvents holds WindowSealed notices and other lifecycle events for observers.
+	StreamEvents = "WINDROW_EVENTS"
+
+	// BucketWindows is the KV bucket of window states, key "<policy>.<window id>".
+	BucketWindows = "windrow_windows"
+	// BucketPolicies is the KV bucket of policies, key "<policy>".
+	BucketPolicies = "windrow_policies"
+)
+
+// Subject prefixes; full subjects are built by the functions below.
+const (
+	prefixSegments = "windrow.segments."
+	prefixLoad     = "windrow.load."
+	prefixResults  = "windrow.result."
+	prefixDLQ      = "windrow.dlq."
+	prefixLate     = "windrow.late."
+	prefixEvents   = "windrow.events."
+)
+
+// Subject filters of the windrow streams.
+const (
+	SubjectsSegments = prefixSegments + ">"
+	SubjectsLoad     = prefixLoad + ">"
+	SubjectsResults  = prefixResults + ">"
+	SubjectsEvents   = prefixEvents + ">"
+)
+
+// SubjectsDLQ lists the subjects of StreamDLQ.
+var SubjectsDLQ = []string{prefixDLQ + ">", prefixLate + ">"}
+
+// SegmentSubject is where a segment of policy's window is registered.
+func SegmentSubject(policy, windowID string) string {
+	return prefixSegments + policy + "." + windowID
+}
+
+// SegmentFilter matches every segment registration of a policy.
+func SegmentFilter(policy string) string { return prefixSegments + policy + ".>" }
+
+// LoadSubject is where load commands of a policy are published.
+func LoadSubject(policy string) string { return prefixLoad + policy }
+
+// ResultSubject is where load results of a policy are published.
+func ResultSubject(policy string) string { return prefixResults + policy }
+
+// DLQSubject is where a policy's dead-lettered events go.
+func DLQSubject(policy string) string { return prefixDLQ + policy }
+
+// DLQFilter matches every dead-letter subject.
+func DLQFilter() string { return prefixDLQ + ">" }
+
+// LateSubject is where late-drop markers of a policy's window go; the stream
+// counts them per subject, which gives late counts per window.
+func LateSubject(policy, windowID string) string { return prefixLate + policy + "." + windowID }
+
+// LateFilter matches every late marker of a policy.
+func LateFilter(policy string) string { return prefixLate + policy + ".>" }
+
+// SealedSubject is where WindowSealed notices of a policy go.
+func SealedSubject(policy string) string { return prefixEvents + "sealed." + policy }
+
+// WindowKey is the KV key of a window's state.
+func WindowKey(policy, windowID string) string { return policy + "." + windowID }
+
+// WindowKeyFilter matches every window key of a policy.
+func WindowKeyFilter(policy string) string { return policy + ".*" }
+
+// SplitWindowKey splits a window KV key into policy and window id.
+func SplitWindowKey(key string) (policy, windowID string, ok bool) {
+	i := strings.LastIndexByte(key, '.')
+	if i <= 0 || i == len(key)-1 {
+		return "", "", false
+	}
+	return key[:i], key[i+1:], true
+}
