@@ -1,0 +1,109 @@
+package natsx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ClientConfig says how to reach NATS. Secrets are never logged: String()
+// shows which kind of credentials is set, not their values.
+type ClientConfig struct {
+	URL      string // default nats://127.0.0.1:4222
+	Name     string // connection name shown in server monitoring
+	User     string
+	Password string
+	Token    string
+	Creds    string // path of a .creds file (JWT + NKey seed)
+	NKeySeed string // path of an NKey seed file
+	CAFile   string // TLS: CA bundle that signed the server's certificate
+	CertFile string // TLS: client certificate (mutual TLS)
+	KeyFile  string // TLS: client key
+}
+
+// String describes the configuration without secrets.
+func (c ClientConfig) String() string {
+	auth := "none"
+	switch {
+	case c.Creds != "":
+		auth = "creds file"
+	case c.NKeySeed != "":
+		auth = "nkey"
+	case c.Token != "":
+		auth = "token"
+	case c.User != "":
+		auth = "user " + c.User
+	}
+	tls := ""
+	if c.CAFile != "" || c.CertFile != "" {
+		tls = " tls"
+	}
+	return fmt.Sprintf("%s (auth: %s%s)", c.URL, auth, tls)
+}
+
+// Connect opens a connection. With srv set the connection is in-process
+// (no TCP); URL and credentials are then ignored.
+func Connect(cfg ClientConfig, srv *server.Server) (*nats.Conn, error) {
+	if cfg.URL == "" {
+		cfg.URL = nats.DefaultURL
+	}
+	opts := []nats.Option{
+		nats.Name(cfg.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.ReconnectBufSize(64 << 20),
+	}
+	if srv != nil {
+		opts = append(opts, nats.InProcessServer(srv))
+	}
+	if cfg.User != "" {
+		opts = append(opts, nats.UserInfo(cfg.User, cfg.Password))
+	}
+	if cfg.Token != "" {
+		opts = append(opts, nats.Token(cfg.Token))
+	}
+	if cfg.Creds != "" {
+		opts = append(opts, nats.UserCredentials(cfg.Creds))
+	}
+	if cfg.NKeySeed != "" {
+		o, err := nats.NkeyOptionFromSeed(cfg.NKeySeed)
+		if err != nil {
+			return nil, fmt.Errorf("nkey seed %s: %w", cfg.NKeySeed, err)
+		}
+		opts = append(opts, o)
+	}
+	if cfg.CAFile != "" {
+		opts = append(opts, nats.RootCAs(cfg.CAFile))
+	}
+	if cfg.CertFile != "" {
+		opts = append(opts, nats.ClientCert(cfg.CertFile, cfg.KeyFile))
+	}
+	nc, err := nats.Connect(cfg.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to nats %s: %w", cfg, err)
+	}
+	return nc, nil
+}
+
+// WaitJetStream waits until JetStream answers, bounded by ctx.
+func WaitJetStream(ctx context.Context, js jetstream.JetStream) error {
+	for {
+		_, err := js.AccountInfo(ctx)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
+			return fmt.Errorf("jetstream is not enabled on this NATS server (start it with -js): %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for jetstream: %w (last error: %v)", ctx.Err(), err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

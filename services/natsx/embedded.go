@@ -1,0 +1,112 @@
+package natsx
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// EmbeddedConfig configures an in-process NATS server.
+type EmbeddedConfig struct {
+	// StoreDir holds JetStream's file store. Required.
+	StoreDir string
+	// Host to listen on. Default 127.0.0.1: the embedded server is not
+	// reachable from other machines unless asked for.
+	Host string
+	// Port to listen on. Default 4222. If it is taken and FallbackPort is set,
+	// a free port is used instead; 0 or -1 always picks a free port.
+	Port int
+	// FallbackPort allows a free port when Port is taken.
+	FallbackPort bool
+	// MaxStore caps JetStream's file storage in bytes; 0 means the server default.
+	MaxStore int64
+}
+
+// ErrPortInUse is returned when the configured port is taken and no fallback is allowed.
+var ErrPortInUse = errors.New("port in use")
+
+// Embedded is a running in-process NATS server.
+type Embedded struct {
+	srv *server.Server
+	// FellBack is true when the configured port was taken and another was used.
+	FellBack bool
+}
+
+// StartEmbedded starts a JetStream-enabled NATS server and waits until it accepts connections.
+func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
+	if cfg.StoreDir == "" {
+		return nil, errors.New("embedded nats: store dir is required")
+	}
+	if cfg.Host == "" {
+		cfg.Host = "127.0.0.1"
+	}
+	if cfg.Port == 0 {
+		cfg.Port = 4222
+	}
+	e := &Embedded{}
+	port := cfg.Port
+	if port > 0 && !portFree(cfg.Host, port) {
+		if !cfg.FallbackPort {
+			return nil, fmt.Errorf("embedded nats: %w: %s:%d (another NATS server may be running there; pick --nats-port, or use it with --nats-url nats://%s:%d)", ErrPortInUse, cfg.Host, port, cfg.Host, port)
+		}
+		port = server.RANDOM_PORT
+		e.FellBack = true
+	}
+	storeDir, err := filepath.Abs(cfg.StoreDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(storeDir, 0o755); err != nil {
+		return nil, fmt.Errorf("embedded nats: store dir: %w", err)
+	}
+	opts := &server.Options{
+		ServerName:         "windrow",
+		Host:               cfg.Host,
+		Port:               port,
+		JetStream:          true,
+		StoreDir:           storeDir,
+		JetStreamMaxStore:  cfg.MaxStore,
+		NoSigs:             true,
+		NoLog:              true,
+		MaxPayload:         8 << 20,
+		JetStreamMaxMemory: 256 << 20,
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		srv.Shutdown()
+		return nil, errors.New("embedded nats: not ready for connections after 30s")
+	}
+	e.srv = srv
+	return e, nil
+}
+
+func portFree(host string, port int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+// Server returns the underlying server, for in-process connections.
+func (e *Embedded) Server() *server.Server { return e.srv }
+
+// ClientURL is the URL other processes connect to.
+func (e *Embedded) ClientURL() string { return e.srv.ClientURL() }
+
+// Shutdown stops the server and waits for it.
+func (e *Embedded) Shutdown() {
+	e.srv.Shutdown()
+	e.srv.WaitForShutdown()
+}

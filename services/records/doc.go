@@ -1,0 +1,17 @@
+// Package records turns events into Parquet rows and Parquet rows into files.
+//
+// A Layout maps a policy's schema to a Parquet schema: one column per policy
+// field plus the lineage column _source_seq (the JetStream stream sequence of
+// the event), the same for staged segments and final batches. The Decoder is
+// the collector's hot path: it reads one JSON event straight into a
+// parquet.Row without reflection and without building a map, using a reusable
+// fastjson parser and an arena for string bytes. Rows live until the caller
+// has written them and then calls Decoder.Reset.
+//
+// WriteFile sorts nothing: callers sort rows with Layout.Compare (sort
+// fields, then source sequence). Merge reads any number of sorted files and
+// yields one sorted stream without duplicate source sequences: two copies of
+// the same event decode to the same values, so with the sequence as the last
+// sort key they are adjacent and the second is dropped. Memory is bounded by
+// one read chunk per input file, not by the size of the window.
+package records

@@ -1,0 +1,174 @@
+package records
+
+import (
+	"container/heap"
+	"fmt"
+	"io"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress"
+)
+
+// FileOptions configure a Parquet file written by NewWriter.
+type FileOptions struct {
+	Codec        compress.Codec    // page compression; nil means uncompressed
+	RowGroupRows int               // rows per row group; 0 means parquet-go's default
+	Metadata     map[string]string // key/value metadata in the footer
+}
+
+// NewWriter returns a Parquet writer of the layout's schema on w. Callers
+// write rows with WriteRows and must Close it.
+func (l *Layout) NewWriter(w io.Writer, opts FileOptions) *parquet.Writer {
+	options := []parquet.WriterOption{l.schema, parquet.CreatedBy("windrow", "1", ""), parquet.PageBufferSize(256 << 10)}
+	if opts.Codec != nil {
+		options = append(options, parquet.Compression(opts.Codec))
+	}
+	if opts.RowGroupRows > 0 {
+		options = append(options, parquet.MaxRowsPerRowGroup(int64(opts.RowGroupRows)))
+	}
+	for k, v := range opts.Metadata {
+		options = append(options, parquet.KeyValueMetadata(k, v))
+	}
+	return parquet.NewWriter(w, options...)
+}
+
+// WriteFile writes rows, in the order given, as one Parquet file on w.
+func (l *Layout) WriteFile(w io.Writer, rows []parquet.Row, opts FileOptions) error {
+	pw := l.NewWriter(w, opts)
+	if _, err := pw.WriteRows(rows); err != nil {
+		return fmt.Errorf("write rows: %w", err)
+	}
+	if err := pw.Close(); err != nil {
+		return fmt.Errorf("close parquet writer: %w", err)
+	}
+	return nil
+}
+
+// OpenFile opens a Parquet file of this layout and checks its schema.
+func (l *Layout) OpenFile(r io.ReaderAt, size int64) (*parquet.File, error) {
+	f, err := parquet.OpenFile(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+	if err != nil {
+		return nil, fmt.Errorf("open parquet file: %w", err)
+	}
+	if !parquet.EqualNodes(f.Schema(), l.schema) {
+		return nil, fmt.Errorf("parquet file schema %s does not match policy layout %s", f.Schema(), l.schema)
+	}
+	return f, nil
+}
+
+// MergeStats counts what Merge saw.
+type MergeStats struct {
+	Rows       int64 // rows yielded
+	Duplicates int64 // rows dropped because their source sequence was already yielded
+}
+
+const chunkRows = 512
+
+// Merge reads files, each sorted by Compare, and calls yield with runs of
+// rows in Compare order, dropping rows whose source sequence repeats. The rows
+// passed to yield are valid only until yield returns.
+func (l *Layout) Merge(files []*parquet.File, yield func([]parquet.Row) error) (MergeStats, error) {
+	var stats MergeStats
+	h := &sourceHeap{layout: l}
+	for _, f := range files {
+		s := &source{groups: f.RowGroups(), buf: make([]parquet.Row, chunkRows)}
+		ok, err := s.next()
+		if err != nil {
+			return stats, err
+		}
+		if ok {
+			h.items = append(h.items, s)
+		}
+	}
+	heap.Init(h)
+	out := make([]parquet.Row, 0, chunkRows)
+	var last int64 = -1
+	flush := func() error {
+		if len(out) == 0 {
+			return nil
+		}
+		err := yield(out)
+		out = out[:0]
+		return err
+	}
+	for h.Len() > 0 {
+		s := h.items[0]
+		row := s.buf[s.pos]
+		seq := row[l.seqCol].Int64()
+		if seq == last {
+			stats.Duplicates++
+		} else {
+			out = append(out, row)
+			stats.Rows++
+			last = seq
+		}
+		s.pos++
+		if s.pos == s.n || len(out) == cap(out) {
+			// The source's chunk is about to be overwritten, or out is full.
+			if err := flush(); err != nil {
+				return stats, err
+			}
+		}
+		if s.pos == s.n {
+			ok, err := s.next()
+			if err != nil {
+				return stats, err
+			}
+			if !ok {
+				heap.Pop(h)
+				continue
+			}
+		}
+		heap.Fix(h, 0)
+	}
+	return stats, flush()
+}
+
+type source struct {
+	groups []parquet.RowGroup
+	rows   parquet.Rows
+	buf    []parquet.Row
+	pos, n int
+}
+
+// next loads the next chunk; false at the end of the file.
+func (s *source) next() (bool, error) {
+	for {
+		if s.rows == nil {
+			if len(s.groups) == 0 {
+				return false, nil
+			}
+			s.rows = s.groups[0].Rows()
+			s.groups = s.groups[1:]
+		}
+		n, err := s.rows.ReadRows(s.buf)
+		if n > 0 {
+			s.pos, s.n = 0, n
+			return true, nil
+		}
+		if err == io.EOF || err == nil {
+			s.rows.Close()
+			s.rows = nil
+			continue
+		}
+		return false, fmt.Errorf("read rows: %w", err)
+	}
+}
+
+type sourceHeap struct {
+	layout *Layout
+	items  []*source
+}
+
+func (h *sourceHeap) Len() int { return len(h.items) }
+func (h *sourceHeap) Less(i, j int) bool {
+	a, b := h.items[i], h.items[j]
+	return h.layout.Compare(a.buf[a.pos], b.buf[b.pos]) < 0
+}
+func (h *sourceHeap) Swap(i, j int) { h.items[i], h.items[j] = h.items[j], h.items[i] }
+func (h *sourceHeap) Push(x any)    { h.items = append(h.items, x.(*source)) }
+func (h *sourceHeap) Pop() any {
+	x := h.items[len(h.items)-1]
+	h.items = h.items[:len(h.items)-1]
+	return x
+}
