@@ -1,0 +1,468 @@
+package windows
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Defaults applied by SetDefaults to fields left at their zero value.
+const (
+	DefaultStream          = "EVENTS"
+	DefaultTimezone        = "UTC"
+	DefaultMaxOutOfOrder   = Duration(time.Minute)
+	DefaultAllowedLateness = Duration(0)
+	DefaultIdleTimeout     = Duration(30 * time.Second)
+	DefaultFutureHorizon   = Duration(24 * time.Hour)
+	DefaultSegmentMaxRows  = 100_000
+	DefaultSegmentMaxBytes = 64 * MiB
+	DefaultSegmentMaxAge   = Duration(5 * time.Second)
+	DefaultCompression     = CompressZstd
+	DefaultTargetFileSize  = 128 * MiB
+	DefaultRowGroupRows    = 122_880
+	DefaultTimestampUnit   = UnitMilliseconds
+)
+
+// Limits checked by Validate.
+const (
+	MinSegmentMaxRows  = 1
+	MaxSegmentMaxRows  = 10_000_000
+	MinSegmentMaxBytes = 64 * KiB
+	MaxSegmentMaxBytes = 1 * GiB
+	MinSegmentMaxAge   = Duration(100 * time.Millisecond)
+	// MaxSegmentMaxAge stays below the consumer's ack wait (30s) so a segment is
+	// flushed, and its messages acked, before JetStream redelivers them.
+	MaxSegmentMaxAge   = Duration(30 * time.Second)
+	MinTargetFileSize  = 1 * MiB
+	MaxTargetFileSize  = 4 * GiB
+	MinRowGroupRows    = 1000
+	MaxRowGroupRows    = 10_000_000
+	MinWindowSize      = Duration(time.Second)
+	MinIdleTimeout     = Duration(time.Second)
+	maxNameLen         = 63
+	lineagePrefix      = "_w"
+	validTypesList     = "string, int64, float64, bool, timestamp, date"
+	validUnitsList     = "s, ms, us, ns"
+	validCompressList  = "zstd, snappy, gzip, none"
+	nameRule           = "1-63 characters: a lowercase letter, then lowercase letters, digits or _"
+	fieldNameRule      = "1-63 characters: a lowercase letter or _, then lowercase letters, digits or _"
+	tableRule          = "table or schema.table, each part 1-63 characters of lowercase letters, digits or _, not starting with a digit"
+	subjectFilterHint  = "tokens separated by '.', '*' matches one whole token, '>' the rest as the last token, no spaces; e.g. events.sales.>"
+	windowSizeExamples = "e.g. 1m, 5m, 15m, 1h, 6h, 24h, 48h, 168h"
+)
+
+// LineageColumns are the columns windrow adds to every batch; no schema field may use these names.
+var LineageColumns = []string{"_window_start", "_window_end", "_batch_id", "_source_seq"}
+
+var (
+	policyNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+	streamNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	fieldNameRE  = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+	tableNameRE  = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}(\.[a-z_][a-z0-9_]{0,62})?$`)
+)
+
+// SetDefaults fills every field left at its zero value with its documented
+// default, and caches the time zone when it loads. Call it before Validate; it is
+// what ParsePolicy does. An explicit empty sort_by list ([]) is kept as "no sort".
+func (p *Policy) SetDefaults() {
+	if p.Source.Stream == "" {
+		p.Source.Stream = DefaultStream
+	}
+	if p.Time.Mode == "" {
+		p.Time.Mode = EventTime
+	}
+	for i := range p.Schema.Fields {
+		f := &p.Schema.Fields[i]
+		if f.Type == TypeTimestamp && f.Unit == "" {
+			f.Unit = DefaultTimestampUnit
+		}
+	}
+	w := &p.Window
+	if w.Kind == "" {
+		w.Kind = Tumbling
+	}
+	if w.Timezone == "" {
+		w.Timezone = DefaultTimezone
+	}
+	if w.MaxOutOfOrder == 0 {
+		w.MaxOutOfOrder = DefaultMaxOutOfOrder
+	}
+	if w.Late == "" {
+		w.Late = LateDrop
+	}
+	if w.IdleTimeout == 0 {
+		w.IdleTimeout = DefaultIdleTimeout
+	}
+	if w.FutureHorizon == 0 {
+		w.FutureHorizon = DefaultFutureHorizon
+	}
+	s := &p.Segment
+	if s.MaxRows == 0 {
+		s.MaxRows = DefaultSegmentMaxRows
+	}
+	if s.MaxBytes == 0 {
+		s.MaxBytes = DefaultSegmentMaxBytes
+	}
+	if s.MaxAge == 0 {
+		s.MaxAge = DefaultSegmentMaxAge
+	}
+	o := &p.Output
+	if o.Compression == "" {
+		o.Compression = DefaultCompression
+	}
+	if o.TargetFileSize == 0 {
+		o.TargetFileSize = DefaultTargetFileSize
+	}
+	if o.RowGroupSize == 0 {
+		o.RowGroupSize = DefaultRowGroupRows
+	}
+	if o.SortBy == nil && p.Time.Mode == EventTime && p.Time.Field != "" {
+		o.SortBy = []string{p.Time.Field}
+	}
+	if p.Load.Mode == "" {
+		p.Load.Mode = LoadAppend
+	}
+	if loc, err := loadZone(w.Timezone); err == nil {
+		p.loc = loc
+	}
+}
+
+// Validate checks every documented constraint and reports every problem at once:
+// the result is nil or an errors.Join of *FieldError, each matching ErrInvalidPolicy.
+// Validate does not apply defaults; call SetDefaults first.
+func (p *Policy) Validate() error {
+	errs := p.validate()
+	if len(errs) == 0 {
+		return nil
+	}
+	joined := make([]error, len(errs))
+	for i, e := range errs {
+		joined[i] = e
+	}
+	return errors.Join(joined...)
+}
+
+// FieldIndex returns the index of the schema field called name, or -1.
+func (p *Policy) FieldIndex(name string) int {
+	for i := range p.Schema.Fields {
+		if p.Schema.Fields[i].Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// TimeFieldIndex returns the index of the event-time field, or -1 in ingest mode.
+func (p *Policy) TimeFieldIndex() int {
+	if p.Time.Mode == IngestTime || p.Time.Field == "" {
+		return -1
+	}
+	return p.FieldIndex(p.Time.Field)
+}
+
+// Location returns the policy's time zone. After SetDefaults or Validate it
+// returns a cached value and is safe for concurrent use (as long as nothing
+// mutates the policy). On a policy that was never defaulted or validated it loads
+// the zone on every call, and falls back to UTC if the zone does not load.
+func (p *Policy) Location() *time.Location {
+	if p.loc != nil {
+		return p.loc
+	}
+	if loc, err := loadZone(p.Window.Timezone); err == nil {
+		return loc
+	}
+	return time.UTC
+}
+
+// loadZone loads an IANA zone. "" is UTC; "Local" is refused because it would make
+// window boundaries depend on the host.
+func loadZone(name string) (*time.Location, error) {
+	switch name {
+	case "", "UTC":
+		return time.UTC, nil
+	case "Local":
+		return nil, errors.New(`"Local" depends on the host; name an IANA zone such as UTC or Europe/Berlin`)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a known IANA time zone (use e.g. UTC, America/New_York, Europe/Berlin)", name)
+	}
+	return loc, nil
+}
+
+type problems []*FieldError
+
+func (ps *problems) add(field, format string, args ...any) {
+	*ps = append(*ps, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (p *Policy) validate() []*FieldError {
+	var ps problems
+
+	switch {
+	case p.Name == "":
+		ps.add("name", "is required (%s)", nameRule)
+	case !policyNameRE.MatchString(p.Name):
+		ps.add("name", "%q is not a valid policy name (%s)", p.Name, nameRule)
+	}
+
+	// source
+	if !streamNameRE.MatchString(p.Source.Stream) {
+		ps.add("source.stream", "%q is not a valid stream name (1-64 characters of A-Z, a-z, 0-9, _ or -)", p.Source.Stream)
+	}
+	if len(p.Source.Subjects) == 0 {
+		ps.add("source.subjects", "at least one subject filter is required (e.g. events.sales.>)")
+	}
+	seenSubj := make(map[string]int, len(p.Source.Subjects))
+	for i, s := range p.Source.Subjects {
+		path := fmt.Sprintf("source.subjects[%d]", i)
+		if why := subjectFilterProblem(s); why != "" {
+			ps.add(path, "%q is not a valid subject filter (%s; %s)", s, why, subjectFilterHint)
+			continue
+		}
+		if j, dup := seenSubj[s]; dup {
+			ps.add(path, "%q is listed twice (also source.subjects[%d])", s, j)
+			continue
+		}
+		seenSubj[s] = i
+	}
+
+	// schema
+	if len(p.Schema.Fields) == 0 {
+		ps.add("schema.fields", "at least one field is required")
+	}
+	seenField := make(map[string]int, len(p.Schema.Fields))
+	for i, f := range p.Schema.Fields {
+		base := fmt.Sprintf("schema.fields[%d]", i)
+		switch {
+		case f.Name == "":
+			ps.add(base+".name", "is required (%s)", fieldNameRule)
+		case !fieldNameRE.MatchString(f.Name):
+			ps.add(base+".name", "%q is not a valid field name (%s)", f.Name, fieldNameRule)
+		case strings.HasPrefix(f.Name, lineagePrefix) || isLineageColumn(f.Name):
+			ps.add(base+".name", "%q is reserved: names starting with %q and the lineage columns %s are added by windrow", f.Name, lineagePrefix, strings.Join(LineageColumns, ", "))
+		default:
+			if j, dup := seenField[f.Name]; dup {
+				ps.add(base+".name", "%q is already the name of schema.fields[%d] (field names must be unique)", f.Name, j)
+			} else {
+				seenField[f.Name] = i
+			}
+		}
+		switch f.Type {
+		case TypeString, TypeInt64, TypeFloat64, TypeBool, TypeTimestamp, TypeDate:
+		case "":
+			ps.add(base+".type", "is required (valid: %s)", validTypesList)
+		default:
+			ps.add(base+".type", "%q is not a type (valid: %s)", string(f.Type), validTypesList)
+		}
+		if f.Unit != "" {
+			switch {
+			case f.Type != TypeTimestamp && f.Type != "":
+				ps.add(base+".unit", "is only allowed on timestamp fields, and this field is %s", string(f.Type))
+			case f.Unit != UnitSeconds && f.Unit != UnitMilliseconds && f.Unit != UnitMicroseconds && f.Unit != UnitNanoseconds:
+				ps.add(base+".unit", "%q is not an epoch unit (valid: %s)", string(f.Unit), validUnitsList)
+			}
+		}
+	}
+
+	// time
+	switch p.Time.Mode {
+	case EventTime:
+		if p.Time.Field == "" {
+			ps.add("time.field", "is required in event mode: name a required timestamp field (or set time.mode: ingest)")
+			break
+		}
+		i := p.FieldIndex(p.Time.Field)
+		switch {
+		case i < 0:
+			ps.add("time.field", "%q is not a field of the schema (valid: the name of a required timestamp field%s)", p.Time.Field, candidateList(p.timestampFields()))
+		case p.Schema.Fields[i].Type != TypeTimestamp:
+			ps.add("time.field", "%q is a %s field, not a timestamp field%s", p.Time.Field, string(p.Schema.Fields[i].Type), candidateList(p.timestampFields()))
+		case !p.Schema.Fields[i].Required:
+			ps.add("time.field", "%q must be a required field: set required: true on schema.fields[%d]", p.Time.Field, i)
+		}
+	case IngestTime:
+		if p.Time.Field != "" {
+			ps.add("time.field", "must be empty in ingest mode (the JetStream message time is used); remove it or set time.mode: event")
+		}
+	default:
+		ps.add("time.mode", "%q is not a time mode (valid: event, ingest)", string(p.Time.Mode))
+	}
+
+	// window
+	w := &p.Window
+	ps = append(ps, w.problems()...)
+	if loc, err := loadZone(w.Timezone); err != nil {
+		ps.add("window.timezone", "%s", err)
+	} else {
+		p.loc = loc
+	}
+
+	// segment
+	s := p.Segment
+	if s.MaxRows < MinSegmentMaxRows || s.MaxRows > MaxSegmentMaxRows {
+		ps.add("segment.max_rows", "%d is out of range (valid: %d..%d)", s.MaxRows, MinSegmentMaxRows, MaxSegmentMaxRows)
+	}
+	if s.MaxBytes < MinSegmentMaxBytes || s.MaxBytes > MaxSegmentMaxBytes {
+		ps.add("segment.max_bytes", "%s is out of range (valid: %s..%s)", s.MaxBytes, MinSegmentMaxBytes, MaxSegmentMaxBytes)
+	}
+	if s.MaxAge < MinSegmentMaxAge || s.MaxAge > MaxSegmentMaxAge {
+		ps.add("segment.max_age", "%s is out of range (valid: %s..%s; the upper bound keeps flushes inside the 30s ack wait)", s.MaxAge, MinSegmentMaxAge, MaxSegmentMaxAge)
+	}
+
+	// output
+	o := p.Output
+	switch o.Compression {
+	case CompressZstd, CompressSnappy, CompressGzip, CompressNone:
+	default:
+		ps.add("output.compression", "%q is not a compression codec (valid: %s)", string(o.Compression), validCompressList)
+	}
+	if o.TargetFileSize < MinTargetFileSize || o.TargetFileSize > MaxTargetFileSize {
+		ps.add("output.target_file_size", "%s is out of range (valid: %s..%s)", o.TargetFileSize, MinTargetFileSize, MaxTargetFileSize)
+	}
+	if o.RowGroupSize < MinRowGroupRows || o.RowGroupSize > MaxRowGroupRows {
+		ps.add("output.row_group_rows", "%d is out of range (valid: %d..%d)", o.RowGroupSize, MinRowGroupRows, MaxRowGroupRows)
+	}
+	seenSort := make(map[string]int, len(o.SortBy))
+	for i, name := range o.SortBy {
+		path := fmt.Sprintf("output.sort_by[%d]", i)
+		if p.FieldIndex(name) < 0 {
+			ps.add(path, "%q is not a field of the schema%s", name, candidateList(p.fieldNames()))
+			continue
+		}
+		if j, dup := seenSort[name]; dup {
+			ps.add(path, "%q is listed twice (also output.sort_by[%d])", name, j)
+			continue
+		}
+		seenSort[name] = i
+	}
+
+	// load
+	switch {
+	case p.Load.Table == "":
+		ps.add("load.table", "is required (%s)", tableRule)
+	case !tableNameRE.MatchString(p.Load.Table):
+		ps.add("load.table", "%q is not a valid table name (%s)", p.Load.Table, tableRule)
+	}
+	if p.Load.Mode != LoadAppend {
+		ps.add("load.mode", "%q is not a load mode (valid: append)", string(p.Load.Mode))
+	}
+
+	// sla
+	if p.SLA.Deadline < 0 {
+		ps.add("sla.deadline", "%s must not be negative (0 means no deadline)", p.SLA.Deadline)
+	}
+	return ps
+}
+
+// problems checks a WindowSpec except its time zone, with field paths under "window.".
+func (w *WindowSpec) problems() []*FieldError {
+	var ps problems
+	if w.Kind != Tumbling {
+		ps.add("window.kind", "%q is not a window kind (valid: tumbling)", string(w.Kind))
+	}
+	if e := sizeProblem(w.Size); e != nil {
+		ps = append(ps, e)
+	}
+	if w.MaxOutOfOrder < 0 {
+		ps.add("window.max_out_of_order", "%s must not be negative", w.MaxOutOfOrder)
+	}
+	if w.AllowedLateness < 0 {
+		ps.add("window.allowed_lateness", "%s must not be negative", w.AllowedLateness)
+	}
+	switch w.Late {
+	case LateDrop, LateDLQ:
+	default:
+		ps.add("window.late", "%q is not a late mode (valid: drop, dlq)", string(w.Late))
+	}
+	if w.IdleTimeout < MinIdleTimeout {
+		ps.add("window.idle_timeout", "%s is too short (valid: at least %s)", w.IdleTimeout, MinIdleTimeout)
+	}
+	if w.FutureHorizon <= 0 {
+		ps.add("window.future_horizon", "%s must be positive (e.g. 24h)", w.FutureHorizon)
+	}
+	return ps
+}
+
+func sizeProblem(size Duration) *FieldError {
+	const day = int64(24 * time.Hour / time.Second)
+	fe := func(format string, args ...any) *FieldError {
+		return &FieldError{Field: "window.size", Msg: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case size == 0:
+		return fe("is required (a duration that divides 24h or is whole days, %s)", windowSizeExamples)
+	case size < MinWindowSize:
+		return fe("%s is too short (valid: at least 1s, %s)", size, windowSizeExamples)
+	case size.D()%time.Second != 0:
+		return fe("%s is not whole seconds (%s)", size, windowSizeExamples)
+	}
+	secs := int64(size.D() / time.Second)
+	if day%secs != 0 && secs%day != 0 {
+		return fe("%s neither divides 24h nor is a whole number of days, so windows would not align to midnight (%s)", size, windowSizeExamples)
+	}
+	return nil
+}
+
+// subjectFilterProblem says why s is not a valid NATS subject filter, or "".
+func subjectFilterProblem(s string) string {
+	if s == "" {
+		return "empty"
+	}
+	if strings.ContainsAny(s, " \t\r\n\f\v") {
+		return "contains whitespace"
+	}
+	tokens := strings.Split(s, ".")
+	for i, t := range tokens {
+		switch {
+		case t == "":
+			return "empty token"
+		case t == ">":
+			if i != len(tokens)-1 {
+				return "'>' must be the last token"
+			}
+		case t == "*":
+		case strings.ContainsAny(t, "*>"):
+			return fmt.Sprintf("token %q mixes a wildcard with other characters", t)
+		}
+	}
+	return ""
+}
+
+func isLineageColumn(name string) bool {
+	for _, c := range LineageColumns {
+		if name == c {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Policy) fieldNames() []string {
+	names := make([]string, 0, len(p.Schema.Fields))
+	for _, f := range p.Schema.Fields {
+		if f.Name != "" {
+			names = append(names, f.Name)
+		}
+	}
+	return names
+}
+
+func (p *Policy) timestampFields() []string {
+	var names []string
+	for _, f := range p.Schema.Fields {
+		if f.Type == TypeTimestamp && f.Required && f.Name != "" {
+			names = append(names, f.Name)
+		}
+	}
+	return names
+}
+
+func candidateList(names []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	return "; candidates: " + strings.Join(names, ", ")
+}
