@@ -1,0 +1,155 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/services/staging"
+	"github.com/windrow/windrow/windows"
+)
+
+// deadLetter publishes the original event with its reason to the DLQ. The
+// source is acked at the next flush, after the DLQ stored it.
+func (s *Service) deadLetter(ctx context.Context, m jetstream.Msg, seq uint64, reason, detail, windowID string) {
+	p := s.cfg.Policy
+	out := nats.NewMsg(messages.DLQSubject(p.Name))
+	out.Data = m.Data()
+	for k, v := range m.Headers() {
+		if k != messages.HeaderMsgID && k != "Nats-Expected-Stream" {
+			out.Header[k] = v
+		}
+	}
+	out.Header.Set(messages.HeaderMsgID, "dlq-"+p.Name+"-"+strconv.FormatUint(seq, 10))
+	out.Header.Set(messages.HeaderPolicy, p.Name)
+	out.Header.Set(messages.HeaderReason, reason)
+	out.Header.Set(messages.HeaderDetail, detail)
+	out.Header.Set(messages.HeaderSourceStream, p.Source.Stream)
+	out.Header.Set(messages.HeaderSourceSubject, m.Subject())
+	out.Header.Set(messages.HeaderSourceSeq, strconv.FormatUint(seq, 10))
+	if windowID != "" {
+		out.Header.Set(messages.HeaderWindow, windowID)
+	}
+	s.publishAsync(out)
+	s.stats.dlq.Add(1)
+}
+
+// lateOrStaged handles an event of a sealed window. A first delivery is
+// late. A redelivery may be an event that was staged and registered before a
+// crash lost its ack: if a segment inside the window's cutoff holds its
+// sequence, it is already part of the window and is only acked.
+func (s *Service) lateOrStaged(ctx context.Context, m jetstream.Msg, seq, delivered uint64, evt int64, win windows.Window) error {
+	if delivered > 1 {
+		staged, err := s.wasStaged(ctx, win, seq)
+		if err != nil {
+			return fmt.Errorf("check redelivered event %d: %w", seq, err)
+		}
+		if staged {
+			s.stats.redelivered.Add(1)
+			return nil
+		}
+	}
+	s.late(ctx, m, seq, evt, win)
+	return nil
+}
+
+func (s *Service) wasStaged(ctx context.Context, win windows.Window, seq uint64) (bool, error) {
+	p := s.cfg.Policy
+	st, _, err := s.cfg.States.Get(ctx, p.Name, win.ID())
+	if err != nil {
+		return false, err
+	}
+	var keys []string
+	switch st.Status {
+	case messages.StatusCompacted, messages.StatusLoaded:
+		// Staged segments may be cleaned up by now; the batches hold the same rows.
+		for _, b := range st.Batches {
+			keys = append(keys, b.Object)
+		}
+	default:
+		regs, ok := s.regs[win.Start.UnixMicro()]
+		if !ok {
+			regs, err = staging.ReadRegistrations(ctx, s.cfg.JS, p.Name, win.ID(), st.LastSegmentSeq)
+			if err != nil {
+				return false, err
+			}
+			s.regs[win.Start.UnixMicro()] = regs
+		}
+		for _, r := range regs {
+			if seq >= r.MinSourceSeq && seq <= r.MaxSourceSeq {
+				keys = append(keys, r.Object)
+			}
+		}
+	}
+	for _, key := range keys {
+		ok, err := staging.ContainsSeq(ctx, s.cfg.Store, s.layout, key, seq)
+		if err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
+// late handles an event whose window is sealed, as the policy says: a
+// dead-letter with reason "late", or a marker on the window's late subject
+// so that late drops are counted per window, never silently.
+func (s *Service) late(ctx context.Context, m jetstream.Msg, seq uint64, evt int64, win windows.Window) {
+	p := s.cfg.Policy
+	if p.Window.Late == windows.LateDLQ {
+		s.deadLetter(ctx, m, seq, messages.ReasonLate, fmt.Sprintf("window %s ended %s and is sealed", win.ID(), win.End.Format(time.RFC3339)), win.ID())
+		return
+	}
+	out := nats.NewMsg(messages.LateSubject(p.Name, win.ID()))
+	out.Header.Set(messages.HeaderMsgID, "late-"+p.Name+"-"+strconv.FormatUint(seq, 10))
+	out.Header.Set(messages.HeaderPolicy, p.Name)
+	out.Header.Set(messages.HeaderWindow, win.ID())
+	out.Header.Set(messages.HeaderSourceSubject, m.Subject())
+	out.Header.Set(messages.HeaderSourceSeq, strconv.FormatUint(seq, 10))
+	if evt != 0 {
+		out.Header.Set(messages.HeaderEventTime, time.UnixMicro(evt).UTC().Format(time.RFC3339Nano))
+	}
+	s.publishAsync(out)
+	s.stats.late.Add(1)
+}
+
+func (s *Service) publishAsync(m *nats.Msg) {
+	f, err := s.cfg.JS.PublishMsgAsync(m)
+	if err != nil {
+		// Too many outstanding publishes: wait for them, then retry once.
+		<-s.cfg.JS.PublishAsyncComplete()
+		f, err = s.cfg.JS.PublishMsgAsync(m)
+	}
+	if err != nil {
+		s.failed = fmt.Errorf("publish %s: %w", m.Subject, err)
+		return
+	}
+	s.futures = append(s.futures, f)
+}
+
+// awaitPublishes waits until every dead-letter and late publish is stored.
+func (s *Service) awaitPublishes(ctx context.Context) error {
+	if s.failed != nil {
+		return s.failed
+	}
+	timeout := time.NewTimer(30 * time.Second)
+	defer timeout.Stop()
+	for _, f := range s.futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("publish %s: %w", f.Msg().Subject, err)
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for dead-letter publishes: %w", ctx.Err())
+		case <-timeout.C:
+			return fmt.Errorf("dead-letter publishes not acknowledged within 30s")
+		}
+	}
+	clear(s.futures)
+	s.futures = s.futures[:0]
+	return nil
+}

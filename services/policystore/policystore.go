@@ -1,0 +1,140 @@
+// Package policystore keeps window policies in the NATS KV bucket
+// messages.BucketPolicies, one key per policy holding the policy file as the
+// user wrote it. A policy's version is the key's KV revision, so every
+// service that reads it agrees on the number, and every batch records it.
+package policystore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/windrow/windrow/windows"
+)
+
+// ErrNotFound is returned for a policy that is not in the store.
+var ErrNotFound = errors.New("policy not found")
+
+// Store reads and writes policies.
+type Store struct {
+	kv jetstream.KeyValue
+}
+
+// New returns a store over the policies bucket.
+func New(kv jetstream.KeyValue) *Store { return &Store{kv: kv} }
+
+// Apply validates the policy file and stores it. It returns the parsed
+// policy with its new version; an unchanged file keeps its version.
+func (s *Store) Apply(ctx context.Context, filename string, data []byte) (*windows.Policy, error) {
+	p, err := windows.ParsePolicy(filename, data)
+	if err != nil {
+		return nil, err
+	}
+	if cur, err := s.kv.Get(ctx, p.Name); err == nil && string(cur.Value()) == string(data) {
+		p.Version = cur.Revision()
+		return p, nil
+	}
+	rev, err := s.kv.Put(ctx, p.Name, data)
+	if err != nil {
+		return nil, fmt.Errorf("store policy %s: %w", p.Name, err)
+	}
+	p.Version = rev
+	return p, nil
+}
+
+// Get returns the current version of a policy.
+func (s *Store) Get(ctx context.Context, name string) (*windows.Policy, error) {
+	e, err := s.kv.Get(ctx, name)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get policy %s: %w", name, err)
+	}
+	return decode(e)
+}
+
+func decode(e jetstream.KeyValueEntry) (*windows.Policy, error) {
+	p, err := windows.ParsePolicy("kv:"+e.Key(), e.Value())
+	if err != nil {
+		return nil, fmt.Errorf("stored policy %s (revision %d): %w", e.Key(), e.Revision(), err)
+	}
+	p.Version = e.Revision()
+	return p, nil
+}
+
+// List returns every current policy, sorted by name.
+func (s *Store) List(ctx context.Context) ([]*windows.Policy, error) {
+	lister, err := s.kv.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list policies: %w", err)
+	}
+	var out []*windows.Policy
+	for k := range lister.Keys() {
+		p, err := s.Get(ctx, k)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Delete removes a policy.
+func (s *Store) Delete(ctx context.Context, name string) error {
+	if err := s.kv.Delete(ctx, name); err != nil {
+		return fmt.Errorf("delete policy %s: %w", name, err)
+	}
+	return nil
+}
+
+// Change is one update seen by Watch: a new or changed policy, or a deletion
+// (Policy nil, Name set).
+type Change struct {
+	Name   string
+	Policy *windows.Policy
+	Err    error // the stored file no longer parses
+}
+
+// Watch sends the current policies and then every change until ctx is done.
+func (s *Store) Watch(ctx context.Context) (<-chan Change, error) {
+	w, err := s.kv.WatchAll(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("watch policies: %w", err)
+	}
+	out := make(chan Change)
+	go func() {
+		defer close(out)
+		defer w.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil {
+					continue // end of the initial values
+				}
+				c := Change{Name: e.Key()}
+				if e.Operation() == jetstream.KeyValuePut {
+					c.Policy, c.Err = decode(e)
+				}
+				select {
+				case out <- c:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}

@@ -1,0 +1,127 @@
+// Package staging reads what collectors staged: the segment registrations of
+// a window (from the WINDROW_SEGMENTS stream) and the source sequences inside
+// a segment file.
+//
+// Membership rule, shared by collectors and compactors: a segment belongs to
+// a sealed window exactly when its registration's stream sequence is at or
+// below the window's cutoff (WindowState.LastSegmentSeq, frozen by the seal).
+package staging
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/services/objstore"
+	"github.com/windrow/windrow/services/records"
+)
+
+// SegmentKey is the object key of a staged segment.
+func SegmentKey(policy, windowID, segmentID string) string {
+	return "staging/" + policy + "/" + windowID + "/" + segmentID + ".parquet"
+}
+
+// WindowPrefix is the object key prefix of a window's staged segments.
+func WindowPrefix(policy, windowID string) string { return "staging/" + policy + "/" + windowID }
+
+// Registration is a segment registration and its stream sequence.
+type Registration struct {
+	Seq uint64
+	*messages.SegmentRegistered
+}
+
+// ReadRegistrations returns the window's registrations with stream sequence
+// <= cutoff, one per segment id, in stream order.
+func ReadRegistrations(ctx context.Context, js jetstream.JetStream, policy, windowID string, cutoff uint64) ([]Registration, error) {
+	subject := messages.SegmentSubject(policy, windowID)
+	stream, err := js.Stream(ctx, messages.StreamSegments)
+	if err != nil {
+		return nil, fmt.Errorf("read registrations: %w", err)
+	}
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		return nil, fmt.Errorf("read registrations: %w", err)
+	}
+	if info.State.Subjects[subject] == 0 {
+		return nil, nil
+	}
+	cons, err := js.OrderedConsumer(ctx, messages.StreamSegments, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read registrations: %w", err)
+	}
+	seen := map[string]bool{}
+	var out []Registration
+	for {
+		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(2*time.Second), jetstream.FetchContext(ctx))
+		if err != nil {
+			return nil, fmt.Errorf("read registrations of %s: %w", subject, err)
+		}
+		n := 0
+		done := false
+		for m := range batch.Messages() {
+			n++
+			meta, err := m.Metadata()
+			if err != nil {
+				return nil, fmt.Errorf("read registrations: %w", err)
+			}
+			if meta.NumPending == 0 || meta.Sequence.Stream >= cutoff {
+				done = true
+			}
+			if meta.Sequence.Stream > cutoff {
+				continue
+			}
+			var reg messages.SegmentRegistered
+			if err := messages.Decode(m.Headers().Get(messages.HeaderType), m.Data(), &reg); err != nil {
+				return nil, fmt.Errorf("registration %d: %w", meta.Sequence.Stream, err)
+			}
+			if seen[reg.SegmentID] {
+				continue
+			}
+			seen[reg.SegmentID] = true
+			out = append(out, Registration{Seq: meta.Sequence.Stream, SegmentRegistered: &reg})
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			return nil, fmt.Errorf("read registrations of %s: %w", subject, err)
+		}
+		if done || n == 0 {
+			return out, nil
+		}
+	}
+}
+
+// ContainsSeq reports whether the Parquet file (a segment or a batch) holds
+// a row with source sequence seq.
+func ContainsSeq(ctx context.Context, store *objstore.Local, layout *records.Layout, key string, seq uint64) (bool, error) {
+	obj, err := store.Open(ctx, key)
+	if err != nil {
+		return false, err
+	}
+	defer obj.Close()
+	f, err := layout.OpenFile(obj, obj.Size())
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", key, err)
+	}
+	found := false
+	_, err = layout.Merge([]*parquet.File{f}, func(rows []parquet.Row) error {
+		for _, r := range rows {
+			if layout.Seq(r) == seq {
+				found = true
+				return errFound
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, errFound) {
+		return true, nil
+	}
+	return found, err
+}
+
+var errFound = errors.New("found")
