@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -45,7 +45,7 @@ func goldens() map[string]Message {
 			BatchID: BatchID("daily_store_sales", t0, 0, 1), Policy: "daily_store_sales", PolicyVersion: 3,
 			WindowStart: t0, WindowEnd: t1, Part: 1, Parts: 2, Table: "sales", Mode: "append",
 			Object: "batches/daily_store_sales/date=2026-11-20/window=20261120T000000Z/r0/part-0001.parquet",
-			Rows: 120000, Bytes: 2345678, SHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+			Rows:   120000, Bytes: 2345678, SHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
 			Columns: columns(), Manifest: "batches/daily_store_sales/date=2026-11-20/window=20261120T000000Z/r0/manifest.json",
 			CreatedAt: t1.Add(41 * time.Minute),
 		},

@@ -75,8 +75,8 @@ func (s *WindowState) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("status: %q, want OPEN, SEALED, COMPACTED, LOADED or FAILED", s.Status))
 	}
-	if s.Rows+s.Duplicates > s.StagedRows && s.Status != StatusOpen {
-		errs = append(errs, fmt.Errorf("rows %d + duplicates %d exceed staged rows %d", s.Rows, s.Duplicates, s.StagedRows))
+	if (s.Status == StatusCompacted || s.Status == StatusLoaded) && s.Rows+s.Duplicates != s.StagedRows {
+		errs = append(errs, fmt.Errorf("rows %d + duplicates %d differ from staged rows %d", s.Rows, s.Duplicates, s.StagedRows))
 	}
 	if err := joinErrs(errs); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrInvalid, TypeWindowState, err)

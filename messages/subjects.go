@@ -87,3 +87,11 @@ func SplitWindowKey(key string) (policy, windowID string, ok bool) {
 	}
 	return key[:i], key[i+1:], true
 }
+
+// CollectorConsumer is the durable consumer shared by a policy's collectors on
+// its source stream. Compactors read its ack floor for the watermark.
+func CollectorConsumer(policy string) string { return "windrow_collector_" + policy }
+
+// ResultsConsumer is the durable consumer of a policy's load results, shared
+// by its compactors.
+func ResultsConsumer(policy string) string { return "windrow_results_" + policy }

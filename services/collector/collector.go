@@ -23,10 +23,6 @@ import (
 	"github.com/windrow/windrow/windows"
 )
 
-// ConsumerName is the durable consumer of a policy's collectors; all
-// instances share it, and the compactor reads its ack floor.
-func ConsumerName(policy string) string { return "windrow_collector_" + policy }
-
 // Config configures the collector of one policy.
 type Config struct {
 	JS       jetstream.JetStream
@@ -175,7 +171,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	maxAckPending := max(2*p.Segment.MaxRows, 20000)
 	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:        ConsumerName(p.Name),
+		Durable:        messages.CollectorConsumer(p.Name),
 		Description:    "windrow collector of policy " + p.Name,
 		FilterSubjects: p.Source.Subjects,
 		AckPolicy:      jetstream.AckExplicitPolicy,

@@ -12,6 +12,7 @@ import (
 	"github.com/parquet-go/parquet-go/compress/uncompressed"
 	"github.com/parquet-go/parquet-go/compress/zstd"
 
+	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/windows"
 )
 
@@ -166,4 +167,13 @@ func Codec(c windows.Compression) compress.Codec {
 		return &uncompressed.Codec{}
 	}
 	return &zstd.Codec{Level: zstd.SpeedDefault}
+}
+
+// Columns lists a policy's fields as the loader creates them, in policy order.
+func Columns(p *windows.Policy) []messages.Column {
+	out := make([]messages.Column, len(p.Schema.Fields))
+	for i, f := range p.Schema.Fields {
+		out[i] = messages.Column{Name: f.Name, Type: string(f.Type), Required: f.Required}
+	}
+	return out
 }

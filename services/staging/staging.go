@@ -47,7 +47,8 @@ func ReadRegistrations(ctx context.Context, js jetstream.JetStream, policy, wind
 	if err != nil {
 		return nil, fmt.Errorf("read registrations: %w", err)
 	}
-	if info.State.Subjects[subject] == 0 {
+	remaining := int(info.State.Subjects[subject])
+	if remaining == 0 {
 		return nil, nil
 	}
 	cons, err := js.OrderedConsumer(ctx, messages.StreamSegments, jetstream.OrderedConsumerConfig{
@@ -59,7 +60,8 @@ func ReadRegistrations(ctx context.Context, js jetstream.JetStream, policy, wind
 	seen := map[string]bool{}
 	var out []Registration
 	for {
-		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(2*time.Second), jetstream.FetchContext(ctx))
+		// Ask for exactly what is there, so Fetch returns without waiting out its timeout.
+		batch, err := cons.Fetch(min(remaining, 1000), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
 			return nil, fmt.Errorf("read registrations of %s: %w", subject, err)
 		}
@@ -67,6 +69,7 @@ func ReadRegistrations(ctx context.Context, js jetstream.JetStream, policy, wind
 		done := false
 		for m := range batch.Messages() {
 			n++
+			remaining--
 			meta, err := m.Metadata()
 			if err != nil {
 				return nil, fmt.Errorf("read registrations: %w", err)
@@ -90,7 +93,7 @@ func ReadRegistrations(ctx context.Context, js jetstream.JetStream, policy, wind
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
 			return nil, fmt.Errorf("read registrations of %s: %w", subject, err)
 		}
-		if done || n == 0 {
+		if done || n == 0 || remaining <= 0 {
 			return out, nil
 		}
 	}

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/windrow/windrow/loadtest"
+	"github.com/windrow/windrow/services/inspect"
+)
+
+func runBench(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	events := fs.Int("events", 1_000_000, "events to publish before the pipeline starts")
+	wins := fs.Int("windows", 24, "hourly windows the events spread over")
+	dataDir := fs.String("data-dir", "", "directory for the run (default a new temporary directory, removed afterwards)")
+	seed := fs.Uint64("seed", 1, "seed of the generated events")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dir := *dataDir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "windrow-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	res, err := loadtest.RunBench(ctx, loadtest.BenchConfig{DataDir: dir, Events: *events, Windows: *wins, Seed: *seed, Out: os.Stderr})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("events:            %d over %d windows (all loaded, %d rows in the warehouse)\n", res.Events, res.Windows, res.LoadedRows)
+	fmt.Printf("pipeline:          %s from start until every window was loaded\n", res.Pipeline.Round(time.Millisecond))
+	fmt.Printf("throughput:        %.0f events/s end to end\n", res.EventsPerSec)
+	if res.IdleCloseWait > 0 {
+		fmt.Printf("                   (%.0f events/s without the %s idle_timeout before the last window may close)\n",
+			float64(res.Events)/(res.Pipeline-res.IdleCloseWait).Seconds(), res.IdleCloseWait)
+	}
+	fmt.Printf("peak RSS:          %s\n", inspect.HumanBytes(res.PeakRSSBytes))
+	fmt.Printf("filling the stream took %s (not counted)\n", res.Publish.Round(time.Millisecond))
+	return nil
+}

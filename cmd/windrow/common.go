@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/windrow/windrow/services/natsx"
+	"github.com/windrow/windrow/services/stack"
+)
+
+// connFlags are the NATS connection flags shared by every command that talks
+// to an existing server. Secrets can come from the environment so that they
+// stay out of process listings.
+type connFlags struct {
+	dataDir string
+	nats    natsx.ClientConfig
+}
+
+func (c *connFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.dataDir, "data-dir", "windrow-data", "directory for local state (embedded NATS store, objects, DuckDB file)")
+	fs.StringVar(&c.nats.URL, "nats-url", os.Getenv("NATS_URL"), "NATS server URL (default: the embedded server of --data-dir, else nats://127.0.0.1:4222)")
+	fs.StringVar(&c.nats.User, "nats-user", os.Getenv("NATS_USER"), "NATS user")
+	fs.StringVar(&c.nats.Password, "nats-password", "", "NATS password (or $NATS_PASSWORD)")
+	fs.StringVar(&c.nats.Token, "nats-token", "", "NATS token (or $NATS_TOKEN)")
+	fs.StringVar(&c.nats.Creds, "nats-creds", os.Getenv("NATS_CREDS"), "NATS credentials file (JWT + NKey)")
+	fs.StringVar(&c.nats.NKeySeed, "nats-nkey", os.Getenv("NATS_NKEY"), "NATS NKey seed file")
+	fs.StringVar(&c.nats.CAFile, "nats-ca", os.Getenv("NATS_CA"), "CA bundle for TLS to NATS")
+	fs.StringVar(&c.nats.CertFile, "nats-cert", os.Getenv("NATS_CERT"), "client certificate for mutual TLS")
+	fs.StringVar(&c.nats.KeyFile, "nats-key", os.Getenv("NATS_KEY"), "client key for mutual TLS")
+}
+
+// resolve fills secrets from the environment and the URL from the data
+// directory's embedded server when none is given.
+func (c *connFlags) resolve() natsx.ClientConfig {
+	cfg := c.nats
+	if cfg.Password == "" {
+		cfg.Password = os.Getenv("NATS_PASSWORD")
+	}
+	if cfg.Token == "" {
+		cfg.Token = os.Getenv("NATS_TOKEN")
+	}
+	if cfg.URL == "" {
+		if data, err := os.ReadFile(stack.URLFile(c.dataDir)); err == nil {
+			cfg.URL = strings.TrimSpace(string(data))
+		}
+	}
+	if cfg.URL == "" {
+		cfg.URL = "nats://127.0.0.1:4222"
+	}
+	return cfg
+}
+
+// connect opens a client stack (no roles) against an existing server.
+func (c *connFlags) connect(ctx context.Context) (*stack.Stack, error) {
+	cfg := c.resolve()
+	s, err := stack.Open(ctx, stack.Config{DataDir: c.dataDir, NATS: cfg, Roles: []string{}, Logger: newLogger("text", "warn")})
+	if err != nil {
+		return nil, fmt.Errorf("%w\n(is windrow running? start it with `windrow up`, or pass --nats-url)", err)
+	}
+	return s, nil
+}
+
+func newLogger(format, level string) *slog.Logger {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		lv = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// progress prints a single self-updating line on a terminal, or a line every
+// few seconds otherwise.
+type progress struct {
+	tty  bool
+	last time.Time
+}
+
+func newProgress() *progress {
+	st, err := os.Stderr.Stat()
+	return &progress{tty: err == nil && st.Mode()&os.ModeCharDevice != 0, last: time.Now()}
+}
+
+func (p *progress) update(format string, args ...any) {
+	now := time.Now()
+	every := 5 * time.Second
+	if p.tty {
+		every = 200 * time.Millisecond
+	}
+	if now.Sub(p.last) < every {
+		return
+	}
+	p.last = now
+	p.print(format, args...)
+}
+
+func (p *progress) print(format string, args ...any) {
+	if p.tty {
+		fmt.Fprintf(os.Stderr, "\r\033[K"+format, args...)
+	} else {
+		fmt.Fprintf(os.Stderr, format+"\n", args...)
+	}
+}
+
+func (p *progress) done(format string, args ...any) {
+	if p.tty {
+		fmt.Fprintf(os.Stderr, "\r\033[K"+format+"\n", args...)
+	} else {
+		fmt.Fprintf(os.Stderr, format+"\n", args...)
+	}
+}

@@ -1,0 +1,71 @@
+// Command windrow runs windrow's services and tools. See `windrow help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	_ "time/tzdata" // window time zones must not depend on the host's zoneinfo
+)
+
+type command struct {
+	name, args, summary string
+	run                 func(ctx context.Context, args []string) error
+}
+
+var commands []command
+
+func init() {
+	commands = []command{
+		{"demo", "[--data-dir D] [--events N] [--days N] [--reset]", "run everything in one process with an example policy and sales events, then print a summary", runDemo},
+		{"up", "[--config windrow.yaml] [--data-dir D] [--roles r,...]", "run the services long-lived (embedded NATS unless --nats-url)", runUp},
+		{"collector", "--nats-url URL [--data-dir D]", "run only the collector role against an existing NATS", roleCmd("collector")},
+		{"compactor", "--nats-url URL [--data-dir D]", "run only the compactor role against an existing NATS", roleCmd("compactor")},
+		{"loader", "--nats-url URL [--data-dir D] [--duckdb F]", "run only the loader role against an existing NATS", roleCmd("loader")},
+		{"publish", "--subject S [--file F|-]", "publish NDJSON events (async, with Nats-Msg-Id, progress and rate)", runPublish},
+		{"status", "[--policy P]", "show each policy's windows: state, rows, files, lag, watermark", runStatus},
+		{"policy", "validate|apply|list|get ...", "manage window policies", runPolicy},
+		{"query", "SQL", "run a read query on the DuckDB warehouse", runQuery},
+		{"bench", "[--events N] [--windows N]", "fill a stream, run the pipeline, report events/s and peak RSS", runBench},
+	}
+}
+
+func usage() {
+	fmt.Fprintf(os.Stderr, "windrow: NATS JetStream events → time windows → Parquet → warehouse, exactly once.\n\nUsage:\n")
+	for _, c := range commands {
+		fmt.Fprintf(os.Stderr, "  windrow %-9s %s\n  %11s %s\n", c.name, c.args, "", c.summary)
+	}
+	fmt.Fprintf(os.Stderr, "\nRun `windrow COMMAND -h` for a command's flags.\n")
+}
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "help" || os.Args[1] == "-h" || os.Args[1] == "--help" {
+		usage()
+		if len(os.Args) < 2 {
+			os.Exit(2)
+		}
+		return
+	}
+	name := os.Args[1]
+	for _, c := range commands {
+		if c.name != name {
+			continue
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := c.run(ctx, os.Args[2:])
+		stop()
+		if err != nil && !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(os.Stderr, "windrow %s: %v\n", name, err)
+			os.Exit(1)
+		}
+		return
+	}
+	fmt.Fprintf(os.Stderr, "windrow: unknown command %q\n\n", name)
+	usage()
+	os.Exit(2)
+}

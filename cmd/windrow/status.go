@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/windrow/windrow/services/inspect"
+)
+
+func runStatus(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	var conn connFlags
+	conn.register(fs)
+	only := fs.String("policy", "", "show only this policy")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	s, err := conn.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	policies, err := s.Policies.List(ctx)
+	if err != nil {
+		return err
+	}
+	if len(policies) == 0 {
+		fmt.Println("no policies; apply one with `windrow policy apply FILE`")
+		return nil
+	}
+	for _, p := range policies {
+		if *only != "" && p.Name != *only {
+			continue
+		}
+		fmt.Printf("policy %s v%d: %s %s windows on %v → table %s\n", p.Name, p.Version, p.Window.Size.D(), p.Window.Kind, p.Source.Subjects, p.Load.Table)
+		if lag, err := inspect.CollectorLag(ctx, s.JS, p.Source.Stream, p.Name); err == nil {
+			fmt.Printf("  collector lag: %d pending, %d in flight, ack floor %d\n", lag.Pending, lag.AckPending, lag.AckFloor)
+		} else {
+			fmt.Printf("  collector lag: unknown (%v)\n", err)
+		}
+		dl, err := inspect.CountDeadLetters(ctx, s.JS, p.Name)
+		if err != nil {
+			return err
+		}
+		if dl.Total > 0 || len(dl.ByReason) > 0 {
+			fmt.Printf("  dead letters: %v\n", dl.ByReason)
+		}
+		ws, err := inspect.Windows(ctx, s.States, p.Name)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  WINDOW\tSTATE\tSTAGED\tROWS\tDUPS\tLATE\tSEGMENTS\tFILES\tBYTES\tWATERMARK\tUPDATED\tSLA")
+		for _, w := range ws {
+			wm := "-"
+			if !w.Watermark.IsZero() {
+				wm = w.Watermark.Format(time.RFC3339)
+			}
+			sla := "-"
+			if d := p.SLA.Deadline.D(); d > 0 {
+				due := w.WindowEnd.Add(d)
+				switch {
+				case !w.LoadedAt.IsZero() && w.LoadedAt.After(due):
+					sla = "MISSED"
+				case w.LoadedAt.IsZero() && time.Now().After(due):
+					sla = "OVERDUE"
+				default:
+					sla = "ok"
+				}
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", w.WindowStart.Format("2006-01-02T15:04Z07:00"), w.Status, w.StagedRows, w.Rows, w.Duplicates,
+				dl.LateByWindow[w.ID()], w.Segments, len(w.Batches), inspect.HumanBytes(inspect.Bytes(w)), wm, w.UpdatedAt.Format(time.RFC3339), sla)
+			if w.Error != "" {
+				fmt.Fprintf(tw, "  \terror: %s\n", w.Error)
+			}
+		}
+		tw.Flush()
+		fmt.Println()
+	}
+	return nil
+}

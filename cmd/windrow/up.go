@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/windrow/windrow/services/natsx"
+	"github.com/windrow/windrow/services/stack"
+)
+
+// upConfig is the file of `windrow up --config`. Flags override it.
+type upConfig struct {
+	DataDir string `yaml:"data_dir"`
+	NATS    struct {
+		Embedded *bool  `yaml:"embedded"` // default: true unless url is set
+		Port     int    `yaml:"port"`
+		URL      string `yaml:"url"`
+		User     string `yaml:"user"`
+		Password string `yaml:"password"`
+		Token    string `yaml:"token"`
+		Creds    string `yaml:"creds"`
+		NKey     string `yaml:"nkey"`
+		CA       string `yaml:"ca"`
+		Cert     string `yaml:"cert"`
+		Key      string `yaml:"key"`
+	} `yaml:"nats"`
+	ObjectStore struct {
+		Dir string `yaml:"dir"`
+	} `yaml:"object_store"`
+	Warehouse struct {
+		DuckDB string `yaml:"duckdb"`
+	} `yaml:"warehouse"`
+	Policies []string `yaml:"policies"`
+	Roles    []string `yaml:"roles"`
+	Instance string   `yaml:"instance"`
+	Log      struct {
+		Format string `yaml:"format"`
+		Level  string `yaml:"level"`
+	} `yaml:"log"`
+}
+
+func loadUpConfig(path string) (*upConfig, error) {
+	var c upConfig
+	if path == "" {
+		return &c, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &c, nil
+}
+
+func runUp(ctx context.Context, args []string) error {
+	return runRoles(ctx, "up", args, nil)
+}
+
+func roleCmd(role string) func(context.Context, []string) error {
+	return func(ctx context.Context, args []string) error { return runRoles(ctx, role, args, []string{role}) }
+}
+
+// runRoles is `windrow up` (all roles by default, embedded NATS unless a URL
+// is given) and the single-role commands (external NATS).
+func runRoles(ctx context.Context, name string, args []string, roles []string) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	var conn connFlags
+	conn.register(fs)
+	configPath := fs.String("config", "", "YAML config file (see deploy/windrow.yaml)")
+	rolesFlag := fs.String("roles", "", "comma-separated roles to run: collector,compactor,loader (up only)")
+	port := fs.Int("nats-port", 0, "port of the embedded NATS server (up only; default 4222, a free one if taken)")
+	duck := fs.String("duckdb", "", "DuckDB warehouse file (default DATA_DIR/warehouse.duckdb)")
+	objects := fs.String("objects", "", "object store directory (default DATA_DIR/objects)")
+	instance := fs.String("instance", "", "instance name, stable across restarts (default the host name)")
+	var policies stringList
+	fs.Var(&policies, "policy", "policy file or directory to apply at start (repeatable)")
+	logFormat := fs.String("log-format", "", "log format: text or json")
+	logLevel := fs.String("log-level", "", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadUpConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	pick := func(flagName, flagVal, fileVal string) string {
+		if set[flagName] || fileVal == "" {
+			return flagVal
+		}
+		return fileVal
+	}
+	dataDir := pick("data-dir", conn.dataDir, cfg.DataDir)
+	conn.dataDir = dataDir
+	nc := conn.resolve()
+	if !set["nats-url"] && cfg.NATS.URL != "" {
+		nc = natsx.ClientConfig{URL: cfg.NATS.URL, User: cfg.NATS.User, Password: cfg.NATS.Password, Token: cfg.NATS.Token,
+			Creds: cfg.NATS.Creds, NKeySeed: cfg.NATS.NKey, CAFile: cfg.NATS.CA, CertFile: cfg.NATS.Cert, KeyFile: cfg.NATS.Key}
+	}
+	embedded := false
+	if roles == nil { // up
+		embedded = !set["nats-url"] && os.Getenv("NATS_URL") == "" && cfg.NATS.URL == ""
+		if cfg.NATS.Embedded != nil {
+			embedded = *cfg.NATS.Embedded
+		}
+		roles = cfg.Roles
+		if *rolesFlag != "" {
+			roles = strings.Split(*rolesFlag, ",")
+		}
+	}
+	natsPort := cfg.NATS.Port
+	if set["nats-port"] {
+		natsPort = *port
+	}
+	log := newLogger(pick("log-format", *logFormat, cfg.Log.Format), pick("log-level", *logLevel, cfg.Log.Level))
+	s, err := stack.Open(ctx, stack.Config{
+		DataDir: dataDir, Embedded: embedded, NATSPort: natsPort, NATS: nc,
+		ObjectDir: pick("objects", *objects, cfg.ObjectStore.Dir), DuckDB: pick("duckdb", *duck, cfg.Warehouse.DuckDB),
+		Roles: roles, Instance: pick("instance", *instance, cfg.Instance), Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	paths := append([]string(nil), cfg.Policies...)
+	if len(policies) > 0 {
+		paths = policies
+	}
+	if len(paths) > 0 {
+		ps, err := s.ApplyPolicyFiles(ctx, paths)
+		if err != nil {
+			return err
+		}
+		for _, p := range ps {
+			log.Info("policy applied", "policy", p.Name, "version", p.Version)
+		}
+	}
+	log.Info("windrow running", "roles", roles, "nats", s.NATSURL, "data_dir", dataDir)
+	if embedded {
+		fmt.Fprintf(os.Stderr, "windrow up: embedded NATS at %s; publish with `windrow publish --data-dir %s --subject ...` or any NATS client. Ctrl-C stops.\n", s.NATSURL, dataDir)
+	}
+	err = s.Run(ctx)
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }

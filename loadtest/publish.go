@@ -1,0 +1,92 @@
+package loadtest
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Publisher publishes events asynchronously with bounded in-flight publishes;
+// each event carries a Nats-Msg-Id so a retried publish is stored once.
+type Publisher struct {
+	JS jetstream.JetStream
+	// Window is how many publishes may await their acks. Default 4096.
+	Window int
+	// OnProgress, if set, is called with the number of acknowledged publishes.
+	OnProgress func(acked int)
+}
+
+// Publish sends every event and waits until JetStream stored all of them.
+// ids[i] is the Nats-Msg-Id of events[i] (empty: none).
+func (p *Publisher) Publish(ctx context.Context, n int, next func(i int) (subject string, data []byte, id string)) error {
+	window := p.Window
+	if window == 0 {
+		window = 4096
+	}
+	type inflight struct {
+		f jetstream.PubAckFuture
+		i int
+	}
+	queue := make([]inflight, 0, window)
+	acked := 0
+	wait := func(fl inflight) error {
+		for attempt := 0; ; attempt++ {
+			select {
+			case <-fl.f.Ok():
+				acked++
+				if p.OnProgress != nil {
+					p.OnProgress(acked)
+				}
+				return nil
+			case err := <-fl.f.Err():
+				if attempt >= 5 {
+					return fmt.Errorf("publish event %d: %w", fl.i, err)
+				}
+				// Republish the same message: its msg id makes this idempotent.
+				time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
+				f, perr := p.JS.PublishMsgAsync(fl.f.Msg())
+				if perr != nil {
+					return fmt.Errorf("publish event %d: %w", fl.i, perr)
+				}
+				fl.f = f
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	for i := 0; i < n; i++ {
+		subject, data, id := next(i)
+		m := nats.NewMsg(subject)
+		m.Data = data
+		if id != "" {
+			m.Header.Set(jetstream.MsgIDHeader, id)
+		}
+		if len(queue) == window {
+			if err := wait(queue[0]); err != nil {
+				return err
+			}
+			queue = queue[1:]
+		}
+		f, err := p.JS.PublishMsgAsync(m)
+		if err != nil {
+			return fmt.Errorf("publish event %d: %w", i, err)
+		}
+		queue = append(queue, inflight{f: f, i: i})
+	}
+	for _, fl := range queue {
+		if err := wait(fl); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PublishEvents publishes generated events with msg ids "<prefix>-<index>".
+func (p *Publisher) PublishEvents(ctx context.Context, events []Event, idPrefix string) error {
+	return p.Publish(ctx, len(events), func(i int) (string, []byte, string) {
+		return events[i].Subject, events[i].Data, fmt.Sprintf("%s-%d", idPrefix, i)
+	})
+}

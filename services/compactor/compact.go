@@ -1,0 +1,286 @@
+package compactor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/services/natsx"
+	"github.com/windrow/windrow/services/objstore"
+	"github.com/windrow/windrow/services/records"
+	"github.com/windrow/windrow/services/staging"
+	"github.com/windrow/windrow/services/statestore"
+)
+
+// errLostLease means another compactor took the window over meanwhile.
+var errLostLease = errors.New("lease lost")
+
+// BatchPrefix is the Hive-style directory of a window run's batches.
+func BatchPrefix(policy string, loc *time.Location, st *messages.WindowState) string {
+	return fmt.Sprintf("batches/%s/date=%s/window=%s/r%d", policy, st.WindowStart.In(loc).Format("2006-01-02"), st.ID(), st.Revision)
+}
+
+// compact turns a sealed window owned by this instance into batches and load commands.
+func (s *Service) compact(ctx context.Context, st *messages.WindowState) error {
+	p := s.cfg.Policy
+	start := time.Now()
+	regs, err := staging.ReadRegistrations(ctx, s.cfg.JS, p.Name, st.ID(), st.LastSegmentSeq)
+	if err != nil {
+		return err
+	}
+	var staged int64
+	files := make([]*parquet.File, 0, len(regs))
+	for _, r := range regs {
+		obj, err := s.cfg.Store.Open(ctx, r.Object)
+		if err != nil {
+			return fmt.Errorf("segment %s: %w", r.SegmentID, err)
+		}
+		defer obj.Close()
+		f, err := s.layout.OpenFile(obj, obj.Size())
+		if err != nil {
+			return fmt.Errorf("segment %s: %w", r.SegmentID, err)
+		}
+		files = append(files, f)
+		staged += r.Rows
+	}
+
+	prefix := BatchPrefix(p.Name, p.Location(), st)
+	bw := &batchWriter{ctx: ctx, s: s, st: st, prefix: prefix, lastRenew: time.Now()}
+	stats, err := s.layout.Merge(files, bw.write)
+	if err == nil {
+		err = bw.finish()
+	}
+	if err != nil {
+		bw.abort()
+		return fmt.Errorf("compact window %s: %w", st.ID(), err)
+	}
+	if stats.Rows+stats.Duplicates != staged {
+		return fmt.Errorf("compact window %s: merged %d rows + %d duplicates, segments hold %d", st.ID(), stats.Rows, stats.Duplicates, staged)
+	}
+
+	manifest := &messages.BatchManifest{
+		Policy: p.Name, PolicyVersion: p.Version, WindowStart: st.WindowStart, WindowEnd: st.WindowEnd, Revision: st.Revision,
+		Table: p.Load.Table, Columns: records.Columns(s.cfg.Policy), Batches: bw.refs, Rows: stats.Rows, Duplicates: stats.Duplicates,
+		Segments: len(regs), CreatedAt: time.Now().UTC(),
+	}
+	data, err := messages.Encode(manifest)
+	if err != nil {
+		return err
+	}
+	manifestKey := prefix + "/manifest.json"
+	if _, err := s.cfg.Store.Put(ctx, manifestKey, data); err != nil {
+		return err
+	}
+
+	now := s.cfg.Now().UTC()
+	lost := false
+	next, err := s.cfg.States.Update(ctx, st.Key(), func(cur *messages.WindowState) (*messages.WindowState, error) {
+		lost = false
+		if cur == nil || cur.Status != messages.StatusSealed || cur.Owner != s.cfg.Instance {
+			lost = true
+			return nil, statestore.ErrNoChange
+		}
+		cur.Status = messages.StatusCompacted
+		cur.CompactedAt = now
+		cur.StagedRows = staged
+		cur.Rows = stats.Rows
+		cur.Duplicates = stats.Duplicates
+		cur.Batches = bw.refs
+		cur.Manifest = manifestKey
+		cur.Segments = int64(len(regs))
+		return cur, nil
+	})
+	if err != nil {
+		return err
+	}
+	if lost {
+		return fmt.Errorf("compact window %s: %w", st.ID(), errLostLease)
+	}
+	s.log.Info("compacted window", "window", st.ID(), "segments", len(regs), "rows", stats.Rows, "duplicates", stats.Duplicates,
+		"batches", len(bw.refs), "took", time.Since(start).Round(time.Millisecond))
+	return s.publishLoads(ctx, next)
+}
+
+// publishLoads publishes one LoadCommand per batch not yet loaded. Ids are
+// deterministic, so publishing again is harmless.
+func (s *Service) publishLoads(ctx context.Context, st *messages.WindowState) error {
+	p := s.cfg.Policy
+	for i, b := range st.Batches {
+		if st.HasLoaded(b.BatchID) {
+			continue
+		}
+		cmd := &messages.LoadCommand{
+			BatchID: b.BatchID, Policy: p.Name, PolicyVersion: st.PolicyVersion, WindowStart: st.WindowStart, WindowEnd: st.WindowEnd,
+			Revision: st.Revision, Part: i, Parts: len(st.Batches), Table: p.Load.Table, Mode: string(p.Load.Mode),
+			Object: b.Object, Rows: b.Rows, Bytes: b.Bytes, SHA256: b.SHA256, Columns: records.Columns(p), Manifest: st.Manifest,
+			CreatedAt: st.CompactedAt,
+		}
+		hdr := map[string][]string{messages.HeaderPolicy: {p.Name}, messages.HeaderWindow: {st.ID()}}
+		if _, err := natsx.Publish(ctx, s.cfg.JS, messages.LoadSubject(p.Name), cmd, hdr); err != nil {
+			return fmt.Errorf("window %s: %w", st.ID(), err)
+		}
+	}
+	return nil
+}
+
+// applyResult records one load result in the window's state.
+func (s *Service) applyResult(ctx context.Context, m jetstream.Msg) error {
+	var res messages.LoadResult
+	if err := messages.Decode(m.Headers().Get(messages.HeaderType), m.Data(), &res); err != nil {
+		// A result we cannot read will not become readable: log it and move on.
+		s.log.Error("dropping undecodable load result", "err", err)
+		return nil
+	}
+	now := s.cfg.Now().UTC()
+	became := messages.WindowStatus("")
+	st, err := s.cfg.States.Update(ctx, messages.WindowKey(res.Policy, messages.WindowID(res.WindowStart)), func(cur *messages.WindowState) (*messages.WindowState, error) {
+		became = ""
+		if cur == nil || cur.Revision != res.Revision || cur.Status == messages.StatusLoaded || cur.HasLoaded(res.BatchID) {
+			return nil, statestore.ErrNoChange
+		}
+		if res.Status == messages.LoadFailed {
+			cur.Status = messages.StatusFailed
+			cur.Error = fmt.Sprintf("batch %s: %s", res.BatchID, res.Error)
+			became = cur.Status
+			return cur, nil
+		}
+		cur.LoadedBatches = append(cur.LoadedBatches, res.BatchID)
+		for _, b := range cur.Batches {
+			if b.BatchID == res.BatchID {
+				cur.LoadedRows += b.Rows
+			}
+		}
+		if cur.Status == messages.StatusCompacted && len(cur.LoadedBatches) == len(cur.Batches) {
+			cur.Status = messages.StatusLoaded
+			cur.LoadedAt = now
+			cur.LoadDuration = now.Sub(cur.CompactedAt).Milliseconds()
+			became = cur.Status
+		}
+		return cur, nil
+	})
+	if err != nil {
+		return err
+	}
+	switch became {
+	case messages.StatusLoaded:
+		s.log.Info("loaded window", "window", st.ID(), "rows", st.LoadedRows, "batches", len(st.Batches), "table", res.Table)
+		s.cleanup(ctx, st)
+	case messages.StatusFailed:
+		s.log.Error("window load failed", "window", st.ID(), "err", st.Error)
+	}
+	return nil
+}
+
+// cleanup deletes a loaded window's staged segments; the batches stay.
+func (s *Service) cleanup(ctx context.Context, st *messages.WindowState) {
+	if err := s.cfg.Store.DeletePrefix(ctx, staging.WindowPrefix(st.Policy, st.ID())); err != nil {
+		s.log.Warn("delete staged segments", "window", st.ID(), "err", err)
+	}
+}
+
+// batchWriter splits merged rows into files of about the target size.
+type batchWriter struct {
+	ctx       context.Context
+	s         *Service
+	st        *messages.WindowState
+	prefix    string
+	out       objstore.Writer
+	pw        *parquet.Writer
+	rows      int64
+	refs      []messages.BatchRef
+	lastRenew time.Time
+}
+
+func (b *batchWriter) write(rows []parquet.Row) error {
+	p := b.s.cfg.Policy
+	if b.pw == nil {
+		part := len(b.refs)
+		w, err := b.s.cfg.Store.Create(b.ctx, fmt.Sprintf("%s/part-%04d.parquet", b.prefix, part))
+		if err != nil {
+			return err
+		}
+		b.out = w
+		b.pw = b.s.layout.NewWriter(w, records.FileOptions{
+			Codec: records.Codec(p.Output.Compression), RowGroupRows: p.Output.RowGroupSize,
+			Metadata: map[string]string{
+				"windrow.batch_id":       messages.BatchID(p.Name, b.st.WindowStart, b.st.Revision, part),
+				"windrow.policy":         p.Name,
+				"windrow.policy_version": strconv.FormatUint(p.Version, 10),
+				"windrow.window_start":   b.st.WindowStart.Format(time.RFC3339),
+				"windrow.window_end":     b.st.WindowEnd.Format(time.RFC3339),
+			},
+		})
+		b.rows = 0
+	}
+	if _, err := b.pw.WriteRows(rows); err != nil {
+		return fmt.Errorf("write batch rows: %w", err)
+	}
+	b.rows += int64(len(rows))
+	if b.pw.Size() >= int64(p.Output.TargetFileSize) {
+		if err := b.closePart(); err != nil {
+			return err
+		}
+	}
+	if time.Since(b.lastRenew) > b.s.cfg.Lease/3 {
+		if err := b.s.renew(b.ctx, b.st); err != nil {
+			return err
+		}
+		b.lastRenew = time.Now()
+	}
+	return nil
+}
+
+func (b *batchWriter) closePart() error {
+	if err := b.pw.Close(); err != nil {
+		return fmt.Errorf("close batch: %w", err)
+	}
+	size, sha, err := b.out.Commit()
+	if err != nil {
+		return err
+	}
+	p := b.s.cfg.Policy
+	part := len(b.refs)
+	b.refs = append(b.refs, messages.BatchRef{
+		BatchID: messages.BatchID(p.Name, b.st.WindowStart, b.st.Revision, part),
+		Object:  fmt.Sprintf("%s/part-%04d.parquet", b.prefix, part), Rows: b.rows, Bytes: size, SHA256: sha,
+	})
+	b.pw, b.out = nil, nil
+	return nil
+}
+
+func (b *batchWriter) finish() error {
+	if b.pw == nil {
+		return nil
+	}
+	return b.closePart()
+}
+
+func (b *batchWriter) abort() {
+	if b.out != nil {
+		_ = b.out.Abort()
+	}
+}
+
+// renew extends this instance's lease on a window it is compacting.
+func (s *Service) renew(ctx context.Context, st *messages.WindowState) error {
+	lost := false
+	_, err := s.cfg.States.Update(ctx, st.Key(), func(cur *messages.WindowState) (*messages.WindowState, error) {
+		lost = false
+		if cur == nil || cur.Status != messages.StatusSealed || cur.Owner != s.cfg.Instance {
+			lost = true
+			return nil, statestore.ErrNoChange
+		}
+		cur.LeaseUntil = s.cfg.Now().UTC().Add(s.cfg.Lease)
+		return cur, nil
+	})
+	if err == nil && lost {
+		err = errLostLease
+	}
+	return err
+}

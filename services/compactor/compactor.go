@@ -1,0 +1,369 @@
+package compactor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/services/natsx"
+	"github.com/windrow/windrow/services/objstore"
+	"github.com/windrow/windrow/services/records"
+	"github.com/windrow/windrow/services/statestore"
+	"github.com/windrow/windrow/windows"
+)
+
+// Config configures the compactor of one policy.
+type Config struct {
+	JS       jetstream.JetStream
+	Store    *objstore.Local
+	States   *statestore.Store
+	Policy   *windows.Policy
+	Instance string // owner name recorded on sealed windows; keep it stable across restarts
+	Logger   *slog.Logger
+	// Tick is how often the watermark is recomputed. Default 250ms.
+	Tick time.Duration
+	// Lease is how long a sealed window stays with its owner without renewal
+	// before another compactor may take it over. Default 2m.
+	Lease time.Duration
+	// Sweep is how often window states are scanned for repair work. Default 5s.
+	Sweep time.Duration
+	// Now is the wall clock, for the idle rule and leases. Default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	if c.Instance == "" {
+		c.Instance = "compactor"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Tick == 0 {
+		c.Tick = 250 * time.Millisecond
+	}
+	if c.Lease == 0 {
+		c.Lease = 2 * time.Minute
+	}
+	if c.Sweep == 0 {
+		c.Sweep = 5 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Validate reports every missing or invalid field.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.JS == nil {
+		errs = append(errs, errors.New("compactor: JS is required"))
+	}
+	if c.Store == nil {
+		errs = append(errs, errors.New("compactor: Store is required"))
+	}
+	if c.States == nil {
+		errs = append(errs, errors.New("compactor: States is required"))
+	}
+	if c.Policy == nil {
+		errs = append(errs, errors.New("compactor: Policy is required"))
+	}
+	if c.Tick < 10*time.Millisecond {
+		errs = append(errs, fmt.Errorf("compactor: Tick %s, want >= 10ms", c.Tick))
+	}
+	if c.Lease < time.Second {
+		errs = append(errs, fmt.Errorf("compactor: Lease %s, want >= 1s", c.Lease))
+	}
+	return errors.Join(errs...)
+}
+
+// Service compacts one policy.
+type Service struct {
+	cfg    Config
+	layout *records.Layout
+	log    *slog.Logger
+
+	mu        sync.Mutex // guards the fields below, shared with the registration follower
+	wm        *windows.Watermark
+	points    []point                  // registrations whose sequences are not yet below the ack floor
+	open      map[int64]windows.Window // windows that may still need sealing
+	idleSince time.Time
+}
+
+type point struct {
+	maxSeq uint64
+	maxEvt time.Time
+}
+
+// New checks cfg and builds the service.
+func New(cfg Config) (*Service, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	layout, err := records.NewLayout(cfg.Policy)
+	if err != nil {
+		return nil, fmt.Errorf("compactor %s: %w", cfg.Policy.Name, err)
+	}
+	return &Service{
+		cfg: cfg, layout: layout,
+		log:  cfg.Logger.With("service", "compactor", "policy", cfg.Policy.Name, "policy_version", cfg.Policy.Version),
+		wm:   windows.NewWatermark(cfg.Policy.Window),
+		open: map[int64]windows.Window{},
+	}, nil
+}
+
+// Watermark returns the policy's current watermark, if any.
+func (s *Service) Watermark() (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.wm.Value()
+}
+
+// Run seals, compacts and tracks load results until ctx is done.
+func (s *Service) Run(ctx context.Context) error {
+	p := s.cfg.Policy
+	regs, err := s.cfg.JS.OrderedConsumer(ctx, messages.StreamSegments, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{messages.SegmentFilter(p.Name)}, DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("compactor %s: follow registrations: %w", p.Name, err)
+	}
+	follow, err := regs.Consume(s.onRegistration)
+	if err != nil {
+		return fmt.Errorf("compactor %s: follow registrations: %w", p.Name, err)
+	}
+	defer follow.Stop()
+
+	results, err := s.cfg.JS.CreateOrUpdateConsumer(ctx, messages.StreamResults, jetstream.ConsumerConfig{
+		Durable:       messages.ResultsConsumer(p.Name),
+		Description:   "windrow compactors of policy " + p.Name + ": load results",
+		FilterSubject: messages.ResultSubject(p.Name),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		// A result that cannot be applied (KV unavailable) is retried with a
+		// delay, without limit: dropping it would leave the window unloaded.
+		MaxDeliver: -1,
+	})
+	if err != nil {
+		return fmt.Errorf("compactor %s: results consumer: %w", p.Name, err)
+	}
+	rc, err := results.Consume(func(m jetstream.Msg) {
+		if err := s.applyResult(ctx, m); err != nil {
+			s.log.Warn("apply load result; retrying", "err", err)
+			_ = m.NakWithDelay(time.Second)
+			return
+		}
+		if err := m.Ack(); err != nil {
+			s.log.Warn("ack load result", "err", err)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("compactor %s: consume results: %w", p.Name, err)
+	}
+	defer rc.Stop()
+
+	s.log.Info("compacting", "instance", s.cfg.Instance)
+	tick := time.NewTicker(s.cfg.Tick)
+	defer tick.Stop()
+	lastSweep := time.Time{}
+	for {
+		if s.cfg.Now().Sub(lastSweep) >= s.cfg.Sweep {
+			if err := s.sweep(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("sweep", "err", err)
+			}
+			lastSweep = s.cfg.Now()
+		}
+		if err := s.tick(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("tick", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *Service) onRegistration(m jetstream.Msg) {
+	var reg messages.SegmentRegistered
+	if err := messages.Decode(m.Headers().Get(messages.HeaderType), m.Data(), &reg); err != nil {
+		s.log.Error("skipping undecodable segment registration", "subject", m.Subject(), "err", err)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.points = append(s.points, point{maxSeq: reg.MaxSourceSeq, maxEvt: reg.MaxEventTime})
+	s.open[reg.WindowStart.UnixMicro()] = windows.Window{Start: reg.WindowStart.UTC(), End: reg.WindowEnd.UTC()}
+}
+
+// tick advances the watermark and seals and compacts every window it closed.
+func (s *Service) tick(ctx context.Context) error {
+	p := s.cfg.Policy
+	cons, err := s.cfg.JS.Consumer(ctx, p.Source.Stream, messages.CollectorConsumer(p.Name))
+	if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil // no collector has started yet
+	}
+	if err != nil {
+		return fmt.Errorf("collector consumer: %w", err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("collector consumer info: %w", err)
+	}
+	now := s.cfg.Now()
+	s.mu.Lock()
+	keep := s.points[:0]
+	for _, pt := range s.points {
+		if pt.maxSeq <= info.AckFloor.Stream {
+			s.wm.Staged(pt.maxEvt)
+		} else {
+			keep = append(keep, pt)
+		}
+	}
+	s.points = keep
+	if info.NumPending == 0 && info.NumAckPending == 0 {
+		if s.idleSince.IsZero() {
+			s.idleSince = now
+		}
+		s.wm.Idle(now, now.Sub(s.idleSince))
+	} else {
+		s.idleSince = time.Time{}
+	}
+	var due []windows.Window
+	for _, w := range s.open {
+		if s.wm.Closed(w) {
+			due = append(due, w)
+		}
+	}
+	wm, _ := s.wm.Value()
+	s.mu.Unlock()
+
+	// Nearest deadline first.
+	slices.SortFunc(due, func(a, b windows.Window) int { return a.End.Compare(b.End) })
+	for _, w := range due {
+		st, err := s.seal(ctx, w, wm)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		delete(s.open, w.Start.UnixMicro())
+		s.mu.Unlock()
+		if st != nil {
+			if err := s.compact(ctx, st); err != nil {
+				s.log.Error("compact window; will retry after the lease", "window", w.ID(), "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+// seal closes an OPEN window. It returns the state when this instance owns
+// the sealed window, nil when there is nothing for it to do.
+func (s *Service) seal(ctx context.Context, w windows.Window, wm time.Time) (*messages.WindowState, error) {
+	p := s.cfg.Policy
+	now := s.cfg.Now().UTC()
+	sealed := false
+	st, err := s.cfg.States.Update(ctx, messages.WindowKey(p.Name, w.ID()), func(cur *messages.WindowState) (*messages.WindowState, error) {
+		sealed = false
+		if cur == nil || cur.Status != messages.StatusOpen {
+			return nil, statestore.ErrNoChange
+		}
+		cur.Status = messages.StatusSealed
+		cur.Watermark = wm.UTC()
+		cur.SealedAt = now
+		cur.Owner = s.cfg.Instance
+		cur.LeaseUntil = now.Add(s.cfg.Lease)
+		sealed = true
+		return cur, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("seal window %s: %w", w.ID(), err)
+	}
+	if !sealed {
+		return nil, nil
+	}
+	s.log.Info("sealed window", "window", w.ID(), "watermark", wm.UTC(), "segments", st.Segments, "cutoff", st.LastSegmentSeq)
+	notice := &messages.WindowSealed{
+		Policy: p.Name, PolicyVersion: p.Version, WindowStart: st.WindowStart, WindowEnd: st.WindowEnd, Revision: st.Revision,
+		Watermark: st.Watermark, Segments: st.Segments, CutoffSeq: st.LastSegmentSeq, SealedAt: now,
+	}
+	if _, err := natsx.Publish(ctx, s.cfg.JS, messages.SealedSubject(p.Name), notice, nil); err != nil {
+		// The notice is for observers; the state in KV is what counts.
+		s.log.Warn("publish window sealed notice", "window", w.ID(), "err", err)
+	}
+	return st, nil
+}
+
+// sweep repairs what a crash may have left: windows OPEN in KV that no
+// registration announced to this instance, SEALED windows whose owner's
+// lease expired, and COMPACTED windows whose load commands may be lost.
+func (s *Service) sweep(ctx context.Context) error {
+	p := s.cfg.Policy
+	states, err := s.cfg.States.List(ctx, p.Name)
+	if err != nil {
+		return err
+	}
+	now := s.cfg.Now()
+	for _, st := range states {
+		switch st.Status {
+		case messages.StatusOpen:
+			s.mu.Lock()
+			s.open[st.WindowStart.UnixMicro()] = windows.Window{Start: st.WindowStart.UTC(), End: st.WindowEnd.UTC()}
+			s.mu.Unlock()
+		case messages.StatusSealed:
+			if st.Owner != s.cfg.Instance && now.Before(st.LeaseUntil) {
+				continue
+			}
+			claimed, err := s.claim(ctx, st)
+			if err != nil {
+				return err
+			}
+			if claimed != nil {
+				if err := s.compact(ctx, claimed); err != nil {
+					s.log.Error("compact window; will retry after the lease", "window", st.ID(), "err", err)
+				}
+			}
+		case messages.StatusCompacted:
+			if now.Sub(st.UpdatedAt) < s.cfg.Sweep {
+				continue
+			}
+			if err := s.publishLoads(ctx, st); err != nil {
+				return err
+			}
+		case messages.StatusLoaded:
+			s.cleanup(ctx, st)
+		}
+	}
+	return nil
+}
+
+// claim takes over a sealed window from an owner whose lease expired (or
+// from this instance's previous life).
+func (s *Service) claim(ctx context.Context, st *messages.WindowState) (*messages.WindowState, error) {
+	now := s.cfg.Now().UTC()
+	claimed := false
+	out, err := s.cfg.States.Update(ctx, st.Key(), func(cur *messages.WindowState) (*messages.WindowState, error) {
+		claimed = false
+		if cur == nil || cur.Status != messages.StatusSealed || (cur.Owner != s.cfg.Instance && now.Before(cur.LeaseUntil)) {
+			return nil, statestore.ErrNoChange
+		}
+		if cur.Owner != s.cfg.Instance {
+			s.log.Info("taking over sealed window", "window", cur.ID(), "from", cur.Owner)
+		}
+		cur.Owner = s.cfg.Instance
+		cur.LeaseUntil = now.Add(s.cfg.Lease)
+		claimed = true
+		return cur, nil
+	})
+	if err != nil || !claimed {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,288 @@
+package duckdbwh
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" database/sql driver
+
+	"github.com/windrow/windrow/services/loader"
+)
+
+// DefaultIdleClose is how long the file stays open after the last load.
+const DefaultIdleClose = 2 * time.Second
+
+// Config configures a Warehouse.
+type Config struct {
+	// Path of the DuckDB database file; created on the first load. Required.
+	Path string
+	// IdleClose is how long the file stays open after the last load or
+	// DB release. Default 2s: the file is held only while loading, then
+	// closed, so users can open it with the duckdb CLI.
+	IdleClose time.Duration
+	// Threads DuckDB may use; 0 means DuckDB's default (all cores).
+	Threads int
+}
+
+func (c *Config) setDefaults() {
+	if c.IdleClose == 0 {
+		c.IdleClose = DefaultIdleClose
+	}
+}
+
+// Validate reports every problem of the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Path == "" {
+		errs = append(errs, errors.New("Path: required"))
+	} else if strings.ContainsAny(c.Path, "?\x00") {
+		errs = append(errs, fmt.Errorf("Path: %q must not contain '?' or NUL", c.Path))
+	}
+	if c.IdleClose < 0 {
+		errs = append(errs, fmt.Errorf("IdleClose: %s, want > 0", c.IdleClose))
+	}
+	if c.Threads < 0 {
+		errs = append(errs, fmt.Errorf("Threads: %d, want >= 0", c.Threads))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("duckdb warehouse config: %w", err)
+	}
+	return nil
+}
+
+// Warehouse is a DuckDB database file that loads batches. It is safe for
+// concurrent use; loads run one at a time.
+type Warehouse struct {
+	cfg Config
+	dsn string
+
+	loadMu sync.Mutex // one load at a time: DuckDB has one writer
+
+	mu     sync.Mutex // guards the fields below
+	db     *sql.DB    // nil while the file is closed
+	refs   int        // loads and DB borrowers holding db
+	gen    uint64     // invalidates idle timers of earlier releases
+	idle   *time.Timer
+	closed bool
+}
+
+var _ loader.Warehouse = (*Warehouse)(nil)
+
+// Open checks cfg and returns a Warehouse. The file is not opened until the
+// first Load or DB call.
+func Open(cfg Config) (*Warehouse, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(cfg.Path)
+	if err != nil {
+		return nil, fmt.Errorf("duckdb warehouse path %q: %w", cfg.Path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return nil, fmt.Errorf("duckdb warehouse directory: %w", err)
+	}
+	cfg.Path = abs
+	dsn := abs
+	if cfg.Threads > 0 {
+		dsn += "?threads=" + strconv.Itoa(cfg.Threads)
+	}
+	return &Warehouse{cfg: cfg, dsn: dsn}, nil
+}
+
+// Path is the absolute path of the database file.
+func (w *Warehouse) Path() string { return w.cfg.Path }
+
+// DB lends the warehouse's database handle to a reader in this process (the
+// windrow CLI, tests): while the warehouse holds the file no other process
+// can open it, so this is how to read it meanwhile. The file stays open until
+// release is called (exactly once); the caller must not close the *sql.DB.
+// Reads run concurrently with loads and see committed data only.
+func (w *Warehouse) DB(ctx context.Context) (*sql.DB, func(), error) {
+	return w.acquire(ctx)
+}
+
+// Load implements loader.Warehouse. See the package documentation.
+func (w *Warehouse) Load(ctx context.Context, b loader.Batch) (rows int64, duplicate bool, err error) {
+	t, err := parseTable(b.Table)
+	if err != nil {
+		return 0, false, err
+	}
+	cols, err := batchColumns(b.Columns)
+	if err != nil {
+		return 0, false, fmt.Errorf("table %s: %w", t, err)
+	}
+	if b.ID == "" || b.File == "" {
+		return 0, false, errors.New("batch: id and file are required")
+	}
+	// read_parquet expands glob patterns: a file name must name one file.
+	if !filepath.IsAbs(b.File) || strings.ContainsAny(b.File, "*?[{") {
+		return 0, false, fmt.Errorf("batch %s: file %q must be an absolute path without glob characters (*?[{)", b.ID, b.File)
+	}
+
+	w.loadMu.Lock()
+	defer w.loadMu.Unlock()
+	db, release, err := w.acquire(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	defer release()
+
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, false, fmt.Errorf("begin: %w", classify(err))
+	}
+	defer tx.Rollback() // no-op after Commit
+
+	if _, err := tx.ExecContext(ctx, ledgerDDL); err != nil {
+		return 0, false, fmt.Errorf("create ledger: %w", classify(err))
+	}
+	err = tx.QueryRowContext(ctx, `SELECT rows FROM `+ledgerTable+` WHERE batch_id = ?`, b.ID).Scan(&rows)
+	switch {
+	case err == nil:
+		return rows, true, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return 0, false, fmt.Errorf("ledger lookup: %w", classify(err))
+	}
+
+	if err := ensureTable(ctx, tx, t, cols); err != nil {
+		return 0, false, err
+	}
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = `"` + c.name + `"`
+	}
+	list := strings.Join(names, ", ")
+	insert := `INSERT INTO ` + t.sql() + ` (` + list + `, "_source_seq", "_window_start", "_window_end", "_batch_id") ` +
+		`SELECT ` + list + `, "_source_seq", ?, ?, ? FROM read_parquet(?)`
+	res, err := tx.ExecContext(ctx, insert, b.WindowStart.UTC(), b.WindowEnd.UTC(), b.ID, b.File)
+	if err != nil {
+		return 0, false, fmt.Errorf("insert %s into %s: %w", b.File, t, classify(err))
+	}
+	rows, err = res.RowsAffected()
+	if err != nil {
+		return 0, false, fmt.Errorf("insert into %s: rows affected: %w", t, err)
+	}
+	if b.Rows > 0 && rows != b.Rows {
+		return 0, false, fmt.Errorf("%w: %s holds %d rows, batch says %d", ErrRowCount, b.File, rows, b.Rows)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO `+ledgerTable+` (batch_id, policy, table_name, window_start, window_end,
+		revision, part, policy_version, rows, loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		b.ID, b.Policy, t.String(), b.WindowStart.UTC(), b.WindowEnd.UTC(), b.Revision, b.Part, b.PolicyVersion,
+		rows, time.Now().UTC()); err != nil {
+		return 0, false, fmt.Errorf("ledger insert: %w", classify(err))
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, false, fmt.Errorf("commit: %w", classify(err))
+	}
+	return rows, false, nil
+}
+
+const ledgerDDL = `CREATE TABLE IF NOT EXISTS ` + ledgerTable + ` (
+	batch_id VARCHAR PRIMARY KEY,
+	policy VARCHAR,
+	table_name VARCHAR,
+	window_start TIMESTAMPTZ,
+	window_end TIMESTAMPTZ,
+	revision INTEGER,
+	part INTEGER,
+	policy_version UBIGINT,
+	rows BIGINT,
+	loaded_at TIMESTAMPTZ
+)`
+
+// Close closes the file. It waits for a load in progress; later calls of
+// Load and DB return ErrClosed. Close is idempotent.
+func (w *Warehouse) Close() error {
+	w.loadMu.Lock()
+	defer w.loadMu.Unlock()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closed = true
+	w.gen++
+	if w.idle != nil {
+		w.idle.Stop()
+		w.idle = nil
+	}
+	if w.db == nil {
+		return nil
+	}
+	err := w.db.Close()
+	w.db = nil
+	if err != nil {
+		return fmt.Errorf("close %s: %w", w.cfg.Path, err)
+	}
+	return nil
+}
+
+// acquire opens the file if needed and holds it until release.
+func (w *Warehouse) acquire(ctx context.Context) (*sql.DB, func(), error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil, nil, ErrClosed
+	}
+	if w.db == nil {
+		db, err := sql.Open("duckdb", w.dsn)
+		if err == nil {
+			err = db.PingContext(ctx)
+			if err != nil {
+				db.Close()
+			}
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("open %s: %w", w.cfg.Path, classify(err))
+		}
+		w.db = db
+	}
+	if w.idle != nil {
+		w.idle.Stop()
+		w.idle = nil
+	}
+	w.gen++
+	w.refs++
+	db := w.db
+	var once sync.Once
+	return db, func() { once.Do(w.release) }, nil
+}
+
+func (w *Warehouse) release() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.refs--
+	if w.refs > 0 || w.closed || w.db == nil {
+		return
+	}
+	w.gen++
+	gen := w.gen
+	w.idle = time.AfterFunc(w.cfg.IdleClose, func() { w.closeIdle(gen) })
+}
+
+// closeIdle closes the file if nothing used it since the timer of gen was set.
+func (w *Warehouse) closeIdle(gen uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if gen != w.gen || w.refs > 0 || w.db == nil {
+		return
+	}
+	w.db.Close() // nothing to hand the error to; the next load reopens anyway
+	w.db = nil
+	w.idle = nil
+}
+
+// classify wraps errors that mean another process holds the file with ErrUnavailable.
+func classify(err error) error {
+	msg := err.Error()
+	if strings.Contains(msg, "Could not set lock on file") || strings.Contains(msg, "Conflicting lock") {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}

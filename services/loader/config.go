@@ -1,0 +1,144 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/windrow/windrow/messages"
+)
+
+// Defaults of Config.
+const (
+	DefaultAckWait        = 2 * time.Minute
+	DefaultMaxRetries     = 5
+	DefaultInitialBackoff = 500 * time.Millisecond
+	DefaultMaxBackoff     = 30 * time.Second
+	DefaultMultiplier     = 2.0
+	// DurablePrefix names the loader's durable consumer: "windrow_loader", or
+	// "windrow_loader_<policy>" for a loader of one policy.
+	DurablePrefix = "windrow_loader"
+)
+
+// RetryConfig is the in-process retry of transient failures, with
+// exponential backoff: InitialInterval, ×Multiplier, capped at MaxInterval.
+type RetryConfig struct {
+	// MaxRetries after the first attempt. Default 5; -1 disables retries.
+	MaxRetries int
+	// InitialInterval before the first retry. Default 500ms.
+	InitialInterval time.Duration
+	// MaxInterval caps the backoff; it is also the redelivery delay (NakDelay)
+	// of a command whose transient failure outlasted the retries. Default 30s.
+	MaxInterval time.Duration
+	// Multiplier of the backoff. Default 2.
+	Multiplier float64
+}
+
+// Config configures a loader Service.
+type Config struct {
+	// JS is the JetStream context; the windrow streams must exist (natsx.Provision). Required.
+	JS jetstream.JetStream
+	// Warehouse loads the batches. Required. The Service does not close it.
+	Warehouse Warehouse
+	// Files resolves LoadCommand.Object to a local path. Required.
+	Files FileResolver
+	// Instance names this loader in LoadResult.Loader. Default: the host name.
+	Instance string
+	// Logger. Default: discard.
+	Logger *slog.Logger
+	// Policy, if set, restricts the loader to that policy's commands (its own
+	// durable consumer "windrow_loader_<policy>"). Default: every policy.
+	Policy string
+	// Retry of transient failures.
+	Retry RetryConfig
+	// AckWait of the command consumer; InProgress is sent every AckWait/3
+	// while a load runs. Default 2m.
+	AckWait time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Instance == "" {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			c.Instance = h
+		} else {
+			c.Instance = "loader"
+		}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.AckWait == 0 {
+		c.AckWait = DefaultAckWait
+	}
+	r := &c.Retry
+	if r.MaxRetries == 0 {
+		r.MaxRetries = DefaultMaxRetries
+	}
+	if r.InitialInterval == 0 {
+		r.InitialInterval = DefaultInitialBackoff
+	}
+	if r.MaxInterval == 0 {
+		r.MaxInterval = DefaultMaxBackoff
+	}
+	if r.Multiplier == 0 {
+		r.Multiplier = DefaultMultiplier
+	}
+}
+
+// Validate reports every problem of the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.JS == nil {
+		errs = append(errs, errors.New("JS: required"))
+	}
+	if c.Warehouse == nil {
+		errs = append(errs, errors.New("Warehouse: required"))
+	}
+	if c.Files == nil {
+		errs = append(errs, errors.New("Files: required"))
+	}
+	if c.Policy != "" && strings.ContainsAny(c.Policy, ".*> \t\r\n") {
+		errs = append(errs, fmt.Errorf("Policy: %q must not contain '.', '*', '>' or whitespace", c.Policy))
+	}
+	if c.AckWait < time.Second {
+		errs = append(errs, fmt.Errorf("AckWait: %s, want >= 1s", c.AckWait))
+	}
+	r := c.Retry
+	if r.MaxRetries < -1 {
+		errs = append(errs, fmt.Errorf("Retry.MaxRetries: %d, want -1 (none) or >= 0", r.MaxRetries))
+	}
+	if r.InitialInterval < 0 {
+		errs = append(errs, fmt.Errorf("Retry.InitialInterval: %s, want > 0", r.InitialInterval))
+	}
+	if r.MaxInterval < r.InitialInterval {
+		errs = append(errs, fmt.Errorf("Retry.MaxInterval: %s, want >= InitialInterval (%s)", r.MaxInterval, r.InitialInterval))
+	}
+	if r.Multiplier < 1 {
+		errs = append(errs, fmt.Errorf("Retry.Multiplier: %g, want >= 1", r.Multiplier))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("loader config: %w", err)
+	}
+	return nil
+}
+
+// durable is the consumer name of this loader.
+func (c *Config) durable() string {
+	if c.Policy == "" {
+		return DurablePrefix
+	}
+	return DurablePrefix + "_" + c.Policy
+}
+
+// filter is the subject filter of this loader.
+func (c *Config) filter() string {
+	if c.Policy == "" {
+		return messages.SubjectsLoad
+	}
+	return messages.LoadSubject(c.Policy)
+}

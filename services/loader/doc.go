@@ -1,0 +1,51 @@
+// Package loader is windrow's load service: it consumes LoadCommands from
+// the WINDROW_LOAD stream and loads each Parquet batch into the warehouse in
+// one transaction together with a ledger row keyed by the batch id.
+//
+// # Pipeline
+//
+// A watermill router runs one handler over a wmjetstream subscriber on the
+// durable consumer "windrow_loader" (or "windrow_loader_<policy>" when
+// Config.Policy is set), one command at a time. Middleware, outermost first:
+//
+//   - poison: a permanent failure (undecodable or invalid command, a key
+//     outside the object store, missing file, checksum mismatch, a warehouse
+//     error not wrapping ErrTransient, a panic) publishes a LoadResult with
+//     status "failed" and the error, and the command is acked: it is not
+//     redelivered forever.
+//   - Recoverer: a panic becomes an error wrapping ErrPanic (permanent).
+//   - Retry: errors wrapping ErrTransient (the warehouse file is locked, a
+//     result publish failed, a read error) are retried in process with
+//     exponential backoff (Config.Retry).
+//
+// The handler decodes the command (Windrow-Type header), resolves the file,
+// verifies its SHA-256, calls Warehouse.Load, and publishes a LoadResult
+// ("loaded" or "duplicate") to windrow.result.<policy> with msg id
+// "result-<batch id>-<status>", waiting for the stream's ack.
+//
+// # Ack contract
+//
+//   - The loader acks a command (a JetStream DoubleAck, confirmed by the
+//     server) only after the warehouse transaction committed AND the result
+//     was published and acknowledged by the results stream — or, for poison,
+//     after the failed result was published.
+//   - A transient failure that outlasts the retries is nacked with delay
+//     Retry.MaxInterval; JetStream redelivers the command.
+//   - While a load runs, InProgress is sent every AckWait/3, so a long load
+//     is not redelivered to another loader.
+//   - On redelivery (a crash after the commit but before the ack, a nack, a
+//     duplicate command beyond the stream's duplicate window), the ledger
+//     already holds the batch id: nothing is loaded again, a "duplicate"
+//     result is published and the command is acked. If the result publish is
+//     repeated within the duplicate window, its msg id makes the results
+//     stream store it once. A duplicate result carries the rows recorded in
+//     the ledger; consumers treat "loaded" and "duplicate" alike as "the
+//     batch is in the warehouse".
+//
+// # Shutdown
+//
+// Shutdown stops pulling, lets the command in flight finish and ack, and
+// waits for Run to return, bounded by its ctx. Canceling Run's ctx stops at
+// once; the command in flight is then redelivered later, which the ledger
+// makes safe.
+package loader

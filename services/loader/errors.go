@@ -1,0 +1,21 @@
+package loader
+
+import "errors"
+
+// ErrTransient is wrapped by errors that may go away on their own (a locked
+// warehouse file, a NATS hiccup). The retry middleware retries only these; a
+// transient error that outlasts the retries is nacked and redelivered later.
+// Every other error is permanent and makes the command poison.
+var ErrTransient = errors.New("transient failure")
+
+// ErrChecksum is returned when a batch file's SHA-256 differs from the command's.
+var ErrChecksum = errors.New("batch file checksum mismatch")
+
+// ErrFileMissing is returned when a batch file does not exist.
+var ErrFileMissing = errors.New("batch file missing")
+
+// ErrPanic wraps a panic of the handler, recovered by the recoverer middleware.
+var ErrPanic = errors.New("panic in load handler")
+
+// IsTransient reports whether err is worth retrying.
+func IsTransient(err error) bool { return errors.Is(err, ErrTransient) }

@@ -1,0 +1,131 @@
+package loader
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/windrow/windrow/messages"
+)
+
+// handle loads one LoadCommand: decode, resolve the file, verify its
+// checksum, load it, publish the result. Returning nil acks the command.
+func (s *Service) handle(msg *message.Message) error {
+	ctx := msg.Context()
+	start := time.Now()
+
+	var cmd messages.LoadCommand
+	if err := messages.Decode(msg.Metadata.Get(messages.HeaderType), msg.Payload, &cmd); err != nil {
+		return fmt.Errorf("load command %s: %w", msg.UUID, err)
+	}
+	file, err := s.cfg.Files.Path(cmd.Object)
+	if err != nil {
+		return fmt.Errorf("batch %s: resolve object %q: %w", cmd.BatchID, cmd.Object, err)
+	}
+	if err := verifySHA256(ctx, file, cmd.SHA256); err != nil {
+		return fmt.Errorf("batch %s: %w", cmd.BatchID, err)
+	}
+	rows, dup, err := s.cfg.Warehouse.Load(ctx, batchOf(&cmd, file))
+	if err != nil {
+		return fmt.Errorf("load batch %s into %s: %w", cmd.BatchID, cmd.Table, err)
+	}
+	status := messages.LoadLoaded
+	if dup {
+		status = messages.LoadDuplicate
+	}
+	res := &messages.LoadResult{
+		BatchID: cmd.BatchID, Policy: cmd.Policy, WindowStart: cmd.WindowStart, WindowEnd: cmd.WindowEnd,
+		Revision: cmd.Revision, Part: cmd.Part, Parts: cmd.Parts, Table: cmd.Table,
+		Status: status, Rows: rows, Duration: time.Since(start), LoadedAt: time.Now().UTC(), Loader: s.cfg.Instance,
+	}
+	if err := s.publishResult(ctx, res); err != nil {
+		return err
+	}
+	if dup {
+		s.duplicates.Add(1)
+	} else {
+		s.loaded.Add(1)
+		s.rows.Add(rows)
+	}
+	s.log.Info("batch loaded", "batch", cmd.BatchID, "status", status, "rows", rows, "table", cmd.Table, "duration", res.Duration)
+	return nil
+}
+
+func batchOf(cmd *messages.LoadCommand, file string) Batch {
+	return Batch{
+		ID: cmd.BatchID, Policy: cmd.Policy, PolicyVersion: cmd.PolicyVersion, Table: cmd.Table,
+		Columns: cmd.Columns, File: file, WindowStart: cmd.WindowStart, WindowEnd: cmd.WindowEnd,
+		Revision: cmd.Revision, Part: cmd.Part, Rows: cmd.Rows,
+	}
+}
+
+// publishResult publishes res to its policy's result subject and waits for
+// the stream's ack. The msg id makes a repeated publish of the same outcome
+// one stored message (within the stream's duplicate window). Failures are
+// transient.
+func (s *Service) publishResult(ctx context.Context, res *messages.LoadResult) error {
+	data, err := messages.Encode(res)
+	if err != nil {
+		return fmt.Errorf("encode result of %s: %w", res.BatchID, err)
+	}
+	m := &nats.Msg{Subject: messages.ResultSubject(res.Policy), Data: data, Header: nats.Header{}}
+	m.Header.Set(messages.HeaderType, res.Type())
+	m.Header.Set(messages.HeaderPolicy, res.Policy)
+	m.Header.Set(messages.HeaderWindow, messages.WindowID(res.WindowStart))
+	if _, err := s.cfg.JS.PublishMsg(ctx, m, jetstream.WithMsgID(res.MsgID())); err != nil {
+		return fmt.Errorf("publish result %s: %w: %w", res.MsgID(), ErrTransient, err)
+	}
+	return nil
+}
+
+// verifySHA256 streams file and compares its SHA-256 with want (hex); an
+// empty want skips the check but still requires the file. A missing file
+// wraps ErrFileMissing, a mismatch ErrChecksum (both permanent); other I/O
+// errors are transient.
+func verifySHA256(ctx context.Context, file, want string) error {
+	f, err := os.Open(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %s", ErrFileMissing, file)
+	}
+	if err != nil {
+		return fmt.Errorf("open %s: %w: %w", file, ErrTransient, err)
+	}
+	defer f.Close()
+	if want == "" {
+		return nil
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, ctxReader{ctx: ctx, r: f}); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("checksum %s: %w", file, err)
+		}
+		return fmt.Errorf("read %s: %w: %w", file, ErrTransient, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		return fmt.Errorf("%w: %s has sha256 %s, command says %s", ErrChecksum, file, got, want)
+	}
+	return nil
+}
+
+// ctxReader stops a long read when ctx ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}

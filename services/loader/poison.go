@@ -1,0 +1,67 @@
+package loader
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/windrow/windrow/messages"
+)
+
+// maxErrorLen caps the error text carried in a failed LoadResult.
+const maxErrorLen = 2000
+
+// poison is the middleware that gives up on permanently failing commands:
+// for an error that does not wrap ErrTransient (bad message, checksum
+// mismatch, missing file, a warehouse error that is not transient, a panic)
+// it publishes a LoadResult with status failed and returns nil, so the
+// command is acked and never redelivered. Transient errors, and errors after
+// the message's context ended (shutdown), pass through: the command is nacked
+// or left to redelivery. If the failed result cannot be published, that
+// error (transient) is returned and the command is redelivered.
+func (s *Service) poison(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		out, err := h(msg)
+		if err == nil || IsTransient(err) || msg.Context().Err() != nil {
+			return out, err
+		}
+		res, ok := failedResult(msg, err, s.cfg.Instance)
+		if !ok {
+			// Not even policy and window can be read: nothing to report on
+			// the results stream. The log is the only trace; ack it anyway.
+			s.failed.Add(1)
+			s.log.Error("unreadable load command dropped", "message", msg.UUID,
+				"subject", msg.Metadata.Get("nats_subject"), "error", err)
+			return nil, nil
+		}
+		if perr := s.publishResult(msg.Context(), res); perr != nil {
+			return nil, fmt.Errorf("report failure of %s: %w (failure: %w)", res.BatchID, perr, err)
+		}
+		s.failed.Add(1)
+		s.log.Error("load command failed permanently; reported and acked", "batch", res.BatchID,
+			"policy", res.Policy, "error", err)
+		return nil, nil
+	}
+}
+
+// failedResult builds the failed LoadResult of msg from whatever of the
+// command can be decoded; ok is false when that is not a valid result.
+func failedResult(msg *message.Message, cause error, instance string) (*messages.LoadResult, bool) {
+	var cmd messages.LoadCommand
+	_ = json.Unmarshal(msg.Payload, &cmd) // best effort: cause already says what was wrong
+	if cmd.BatchID == "" {
+		cmd.BatchID = msg.UUID
+	}
+	text := cause.Error()
+	if len(text) > maxErrorLen {
+		text = text[:maxErrorLen] + "…"
+	}
+	res := &messages.LoadResult{
+		BatchID: cmd.BatchID, Policy: cmd.Policy, WindowStart: cmd.WindowStart, WindowEnd: cmd.WindowEnd,
+		Revision: cmd.Revision, Part: cmd.Part, Parts: cmd.Parts, Table: cmd.Table,
+		Status: messages.LoadFailed, Error: text, LoadedAt: time.Now().UTC(), Loader: instance,
+	}
+	return res, res.Validate() == nil
+}

@@ -1,0 +1,152 @@
+package loader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/services/wmjetstream"
+)
+
+// Stats counts load outcomes since the Service started.
+type Stats struct {
+	Loaded     int64 // commands loaded (rows committed)
+	Duplicates int64 // commands whose batch was already in the ledger
+	Failed     int64 // commands given up as poison
+	Rows       int64 // rows committed by Loaded commands
+}
+
+// Service consumes LoadCommands and loads their batches. See the package
+// documentation for its ack contract.
+type Service struct {
+	cfg    Config
+	log    *slog.Logger
+	sub    *wmjetstream.Subscriber
+	router *message.Router
+
+	loaded, duplicates, failed, rows atomic.Int64
+
+	mu        sync.Mutex
+	running   bool
+	stopping  bool
+	cancelRun context.CancelFunc
+	runDone   chan struct{}
+}
+
+// New checks cfg and builds a Service. Nothing is pulled before Run.
+func New(cfg Config) (*Service, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger.With("component", "loader", "instance", cfg.Instance)
+	wlog := watermill.NewSlogLogger(log)
+	sub, err := wmjetstream.NewSubscriber(wmjetstream.SubscriberConfig{
+		JS:             cfg.JS,
+		Stream:         messages.StreamLoad,
+		Durable:        cfg.durable(),
+		FilterSubjects: []string{cfg.filter()},
+		AckWait:        cfg.AckWait,
+		NakDelay:       cfg.Retry.MaxInterval,
+		Logger:         wlog,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("loader: %w", err)
+	}
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.AckWait}, wlog)
+	if err != nil {
+		return nil, fmt.Errorf("loader: router: %w", err)
+	}
+	s := &Service{cfg: cfg, log: log, sub: sub, router: router, runDone: make(chan struct{})}
+	retry := cfg.Retry
+	if retry.MaxRetries < 0 {
+		retry.MaxRetries = 0
+	}
+	// Outermost first: poison sees the final error after recovery and retries.
+	router.AddMiddleware(s.poison, Recoverer, Retry(retry, log))
+	router.AddNoPublisherHandler(cfg.durable(), cfg.filter(), sub, s.handle)
+	return s, nil
+}
+
+// Run consumes commands until ctx ends or Shutdown completes, and returns nil
+// then. Canceling ctx stops at once: a command in flight is not acked and is
+// redelivered later (the ledger makes that safe). Shutdown stops gracefully.
+func (s *Service) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.running {
+		s.mu.Unlock()
+		return errors.New("loader: already running")
+	}
+	if s.stopping {
+		s.mu.Unlock()
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s.running, s.cancelRun = true, cancel
+	s.mu.Unlock()
+	defer close(s.runDone)
+	defer cancel()
+
+	s.log.Info("loader running", "durable", s.cfg.durable(), "filter", s.cfg.filter())
+	if err := s.router.Run(ctx); err != nil {
+		return fmt.Errorf("loader: %w", err)
+	}
+	s.mu.Lock()
+	stopping := s.stopping
+	s.mu.Unlock()
+	if ctx.Err() == nil && !stopping {
+		// The subscription ended on its own, e.g. the NATS connection closed.
+		return errors.New("loader: command subscription ended unexpectedly")
+	}
+	return nil
+}
+
+// Shutdown stops pulling commands, lets the command in flight finish (load,
+// publish its result, ack) and waits for Run to return, all bounded by ctx.
+// If ctx ends first, the command in flight is abandoned without an ack and
+// ctx's error is returned. Shutdown is idempotent.
+func (s *Service) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.stopping = true
+	running, cancel := s.running, s.cancelRun
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.sub.Close() // always nil; returns once the in-flight command is acked or nacked
+		if !running {
+			return
+		}
+		select {
+		case <-s.router.Running():
+			// The router also closes itself once its subscription ended; an
+			// explicit Close just makes that prompt. Its only error is its
+			// close timeout, which ctx bounds below.
+			_ = s.router.Close()
+		case <-s.runDone: // Run failed before the router ran
+		}
+		<-s.runDone
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		if cancel != nil {
+			cancel()
+		}
+		return fmt.Errorf("loader shutdown: %w", ctx.Err())
+	}
+}
+
+// Stats returns the outcome counters.
+func (s *Service) Stats() Stats {
+	return Stats{Loaded: s.loaded.Load(), Duplicates: s.duplicates.Load(), Failed: s.failed.Load(), Rows: s.rows.Load()}
+}

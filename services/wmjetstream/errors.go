@@ -1,0 +1,6 @@
+package wmjetstream
+
+import "errors"
+
+// ErrClosed is returned by Subscribe after Close.
+var ErrClosed = errors.New("wmjetstream: subscriber closed")
