@@ -93,3 +93,15 @@ func (s *WindowState) HasLoaded(batchID string) bool {
 	}
 	return false
 }
+
+// TypeWatermark names the KV value format of BucketWatermarks.
+const TypeWatermark = "windrow.Watermark.v1"
+
+// Watermark is a policy's event-time watermark as its compactor computed it.
+type Watermark struct {
+	Policy    string    `json:"policy"`
+	Watermark time.Time `json:"watermark"`
+	// Idle is true when the idle rule (wall clock) set the value.
+	Idle      bool      `json:"idle,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
+}

@@ -20,6 +20,9 @@ const (
 	BucketWindows = "windrow_windows"
 	// BucketPolicies is the KV bucket of policies, key "<policy>".
 	BucketPolicies = "windrow_policies"
+	// BucketWatermarks is the KV bucket of policy watermarks, key "<policy>",
+	// written by compactors and read by collectors to classify late events.
+	BucketWatermarks = "windrow_watermarks"
 )
 
 // Subject prefixes; full subjects are built by the functions below.

@@ -25,12 +25,16 @@ import (
 
 // Config configures the collector of one policy.
 type Config struct {
-	JS       jetstream.JetStream
-	Store    *objstore.Local
-	States   *statestore.Store
-	Policy   *windows.Policy
-	Instance string // identifies this process in segment registrations; default a random id
-	Logger   *slog.Logger
+	JS     jetstream.JetStream
+	Store  *objstore.Local
+	States *statestore.Store
+	// Watermarks is read every tick: an event whose window the watermark
+	// has passed (end + allowed_lateness) is late even before the compactor
+	// sealed it.
+	Watermarks *statestore.Watermarks
+	Policy     *windows.Policy
+	Instance   string // identifies this process in segment registrations; default a random id
+	Logger     *slog.Logger
 	// AckWait of the source consumer. Default 2m: far above max_age (≤30s),
 	// so a healthy collector always acks before redelivery.
 	AckWait time.Duration
@@ -64,6 +68,9 @@ func (c *Config) Validate() error {
 	}
 	if c.States == nil {
 		errs = append(errs, errors.New("collector: States is required"))
+	}
+	if c.Watermarks == nil {
+		errs = append(errs, errors.New("collector: Watermarks is required"))
 	}
 	if c.Policy == nil {
 		errs = append(errs, errors.New("collector: Policy is required"))
@@ -107,6 +114,8 @@ type Service struct {
 	failed  error                            // a flush failure stops intake until the service restarts
 	futures []jetstream.PubAckFuture         // dead-letter and late publishes since the last flush
 	regs    map[int64][]staging.Registration // registrations of sealed windows, for redelivery checks
+
+	watermark atomic.Int64 // the policy's watermark in Unix microseconds, 0 before the first
 
 	stats struct {
 		received, staged, dlq, late, segments, segBytes, flushes, redelivered atomic.Int64
@@ -217,8 +226,13 @@ loop:
 		case runErr = <-errCh:
 			break loop
 		case <-tick.C:
+			if wm, ok, err := s.cfg.Watermarks.Get(ctx, p.Name); err != nil {
+				s.log.Warn("read watermark", "err", err)
+			} else if ok {
+				s.watermark.Store(wm.Watermark.UnixMicro())
+			}
 			s.mu.Lock()
-			if s.rows > 0 && time.Since(s.first) >= p.Segment.MaxAge.D() {
+			if len(s.pending) > 0 && time.Since(s.first) >= p.Segment.MaxAge.D() {
 				if err := s.flushLocked(context.WithoutCancel(ctx)); err != nil {
 					runErr = err
 				}
@@ -288,7 +302,7 @@ func (s *Service) intake(ctx context.Context, m jetstream.Msg) error {
 		return s.maybeFlush(ctx)
 	}
 	start, end := s.assign.AssignMicros(evt)
-	if s.sealed[start] {
+	if wm := s.watermark.Load(); s.sealed[start] || (wm != 0 && end+p.Window.AllowedLateness.D().Microseconds() <= wm) {
 		win := windows.Window{Start: time.UnixMicro(start).UTC(), End: time.UnixMicro(end).UTC()}
 		if err := s.lateOrStaged(ctx, m, seq, meta.NumDelivered, evt, win); err != nil {
 			return err

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/services/staging"
+	"github.com/windrow/windrow/services/statestore"
 	"github.com/windrow/windrow/windows"
 )
 
@@ -61,6 +63,9 @@ func (s *Service) lateOrStaged(ctx context.Context, m jetstream.Msg, seq, delive
 func (s *Service) wasStaged(ctx context.Context, win windows.Window, seq uint64) (bool, error) {
 	p := s.cfg.Policy
 	st, _, err := s.cfg.States.Get(ctx, p.Name, win.ID())
+	if errors.Is(err, statestore.ErrNotFound) {
+		return false, nil // nothing of this window was ever registered
+	}
 	if err != nil {
 		return false, err
 	}

@@ -21,12 +21,14 @@ import (
 
 // Config configures the compactor of one policy.
 type Config struct {
-	JS       jetstream.JetStream
-	Store    *objstore.Local
-	States   *statestore.Store
-	Policy   *windows.Policy
-	Instance string // owner name recorded on sealed windows; keep it stable across restarts
-	Logger   *slog.Logger
+	JS     jetstream.JetStream
+	Store  *objstore.Local
+	States *statestore.Store
+	// Watermarks receives the policy's watermark whenever it advances.
+	Watermarks *statestore.Watermarks
+	Policy     *windows.Policy
+	Instance   string // owner name recorded on sealed windows; keep it stable across restarts
+	Logger     *slog.Logger
 	// Tick is how often the watermark is recomputed. Default 250ms.
 	Tick time.Duration
 	// Lease is how long a sealed window stays with its owner without renewal
@@ -71,6 +73,9 @@ func (c *Config) Validate() error {
 	if c.States == nil {
 		errs = append(errs, errors.New("compactor: States is required"))
 	}
+	if c.Watermarks == nil {
+		errs = append(errs, errors.New("compactor: Watermarks is required"))
+	}
 	if c.Policy == nil {
 		errs = append(errs, errors.New("compactor: Policy is required"))
 	}
@@ -94,6 +99,8 @@ type Service struct {
 	points    []point                  // registrations whose sequences are not yet below the ack floor
 	open      map[int64]windows.Window // windows that may still need sealing
 	idleSince time.Time
+	staged    bool      // some staged event time fed the watermark
+	published time.Time // watermark last written to the watermarks bucket
 }
 
 type point struct {
@@ -223,16 +230,24 @@ func (s *Service) tick(ctx context.Context) error {
 	for _, pt := range s.points {
 		if pt.maxSeq <= info.AckFloor.Stream {
 			s.wm.Staged(pt.maxEvt)
+			s.staged = true
 		} else {
 			keep = append(keep, pt)
 		}
 	}
 	s.points = keep
-	if info.NumPending == 0 && info.NumAckPending == 0 {
+	// The idle rule starts only once events have been staged: before that
+	// there is no window to close, and a wall-clock watermark would turn a
+	// replay of history that starts later into late data.
+	idle := false
+	if s.staged && info.NumPending == 0 && info.NumAckPending == 0 && len(s.points) == 0 {
 		if s.idleSince.IsZero() {
 			s.idleSince = now
 		}
+		before, _ := s.wm.Value()
 		s.wm.Idle(now, now.Sub(s.idleSince))
+		after, _ := s.wm.Value()
+		idle = after.After(before)
 	} else {
 		s.idleSince = time.Time{}
 	}
@@ -242,8 +257,18 @@ func (s *Service) tick(ctx context.Context) error {
 			due = append(due, w)
 		}
 	}
-	wm, _ := s.wm.Value()
+	wm, hasWM := s.wm.Value()
+	publish := hasWM && !wm.Equal(s.published)
 	s.mu.Unlock()
+
+	if publish {
+		if err := s.cfg.Watermarks.Put(ctx, messages.Watermark{Policy: p.Name, Watermark: wm.UTC(), Idle: idle}); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.published = wm
+		s.mu.Unlock()
+	}
 
 	// Nearest deadline first.
 	slices.SortFunc(due, func(a, b windows.Window) int { return a.End.Compare(b.End) })

@@ -24,8 +24,9 @@ const (
 
 // Topology is what Provision created or found.
 type Topology struct {
-	Windows  jetstream.KeyValue
-	Policies jetstream.KeyValue
+	Windows    jetstream.KeyValue
+	Policies   jetstream.KeyValue
+	Watermarks jetstream.KeyValue
 }
 
 // Provision creates or updates windrow's streams and KV buckets.
@@ -57,39 +58,69 @@ func Provision(ctx context.Context, js jetstream.JetStream) (*Topology, error) {
 	if err != nil {
 		return nil, fmt.Errorf("provision kv %s: %w", messages.BucketPolicies, err)
 	}
-	return &Topology{Windows: windows, Policies: policies}, nil
+	watermarks, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: messages.BucketWatermarks, History: 1, Storage: jetstream.FileStorage,
+		Description: "windrow: policy watermarks, key <policy>"})
+	if err != nil {
+		return nil, fmt.Errorf("provision kv %s: %w", messages.BucketWatermarks, err)
+	}
+	return &Topology{Windows: windows, Policies: policies, Watermarks: watermarks}, nil
 }
 
 // ErrSubjectsNotCovered is returned when an existing source stream does not
 // hold a policy's subjects.
 var ErrSubjectsNotCovered = errors.New("stream does not cover the policy's subjects")
 
+// managedDescription marks source streams windrow created; only those does
+// it change.
+const managedDescription = "events collected by windrow"
+
 // EnsureSourceStream makes sure stream exists and holds subjects. A missing
-// stream is created (file storage, 2 minute duplicate window). An existing
-// stream whose subjects do not include a wanted one is an error naming both:
-// windrow does not change streams it did not create.
+// stream is created (file storage, 2 minute duplicate window). A stream
+// windrow created gets missing subjects added; any other stream that lacks a
+// wanted subject is an error naming both: windrow does not change streams it
+// did not create.
 func EnsureSourceStream(ctx context.Context, js jetstream.JetStream, stream string, subjects []string) (jetstream.Stream, error) {
-	s, err := js.Stream(ctx, stream)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		s, err = js.CreateStream(ctx, jetstream.StreamConfig{
-			Name: stream, Subjects: subjects, Storage: jetstream.FileStorage, Duplicates: 2 * time.Minute,
-			Description: "events collected by windrow",
-		})
+	for attempt := 0; ; attempt++ {
+		s, err := js.Stream(ctx, stream)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			s, err = js.CreateStream(ctx, jetstream.StreamConfig{
+				Name: stream, Subjects: subjects, Storage: jetstream.FileStorage, Duplicates: 2 * time.Minute,
+				Description: managedDescription,
+			})
+			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) && attempt < 5 {
+				continue // another policy created it meanwhile
+			}
+			if err != nil {
+				return nil, fmt.Errorf("create source stream %s: %w", stream, err)
+			}
+			return s, nil
+		}
 		if err != nil {
-			return nil, fmt.Errorf("create source stream %s: %w", stream, err)
+			return nil, fmt.Errorf("source stream %s: %w", stream, err)
+		}
+		cfg := s.CachedInfo().Config
+		var missing []string
+		for _, want := range subjects {
+			if !slices.ContainsFunc(cfg.Subjects, func(h string) bool { return SubjectCovers(h, want) }) {
+				missing = append(missing, want)
+			}
+		}
+		if len(missing) == 0 {
+			return s, nil
+		}
+		if cfg.Description != managedDescription {
+			return nil, fmt.Errorf("%w: stream %s has subjects %v, policy wants %v; add them to the stream or use another stream", ErrSubjectsNotCovered, stream, cfg.Subjects, missing)
+		}
+		cfg.Subjects = append(cfg.Subjects, missing...)
+		s, err = js.UpdateStream(ctx, cfg)
+		if err != nil && attempt < 5 {
+			continue // a concurrent update: look again
+		}
+		if err != nil {
+			return nil, fmt.Errorf("add subjects %v to stream %s: %w", missing, stream, err)
 		}
 		return s, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("source stream %s: %w", stream, err)
-	}
-	have := s.CachedInfo().Config.Subjects
-	for _, want := range subjects {
-		if !slices.ContainsFunc(have, func(h string) bool { return SubjectCovers(h, want) }) {
-			return nil, fmt.Errorf("%w: stream %s has subjects %v, policy wants %q", ErrSubjectsNotCovered, stream, have, want)
-		}
-	}
-	return s, nil
 }
 
 // SubjectCovers reports whether filter matches every subject that sub matches.

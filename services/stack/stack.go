@@ -106,16 +106,17 @@ func (c *Config) Validate() error {
 
 // Stack is a started set of services.
 type Stack struct {
-	cfg       Config
-	Server    *natsx.Embedded // nil when connected to an external server
-	Conn      *nats.Conn
-	JS        jetstream.JetStream
-	Store     *objstore.Local
-	States    *statestore.Store
-	Policies  *policystore.Store
-	Warehouse *duckdbwh.Warehouse // nil unless the loader role runs
-	NATSURL   string
-	Log       *slog.Logger
+	cfg        Config
+	Server     *natsx.Embedded // nil when connected to an external server
+	Conn       *nats.Conn
+	JS         jetstream.JetStream
+	Store      *objstore.Local
+	States     *statestore.Store
+	Watermarks *statestore.Watermarks
+	Policies   *policystore.Store
+	Warehouse  *duckdbwh.Warehouse // nil unless the loader role runs
+	NATSURL    string
+	Log        *slog.Logger
 
 	mu         sync.Mutex
 	collectors map[string]*collector.Service
@@ -185,6 +186,7 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 		return nil, err
 	}
 	s.States = statestore.New(topo.Windows)
+	s.Watermarks = statestore.NewWatermarks(topo.Watermarks)
 	s.Policies = policystore.New(topo.Policies)
 	if s.Store, err = objstore.NewLocal(cfg.ObjectDir); err != nil {
 		return nil, err
@@ -246,7 +248,7 @@ func (s *Stack) Run(ctx context.Context) error {
 }
 
 func (s *Stack) runCollector(ctx context.Context, p *windows.Policy) error {
-	c, err := collector.New(collector.Config{JS: s.JS, Store: s.Store, States: s.States, Policy: p, Instance: s.cfg.Instance + "/collector", Logger: s.Log})
+	c, err := collector.New(collector.Config{JS: s.JS, Store: s.Store, States: s.States, Watermarks: s.Watermarks, Policy: p, Instance: s.cfg.Instance + "/collector", Logger: s.Log})
 	if err != nil {
 		return err
 	}
@@ -257,7 +259,7 @@ func (s *Stack) runCollector(ctx context.Context, p *windows.Policy) error {
 }
 
 func (s *Stack) runCompactor(ctx context.Context, p *windows.Policy) error {
-	c, err := compactor.New(compactor.Config{JS: s.JS, Store: s.Store, States: s.States, Policy: p, Instance: s.cfg.Instance + "/compactor", Logger: s.Log})
+	c, err := compactor.New(compactor.Config{JS: s.JS, Store: s.Store, States: s.States, Watermarks: s.Watermarks, Policy: p, Instance: s.cfg.Instance + "/compactor", Logger: s.Log})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,160 @@
+package records
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/snappy"
+
+	"github.com/windrow/windrow/windows"
+)
+
+// benchFlushRows is how many rows the benchmarks buffer before writing a file.
+const benchFlushRows = 100_000
+
+var benchStart = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+
+// BenchmarkCollectorHotPath runs the collector's per-event work on sales
+// events: Decode, AssignMicros into a per-window buffer, and every 100,000
+// rows a flush that sorts each window's rows with Layout.Compare, writes them
+// as a snappy Parquet file and resets the decoder.
+//
+//	go test -run xxx -bench . -benchtime 3s -cpu 1 ./services/records/
+func BenchmarkCollectorHotPath(b *testing.B) {
+	l := salesLayout(b)
+	events := salesEvents(1, 10_000, benchStart, 24*time.Hour)
+	assign, err := windows.NewAssigner(l.Policy().Window)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dec := NewDecoder(l)
+	opts := FileOptions{Codec: Codec(windows.CompressSnappy)}
+	buf := map[int64][]parquet.Row{}
+	buffered := 0
+	flush := func() {
+		for start, rows := range buf {
+			slices.SortFunc(rows, l.Compare)
+			if err := l.WriteFile(io.Discard, rows, opts); err != nil {
+				b.Fatal(err)
+			}
+			buf[start] = rows[:0]
+		}
+		buffered = 0
+		dec.Reset()
+	}
+	ingest := benchStart.UnixMicro()
+	var seq uint64
+	b.ReportAllocs()
+	for b.Loop() {
+		seq++
+		row, evt, err := dec.Decode(events[seq%uint64(len(events))], seq, ingest)
+		if err != nil {
+			b.Fatal(err)
+		}
+		start, _ := assign.AssignMicros(evt)
+		buf[start] = append(buf[start], row)
+		if buffered++; buffered == benchFlushRows {
+			flush()
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// saleRecord is the baseline's Go form of a sales event.
+type saleRecord struct {
+	StoreID     string    `json:"store_id" parquet:"store_id"`
+	SaleID      string    `json:"sale_id" parquet:"sale_id"`
+	SKU         *string   `json:"sku" parquet:"sku,optional"`
+	Quantity    int64     `json:"quantity" parquet:"quantity"`
+	Amount      float64   `json:"amount" parquet:"amount"`
+	Currency    *string   `json:"currency" parquet:"currency,optional"`
+	Paid        *bool     `json:"paid" parquet:"paid,optional"`
+	SoldAt      time.Time `json:"sold_at" parquet:"sold_at,timestamp(microsecond)"`
+	BusinessDay *string   `json:"business_day" parquet:"business_day,optional"`
+	SourceSeq   int64     `json:"-" parquet:"_source_seq"`
+}
+
+// BenchmarkBaselineJSONToParquet is the plain way to do the same: encoding/json
+// into a struct and parquet-go's generic writer, one snappy file per 100,000
+// events, nothing sorted or assigned.
+func BenchmarkBaselineJSONToParquet(b *testing.B) {
+	events := salesEvents(1, 10_000, benchStart, 24*time.Hour)
+	batch := make([]saleRecord, 0, benchFlushRows)
+	flush := func() {
+		w := parquet.NewGenericWriter[saleRecord](io.Discard, parquet.Compression(&snappy.Codec{}))
+		if _, err := w.Write(batch); err != nil {
+			b.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+		batch = batch[:0]
+	}
+	var seq int64
+	b.ReportAllocs()
+	for b.Loop() {
+		seq++
+		batch = batch[:len(batch)+1]
+		rec := &batch[len(batch)-1]
+		*rec = saleRecord{}
+		if err := json.Unmarshal(events[seq%int64(len(events))], rec); err != nil {
+			b.Fatal(err)
+		}
+		rec.SourceSeq = seq
+		if len(batch) == benchFlushRows {
+			flush()
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkMerge merges 8 sorted segment files of 50,000 sales rows each,
+// with no duplicates.
+func BenchmarkMerge(b *testing.B) {
+	const files, perFile = 8, 50_000
+	l := salesLayout(b)
+	var datas [][]byte
+	for k := range files {
+		events := salesEvents(uint64(k+1), perFile, benchStart, 24*time.Hour)
+		dec := NewDecoder(l)
+		rows := make([]parquet.Row, 0, perFile)
+		for i, ev := range events {
+			row, _, err := dec.Decode(ev, uint64(k*perFile+i+1), 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rows = append(rows, row)
+		}
+		slices.SortFunc(rows, l.Compare)
+		var out bytes.Buffer
+		if err := l.WriteFile(&out, rows, FileOptions{Codec: Codec(windows.CompressSnappy)}); err != nil {
+			b.Fatal(err)
+		}
+		datas = append(datas, out.Bytes())
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		pfs := make([]*parquet.File, len(datas))
+		for i, data := range datas {
+			f, err := l.OpenFile(bytes.NewReader(data), int64(len(data)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			pfs[i] = f
+		}
+		stats, err := l.Merge(pfs, func([]parquet.Row) error { return nil })
+		if err != nil {
+			b.Fatal(err)
+		}
+		if stats.Rows != files*perFile {
+			b.Fatal(fmt.Sprintf("merged %d rows, want %d", stats.Rows, files*perFile))
+		}
+	}
+	b.ReportMetric(float64(b.N*files*perFile)/b.Elapsed().Seconds(), "rows/s")
+}
