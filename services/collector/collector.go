@@ -195,61 +195,27 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("collector %s: consumer: %w", p.Name, err)
 	}
-	errCh := make(chan error, 1)
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		if err := s.intake(ctx, m); err != nil {
-			select {
-			case errCh <- err:
-			default:
-			}
-		}
-	}, jetstream.PullMaxMessages(s.cfg.PullBatch), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
-			s.log.Warn("consume", "err", err)
-		}
-	}))
-	if err != nil {
-		return fmt.Errorf("collector %s: consume: %w", p.Name, err)
-	}
 	s.log.Info("collecting", "stream", p.Source.Stream, "subjects", p.Source.Subjects, "instance", s.cfg.Instance)
 
-	tick := time.NewTicker(min(p.Segment.MaxAge.D()/4, 250*time.Millisecond))
-	defer tick.Stop()
+	// One pull request at a time, each expiring within fetchWait: when the
+	// service stops, the last request ends by itself and every message it
+	// delivered is staged and acked, none is left to wait out the ack wait.
+	fetchWait := min(max(p.Segment.MaxAge.D()/2, 100*time.Millisecond), time.Second)
+	var lastWM time.Time
 	var runErr error
-loop:
-	for {
+	for runErr == nil {
 		select {
 		case <-ctx.Done():
-			break loop
 		case <-s.shutdown:
-			break loop
-		case runErr = <-errCh:
-			break loop
-		case <-tick.C:
-			if wm, ok, err := s.cfg.Watermarks.Get(ctx, p.Name); err != nil {
-				s.log.Warn("read watermark", "err", err)
-			} else if ok {
-				s.watermark.Store(wm.Watermark.UnixMicro())
+		default:
+			runErr = s.pull(ctx, cons, fetchWait)
+			if time.Since(lastWM) >= 250*time.Millisecond {
+				s.readWatermark(ctx)
+				lastWM = time.Now()
 			}
-			s.mu.Lock()
-			if len(s.pending) > 0 && time.Since(s.first) >= p.Segment.MaxAge.D() {
-				if err := s.flushLocked(context.WithoutCancel(ctx)); err != nil {
-					runErr = err
-				}
-			}
-			s.mu.Unlock()
-			if runErr != nil {
-				break loop
-			}
+			continue
 		}
-	}
-	// Stop pulling, then flush what was delivered: those rows are staged and
-	// acked rather than left to redelivery.
-	cc.Drain()
-	select {
-	case <-cc.Closed():
-	case <-time.After(10 * time.Second):
-		cc.Stop()
+		break
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -261,6 +227,49 @@ loop:
 		}
 	}
 	return runErr
+}
+
+// pull fetches one batch, takes in its messages and flushes on the age trigger.
+func (s *Service) pull(ctx context.Context, cons jetstream.Consumer, wait time.Duration) error {
+	batch, err := cons.Fetch(s.cfg.PullBatch, jetstream.FetchMaxWait(wait))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		s.log.Warn("fetch", "err", err)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+		}
+		return nil
+	}
+	for m := range batch.Messages() {
+		if err := s.intake(ctx, m); err != nil {
+			return err
+		}
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
+		s.log.Warn("fetch", "err", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.pending) > 0 && time.Since(s.first) >= s.cfg.Policy.Segment.MaxAge.D() {
+		return s.flushLocked(context.WithoutCancel(ctx))
+	}
+	return nil
+}
+
+func (s *Service) readWatermark(ctx context.Context) {
+	wm, ok, err := s.cfg.Watermarks.Get(ctx, s.cfg.Policy.Name)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("read watermark", "err", err)
+		}
+		return
+	}
+	if ok {
+		s.watermark.Store(wm.Watermark.UnixMicro())
+	}
 }
 
 // intake decodes one message into its window's buffer and flushes when a
