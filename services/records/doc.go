@@ -5,8 +5,9 @@
 // the event), the same for staged segments and final batches. The Decoder is
 // the collector's hot path: it reads one JSON event straight into a
 // parquet.Row without reflection and without building a map, using a reusable
-// fastjson parser and an arena for string bytes. Rows live until the caller
-// has written them and then calls Decoder.Reset.
+// fastjson parser, slabs for row values and an arena for string bytes, where
+// repeated string values share one copy. Rows live until the caller has
+// written them and then calls Decoder.Reset, which reuses their memory.
 //
 // WriteFile sorts nothing: callers sort rows with Layout.Compare (sort
 // fields, then source sequence). Merge reads any number of sorted files and

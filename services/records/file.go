@@ -51,7 +51,7 @@ func (l *Layout) OpenFile(r io.ReaderAt, size int64) (*parquet.File, error) {
 		return nil, fmt.Errorf("open parquet file: %w", err)
 	}
 	if !parquet.EqualNodes(f.Schema(), l.schema) {
-		return nil, fmt.Errorf("parquet file schema %s does not match policy layout %s", f.Schema(), l.schema)
+		return nil, fmt.Errorf("%w: file has %s, layout has %s", ErrSchemaMismatch, f.Schema(), l.schema)
 	}
 	return f, nil
 }

@@ -116,25 +116,54 @@ func (l *Layout) Seq(row parquet.Row) uint64 { return uint64(row[l.seqCol].Int64
 // Compare orders rows by the policy's sort fields, then by source sequence.
 // Nulls sort first.
 func (l *Layout) Compare(a, b parquet.Row) int {
+	// Sorting a segment calls this millions of times: the common kinds are
+	// compared here, through pointers, without copying values.
 	for _, c := range l.sortBy {
-		if r := compareValues(a[c], b[c]); r != 0 {
+		x, y := &a[c], &b[c]
+		if x.Kind() == y.Kind() { // neither is null, or both are
+			switch x.Kind() {
+			case parquet.ByteArray:
+				// Equal interned strings share their bytes: bytes.Compare
+				// returns at once without reading them.
+				if r := bytes.Compare(x.ByteArray(), y.ByteArray()); r != 0 {
+					return r
+				}
+				continue
+			case parquet.Int64:
+				if xi, yi := x.Int64(), y.Int64(); xi != yi {
+					if xi < yi {
+						return -1
+					}
+					return 1
+				}
+				continue
+			}
+		}
+		if r := compareValues(x, y); r != 0 {
 			return r
 		}
 	}
 	return 0
 }
 
-func compareValues(a, b parquet.Value) int {
+// compareValues orders two values of one column. It takes pointers: sorting
+// calls it millions of times, and copying values costs more than comparing.
+func compareValues(a, b *parquet.Value) int {
 	an, bn := a.IsNull(), b.IsNull()
-	switch {
-	case an && bn:
-		return 0
-	case an:
-		return -1
-	case bn:
+	if an || bn {
+		switch {
+		case an && bn:
+			return 0
+		case an:
+			return -1
+		}
 		return 1
 	}
 	switch a.Kind() {
+	case parquet.ByteArray:
+		// Equal interned strings share their bytes: bytes.Compare returns
+		// at once without reading them.
+		return bytes.Compare(a.ByteArray(), b.ByteArray())
 	case parquet.Int64:
 		return cmp.Compare(a.Int64(), b.Int64())
 	case parquet.Int32:
@@ -150,8 +179,6 @@ func compareValues(a, b parquet.Value) int {
 			return -1
 		}
 		return 1
-	case parquet.ByteArray:
-		return bytes.Compare(a.ByteArray(), b.ByteArray())
 	}
 	return 0
 }

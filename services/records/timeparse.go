@@ -4,7 +4,10 @@ import "time"
 
 // parseRFC3339Micros parses "YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)" into
 // microseconds since the Unix epoch without allocating. Fractions beyond
-// microseconds are truncated. Anything else falls back to time.Parse.
+// microseconds are truncated (toward the past). A lowercase "t" or "z" and a
+// space for "T" are accepted (RFC 3339 5.6 allows them); other forms fall back
+// to time.Parse. The year is not range checked beyond its four digits:
+// callers bound the result.
 func parseRFC3339Micros(b []byte) (int64, bool) {
 	if len(b) < 20 || b[4] != '-' || b[7] != '-' || (b[10] != 'T' && b[10] != 't' && b[10] != ' ') || b[13] != ':' || b[16] != ':' {
 		return slowRFC3339(b)
@@ -67,7 +70,7 @@ func parseRFC3339Micros(b []byte) (int64, bool) {
 
 func slowRFC3339(b []byte) (int64, bool) {
 	t, err := time.Parse(time.RFC3339Nano, string(b))
-	if err != nil || t.Year() < 1 || t.Year() > 9999 {
+	if err != nil {
 		return 0, false
 	}
 	return t.UnixMicro(), true
