@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"fmt"
+	"iter"
 	"math/rand/v2"
 	"strconv"
 	"time"
@@ -37,6 +38,21 @@ type Event struct {
 
 // Generate returns the events in publish order.
 func (s Sales) Generate() []Event {
+	out := make([]Event, 0, s.Events)
+	for e := range s.All() {
+		out = append(out, e)
+	}
+	return out
+}
+
+// All yields the events in publish order without holding them all.
+func (s Sales) All() iter.Seq[Event] {
+	return func(yield func(Event) bool) {
+		s.each(yield)
+	}
+}
+
+func (s Sales) each(yield func(Event) bool) {
 	if s.Stores == 0 {
 		s.Stores = 20
 	}
@@ -44,7 +60,6 @@ func (s Sales) Generate() []Event {
 		s.SubjectPrefix = "events.sales"
 	}
 	r := rand.New(rand.NewPCG(s.Seed, s.Seed^0x9e3779b97f4a7c15))
-	out := make([]Event, 0, s.Events)
 	step := s.Span / time.Duration(max(s.Events, 1))
 	skus := []string{"espresso", "latte", "croissant", "bagel", "muffin", "tea", "juice", "sandwich"}
 	currencies := []string{"EUR", "USD", "GBP"}
@@ -53,7 +68,9 @@ func (s Sales) Generate() []Event {
 		store := 1 + r.IntN(s.Stores)
 		subject := fmt.Sprintf("%s.store-%03d", s.SubjectPrefix, store)
 		if s.MalformedEvery > 0 && (i+1)%s.MalformedEvery == 0 {
-			out = append(out, s.malformed(malformed, subject, i))
+			if !yield(s.malformed(malformed, subject, i)) {
+				return
+			}
 			malformed++
 			continue
 		}
@@ -71,9 +88,10 @@ func (s Sales) Generate() []Event {
 		buf := []byte(fmt.Sprintf(`{"store_id":"store-%03d","sale_id":"s-%d-%d","sku":%q,"quantity":%d,"amount":%s,"currency":%q,"paid":%t,"sold_at":%q,"business_day":%q}`,
 			store, s.Seed, i, skus[r.IntN(len(skus))], qty, strconv.FormatFloat(amount, 'f', 2, 64), currencies[r.IntN(len(currencies))],
 			r.IntN(10) != 0, t.UTC().Format("2006-01-02T15:04:05.000Z"), t.UTC().Format("2006-01-02")))
-		out = append(out, Event{Subject: subject, Data: buf, Time: t, Amount: amount, Quantity: qty})
+		if !yield(Event{Subject: subject, Data: buf, Time: t, Amount: amount, Quantity: qty}) {
+			return
+		}
 	}
-	return out
 }
 
 // SaleAt builds one well-formed event at time t (for late events in tests).

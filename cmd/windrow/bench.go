@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/windrow/windrow/loadtest"
@@ -17,6 +18,8 @@ func runBench(ctx context.Context, args []string) error {
 	wins := fs.Int("windows", 24, "hourly windows the events spread over")
 	dataDir := fs.String("data-dir", "", "directory for the run (default a new temporary directory, removed afterwards)")
 	seed := fs.Uint64("seed", 1, "seed of the generated events")
+	logLevel := fs.String("log-level", "warn", "log level of the services: debug, info, warn, error")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -29,7 +32,18 @@ func runBench(ctx context.Context, args []string) error {
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
-	res, err := loadtest.RunBench(ctx, loadtest.BenchConfig{DataDir: dir, Events: *events, Windows: *wins, Seed: *seed, Out: os.Stderr})
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	res, err := loadtest.RunBench(ctx, loadtest.BenchConfig{DataDir: dir, Events: *events, Windows: *wins, Seed: *seed, Out: os.Stderr, Logger: newLogger("text", *logLevel)})
 	if err != nil {
 		return err
 	}

@@ -58,7 +58,7 @@ func runDemo(ctx context.Context, args []string) error {
 		<-runErr
 	}()
 
-	p, err := s.Policies.Apply(ctx, "daily_store_sales.yaml", deploy.DailyStoreSales)
+	p, err := s.ApplyPolicy(ctx, "daily_store_sales.yaml", deploy.DailyStoreSales)
 	if err != nil {
 		return err
 	}

@@ -38,7 +38,7 @@ type Config struct {
 	// AckWait of the source consumer. Default 2m: far above max_age (≤30s),
 	// so a healthy collector always acks before redelivery.
 	AckWait time.Duration
-	// PullBatch is how many messages one pull asks for. Default 1000.
+	// PullBatch is how many messages one pull asks for. Default 2000.
 	PullBatch int
 }
 
@@ -53,7 +53,7 @@ func (c *Config) setDefaults() {
 		c.AckWait = 2 * time.Minute
 	}
 	if c.PullBatch == 0 {
-		c.PullBatch = 1000
+		c.PullBatch = 2000
 	}
 }
 
@@ -203,19 +203,27 @@ func (s *Service) Run(ctx context.Context) error {
 	fetchWait := min(max(p.Segment.MaxAge.D()/2, 100*time.Millisecond), time.Second)
 	var lastWM time.Time
 	var runErr error
+	// Two pull requests are outstanding: the server fills the next while
+	// this one is being taken in.
+	next := s.fetch(ctx, cons, fetchWait)
 	for runErr == nil {
-		select {
-		case <-ctx.Done():
-		case <-s.shutdown:
-		default:
-			runErr = s.pull(ctx, cons, fetchWait)
-			if time.Since(lastWM) >= 250*time.Millisecond {
-				s.readWatermark(ctx)
-				lastWM = time.Now()
-			}
-			continue
+		cur := next
+		stopping := ctx.Err() != nil || s.stopping()
+		next = nil
+		if !stopping {
+			next = s.fetch(ctx, cons, fetchWait)
 		}
-		break
+		runErr = s.take(ctx, cur)
+		if time.Since(lastWM) >= 250*time.Millisecond {
+			s.readWatermark(ctx)
+			lastWM = time.Now()
+		}
+		if stopping {
+			break
+		}
+	}
+	if next != nil && runErr == nil {
+		runErr = s.take(ctx, next)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -229,27 +237,43 @@ func (s *Service) Run(ctx context.Context) error {
 	return runErr
 }
 
-// pull fetches one batch, takes in its messages and flushes on the age trigger.
-func (s *Service) pull(ctx context.Context, cons jetstream.Consumer, wait time.Duration) error {
+func (s *Service) stopping() bool {
+	select {
+	case <-s.shutdown:
+		return true
+	default:
+		return false
+	}
+}
+
+// fetch issues one pull request; nil when it could not be made (logged,
+// retried by the caller's next round).
+func (s *Service) fetch(ctx context.Context, cons jetstream.Consumer, wait time.Duration) jetstream.MessageBatch {
 	batch, err := cons.Fetch(s.cfg.PullBatch, jetstream.FetchMaxWait(wait))
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		s.log.Warn("fetch", "err", err)
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
+		if ctx.Err() == nil {
+			s.log.Warn("fetch", "err", err)
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+			}
 		}
 		return nil
 	}
-	for m := range batch.Messages() {
-		if err := s.intake(ctx, m); err != nil {
-			return err
+	return batch
+}
+
+// take takes in the messages of one pull request and flushes on the age trigger.
+func (s *Service) take(ctx context.Context, batch jetstream.MessageBatch) error {
+	if batch != nil {
+		for m := range batch.Messages() {
+			if err := s.intake(ctx, m); err != nil {
+				return err
+			}
 		}
-	}
-	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
-		s.log.Warn("fetch", "err", err)
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
+			s.log.Warn("fetch", "err", err)
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -347,6 +371,7 @@ func (s *Service) flushLocked(ctx context.Context) error {
 		return nil
 	}
 	s.stats.flushes.Add(1)
+	flushStart := time.Now()
 	starts := make([]int64, 0, len(s.buf))
 	for k := range s.buf {
 		starts = append(starts, k)
@@ -369,6 +394,7 @@ func (s *Service) flushLocked(ctx context.Context) error {
 			s.log.Warn("ack", "err", err)
 		}
 	}
+	s.log.Debug("flushed", "messages", len(s.pending), "rows", s.rows, "windows", len(s.buf), "took", time.Since(flushStart).Round(time.Millisecond))
 	clear(s.pending)
 	s.pending = s.pending[:0]
 	clear(s.buf)

@@ -280,6 +280,19 @@ func (s *Stack) CollectorStats(policy string) (collector.Stats, bool) {
 	return c.Stats(), true
 }
 
+// ApplyPolicy validates and stores one policy file and makes sure its source
+// stream exists, so that producers can publish right away.
+func (s *Stack) ApplyPolicy(ctx context.Context, filename string, data []byte) (*windows.Policy, error) {
+	p, err := s.Policies.Apply(ctx, filename, data)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := natsx.EnsureSourceStream(ctx, s.JS, p.Source.Stream, p.Source.Subjects); err != nil {
+		return nil, fmt.Errorf("policy %s: %w", p.Name, err)
+	}
+	return p, nil
+}
+
 // ApplyPolicyFiles validates and stores policy files; a directory applies
 // every *.yaml and *.yml file in it. Every invalid file is reported.
 func (s *Stack) ApplyPolicyFiles(ctx context.Context, paths []string) ([]*windows.Policy, error) {
@@ -295,7 +308,7 @@ func (s *Stack) ApplyPolicyFiles(ctx context.Context, paths []string) ([]*window
 			errs = append(errs, err)
 			continue
 		}
-		p, err := s.Policies.Apply(ctx, f, data)
+		p, err := s.ApplyPolicy(ctx, f, data)
 		if err != nil {
 			errs = append(errs, err)
 			continue
