@@ -97,25 +97,28 @@ type Stats struct {
 }
 
 // Service collects one policy.
+// Service collects one policy.
+//
+// Two goroutines share the work: the intake goroutine pulls, decodes and
+// assigns windows into the current batch; the flusher stages a full batch's
+// segments, registers them and acks its messages. There are two batches, so
+// intake goes on while the other one is flushed, and waits when both are busy.
 type Service struct {
 	cfg    Config
 	layout *records.Layout
-	assign *windows.Assigner
-	dec    *records.Decoder
+	assign *windows.Assigner // intake goroutine only
 	log    *slog.Logger
 
-	mu      sync.Mutex // guards everything below, held by intake and flush
-	buf     map[int64]*windowBuf
-	pending []jetstream.Msg // every message delivered since the last flush, to ack after it
-	rows    int
-	bytes   int64
-	first   time.Time // when the oldest buffered message arrived
-	sealed  map[int64]bool
-	failed  error                            // a flush failure stops intake until the service restarts
-	futures []jetstream.PubAckFuture         // dead-letter and late publishes since the last flush
-	regs    map[int64][]staging.Registration // registrations of sealed windows, for redelivery checks
+	cur     *batch      // intake goroutine only
+	free    chan *batch // batches ready for intake
+	flushCh chan *batch // batches handed to the flusher
 
-	watermark atomic.Int64 // the policy's watermark in Unix microseconds, 0 before the first
+	mu     sync.Mutex                       // guards sealed and regs, shared by intake and flusher
+	sealed map[int64]bool                   // windows known to be sealed
+	regs   map[int64][]staging.Registration // registrations of sealed windows, for redelivery checks
+
+	failed    atomic.Pointer[error] // a flush failure stops intake until the service restarts
+	watermark atomic.Int64          // the policy's watermark in Unix microseconds, 0 before the first
 
 	stats struct {
 		received, staged, dlq, late, segments, segBytes, flushes, redelivered atomic.Int64
@@ -123,6 +126,19 @@ type Service struct {
 	shutdown chan struct{}
 	once     sync.Once
 }
+
+// batch is what one flush stages and acks.
+type batch struct {
+	buf     map[int64]*windowBuf
+	pending []jetstream.Msg          // every message taken in, to ack after the flush
+	futures []jetstream.PubAckFuture // dead-letter and late publishes to await before acking
+	rows    int
+	bytes   int64
+	first   time.Time // when the oldest message arrived
+	dec     *records.Decoder
+}
+
+func (b *batch) empty() bool { return len(b.pending) == 0 }
 
 type windowBuf struct {
 	win            windows.Window
@@ -146,13 +162,19 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("collector %s: %w", cfg.Policy.Name, err)
 	}
-	return &Service{
-		cfg: cfg, layout: layout, assign: assign, dec: records.NewDecoder(layout),
+	s := &Service{
+		cfg: cfg, layout: layout, assign: assign,
 		log:      cfg.Logger.With("service", "collector", "policy", cfg.Policy.Name, "policy_version", cfg.Policy.Version),
-		buf:      map[int64]*windowBuf{},
+		free:     make(chan *batch, 2),
+		flushCh:  make(chan *batch),
 		sealed:   map[int64]bool{},
+		regs:     map[int64][]staging.Registration{},
 		shutdown: make(chan struct{}),
-	}, nil
+	}
+	for range 2 {
+		s.free <- &batch{buf: map[int64]*windowBuf{}, dec: records.NewDecoder(layout)}
+	}
+	return s, nil
 }
 
 // Stats returns the counters.
@@ -170,6 +192,25 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	return nil
 }
 
+func (s *Service) err() error {
+	if e := s.failed.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+func (s *Service) fail(err error) error {
+	err = fmt.Errorf("collector %s: %w", s.cfg.Policy.Name, err)
+	s.failed.CompareAndSwap(nil, &err)
+	return s.err()
+}
+
+func (s *Service) isSealed(start int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sealed[start]
+}
+
 // Run collects until ctx is done or Shutdown is called; it flushes and acks
 // what it holds before returning.
 func (s *Service) Run(ctx context.Context) error {
@@ -178,7 +219,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	maxAckPending := max(2*p.Segment.MaxRows, 20000)
+	maxAckPending := max(4*p.Segment.MaxRows, 20000)
 	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable:        messages.CollectorConsumer(p.Name),
 		Description:    "windrow collector of policy " + p.Name,
@@ -189,7 +230,9 @@ func (s *Service) Run(ctx context.Context) error {
 		// Unlimited deliveries: a message is only redelivered when a flush
 		// failed (storage or NATS trouble), and giving up on it would lose it.
 		// Bad records never loop: they are dead-lettered and acked.
-		MaxDeliver:    -1,
+		MaxDeliver: -1,
+		// Two batches (one taking in, one flushing) must fit, or the row
+		// trigger could never fire.
 		MaxAckPending: maxAckPending,
 	})
 	if err != nil {
@@ -197,14 +240,27 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.log.Info("collecting", "stream", p.Source.Stream, "subjects", p.Source.Subjects, "instance", s.cfg.Instance)
 
-	// One pull request at a time, each expiring within fetchWait: when the
-	// service stops, the last request ends by itself and every message it
-	// delivered is staged and acked, none is left to wait out the ack wait.
+	flusherDone := make(chan struct{})
+	go func() {
+		defer close(flusherDone)
+		for b := range s.flushCh {
+			if s.err() == nil {
+				if err := s.flush(context.WithoutCancel(ctx), b); err != nil {
+					s.fail(err)
+				}
+			}
+			s.recycle(b)
+		}
+	}()
+	s.cur = <-s.free
+
+	// One pull request at a time is taken in while the next is filled; each
+	// expires within fetchWait, so when the service stops the last requests
+	// end by themselves and every message they delivered is staged and
+	// acked, none is left to wait out the ack wait.
 	fetchWait := min(max(p.Segment.MaxAge.D()/2, 100*time.Millisecond), time.Second)
 	var lastWM time.Time
 	var runErr error
-	// Two pull requests are outstanding: the server fills the next while
-	// this one is being taken in.
 	next := s.fetch(ctx, cons, fetchWait)
 	for runErr == nil {
 		cur := next
@@ -225,14 +281,15 @@ func (s *Service) Run(ctx context.Context) error {
 	if next != nil && runErr == nil {
 		runErr = s.take(ctx, next)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.failed == nil {
-		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if err := s.flushLocked(flushCtx); err != nil && runErr == nil {
-			runErr = err
-		}
+	// Flush what was taken in, then let the flusher finish.
+	if runErr == nil && !s.cur.empty() {
+		s.flushCh <- s.cur
+		s.cur = nil
+	}
+	close(s.flushCh)
+	<-flusherDone
+	if runErr == nil {
+		runErr = s.err()
 	}
 	return runErr
 }
@@ -247,9 +304,9 @@ func (s *Service) stopping() bool {
 }
 
 // fetch issues one pull request; nil when it could not be made (logged,
-// retried by the caller's next round).
+// retried in the next round).
 func (s *Service) fetch(ctx context.Context, cons jetstream.Consumer, wait time.Duration) jetstream.MessageBatch {
-	batch, err := cons.Fetch(s.cfg.PullBatch, jetstream.FetchMaxWait(wait))
+	mb, err := cons.Fetch(s.cfg.PullBatch, jetstream.FetchMaxWait(wait))
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("fetch", "err", err)
@@ -260,27 +317,45 @@ func (s *Service) fetch(ctx context.Context, cons jetstream.Consumer, wait time.
 		}
 		return nil
 	}
-	return batch
+	return mb
 }
 
-// take takes in the messages of one pull request and flushes on the age trigger.
-func (s *Service) take(ctx context.Context, batch jetstream.MessageBatch) error {
-	if batch != nil {
-		for m := range batch.Messages() {
+// take takes in the messages of one pull request and hands the batch to the
+// flusher on the age trigger.
+func (s *Service) take(ctx context.Context, mb jetstream.MessageBatch) error {
+	if mb != nil {
+		for m := range mb.Messages() {
 			if err := s.intake(ctx, m); err != nil {
 				return err
 			}
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
+		if err := mb.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
 			s.log.Warn("fetch", "err", err)
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.pending) > 0 && time.Since(s.first) >= s.cfg.Policy.Segment.MaxAge.D() {
-		return s.flushLocked(context.WithoutCancel(ctx))
+	if !s.cur.empty() && time.Since(s.cur.first) >= s.cfg.Policy.Segment.MaxAge.D() {
+		return s.handOff()
 	}
 	return nil
+}
+
+// handOff gives the current batch to the flusher and takes a free one,
+// waiting while both are busy.
+func (s *Service) handOff() error {
+	s.flushCh <- s.cur
+	s.cur = <-s.free
+	return s.err()
+}
+
+func (s *Service) recycle(b *batch) {
+	clear(b.pending)
+	b.pending = b.pending[:0]
+	clear(b.futures)
+	b.futures = b.futures[:0]
+	clear(b.buf)
+	b.rows, b.bytes = 0, 0
+	b.dec.Reset()
+	s.free <- b
 }
 
 func (s *Service) readWatermark(ctx context.Context) {
@@ -296,14 +371,12 @@ func (s *Service) readWatermark(ctx context.Context) {
 	}
 }
 
-// intake decodes one message into its window's buffer and flushes when a
-// row or byte trigger is reached.
+// intake decodes one message into its window's buffer and hands the batch
+// off when a row or byte trigger is reached.
 func (s *Service) intake(ctx context.Context, m jetstream.Msg) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.failed != nil {
+	if err := s.err(); err != nil {
 		// Leave it un-acked: it is redelivered after the restart.
-		return s.failed
+		return err
 	}
 	s.stats.received.Add(1)
 	meta, err := m.Metadata()
@@ -311,101 +384,93 @@ func (s *Service) intake(ctx context.Context, m jetstream.Msg) error {
 		// Not a JetStream message: cannot happen on a pull consumer.
 		return fmt.Errorf("collector: message metadata: %w", err)
 	}
-	if s.rows == 0 && len(s.pending) == 0 {
-		s.first = time.Now()
+	b := s.cur
+	if b.empty() {
+		b.first = time.Now()
 	}
-	s.pending = append(s.pending, m)
+	b.pending = append(b.pending, m)
 	data := m.Data()
-	s.bytes += int64(len(data))
+	b.bytes += int64(len(data))
 	seq := meta.Sequence.Stream
 	ingest := meta.Timestamp.UnixMicro()
-	row, evt, err := s.dec.Decode(data, seq, ingest)
+	row, evt, err := b.dec.Decode(data, seq, ingest)
 	if err != nil {
 		var de *records.DecodeError
 		if !errors.As(err, &de) {
 			return err
 		}
-		s.deadLetter(ctx, m, seq, de.Reason, de.Error(), "")
-		return s.maybeFlush(ctx)
+		s.deadLetter(b, m, seq, de.Reason, de.Error(), "")
+		return s.maybeHandOff()
 	}
 	p := s.cfg.Policy
 	if horizon := p.Window.FutureHorizon.D(); horizon > 0 && evt > ingest+horizon.Microseconds() {
-		s.deadLetter(ctx, m, seq, messages.ReasonFuture, fmt.Sprintf("event time %s is more than %s after ingest time %s",
+		s.deadLetter(b, m, seq, messages.ReasonFuture, fmt.Sprintf("event time %s is more than %s after ingest time %s",
 			time.UnixMicro(evt).UTC().Format(time.RFC3339), horizon, meta.Timestamp.UTC().Format(time.RFC3339)), "")
-		return s.maybeFlush(ctx)
+		return s.maybeHandOff()
 	}
 	start, end := s.assign.AssignMicros(evt)
-	if wm := s.watermark.Load(); s.sealed[start] || (wm != 0 && end+p.Window.AllowedLateness.D().Microseconds() <= wm) {
+	if wm := s.watermark.Load(); (wm != 0 && end+p.Window.AllowedLateness.D().Microseconds() <= wm) || s.isSealed(start) {
 		win := windows.Window{Start: time.UnixMicro(start).UTC(), End: time.UnixMicro(end).UTC()}
-		if err := s.lateOrStaged(ctx, m, seq, meta.NumDelivered, evt, win); err != nil {
+		if err := s.lateOrStaged(ctx, b, m, seq, meta.NumDelivered, evt, win); err != nil {
 			return err
 		}
-		return s.maybeFlush(ctx)
+		return s.maybeHandOff()
 	}
-	wb := s.buf[start]
+	wb := b.buf[start]
 	if wb == nil {
 		wb = &windowBuf{win: windows.Window{Start: time.UnixMicro(start).UTC(), End: time.UnixMicro(end).UTC()}, minSeq: seq, minEvt: evt, maxEvt: evt}
-		s.buf[start] = wb
+		b.buf[start] = wb
 	}
 	wb.rows = append(wb.rows, row)
 	wb.msgs = append(wb.msgs, m)
 	wb.minSeq, wb.maxSeq = min(wb.minSeq, seq), max(wb.maxSeq, seq)
 	wb.minEvt, wb.maxEvt = min(wb.minEvt, evt), max(wb.maxEvt, evt)
-	s.rows++
-	return s.maybeFlush(ctx)
+	b.rows++
+	return s.maybeHandOff()
 }
 
-func (s *Service) maybeFlush(ctx context.Context) error {
+func (s *Service) maybeHandOff() error {
 	seg := s.cfg.Policy.Segment
-	if s.rows >= seg.MaxRows || s.bytes >= int64(seg.MaxBytes) || len(s.pending) >= 4*seg.MaxRows {
-		return s.flushLocked(context.WithoutCancel(ctx))
+	b := s.cur
+	if b.rows >= seg.MaxRows || b.bytes >= int64(seg.MaxBytes) || len(b.pending) >= 4*seg.MaxRows {
+		return s.handOff()
 	}
 	return nil
 }
 
-// flushLocked writes one segment per buffered window, registers them, and
-// acks every pending message. On failure nothing is acked: the messages are
-// redelivered and the service must restart.
-func (s *Service) flushLocked(ctx context.Context) error {
-	if len(s.pending) == 0 {
-		return nil
-	}
+// flush writes one segment per window of the batch, registers them, and
+// acks every message of the batch. On failure nothing more is acked: the
+// messages are redelivered and the service must restart.
+func (s *Service) flush(ctx context.Context, b *batch) error {
 	s.stats.flushes.Add(1)
 	flushStart := time.Now()
-	starts := make([]int64, 0, len(s.buf))
-	for k := range s.buf {
+	starts := make([]int64, 0, len(b.buf))
+	for k := range b.buf {
 		starts = append(starts, k)
 	}
 	slices.Sort(starts)
 	for _, start := range starts {
-		if err := s.stage(ctx, s.buf[start]); err != nil {
-			s.failed = fmt.Errorf("collector %s: flush: %w", s.cfg.Policy.Name, err)
-			return s.failed
+		if err := s.stage(ctx, b, b.buf[start]); err != nil {
+			return fmt.Errorf("flush: %w", err)
 		}
 	}
 	// Dead-letter and late publishes must be stored before their sources are acked.
-	if err := s.awaitPublishes(ctx); err != nil {
-		s.failed = fmt.Errorf("collector %s: %w", s.cfg.Policy.Name, err)
-		return s.failed
+	if err := s.awaitPublishes(ctx, b); err != nil {
+		return err
 	}
-	for _, m := range s.pending {
+	ackStart := time.Now()
+	for _, m := range b.pending {
 		if err := m.Ack(); err != nil {
 			// The data is staged; a lost ack means a redelivery that dedup absorbs.
 			s.log.Warn("ack", "err", err)
 		}
 	}
-	s.log.Debug("flushed", "messages", len(s.pending), "rows", s.rows, "windows", len(s.buf), "took", time.Since(flushStart).Round(time.Millisecond))
-	clear(s.pending)
-	s.pending = s.pending[:0]
-	clear(s.buf)
-	s.rows, s.bytes = 0, 0
-	s.dec.Reset()
+	s.log.Debug("flushed", "messages", len(b.pending), "rows", b.rows, "windows", len(b.buf),
+		"took", time.Since(flushStart).Round(time.Millisecond), "acks_took", time.Since(ackStart).Round(time.Millisecond))
 	return nil
 }
 
-// stage writes and registers one window's segment. If the window turns out to
-// be sealed, its rows take the late path instead.
-func (s *Service) stage(ctx context.Context, wb *windowBuf) error {
+func (s *Service) stage(ctx context.Context, b *batch, wb *windowBuf) error {
 	p := s.cfg.Policy
 	winID := wb.win.ID()
 	slices.SortFunc(wb.rows, s.layout.Compare)
@@ -448,7 +513,9 @@ func (s *Service) stage(ctx context.Context, wb *windowBuf) error {
 			// Sealed meanwhile. The seal froze the cutoff: a registration at
 			// or below it is part of the window, one above it is not.
 			late = ack.Sequence > cur.LastSegmentSeq
+			s.mu.Lock()
 			s.sealed[wb.win.Start.UnixMicro()] = true
+			s.mu.Unlock()
 			return nil, statestore.ErrNoChange
 		}
 		cur.Segments++
@@ -476,7 +543,7 @@ func (s *Service) stage(ctx context.Context, wb *windowBuf) error {
 			if err != nil {
 				return fmt.Errorf("late segment %s: %w", segID, err)
 			}
-			if err := s.lateOrStaged(ctx, m, meta.Sequence.Stream, meta.NumDelivered, 0, wb.win); err != nil {
+			if err := s.lateOrStaged(ctx, b, m, meta.Sequence.Stream, meta.NumDelivered, 0, wb.win); err != nil {
 				return err
 			}
 		}

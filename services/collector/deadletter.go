@@ -18,7 +18,7 @@ import (
 
 // deadLetter publishes the original event with its reason to the DLQ. The
 // source is acked at the next flush, after the DLQ stored it.
-func (s *Service) deadLetter(ctx context.Context, m jetstream.Msg, seq uint64, reason, detail, windowID string) {
+func (s *Service) deadLetter(b *batch, m jetstream.Msg, seq uint64, reason, detail, windowID string) {
 	p := s.cfg.Policy
 	out := nats.NewMsg(messages.DLQSubject(p.Name))
 	out.Data = m.Data()
@@ -37,7 +37,7 @@ func (s *Service) deadLetter(ctx context.Context, m jetstream.Msg, seq uint64, r
 	if windowID != "" {
 		out.Header.Set(messages.HeaderWindow, windowID)
 	}
-	s.publishAsync(out)
+	s.publishAsync(b, out)
 	s.stats.dlq.Add(1)
 }
 
@@ -45,7 +45,7 @@ func (s *Service) deadLetter(ctx context.Context, m jetstream.Msg, seq uint64, r
 // late. A redelivery may be an event that was staged and registered before a
 // crash lost its ack: if a segment inside the window's cutoff holds its
 // sequence, it is already part of the window and is only acked.
-func (s *Service) lateOrStaged(ctx context.Context, m jetstream.Msg, seq, delivered uint64, evt int64, win windows.Window) error {
+func (s *Service) lateOrStaged(ctx context.Context, b *batch, m jetstream.Msg, seq, delivered uint64, evt int64, win windows.Window) error {
 	if delivered > 1 {
 		staged, err := s.wasStaged(ctx, win, seq)
 		if err != nil {
@@ -56,7 +56,7 @@ func (s *Service) lateOrStaged(ctx context.Context, m jetstream.Msg, seq, delive
 			return nil
 		}
 	}
-	s.late(ctx, m, seq, evt, win)
+	s.late(b, m, seq, evt, win)
 	return nil
 }
 
@@ -77,13 +77,19 @@ func (s *Service) wasStaged(ctx context.Context, win windows.Window, seq uint64)
 			keys = append(keys, b.Object)
 		}
 	default:
+		s.mu.Lock()
 		regs, ok := s.regs[win.Start.UnixMicro()]
+		s.mu.Unlock()
 		if !ok {
 			regs, err = staging.ReadRegistrations(ctx, s.cfg.JS, p.Name, win.ID(), st.LastSegmentSeq)
 			if err != nil {
 				return false, err
 			}
-			s.regs[win.Start.UnixMicro()] = regs
+			if st.Status == messages.StatusSealed { // the cutoff is frozen: safe to keep
+				s.mu.Lock()
+				s.regs[win.Start.UnixMicro()] = regs
+				s.mu.Unlock()
+			}
 		}
 		for _, r := range regs {
 			if seq >= r.MinSourceSeq && seq <= r.MaxSourceSeq {
@@ -103,10 +109,10 @@ func (s *Service) wasStaged(ctx context.Context, win windows.Window, seq uint64)
 // late handles an event whose window is sealed, as the policy says: a
 // dead-letter with reason "late", or a marker on the window's late subject
 // so that late drops are counted per window, never silently.
-func (s *Service) late(ctx context.Context, m jetstream.Msg, seq uint64, evt int64, win windows.Window) {
+func (s *Service) late(b *batch, m jetstream.Msg, seq uint64, evt int64, win windows.Window) {
 	p := s.cfg.Policy
 	if p.Window.Late == windows.LateDLQ {
-		s.deadLetter(ctx, m, seq, messages.ReasonLate, fmt.Sprintf("window %s ended %s and is sealed", win.ID(), win.End.Format(time.RFC3339)), win.ID())
+		s.deadLetter(b, m, seq, messages.ReasonLate, fmt.Sprintf("window %s ended %s and is sealed", win.ID(), win.End.Format(time.RFC3339)), win.ID())
 		return
 	}
 	out := nats.NewMsg(messages.LateSubject(p.Name, win.ID()))
@@ -118,11 +124,11 @@ func (s *Service) late(ctx context.Context, m jetstream.Msg, seq uint64, evt int
 	if evt != 0 {
 		out.Header.Set(messages.HeaderEventTime, time.UnixMicro(evt).UTC().Format(time.RFC3339Nano))
 	}
-	s.publishAsync(out)
+	s.publishAsync(b, out)
 	s.stats.late.Add(1)
 }
 
-func (s *Service) publishAsync(m *nats.Msg) {
+func (s *Service) publishAsync(b *batch, m *nats.Msg) {
 	f, err := s.cfg.JS.PublishMsgAsync(m)
 	if err != nil {
 		// Too many outstanding publishes: wait for them, then retry once.
@@ -130,20 +136,20 @@ func (s *Service) publishAsync(m *nats.Msg) {
 		f, err = s.cfg.JS.PublishMsgAsync(m)
 	}
 	if err != nil {
-		s.failed = fmt.Errorf("publish %s: %w", m.Subject, err)
+		s.fail(fmt.Errorf("publish %s: %w", m.Subject, err))
 		return
 	}
-	s.futures = append(s.futures, f)
+	b.futures = append(b.futures, f)
 }
 
 // awaitPublishes waits until every dead-letter and late publish is stored.
-func (s *Service) awaitPublishes(ctx context.Context) error {
-	if s.failed != nil {
-		return s.failed
+func (s *Service) awaitPublishes(ctx context.Context, b *batch) error {
+	if err := s.err(); err != nil {
+		return err
 	}
 	timeout := time.NewTimer(30 * time.Second)
 	defer timeout.Stop()
-	for _, f := range s.futures {
+	for _, f := range b.futures {
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
@@ -154,7 +160,5 @@ func (s *Service) awaitPublishes(ctx context.Context) error {
 			return fmt.Errorf("dead-letter publishes not acknowledged within 30s")
 		}
 	}
-	clear(s.futures)
-	s.futures = s.futures[:0]
 	return nil
 }

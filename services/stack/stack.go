@@ -206,6 +206,8 @@ func URLFile(dataDir string) string { return filepath.Join(dataDir, "nats.url") 
 
 // Run runs the configured roles until ctx is done.
 func (s *Stack) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // one role failing stops the others
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
 	run := func(name string, f func(context.Context) error) {
@@ -235,13 +237,26 @@ func (s *Stack) Run(ctx context.Context) error {
 			s.mu.Lock()
 			s.loader = l
 			s.mu.Unlock()
-			run(role, l.Run)
+			// The loader stops gracefully: the command in flight finishes
+			// (load, result, ack) before Run returns.
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-ctx.Done()
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+				defer cancel()
+				if err := l.Shutdown(sctx); err != nil {
+					s.Log.Warn("loader shutdown", "err", err)
+				}
+			}()
+			run(role, func(ctx context.Context) error { return l.Run(context.WithoutCancel(ctx)) })
 		}
 	}
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errs:
+		cancel()
 	}
 	wg.Wait()
 	return err

@@ -140,6 +140,10 @@ func (s *Subscriber) handle(ctx context.Context, jm jetstream.Msg, out chan<- *m
 	select {
 	case out <- wm:
 	case <-ctx.Done():
+		// Not handed out: let it go back at once rather than after AckWait.
+		if err := jm.Nak(); err != nil {
+			logger.Error("Nak of undelivered message failed", err, fields)
+		}
 		return false
 	case <-s.closing:
 		// Not handed out: let it go back at once rather than after AckWait.
@@ -154,7 +158,11 @@ func (s *Subscriber) handle(ctx context.Context, jm jetstream.Msg, out chan<- *m
 	for {
 		select {
 		case <-wm.Acked():
-			if err := jm.DoubleAck(ctx); err != nil {
+			// The work is done: confirm the ack even when ctx just ended.
+			ackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			err := jm.DoubleAck(ackCtx)
+			cancel()
+			if err != nil {
 				logger.Error("Ack failed; the message may be delivered again", err, fields)
 			}
 			return true
@@ -168,7 +176,12 @@ func (s *Subscriber) handle(ctx context.Context, jm jetstream.Msg, out chan<- *m
 				logger.Error("InProgress failed", err, fields)
 			}
 		case <-ctx.Done():
-			// Stop without acking: the server redelivers after AckWait.
+			// Abandoned mid-work: hand it back at once. A redelivery is
+			// harmless (the handler is idempotent); waiting out AckWait
+			// would only delay it.
+			if err := jm.Nak(); err != nil {
+				logger.Error("Nak of abandoned message failed; it is redelivered after AckWait", err, fields)
+			}
 			return false
 		}
 	}
