@@ -48,6 +48,9 @@ type BenchConfig struct {
 	Seed    uint64
 	Out     io.Writer
 	Logger  *slog.Logger // service logs; default slog.Default()
+	// OnHalfway, if set, is called once when half of the windows are loaded
+	// (for a heap profile of the running pipeline).
+	OnHalfway func()
 }
 
 // BenchResult is what a run measured.
@@ -58,6 +61,7 @@ type BenchResult struct {
 	Pipeline      time.Duration // from starting the services until every window is loaded
 	EventsPerSec  float64
 	PeakRSSBytes  int64
+	PeakGoBytes   int64 // peak memory the Go runtime obtained from the OS (heap, stacks, …) during the pipeline
 	LoadedRows    int64
 	IdleCloseWait time.Duration // part of Pipeline spent waiting for the idle rule to close the last window
 }
@@ -103,7 +107,10 @@ func RunBench(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 	t1 := time.Now()
 	go func() { runErr <- s.Run(runCtx) }()
 	var drained time.Time
+	var ms runtime.MemStats
 	for {
+		runtime.ReadMemStats(&ms)
+		res.PeakGoBytes = max(res.PeakGoBytes, int64(ms.Sys-ms.HeapReleased))
 		ws, err := inspect.Windows(ctx, s.States, p.Name)
 		if err != nil {
 			return nil, err
@@ -123,6 +130,10 @@ func RunBench(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 			if lag, err := inspect.CollectorLag(ctx, s.JS, p.Source.Stream, p.Name); err == nil && lag.Pending == 0 && lag.AckPending == 0 && lag.AckFloor > 0 {
 				drained = time.Now()
 			}
+		}
+		if cfg.OnHalfway != nil && loaded >= cfg.Windows/2 {
+			cfg.OnHalfway()
+			cfg.OnHalfway = nil
 		}
 		if loaded == cfg.Windows && len(ws) == cfg.Windows {
 			res.Pipeline = time.Since(t1)

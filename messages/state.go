@@ -55,6 +55,8 @@ type WindowState struct {
 	LoadedRows    int64     `json:"loaded_rows"`
 	LoadedAt      time.Time `json:"loaded_at,omitzero"`
 	LoadDuration  int64     `json:"load_duration_ms"`
+	// StagingDeleted: the loaded window's staged segments and registrations are gone.
+	StagingDeleted bool `json:"staging_deleted,omitempty"`
 
 	Error     string    `json:"error,omitempty"`
 	TraceID   string    `json:"trace_id,omitempty"`

@@ -32,7 +32,7 @@ const (
 	MinSegmentMaxBytes = 64 * KiB
 	MaxSegmentMaxBytes = 1 * GiB
 	MinSegmentMaxAge   = Duration(100 * time.Millisecond)
-	// MaxSegmentMaxAge stays below the consumer's ack wait (30s) so a segment is
+	// MaxSegmentMaxAge stays well below the collector consumer's ack wait (2m) so a segment is
 	// flushed, and its messages acked, before JetStream redelivers them.
 	MaxSegmentMaxAge   = Duration(30 * time.Second)
 	MinTargetFileSize  = 1 * MiB
@@ -309,7 +309,7 @@ func (p *Policy) validate() []*FieldError {
 		ps.add("segment.max_bytes", "%s is out of range (valid: %s..%s)", s.MaxBytes, MinSegmentMaxBytes, MaxSegmentMaxBytes)
 	}
 	if s.MaxAge < MinSegmentMaxAge || s.MaxAge > MaxSegmentMaxAge {
-		ps.add("segment.max_age", "%s is out of range (valid: %s..%s; the upper bound keeps flushes inside the 30s ack wait)", s.MaxAge, MinSegmentMaxAge, MaxSegmentMaxAge)
+		ps.add("segment.max_age", "%s is out of range (valid: %s..%s; the upper bound keeps flushes well inside the collector's 2m ack wait)", s.MaxAge, MinSegmentMaxAge, MaxSegmentMaxAge)
 	}
 
 	// output
@@ -345,6 +345,8 @@ func (p *Policy) validate() []*FieldError {
 		ps.add("load.table", "is required (%s)", tableRule)
 	case !tableNameRE.MatchString(p.Load.Table):
 		ps.add("load.table", "%q is not a valid table name (%s)", p.Load.Table, tableRule)
+	case strings.HasPrefix(p.Load.Table[strings.LastIndexByte(p.Load.Table, '.')+1:], "_windrow"):
+		ps.add("load.table", "%q is reserved: names starting with _windrow belong to windrow's own tables (such as the load ledger)", p.Load.Table)
 	}
 	if p.Load.Mode != LoadAppend {
 		ps.add("load.mode", "%q is not a load mode (valid: append)", string(p.Load.Mode))

@@ -19,6 +19,7 @@ func runBench(ctx context.Context, args []string) error {
 	dataDir := fs.String("data-dir", "", "directory for the run (default a new temporary directory, removed afterwards)")
 	seed := fs.Uint64("seed", 1, "seed of the generated events")
 	logLevel := fs.String("log-level", "warn", "log level of the services: debug, info, warn, error")
+	memProfile := fs.String("memprofile", "", "write a heap profile, taken when half of the windows are loaded, to this file")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -43,7 +44,15 @@ func runBench(ctx context.Context, args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	res, err := loadtest.RunBench(ctx, loadtest.BenchConfig{DataDir: dir, Events: *events, Windows: *wins, Seed: *seed, Out: os.Stderr, Logger: newLogger("text", *logLevel)})
+	res, err := loadtest.RunBench(ctx, loadtest.BenchConfig{DataDir: dir, Events: *events, Windows: *wins, Seed: *seed, Out: os.Stderr, Logger: newLogger("text", *logLevel), OnHalfway: func() {
+		if *memProfile == "" {
+			return
+		}
+		if f, err := os.Create(*memProfile); err == nil {
+			_ = pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+	}})
 	if err != nil {
 		return err
 	}
@@ -54,7 +63,7 @@ func runBench(ctx context.Context, args []string) error {
 		fmt.Printf("                   (%.0f events/s without the %s idle_timeout before the last window may close)\n",
 			float64(res.Events)/(res.Pipeline-res.IdleCloseWait).Seconds(), res.IdleCloseWait)
 	}
-	fmt.Printf("peak RSS:          %s\n", inspect.HumanBytes(res.PeakRSSBytes))
+	fmt.Printf("peak RSS:          %s (Go runtime at most %s of it; the rest is DuckDB and other C memory)\n", inspect.HumanBytes(res.PeakRSSBytes), inspect.HumanBytes(res.PeakGoBytes))
 	fmt.Printf("filling the stream took %s (not counted)\n", res.Publish.Round(time.Millisecond))
 	return nil
 }

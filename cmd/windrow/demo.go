@@ -155,15 +155,7 @@ func demoSummary(ctx context.Context, s *stack.Stack, p *windows.Policy, dataDir
 	tw.Flush()
 	fmt.Printf("Total: %d events loaded in %d Parquet files.\n", rows, files)
 	if dl.Total > 0 {
-		fmt.Printf("Dead-lettered: %d (", dl.Total)
-		first := true
-		for reason, n := range dl.ByReason {
-			if !first {
-				fmt.Print(", ")
-			}
-			first = false
-			fmt.Printf("%s %d", reason, n)
-		}
+		fmt.Printf("Dead-lettered: %d (%s", dl.Total, reasons(dl.ByReason))
 		fmt.Println(") — stream WINDROW_DLQ, subject " + messages.DLQSubject(p.Name))
 	}
 	q := fmt.Sprintf("SELECT store_id, CAST(sold_at AS DATE) AS day, count(*) AS sales, round(sum(amount), 2) AS revenue FROM %s GROUP BY ALL ORDER BY revenue DESC LIMIT 5", p.Load.Table)

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -46,8 +48,8 @@ func runStatus(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		if dl.Total > 0 || len(dl.ByReason) > 0 {
-			fmt.Printf("  dead letters: %v\n", dl.ByReason)
+		if len(dl.ByReason) > 0 {
+			fmt.Printf("  dead letters: %s\n", reasons(dl.ByReason))
 		}
 		ws, err := inspect.Windows(ctx, s.States, p.Name)
 		if err != nil {
@@ -82,4 +84,23 @@ func runStatus(ctx context.Context, args []string) error {
 		fmt.Println()
 	}
 	return nil
+}
+
+// reasons renders counts by reason, largest first: "wrong_type 10, late 2".
+func reasons(by map[string]int64) string {
+	keys := make([]string, 0, len(by))
+	for k := range by {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if by[keys[i]] != by[keys[j]] {
+			return by[keys[i]] > by[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, by[k])
+	}
+	return strings.Join(parts, ", ")
 }

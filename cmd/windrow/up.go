@@ -111,7 +111,7 @@ func runRoles(ctx context.Context, name string, args []string, roles []string) e
 	embedded := false
 	if roles == nil { // up
 		embedded = !set["nats-url"] && os.Getenv("NATS_URL") == "" && cfg.NATS.URL == ""
-		if cfg.NATS.Embedded != nil {
+		if cfg.NATS.Embedded != nil && !set["nats-url"] && os.Getenv("NATS_URL") == "" {
 			embedded = *cfg.NATS.Embedded
 		}
 		roles = cfg.Roles

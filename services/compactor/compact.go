@@ -34,6 +34,11 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) error {
 	if err != nil {
 		return err
 	}
+	if int64(len(regs)) < st.Segments {
+		// Registrations the window state counted are gone from the stream:
+		// compacting would silently drop their rows.
+		return s.failWindow(ctx, st, fmt.Errorf("window %s: state counts %d registered segments, the segments stream holds %d", st.ID(), st.Segments, len(regs)))
+	}
 	var staged int64
 	files := make([]*parquet.File, 0, len(regs))
 	for _, r := range regs {
@@ -177,11 +182,47 @@ func (s *Service) applyResult(ctx context.Context, m jetstream.Msg) error {
 	return nil
 }
 
-// cleanup deletes a loaded window's staged segments; the batches stay.
+// cleanup deletes a loaded window's staged segments and their
+// registrations; the batches stay, and redelivery checks use them.
 func (s *Service) cleanup(ctx context.Context, st *messages.WindowState) {
 	if err := s.cfg.Store.DeletePrefix(ctx, staging.WindowPrefix(st.Policy, st.ID())); err != nil {
 		s.log.Warn("delete staged segments", "window", st.ID(), "err", err)
 	}
+	stream, err := s.cfg.JS.Stream(ctx, messages.StreamSegments)
+	if err == nil {
+		err = stream.Purge(ctx, jetstream.WithPurgeSubject(messages.SegmentSubject(st.Policy, st.ID())))
+	}
+	if err != nil {
+		s.log.Warn("purge segment registrations", "window", st.ID(), "err", err)
+		return
+	}
+	_, err = s.cfg.States.Update(ctx, st.Key(), func(cur *messages.WindowState) (*messages.WindowState, error) {
+		if cur == nil || cur.Status != messages.StatusLoaded || cur.StagingDeleted {
+			return nil, statestore.ErrNoChange
+		}
+		cur.StagingDeleted = true
+		return cur, nil
+	})
+	if err != nil {
+		s.log.Warn("record staging cleanup", "window", st.ID(), "err", err)
+	}
+}
+
+// failWindow marks a sealed window owned by this instance FAILED, for an
+// operator to look at; it returns cause.
+func (s *Service) failWindow(ctx context.Context, st *messages.WindowState, cause error) error {
+	_, err := s.cfg.States.Update(ctx, st.Key(), func(cur *messages.WindowState) (*messages.WindowState, error) {
+		if cur == nil || cur.Status != messages.StatusSealed || cur.Owner != s.cfg.Instance {
+			return nil, statestore.ErrNoChange
+		}
+		cur.Status = messages.StatusFailed
+		cur.Error = cause.Error()
+		return cur, nil
+	})
+	if err != nil {
+		return errors.Join(cause, err)
+	}
+	return cause
 }
 
 // batchWriter splits merged rows into files of about the target size.

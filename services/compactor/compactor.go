@@ -101,6 +101,8 @@ type Service struct {
 	idleSince time.Time
 	staged    bool      // some staged event time fed the watermark
 	published time.Time // watermark last written to the watermarks bucket
+
+	republished map[string]time.Time // sweep goroutine only: when load commands of a COMPACTED window were last published again
 }
 
 type point struct {
@@ -120,9 +122,10 @@ func New(cfg Config) (*Service, error) {
 	}
 	return &Service{
 		cfg: cfg, layout: layout,
-		log:  cfg.Logger.With("service", "compactor", "policy", cfg.Policy.Name, "policy_version", cfg.Policy.Version),
-		wm:   windows.NewWatermark(cfg.Policy.Window),
-		open: map[int64]windows.Window{},
+		log:         cfg.Logger.With("service", "compactor", "policy", cfg.Policy.Name, "policy_version", cfg.Policy.Version),
+		wm:          windows.NewWatermark(cfg.Policy.Window),
+		open:        map[int64]windows.Window{},
+		republished: map[string]time.Time{},
 	}, nil
 }
 
@@ -326,6 +329,10 @@ func (s *Service) seal(ctx context.Context, w windows.Window, wm time.Time) (*me
 	return st, nil
 }
 
+// republishEvery bounds how often a COMPACTED window's load commands are
+// published again (the load stream's duplicate window is 20 minutes).
+const republishEvery = 5 * time.Minute
+
 // sweep repairs what a crash may have left: windows OPEN in KV that no
 // registration announced to this instance, SEALED windows whose owner's
 // lease expired, and COMPACTED windows whose load commands may be lost.
@@ -356,14 +363,21 @@ func (s *Service) sweep(ctx context.Context) error {
 				}
 			}
 		case messages.StatusCompacted:
-			if now.Sub(st.UpdatedAt) < s.cfg.Sweep {
+			// Publish the load commands again in case they were lost, but
+			// at most every republishEvery: well inside the load stream's
+			// duplicate window, so repeats are dropped there instead of
+			// piling up while a loader is down.
+			if now.Sub(st.UpdatedAt) < s.cfg.Sweep || now.Sub(s.republished[st.Key()]) < republishEvery {
 				continue
 			}
 			if err := s.publishLoads(ctx, st); err != nil {
 				return err
 			}
+			s.republished[st.Key()] = now
 		case messages.StatusLoaded:
-			s.cleanup(ctx, st)
+			if !st.StagingDeleted {
+				s.cleanup(ctx, st)
+			}
 		}
 	}
 	return nil

@@ -19,8 +19,8 @@ type EmbeddedConfig struct {
 	// Host to listen on. Default 127.0.0.1: the embedded server is not
 	// reachable from other machines unless asked for.
 	Host string
-	// Port to listen on. Default 4222. If it is taken and FallbackPort is set,
-	// a free port is used instead; 0 or -1 always picks a free port.
+	// Port to listen on. 0 means 4222; -1 picks a free port. If the port is
+	// taken and FallbackPort is set, a free port is used instead.
 	Port int
 	// FallbackPort allows a free port when Port is taken.
 	FallbackPort bool

@@ -14,9 +14,8 @@ import (
 
 // Retention of windrow's own streams.
 const (
-	segmentsMaxAge = 14 * 24 * time.Hour
-	loadMaxAge     = 14 * 24 * time.Hour
-	dlqMaxAge      = 30 * 24 * time.Hour
+	loadMaxAge = 14 * 24 * time.Hour
+	dlqMaxAge  = 30 * 24 * time.Hour
 	// dedupWindow is how long JetStream remembers Nats-Msg-Id values of
 	// windrow's messages: longer than any retry of a publish.
 	dedupWindow = 20 * time.Minute
@@ -32,7 +31,9 @@ type Topology struct {
 // Provision creates or updates windrow's streams and KV buckets.
 func Provision(ctx context.Context, js jetstream.JetStream) (*Topology, error) {
 	streams := []jetstream.StreamConfig{
-		{Name: messages.StreamSegments, Subjects: []string{messages.SubjectsSegments}, Storage: jetstream.FileStorage, MaxAge: segmentsMaxAge, Duplicates: dedupWindow,
+		// No age limit: a registration must outlive its window, however long;
+		// compactors purge a window's subject once the window is loaded.
+		{Name: messages.StreamSegments, Subjects: []string{messages.SubjectsSegments}, Storage: jetstream.FileStorage, Duplicates: dedupWindow,
 			Description: "windrow: staged Parquet segments, one subject per policy and window"},
 		{Name: messages.StreamLoad, Subjects: []string{messages.SubjectsLoad}, Storage: jetstream.FileStorage, MaxAge: loadMaxAge, Duplicates: dedupWindow,
 			Description: "windrow: load commands, one per batch, msg id = batch id"},
