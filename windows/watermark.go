@@ -38,6 +38,13 @@ func (w *Watermark) Idle(now time.Time, idleFor time.Duration) {
 	w.advance(now.Add(-w.maxOutOfOrder))
 }
 
+// Restore sets the watermark to a value recorded earlier (by a previous run),
+// so that it does not go back across restarts. Like every observation it is
+// ignored when below the current value.
+func (w *Watermark) Restore(recorded time.Time) {
+	w.advance(recorded)
+}
+
 func (w *Watermark) advance(candidate time.Time) {
 	candidate = candidate.Round(0).UTC() // drop any monotonic reading: event times have none
 	if !w.set || candidate.After(w.value) {

@@ -111,3 +111,17 @@ func TestSegmentDue(t *testing.T) {
 		t.Error("a zero Segment has triggers")
 	}
 }
+
+func TestWatermarkRestore(t *testing.T) {
+	w := NewWatermark(WindowSpec{MaxOutOfOrder: Duration(time.Minute)})
+	recorded := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	w.Restore(recorded)
+	w.Staged(recorded.Add(-time.Hour)) // an older staged event: no step back
+	if got, ok := w.Value(); !ok || !got.Equal(recorded) {
+		t.Fatalf("Value = %v %v, want the restored %v", got, ok, recorded)
+	}
+	w.Staged(recorded.Add(time.Hour))
+	if got, _ := w.Value(); !got.Equal(recorded.Add(59 * time.Minute)) {
+		t.Fatalf("Value = %v, want %v", got, recorded.Add(59*time.Minute))
+	}
+}

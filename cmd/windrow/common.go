@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -58,11 +60,23 @@ func (c *connFlags) resolve() natsx.ClientConfig {
 // connect opens a client stack (no roles) against an existing server.
 func (c *connFlags) connect(ctx context.Context) (*stack.Stack, error) {
 	cfg := c.resolve()
-	s, err := stack.Open(ctx, stack.Config{DataDir: c.dataDir, NATS: cfg, Roles: []string{}, Logger: newLogger("text", "warn")})
-	if err != nil {
-		return nil, fmt.Errorf("%w\n(is windrow running? start it with `windrow up`, or pass --nats-url)", err)
+	log := newLogger("text", "warn")
+	s, err := stack.Open(ctx, stack.Config{DataDir: c.dataDir, NATS: cfg, Roles: []string{}, Logger: log})
+	if err == nil {
+		return s, nil
 	}
-	return s, nil
+	// Nothing runs, but the data directory holds an embedded server's store
+	// (after `windrow demo`, or a stopped `windrow up`): open it here.
+	if c.nats.URL == "" && os.Getenv("NATS_URL") == "" {
+		if _, serr := os.Stat(filepath.Join(c.dataDir, "nats", "jetstream")); serr == nil {
+			s, eerr := stack.Open(ctx, stack.Config{DataDir: c.dataDir, Embedded: true, NATSPort: -1, Roles: []string{}, Logger: log})
+			if eerr == nil {
+				return s, nil
+			}
+			err = errors.Join(err, eerr)
+		}
+	}
+	return nil, fmt.Errorf("%w\n(is windrow running? start it with `windrow up`, or pass --nats-url)", err)
 }
 
 func newLogger(format, level string) *slog.Logger {

@@ -39,6 +39,15 @@ func runStatus(ctx context.Context, args []string) error {
 			continue
 		}
 		fmt.Printf("policy %s v%d: %s %s windows on %v → table %s\n", p.Name, p.Version, p.Window.Size.D(), p.Window.Kind, p.Source.Subjects, p.Load.Table)
+		if wm, ok, err := s.Watermarks.Get(ctx, p.Name); err == nil && ok {
+			how := "event time"
+			if wm.Idle {
+				how = "idle rule: wall clock"
+			}
+			fmt.Printf("  watermark: %s (%s, updated %s ago)\n", wm.Watermark.Format(time.RFC3339), how, time.Since(wm.UpdatedAt).Round(time.Second))
+		} else if err == nil {
+			fmt.Println("  watermark: none yet (nothing staged)")
+		}
 		if lag, err := inspect.CollectorLag(ctx, s.JS, p.Source.Stream, p.Name); err == nil {
 			fmt.Printf("  collector lag: %d pending, %d in flight, ack floor %d\n", lag.Pending, lag.AckPending, lag.AckFloor)
 		} else {

@@ -179,6 +179,15 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	defer rc.Stop()
 
+	// The watermark never goes back, also across restarts.
+	if wm, ok, err := s.cfg.Watermarks.Get(ctx, p.Name); err != nil {
+		return fmt.Errorf("compactor %s: %w", p.Name, err)
+	} else if ok {
+		s.mu.Lock()
+		s.wm.Restore(wm.Watermark)
+		s.published = wm.Watermark
+		s.mu.Unlock()
+	}
 	s.log.Info("compacting", "instance", s.cfg.Instance)
 	tick := time.NewTicker(s.cfg.Tick)
 	defer tick.Stop()
