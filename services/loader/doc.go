@@ -8,15 +8,17 @@
 // durable consumer "windrow_loader" (or "windrow_loader_<policy>" when
 // Config.Policy is set), one command at a time. Middleware, outermost first:
 //
-//   - poison: a permanent failure (undecodable or invalid command, a key
-//     outside the object store, missing file, checksum mismatch, a warehouse
-//     error not wrapping ErrTransient, a panic) publishes a LoadResult with
-//     status "failed" and the error, and the command is acked: it is not
-//     redelivered forever.
-//   - Recoverer: a panic becomes an error wrapping ErrPanic (permanent).
-//   - Retry: errors wrapping ErrTransient (the warehouse file is locked, a
-//     result publish failed, a read error) are retried in process with
-//     exponential backoff (Config.Retry).
+//   - poison (this package): a permanent failure (undecodable or invalid
+//     command, a key outside the object store, missing file, checksum
+//     mismatch, a warehouse error not wrapping ErrTransient, a panic)
+//     publishes a LoadResult with status "failed" and the error, and the
+//     command is acked: it is not redelivered forever.
+//   - watermill's middleware.Recoverer: a panic becomes a
+//     middleware.RecoveredPanicError with the stack (permanent, not retried).
+//   - watermill's middleware.Retry: errors wrapping ErrTransient (the
+//     warehouse file is locked, a result publish failed, a read error) are
+//     retried in process with exponential backoff (Config.Retry); other
+//     errors are returned after one attempt.
 //
 // The handler decodes the command (Windrow-Type header), resolves the file,
 // verifies its SHA-256, calls Warehouse.Load, and publishes a LoadResult

@@ -14,8 +14,5 @@ var ErrChecksum = errors.New("batch file checksum mismatch")
 // ErrFileMissing is returned when a batch file does not exist.
 var ErrFileMissing = errors.New("batch file missing")
 
-// ErrPanic wraps a panic of the handler, recovered by the recoverer middleware.
-var ErrPanic = errors.New("panic in load handler")
-
 // IsTransient reports whether err is worth retrying.
 func IsTransient(err error) bool { return errors.Is(err, ErrTransient) }

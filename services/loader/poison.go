@@ -21,6 +21,19 @@ const maxErrorLen = 2000
 // the message's context ended (shutdown), pass through: the command is nacked
 // or left to redelivery. If the failed result cannot be published, that
 // error (transient) is returned and the command is redelivered.
+//
+// Why not watermill's middleware.PoisonQueue(WithFilter): it can only
+// republish the failed message itself to a topic, while windrow's contract
+// for a poison command is a failed LoadResult on the results stream (the
+// compactor marks the window FAILED from it), so this middleware would stay
+// anyway. A copy of the command in a poison subject adds nothing: WINDROW_LOAD
+// keeps acked commands (limits retention) and the failed result names the
+// batch id, which is the command's msg id. It would also need a home:
+// windrow.dlq.<policy> subjects hold dead-lettered events that `windrow dlq`
+// counts and replays per policy, so windrow.dlq.loader would pass for the
+// dead letters of a policy named "loader". And its filter sees only the
+// error, not the message, so it cannot leave a command whose context ended
+// (shutdown) to redelivery as this middleware does.
 func (s *Service) poison(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
 		out, err := h(msg)

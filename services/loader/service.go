@@ -10,6 +10,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/services/wmjetstream"
@@ -65,12 +66,9 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("loader: router: %w", err)
 	}
 	s := &Service{cfg: cfg, log: log, sub: sub, router: router, runDone: make(chan struct{})}
-	retry := cfg.Retry
-	if retry.MaxRetries < 0 {
-		retry.MaxRetries = 0
-	}
-	// Outermost first: poison sees the final error after recovery and retries.
-	router.AddMiddleware(s.poison, Recoverer, Retry(retry, log))
+	// Outermost first: poison sees the final error after recovery and
+	// retries; a panic is not retried (Recoverer is outside Retry).
+	router.AddMiddleware(s.poison, middleware.Recoverer, retry(cfg.Retry, wlog))
 	router.AddNoPublisherHandler(cfg.durable(), cfg.filter(), sub, s.handle)
 	return s, nil
 }
