@@ -126,7 +126,40 @@ func runDemo(ctx context.Context, args []string) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+	if err := demoLate(ctx, s, p, today.AddDate(0, 0, -*days), *seed); err != nil {
+		return err
+	}
 	return demoSummary(ctx, s, p, *dataDir)
+}
+
+// demoLate shows late data: a few sales of the first day, published after
+// that day was loaded, take the policy's late path (late: dlq) and are
+// counted per window instead of being loaded twice or dropped silently.
+func demoLate(ctx context.Context, s *stack.Stack, p *windows.Policy, day time.Time, seed uint64) error {
+	const n = 12
+	late := make([]loadtest.Event, n)
+	for i := range late {
+		late[i] = loadtest.SaleAt(fmt.Sprintf("late-%d-%d", seed, i), 1+i%20, day.Add(time.Duration(9+i)*time.Hour), 1, 4.5)
+	}
+	fmt.Printf("Publishing %d late sales for %s, which is already loaded (policy: late: %s)...\n", n, day.Format("2006-01-02"), p.Window.Late)
+	if err := (&loadtest.Publisher{JS: s.JS}).PublishEvents(ctx, late, fmt.Sprintf("demo-late-%d", seed)); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		lag, err := inspect.CollectorLag(ctx, s.JS, p.Source.Stream, p.Name)
+		if err == nil && lag.Pending == 0 && lag.AckPending == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("late events not handled within a minute (%+v, %v)", lag, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func demoSummary(ctx context.Context, s *stack.Stack, p *windows.Policy, dataDir string) error {
