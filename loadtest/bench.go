@@ -51,6 +51,9 @@ type BenchConfig struct {
 	// OnHalfway, if set, is called once when half of the windows are loaded
 	// (for a heap profile of the running pipeline).
 	OnHalfway func()
+	// OnStart, if set, is called when the services start, after the fill
+	// (for a CPU profile of the pipeline alone).
+	OnStart func()
 }
 
 // BenchResult is what a run measured.
@@ -104,6 +107,9 @@ func RunBench(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	runErr := make(chan error, 1)
+	if cfg.OnStart != nil {
+		cfg.OnStart()
+	}
 	t1 := time.Now()
 	go func() { runErr <- s.Run(runCtx) }()
 	var drained time.Time

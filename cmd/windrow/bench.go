@@ -20,7 +20,7 @@ func runBench(ctx context.Context, args []string) error {
 	seed := fs.Uint64("seed", 1, "seed of the generated events")
 	logLevel := fs.String("log-level", "warn", "log level of the services: debug, info, warn, error")
 	memProfile := fs.String("memprofile", "", "write a heap profile, taken when half of the windows are loaded, to this file")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the pipeline (not the fill) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -33,18 +33,22 @@ func runBench(ctx context.Context, args []string) error {
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
-	if *cpuProfile != "" {
+	var profile *os.File
+	defer func() {
+		if profile != nil {
+			pprof.StopCPUProfile()
+			profile.Close()
+		}
+	}()
+	res, err := loadtest.RunBench(ctx, loadtest.BenchConfig{DataDir: dir, Events: *events, Windows: *wins, Seed: *seed, Out: os.Stderr, Logger: newLogger("text", *logLevel), OnStart: func() {
+		if *cpuProfile == "" {
+			return
+		}
 		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			profile = f
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
-	res, err := loadtest.RunBench(ctx, loadtest.BenchConfig{DataDir: dir, Events: *events, Windows: *wins, Seed: *seed, Out: os.Stderr, Logger: newLogger("text", *logLevel), OnHalfway: func() {
+	}, OnHalfway: func() {
 		if *memProfile == "" {
 			return
 		}
