@@ -52,7 +52,7 @@ func CountDeadLetters(ctx context.Context, js jetstream.JetStream, policy string
 	if total == 0 {
 		return out, nil
 	}
-	cons, err := js.OrderedConsumer(ctx, messages.StreamDLQ, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverAllPolicy, HeadersOnly: true})
+	cons, err := js.OrderedConsumer(ctx, messages.StreamDLQ, jetstream.OrderedConsumerConfig{InactiveThreshold: 10 * time.Second, FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverAllPolicy, HeadersOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("read dlq: %w", err)
 	}

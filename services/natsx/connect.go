@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -43,7 +45,25 @@ func (c ClientConfig) String() string {
 	if c.CAFile != "" || c.CertFile != "" {
 		tls = " tls"
 	}
-	return fmt.Sprintf("%s (auth: %s%s)", c.URL, auth, tls)
+	return fmt.Sprintf("%s (auth: %s%s)", RedactURL(c.URL), auth, tls)
+}
+
+// RedactURL hides user information (a password or token) in each URL of a
+// comma-separated NATS server list.
+func RedactURL(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		u, err := url.Parse(strings.TrimSpace(p))
+		if err != nil || u.User == nil {
+			if strings.Contains(p, "@") {
+				parts[i] = "(url with credentials)"
+			}
+			continue
+		}
+		u.User = url.User("redacted")
+		parts[i] = u.String()
+	}
+	return strings.Join(parts, ",")
 }
 
 // Connect opens a connection. With srv set the connection is in-process

@@ -67,6 +67,9 @@ func Provision(ctx context.Context, js jetstream.JetStream) (*Topology, error) {
 	return &Topology{Windows: windows, Policies: policies, Watermarks: watermarks}, nil
 }
 
+// BucketLocks holds short-lived locks (see EnsureSourceStream).
+const BucketLocks = "windrow_locks"
+
 // ErrSubjectsNotCovered is returned when an existing source stream does not
 // hold a policy's subjects.
 var ErrSubjectsNotCovered = errors.New("stream does not cover the policy's subjects")
@@ -80,6 +83,12 @@ const managedDescription = "events collected by windrow"
 // windrow created gets missing subjects added; any other stream that lacks a
 // wanted subject is an error naming both: windrow does not change streams it
 // did not create.
+//
+// JetStream has no compare-and-set for stream configurations, so adding
+// subjects is a read-modify-write; it runs under a lock (a key in the
+// windrow_locks bucket, expiring by itself should its holder die), so that
+// policies sharing a stream and starting together cannot drop each other's
+// subjects.
 func EnsureSourceStream(ctx context.Context, js jetstream.JetStream, stream string, subjects []string) (jetstream.Stream, error) {
 	for attempt := 0; ; attempt++ {
 		s, err := js.Stream(ctx, stream)
@@ -100,28 +109,70 @@ func EnsureSourceStream(ctx context.Context, js jetstream.JetStream, stream stri
 			return nil, fmt.Errorf("source stream %s: %w", stream, err)
 		}
 		cfg := s.CachedInfo().Config
-		var missing []string
-		for _, want := range subjects {
-			if !slices.ContainsFunc(cfg.Subjects, func(h string) bool { return SubjectCovers(h, want) }) {
-				missing = append(missing, want)
-			}
-		}
+		missing := missingSubjects(cfg.Subjects, subjects)
 		if len(missing) == 0 {
 			return s, nil
 		}
 		if cfg.Description != managedDescription {
 			return nil, fmt.Errorf("%w: stream %s has subjects %v, policy wants %v; add them to the stream or use another stream", ErrSubjectsNotCovered, stream, cfg.Subjects, missing)
 		}
-		cfg.Subjects = append(cfg.Subjects, missing...)
-		s, err = js.UpdateStream(ctx, cfg)
-		if err != nil && attempt < 5 {
-			continue // a concurrent update: look again
+		return addSubjects(ctx, js, stream, subjects)
+	}
+}
+
+func missingSubjects(have, want []string) []string {
+	var missing []string
+	for _, w := range want {
+		if !slices.ContainsFunc(have, func(h string) bool { return SubjectCovers(h, w) }) {
+			missing = append(missing, w)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("add subjects %v to stream %s: %w", missing, stream, err)
+	}
+	return missing
+}
+
+// lockTTL bounds how long a dead lock holder blocks others.
+const lockTTL = 30 * time.Second
+
+// addSubjects adds the uncovered subjects to a windrow-managed stream under
+// the stream's lock.
+func addSubjects(ctx context.Context, js jetstream.JetStream, stream string, subjects []string) (jetstream.Stream, error) {
+	locks, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: BucketLocks, TTL: lockTTL, History: 1,
+		Description: "windrow: short-lived locks for read-modify-write of shared configuration"})
+	if err != nil {
+		return nil, fmt.Errorf("locks bucket: %w", err)
+	}
+	key := "stream." + stream
+	for {
+		_, err := locks.Create(ctx, key, []byte(time.Now().UTC().Format(time.RFC3339Nano)))
+		if err == nil {
+			break
 		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return nil, fmt.Errorf("lock stream %s: %w", stream, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("lock stream %s: %w", stream, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	defer locks.Delete(context.WithoutCancel(ctx), key) //nolint:errcheck // the key expires by itself
+
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return nil, fmt.Errorf("source stream %s: %w", stream, err)
+	}
+	cfg := s.CachedInfo().Config
+	missing := missingSubjects(cfg.Subjects, subjects)
+	if len(missing) == 0 {
 		return s, nil
 	}
+	cfg.Subjects = append(cfg.Subjects, missing...)
+	s, err = js.UpdateStream(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("add subjects %v to stream %s: %w", missing, stream, err)
+	}
+	return s, nil
 }
 
 // SubjectCovers reports whether filter matches every subject that sub matches.

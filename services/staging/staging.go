@@ -51,7 +51,7 @@ func ReadRegistrations(ctx context.Context, js jetstream.JetStream, policy, wind
 	if remaining == 0 {
 		return nil, nil
 	}
-	cons, err := js.OrderedConsumer(ctx, messages.StreamSegments, jetstream.OrderedConsumerConfig{
+	cons, err := js.OrderedConsumer(ctx, messages.StreamSegments, jetstream.OrderedConsumerConfig{InactiveThreshold: 10 * time.Second,
 		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {

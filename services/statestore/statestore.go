@@ -77,6 +77,9 @@ func (s *Store) Update(ctx context.Context, key string, change func(cur *message
 		if err != nil {
 			return nil, err
 		}
+		if next == nil {
+			return nil, fmt.Errorf("update window %s: the change returned no state", key)
+		}
 		next.UpdatedAt = time.Now().UTC()
 		if err := next.Validate(); err != nil {
 			return nil, fmt.Errorf("update window %s: %w", key, err)
