@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"time"
@@ -113,10 +114,10 @@ func RunBench(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 	t1 := time.Now()
 	go func() { runErr <- s.Run(runCtx) }()
 	var drained time.Time
-	var ms runtime.MemStats
+	goMem := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
 	for {
-		runtime.ReadMemStats(&ms)
-		res.PeakGoBytes = max(res.PeakGoBytes, int64(ms.Sys-ms.HeapReleased))
+		metrics.Read(goMem) // no stop-the-world, unlike runtime.ReadMemStats
+		res.PeakGoBytes = max(res.PeakGoBytes, int64(goMem[0].Value.Uint64()-goMem[1].Value.Uint64()))
 		ws, err := inspect.Windows(ctx, s.States, p.Name)
 		if err != nil {
 			return nil, err
