@@ -473,7 +473,7 @@ func (s *Service) flush(ctx context.Context, b *batch) error {
 func (s *Service) stage(ctx context.Context, b *batch, wb *windowBuf) error {
 	p := s.cfg.Policy
 	winID := wb.win.ID()
-	slices.SortFunc(wb.rows, s.layout.Compare)
+	s.layout.SortRows(wb.rows)
 	segID := fmt.Sprintf("%016x-%s", wb.minSeq, nuid.Next())
 	key := staging.SegmentKey(p.Name, winID, segID)
 	w, err := s.cfg.Store.Create(ctx, key)

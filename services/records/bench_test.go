@@ -39,7 +39,7 @@ func BenchmarkCollectorHotPath(b *testing.B) {
 	buffered := 0
 	flush := func() {
 		for start, rows := range buf {
-			slices.SortFunc(rows, l.Compare)
+			l.SortRows(rows)
 			if err := l.WriteFile(io.Discard, rows, opts); err != nil {
 				b.Fatal(err)
 			}
