@@ -12,15 +12,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/services/duckdbwh"
+	"github.com/windrow/windrow/services/internal/testkit"
+	"github.com/windrow/windrow/services/internal/testnats"
 	"github.com/windrow/windrow/services/loader"
-	"github.com/windrow/windrow/services/natsx"
 	"github.com/windrow/windrow/services/objstore"
 )
 
@@ -28,70 +28,17 @@ const policy = "daily_sales"
 
 var t0 = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 
-// runServer starts a JetStream-enabled NATS server on a random loopback port.
-func runServer(t *testing.T) *server.Server {
-	t.Helper()
-	srv, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
-		NoLog: true, NoSigs: true,
-	})
-	if err != nil {
-		t.Fatalf("new server: %v", err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-	})
-	return srv
-}
-
-// waitFor polls cond until it returns nil or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %s: %v", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 type env struct {
 	js    jetstream.JetStream
 	store *objstore.Local
 }
 
+// newEnv starts a JetStream server with windrow's streams, and an object
+// store, for the test.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	srv := runServer(t)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := natsx.Provision(ctx, js); err != nil {
-		t.Fatal(err)
-	}
-	store, err := objstore.NewLocal(filepath.Join(t.TempDir(), "store"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{js: js, store: store}
+	k := testkit.New(t)
+	return &env{js: k.JS, store: k.Store}
 }
 
 // record is a batch row: policy columns plus _source_seq.
@@ -202,18 +149,7 @@ func (e *env) resultCount(t *testing.T, want int) func() error {
 // consumerSettled reports an error until the loader's consumer has nothing
 // pending or unacknowledged.
 func (e *env) consumerSettled() error {
-	c, err := e.js.Consumer(context.Background(), messages.StreamLoad, loader.DurablePrefix)
-	if err != nil {
-		return err
-	}
-	info, err := c.Info(context.Background())
-	if err != nil {
-		return err
-	}
-	if info.NumAckPending != 0 || info.NumPending != 0 {
-		return fmt.Errorf("ack pending %d, pending %d", info.NumAckPending, info.NumPending)
-	}
-	return nil
+	return testnats.ConsumerSettled(e.js, messages.StreamLoad, loader.DurablePrefix)()
 }
 
 func (e *env) consumerRedelivered(t *testing.T) int {
@@ -292,8 +228,8 @@ func TestLoadsEachBatchOnceAndReportsRedeliveryAsDuplicate(t *testing.T) {
 	e.publish(t, cmds[0], "redelivered-"+cmds[0].MsgID())
 
 	svc := e.start(t, wh)
-	waitFor(t, 15*time.Second, e.resultCount(t, 4))
-	waitFor(t, 5*time.Second, e.consumerSettled)
+	testnats.WaitForNil(t, 15*time.Second, e.resultCount(t, 4))
+	testnats.WaitForNil(t, 5*time.Second, e.consumerSettled)
 
 	rs := e.results(t)
 	if got := countStatus(rs); got[messages.LoadLoaded] != 3 || got[messages.LoadDuplicate] != 1 || len(got) != 2 {
@@ -347,8 +283,8 @@ func TestPoisonCommandsAreReportedAndAcked(t *testing.T) {
 	e.publish(t, good, good.MsgID())
 
 	svc := e.start(t, wh)
-	waitFor(t, 15*time.Second, e.resultCount(t, 4))
-	waitFor(t, 5*time.Second, e.consumerSettled)
+	testnats.WaitForNil(t, 15*time.Second, e.resultCount(t, 4))
+	testnats.WaitForNil(t, 5*time.Second, e.consumerSettled)
 
 	rs := e.results(t)
 	failed := map[string]string{}
@@ -409,8 +345,8 @@ func TestTransientErrorsAreRetriedAndPanicsArePoison(t *testing.T) {
 	e.publish(t, bad, bad.MsgID())
 
 	svc := e.start(t, wh)
-	waitFor(t, 15*time.Second, e.resultCount(t, 2))
-	waitFor(t, 5*time.Second, e.consumerSettled)
+	testnats.WaitForNil(t, 15*time.Second, e.resultCount(t, 2))
+	testnats.WaitForNil(t, 5*time.Second, e.consumerSettled)
 
 	got := map[string]messages.LoadResult{}
 	for _, r := range e.results(t) {
@@ -489,20 +425,11 @@ func TestShutdownFinishesCommandInFlight(t *testing.T) {
 	if err := e.resultCount(t, 1)(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, e.consumerSettled)
+	testnats.WaitForNil(t, 5*time.Second, e.consumerSettled)
 }
 
 func TestRunFailsWithoutLoadStream(t *testing.T) {
-	srv := runServer(t)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := testnats.Connect(t, testnats.RunServer(t)) // not provisioned
 	svc, err := loader.New(loader.Config{JS: js, Warehouse: &flakyWarehouse{}, Files: &objstore.Local{}})
 	if err != nil {
 		t.Fatal(err)

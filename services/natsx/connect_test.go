@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/services/internal/testnats"
 )
 
 const (
@@ -92,8 +93,7 @@ func TestConnectErrorHidesSecrets(t *testing.T) {
 }
 
 func TestConnectWithCredentials(t *testing.T) {
-	srv := runServerOpts(t, &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
-		NoLog: true, NoSigs: true, Username: "alice", Password: secretPassword})
+	srv := testnats.RunServer(t, func(o *server.Options) { o.Username, o.Password = "alice", secretPassword })
 	nc, err := Connect(ClientConfig{URL: srv.ClientURL(), User: "alice", Password: secretPassword}, nil)
 	if err != nil {
 		t.Fatalf("Connect with the right password: %v", err)
@@ -106,8 +106,8 @@ func TestConnectWithCredentials(t *testing.T) {
 }
 
 func TestWaitJetStreamNotEnabled(t *testing.T) {
-	srv := runServerOpts(t, &server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	js := connect(t, srv)
+	srv := testnats.RunServer(t, func(o *server.Options) { o.JetStream, o.StoreDir = false, "" })
+	_, js := testnats.Connect(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := WaitJetStream(ctx, js)
@@ -124,7 +124,7 @@ func TestWaitJetStreamNotEnabled(t *testing.T) {
 
 func TestPublishIsIdempotent(t *testing.T) {
 	ctx := context.Background()
-	js := connect(t, runServer(t))
+	_, js := testnats.Connect(t, testnats.RunServer(t))
 	if _, err := Provision(ctx, js); err != nil {
 		t.Fatalf("Provision: %v", err)
 	}

@@ -13,11 +13,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/services/internal/testnats"
 )
 
 func TestProvisionCreatesTopologyAndIsIdempotent(t *testing.T) {
 	ctx := context.Background()
-	js := connect(t, runServer(t))
+	_, js := testnats.Connect(t, testnats.RunServer(t))
 
 	for run := 1; run <= 2; run++ {
 		topo, err := Provision(ctx, js)
@@ -90,7 +91,7 @@ func TestProvisionCreatesTopologyAndIsIdempotent(t *testing.T) {
 // changed stream setting is put back.
 func TestProvisionRestoresDriftedConfig(t *testing.T) {
 	ctx := context.Background()
-	js := connect(t, runServer(t))
+	_, js := testnats.Connect(t, testnats.RunServer(t))
 	if _, err := Provision(ctx, js); err != nil {
 		t.Fatalf("Provision: %v", err)
 	}
@@ -119,11 +120,11 @@ func TestProvisionRestoresDriftedConfig(t *testing.T) {
 // the same moment.
 func TestProvisionConcurrently(t *testing.T) {
 	ctx := context.Background()
-	srv := runServer(t)
+	srv := testnats.RunServer(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
 	for range 3 {
-		js := connect(t, srv)
+		_, js := testnats.Connect(t, srv)
 		wg.Go(func() {
 			if _, err := Provision(ctx, js); err != nil {
 				errs <- err
@@ -159,7 +160,7 @@ func uncovered(cfg jetstream.StreamConfig, subjects []string) []string {
 
 func TestEnsureSourceStreamCreatesMissingStream(t *testing.T) {
 	ctx := context.Background()
-	js := connect(t, runServer(t))
+	_, js := testnats.Connect(t, testnats.RunServer(t))
 	subjects := []string{"events.sales.>", "events.returns.*"}
 	s, err := EnsureSourceStream(ctx, js, "EVENTS", subjects)
 	if err != nil {
@@ -195,7 +196,7 @@ func TestEnsureSourceStreamCreatesMissingStream(t *testing.T) {
 
 func TestEnsureSourceStreamAddsSubjectsToManagedStream(t *testing.T) {
 	ctx := context.Background()
-	js := connect(t, runServer(t))
+	_, js := testnats.Connect(t, testnats.RunServer(t))
 	if _, err := EnsureSourceStream(ctx, js, "EVENTS", []string{"events.sales.>"}); err != nil {
 		t.Fatalf("create: %v", err)
 	}
@@ -214,7 +215,7 @@ func TestEnsureSourceStreamAddsSubjectsToManagedStream(t *testing.T) {
 
 func TestEnsureSourceStreamRefusesToChangeUserStream(t *testing.T) {
 	ctx := context.Background()
-	js := connect(t, runServer(t))
+	_, js := testnats.Connect(t, testnats.RunServer(t))
 	userCfg := jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}, Description: "owned by the orders team"}
 	if _, err := js.CreateStream(ctx, userCfg); err != nil {
 		t.Fatalf("create user stream: %v", err)
@@ -248,7 +249,7 @@ func TestEnsureSourceStreamRefusesToChangeUserStream(t *testing.T) {
 // subjects of all of them.
 func TestEnsureSourceStreamConcurrent(t *testing.T) {
 	ctx := context.Background()
-	srv := runServer(t)
+	srv := testnats.RunServer(t)
 	const rounds, workers = 5, 4
 	for round := range rounds {
 		stream := fmt.Sprintf("EVENTS_%d", round)
@@ -258,7 +259,7 @@ func TestEnsureSourceStreamConcurrent(t *testing.T) {
 		for w := range workers {
 			subjects := []string{fmt.Sprintf("r%d.w%d.a.>", round, w), fmt.Sprintf("r%d.w%d.b", round, w)}
 			all = append(all, subjects...)
-			js := connect(t, srv)
+			_, js := testnats.Connect(t, srv)
 			wg.Go(func() {
 				if _, err := EnsureSourceStream(ctx, js, stream, subjects); err != nil {
 					errs <- fmt.Errorf("subjects %v: %w", subjects, err)
@@ -270,7 +271,8 @@ func TestEnsureSourceStreamConcurrent(t *testing.T) {
 		for err := range errs {
 			t.Errorf("round %d: EnsureSourceStream: %v", round, err)
 		}
-		cfg := streamConfig(t, connect(t, srv), stream)
+		_, js := testnats.Connect(t, srv)
+		cfg := streamConfig(t, js, stream)
 		if missing := uncovered(cfg, all); len(missing) > 0 {
 			t.Fatalf("round %d: every call succeeded, but stream %s has subjects %v and does not cover %v",
 				round, stream, cfg.Subjects, missing)
@@ -297,7 +299,7 @@ func (j *interleavedJS) UpdateStream(ctx context.Context, cfg jetstream.StreamCo
 // between our read and our update must survive our update.
 func TestEnsureSourceStreamKeepsConcurrentlyAddedSubjects(t *testing.T) {
 	ctx := context.Background()
-	js := connect(t, runServer(t))
+	_, js := testnats.Connect(t, testnats.RunServer(t))
 	if _, err := EnsureSourceStream(ctx, js, "EVENTS", []string{"events.a.>"}); err != nil {
 		t.Fatalf("create: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/windrow/windrow/services/internal/testkit"
 	"github.com/windrow/windrow/services/policystore"
 	"github.com/windrow/windrow/windows"
 )
@@ -57,7 +58,7 @@ func stored(t *testing.T, kv jetstream.KeyValue) uint64 {
 
 func TestApplyVersionsByRevision(t *testing.T) {
 	ctx := context.Background()
-	kv := provision(t).Policies
+	kv := testkit.New(t).Topology.Policies
 	s := policystore.New(kv)
 	data := salesPolicy(t)
 
@@ -117,7 +118,7 @@ func TestApplyVersionsByRevision(t *testing.T) {
 
 func TestApplyRejectsInvalidPolicies(t *testing.T) {
 	ctx := context.Background()
-	kv := provision(t).Policies
+	kv := testkit.New(t).Topology.Policies
 	s := policystore.New(kv)
 	valid := salesPolicy(t)
 
@@ -167,7 +168,7 @@ func TestApplyRejectsInvalidPolicies(t *testing.T) {
 
 func TestGetListDelete(t *testing.T) {
 	ctx := context.Background()
-	kv := provision(t).Policies
+	kv := testkit.New(t).Topology.Policies
 	s := policystore.New(kv)
 
 	if _, err := s.Get(ctx, "daily_store_sales"); !errors.Is(err, policystore.ErrNotFound) {
@@ -221,7 +222,7 @@ func TestGetListDelete(t *testing.T) {
 
 func TestGetStoredPolicyThatNoLongerParses(t *testing.T) {
 	ctx := context.Background()
-	kv := provision(t).Policies
+	kv := testkit.New(t).Topology.Policies
 	if _, err := kv.Put(ctx, "broken", []byte("name: broken\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +257,7 @@ func next(t *testing.T, ch <-chan policystore.Change) policystore.Change {
 
 func TestWatch(t *testing.T) {
 	ctx := context.Background()
-	kv := provision(t).Policies
+	kv := testkit.New(t).Topology.Policies
 	s := policystore.New(kv)
 	data := salesPolicy(t)
 	v1, err := s.Apply(ctx, salesPath, data)
@@ -334,7 +335,7 @@ func TestWatch(t *testing.T) {
 func TestWatchEmptyStore(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s := policystore.New(provision(t).Policies)
+	s := policystore.New(testkit.New(t).Topology.Policies)
 	ch, err := s.Watch(ctx)
 	if err != nil {
 		t.Fatalf("Watch: %v", err)

@@ -13,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/services/internal/testkit"
+	"github.com/windrow/windrow/services/internal/testnats"
 	"github.com/windrow/windrow/services/natsx"
 	"github.com/windrow/windrow/services/staging"
 )
@@ -76,7 +78,7 @@ func summarize(regs []staging.Registration) []segSeq {
 
 func TestReadRegistrations(t *testing.T) {
 	ctx := context.Background()
-	js := provision(t)
+	js := testkit.New(t).JS
 	w, w2 := day0, day0.AddDate(0, 0, 1)
 	register(t, js, registration("p", w, "a", 1), 1)
 	register(t, js, registration("p", w2, "x", 100), 2)  // another window
@@ -134,7 +136,7 @@ func TestReadRegistrations(t *testing.T) {
 // returns (1000), interleaved with another window's.
 func TestReadRegistrationsManyBatches(t *testing.T) {
 	ctx := context.Background()
-	js := provision(t)
+	js := testkit.New(t).JS
 	const n = 1100
 	var want []segSeq
 	var seq uint64
@@ -195,7 +197,7 @@ func TestReadRegistrationsRejectsBadMessages(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			js := provision(t)
+			js := testkit.New(t).JS
 			register(t, js, registration("p", day0, "a", 1), 1)
 			m := nats.NewMsg(messages.SegmentSubject("p", messages.WindowID(day0)))
 			m.Data = tt.data
@@ -219,7 +221,7 @@ func TestReadRegistrationsRejectsBadMessages(t *testing.T) {
 }
 
 func TestReadRegistrationsWithoutStream(t *testing.T) {
-	js := connect(t) // not provisioned
+	_, js := testnats.Connect(t, testnats.RunServer(t)) // not provisioned
 	_, err := staging.ReadRegistrations(context.Background(), js, "p", messages.WindowID(day0), 10)
 	if !errors.Is(err, jetstream.ErrStreamNotFound) {
 		t.Fatalf("err = %v, want jetstream.ErrStreamNotFound", err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/services/internal/testkit"
 	"github.com/windrow/windrow/services/statestore"
 )
 
@@ -38,7 +39,7 @@ func put(t *testing.T, s *statestore.Store, st *messages.WindowState) {
 
 func TestUpdateCreatesWhenAbsent(t *testing.T) {
 	ctx := context.Background()
-	s := statestore.New(provision(t).Windows)
+	s := statestore.New(testkit.New(t).Topology.Windows)
 	want := open("p", 0)
 	want.StagedRows, want.Segments, want.LastSegmentSeq = 10, 1, 7
 
@@ -73,7 +74,7 @@ func TestUpdateCreatesWhenAbsent(t *testing.T) {
 }
 
 func TestGetMissing(t *testing.T) {
-	s := statestore.New(provision(t).Windows)
+	s := statestore.New(testkit.New(t).Topology.Windows)
 	st, rev, err := s.Get(context.Background(), "p", "20261124T000000Z")
 	if !errors.Is(err, statestore.ErrNotFound) {
 		t.Fatalf("Get missing: err = %v, want ErrNotFound", err)
@@ -85,7 +86,7 @@ func TestGetMissing(t *testing.T) {
 
 func TestGetCorruptState(t *testing.T) {
 	ctx := context.Background()
-	topo := provision(t)
+	topo := testkit.New(t).Topology
 	if _, err := topo.Windows.Put(ctx, "p.20261124T000000Z", []byte("{not json")); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ func TestGetCorruptState(t *testing.T) {
 // total would fall short of 400.
 func TestUpdateConcurrentIncrements(t *testing.T) {
 	ctx := context.Background()
-	s := statestore.New(provision(t).Windows)
+	s := statestore.New(testkit.New(t).Topology.Windows)
 	const goroutines, updates = 8, 50
 	key := open("p", 0).Key()
 	var calls atomic.Int64
@@ -142,7 +143,7 @@ func TestUpdateConcurrentIncrements(t *testing.T) {
 
 func TestUpdateNoChange(t *testing.T) {
 	ctx := context.Background()
-	s := statestore.New(provision(t).Windows)
+	s := statestore.New(testkit.New(t).Topology.Windows)
 	base := open("p", 0)
 	base.StagedRows = 5
 	put(t, s, base)
@@ -211,7 +212,7 @@ func TestUpdateRejectsAndWritesNothing(t *testing.T) {
 		}, errChange},
 	}
 	ctx := context.Background()
-	s := statestore.New(provision(t).Windows)
+	s := statestore.New(testkit.New(t).Topology.Windows)
 	base := open("p", 0)
 	base.StagedRows = 5
 	put(t, s, base)
@@ -254,7 +255,7 @@ func TestUpdateRejectsAndWritesNothing(t *testing.T) {
 }
 
 func TestUpdateCanceledContext(t *testing.T) {
-	s := statestore.New(provision(t).Windows)
+	s := statestore.New(testkit.New(t).Topology.Windows)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := s.Update(ctx, open("p", 0).Key(), func(cur *messages.WindowState) (*messages.WindowState, error) {
@@ -276,7 +277,7 @@ func ids(states []*messages.WindowState) []string {
 
 func TestList(t *testing.T) {
 	ctx := context.Background()
-	topo := provision(t)
+	topo := testkit.New(t).Topology
 	s := statestore.New(topo.Windows)
 
 	if got, err := s.List(ctx, ""); err != nil || len(got) != 0 {
@@ -326,7 +327,7 @@ func TestList(t *testing.T) {
 
 func TestWatermarks(t *testing.T) {
 	ctx := context.Background()
-	topo := provision(t)
+	topo := testkit.New(t).Topology
 	w := statestore.NewWatermarks(topo.Watermarks)
 
 	if wm, ok, err := w.Get(ctx, "p"); err != nil || ok {
@@ -373,7 +374,7 @@ func TestWatermarks(t *testing.T) {
 // after loading) is created afresh, not stuck on the delete marker.
 func TestUpdateAfterDelete(t *testing.T) {
 	ctx := context.Background()
-	topo := provision(t)
+	topo := testkit.New(t).Topology
 	s := statestore.New(topo.Windows)
 	st := open("p", 0)
 	put(t, s, st)

@@ -11,63 +11,11 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/windrow/windrow/services/internal/testnats"
 	"github.com/windrow/windrow/services/wmjetstream"
 )
-
-// runServer starts a JetStream-enabled NATS server on a random loopback port.
-func runServer(t *testing.T) *server.Server {
-	t.Helper()
-	srv, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
-		NoLog: true, NoSigs: true,
-	})
-	if err != nil {
-		t.Fatalf("new server: %v", err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-	})
-	return srv
-}
-
-func connect(t *testing.T, srv *server.Server) jetstream.JetStream {
-	t.Helper()
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatalf("jetstream: %v", err)
-	}
-	return js
-}
-
-// waitFor polls cond until it returns nil or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %s: %v", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 func setupStream(t *testing.T, js jetstream.JetStream, n int) {
 	t.Helper()
@@ -82,26 +30,8 @@ func setupStream(t *testing.T, js jetstream.JetStream, n int) {
 	}
 }
 
-func consumerDrained(js jetstream.JetStream, durable string) func() error {
-	return func() error {
-		c, err := js.Consumer(context.Background(), "T", durable)
-		if err != nil {
-			return err
-		}
-		info, err := c.Info(context.Background())
-		if err != nil {
-			return err
-		}
-		if info.NumAckPending != 0 || info.NumPending != 0 {
-			return fmt.Errorf("ack pending %d, pending %d", info.NumAckPending, info.NumPending)
-		}
-		return nil
-	}
-}
-
 func TestRouterAcksEachMessageOnceAndRedeliversNacked(t *testing.T) {
-	srv := runServer(t)
-	js := connect(t, srv)
+	_, js := testnats.Connect(t, testnats.RunServer(t))
 	const n = 100
 	setupStream(t, js, n)
 
@@ -150,7 +80,7 @@ func TestRouterAcksEachMessageOnceAndRedeliversNacked(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- router.Run(ctx) }()
 
-	waitFor(t, 15*time.Second, func() error {
+	testnats.WaitForNil(t, 15*time.Second, func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		if len(handled) != n {
@@ -158,7 +88,7 @@ func TestRouterAcksEachMessageOnceAndRedeliversNacked(t *testing.T) {
 		}
 		return nil
 	})
-	waitFor(t, 10*time.Second, consumerDrained(js, "d"))
+	testnats.WaitForNil(t, 10*time.Second, testnats.ConsumerSettled(js, "T", "d"))
 
 	if err := router.Close(); err != nil {
 		t.Fatalf("router close: %v", err)
@@ -196,8 +126,7 @@ func TestRouterAcksEachMessageOnceAndRedeliversNacked(t *testing.T) {
 // A handler that works longer than AckWait keeps its message through
 // InProgress and is not given it a second time.
 func TestInProgressPreventsRedelivery(t *testing.T) {
-	srv := runServer(t)
-	js := connect(t, srv)
+	_, js := testnats.Connect(t, testnats.RunServer(t))
 	setupStream(t, js, 1)
 
 	sub, err := wmjetstream.NewSubscriber(wmjetstream.SubscriberConfig{
@@ -215,7 +144,7 @@ func TestInProgressPreventsRedelivery(t *testing.T) {
 	msg := <-msgs
 	time.Sleep(2500 * time.Millisecond) // the work: 2.5 × AckWait
 	msg.Ack()
-	waitFor(t, 5*time.Second, consumerDrained(js, "slow"))
+	testnats.WaitForNil(t, 5*time.Second, testnats.ConsumerSettled(js, "T", "slow"))
 	if err := sub.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -227,8 +156,7 @@ func TestInProgressPreventsRedelivery(t *testing.T) {
 // When the Subscribe ctx ends before the handler decides, the message is not
 // acked and the server delivers it again.
 func TestCanceledContextLeavesMessageUnacked(t *testing.T) {
-	srv := runServer(t)
-	js := connect(t, srv)
+	_, js := testnats.Connect(t, testnats.RunServer(t))
 	setupStream(t, js, 1)
 
 	cfg := wmjetstream.SubscriberConfig{JS: js, Stream: "T", Durable: "c", AckWait: 300 * time.Millisecond}
@@ -263,12 +191,11 @@ func TestCanceledContextLeavesMessageUnacked(t *testing.T) {
 		t.Fatalf("num delivered = %s, want 2", got)
 	}
 	msg.Ack()
-	waitFor(t, 5*time.Second, consumerDrained(js, "c"))
+	testnats.WaitForNil(t, 5*time.Second, testnats.ConsumerSettled(js, "T", "c"))
 }
 
 func TestSubscribeAfterClose(t *testing.T) {
-	srv := runServer(t)
-	js := connect(t, srv)
+	_, js := testnats.Connect(t, testnats.RunServer(t))
 	sub, err := wmjetstream.NewSubscriber(wmjetstream.SubscriberConfig{JS: js, Stream: "T", Durable: "x"})
 	if err != nil {
 		t.Fatal(err)

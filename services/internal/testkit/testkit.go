@@ -1,6 +1,8 @@
 // Package testkit starts the real parts windrow's service tests need: an
 // in-process NATS server with JetStream on a random loopback port, the
-// provisioned streams and buckets, and a local object store.
+// provisioned streams and buckets, and a local object store. The server and
+// connection come from testnats, which tests that cannot import testkit (natsx
+// and statestore internal tests) use directly.
 package testkit
 
 import (
@@ -12,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/windrow/windrow/services/internal/testnats"
 	"github.com/windrow/windrow/services/natsx"
 	"github.com/windrow/windrow/services/objstore"
 	"github.com/windrow/windrow/services/statestore"
@@ -23,6 +26,7 @@ type Env struct {
 	Server     *server.Server
 	Conn       *nats.Conn
 	JS         jetstream.JetStream
+	Topology   *natsx.Topology
 	Store      *objstore.Local
 	States     *statestore.Store
 	Watermarks *statestore.Watermarks
@@ -31,38 +35,27 @@ type Env struct {
 // New starts a JetStream server for t and provisions windrow's streams.
 func New(t testing.TB) *Env {
 	t.Helper()
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-	})
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	topo, err := natsx.Provision(ctx, js)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := testnats.RunServer(t)
+	nc, js := testnats.Connect(t, srv)
+	topo := provision(t, js)
 	store, err := objstore.NewLocal(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Env{Server: srv, Conn: nc, JS: js, Store: store, States: statestore.New(topo.Windows), Watermarks: statestore.NewWatermarks(topo.Watermarks)}
+	return &Env{Server: srv, Conn: nc, JS: js, Topology: topo, Store: store, States: statestore.New(topo.Windows), Watermarks: statestore.NewWatermarks(topo.Watermarks)}
+}
+
+// provision creates windrow's streams and buckets through js, failing the
+// test if it cannot within 10 seconds.
+func provision(t testing.TB, js jetstream.JetStream) *natsx.Topology {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	topo, err := natsx.Provision(ctx, js)
+	if err != nil {
+		t.Fatalf("provision: %v", err)
+	}
+	return topo
 }
 
 // Policy parses a policy for a test.
@@ -76,14 +69,9 @@ func Policy(t testing.TB, src string) *windows.Policy {
 	return p
 }
 
-// WaitFor polls cond every 20ms until it holds or timeout passes.
+// WaitFor polls cond every 20ms until it holds or timeout passes; it is
+// testnats.WaitFor.
 func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testnats.WaitFor(t, timeout, what, cond)
 }
