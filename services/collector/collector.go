@@ -220,13 +220,12 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	maxAckPending := max(4*p.Segment.MaxRows, 20000)
-	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:        messages.CollectorConsumer(p.Name),
-		Description:    "windrow collector of policy " + p.Name,
-		FilterSubjects: p.Source.Subjects,
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-		AckWait:        s.cfg.AckWait,
+	cfg := jetstream.ConsumerConfig{
+		Durable:       messages.CollectorConsumer(p.Name),
+		Description:   "windrow collector of policy " + p.Name,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckWait:       s.cfg.AckWait,
 		// Unlimited deliveries: a message is only redelivered when a flush
 		// failed (storage or NATS trouble), and giving up on it would lose it.
 		// Bad records never loop: they are dead-lettered and acked.
@@ -234,7 +233,23 @@ func (s *Service) Run(ctx context.Context) error {
 		// Two batches (one taking in, one flushing) must fit, or the row
 		// trigger could never fire.
 		MaxAckPending: maxAckPending,
-	})
+	}
+	// One subject uses the single filter every JetStream server knows;
+	// several need nats-server 2.10 or later.
+	if len(p.Source.Subjects) == 1 {
+		cfg.FilterSubject = p.Source.Subjects[0]
+	} else {
+		cfg.FilterSubjects = p.Source.Subjects
+	}
+	cons, err := stream.CreateOrUpdateConsumer(ctx, cfg)
+	if errors.Is(err, jetstream.ErrConsumerMultipleFilterSubjectsNotSupported) {
+		// The old server created the consumer without any filter: remove it
+		// rather than leave a consumer that would read every subject.
+		if derr := stream.DeleteConsumer(ctx, cfg.Durable); derr != nil {
+			s.log.Warn("delete consumer created without its filter", "consumer", cfg.Durable, "err", derr)
+		}
+		return fmt.Errorf("collector %s: policy has %d source subjects; consuming several needs nats-server 2.10 or later (or use one wildcard subject): %w", p.Name, len(p.Source.Subjects), err)
+	}
 	if err != nil {
 		return fmt.Errorf("collector %s: consumer: %w", p.Name, err)
 	}

@@ -94,13 +94,14 @@ type Service struct {
 	layout *records.Layout
 	log    *slog.Logger
 
-	mu        sync.Mutex // guards the fields below, shared with the registration follower
-	wm        *windows.Watermark
-	points    []point                  // registrations whose sequences are not yet below the ack floor
-	open      map[int64]windows.Window // windows that may still need sealing
-	idleSince time.Time
-	staged    bool      // some staged event time fed the watermark
-	published time.Time // watermark last written to the watermarks bucket
+	mu          sync.Mutex // guards the fields below, shared with the registration follower
+	wm          *windows.Watermark
+	points      []point                  // registrations whose sequences are not yet below the ack floor
+	open        map[int64]windows.Window // windows that may still need sealing
+	idleSince   time.Time
+	staged      bool      // some staged event time fed the watermark
+	published   time.Time // watermark last written to the watermarks bucket
+	publishedAt time.Time // when (wall clock)
 
 	republished map[string]time.Time // sweep goroutine only: when load commands of a COMPACTED window were last published again
 }
@@ -270,7 +271,9 @@ func (s *Service) tick(ctx context.Context) error {
 		}
 	}
 	wm, hasWM := s.wm.Value()
-	publish := hasWM && !wm.Equal(s.published)
+	// Written when it moved, at most once a second (the idle rule moves it
+	// on every tick); collectors read it every 250ms.
+	publish := hasWM && !wm.Equal(s.published) && now.Sub(s.publishedAt) >= time.Second
 	s.mu.Unlock()
 
 	if publish {
@@ -278,7 +281,7 @@ func (s *Service) tick(ctx context.Context) error {
 			return err
 		}
 		s.mu.Lock()
-		s.published = wm
+		s.published, s.publishedAt = wm, now
 		s.mu.Unlock()
 	}
 
