@@ -264,6 +264,9 @@ func (s *Service) Run(ctx context.Context) error {
 					s.fail(err)
 				}
 			}
+			if s.err() != nil {
+				s.handBack(b)
+			}
 			s.recycle(b)
 		}
 	}()
@@ -296,8 +299,9 @@ func (s *Service) Run(ctx context.Context) error {
 	if next != nil && runErr == nil {
 		runErr = s.take(ctx, next)
 	}
-	// Flush what was taken in, then let the flusher finish.
-	if runErr == nil && !s.cur.empty() {
+	// Flush what was taken in (handed back if the service failed), then let
+	// the flusher finish.
+	if !s.cur.empty() {
 		s.flushCh <- s.cur
 		s.cur = nil
 	}
@@ -360,6 +364,18 @@ func (s *Service) handOff() error {
 	s.flushCh <- s.cur
 	s.cur = <-s.free
 	return s.err()
+}
+
+// handBack returns the messages of a batch that could not be staged with a
+// NAK, so that they are redelivered at once instead of after the ack wait.
+// Those already acked by a partial flush answer the NAK with nothing.
+func (s *Service) handBack(b *batch) {
+	for _, m := range b.pending {
+		if err := m.Nak(); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
+			s.log.Warn("nak after failed flush; redelivered after the ack wait", "err", err)
+			return
+		}
+	}
 }
 
 func (s *Service) recycle(b *batch) {
