@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fastjson"
+)
+
+func TestPolicyValidate(t *testing.T) {
+	ctx := context.Background()
+	if err := runPolicy(ctx, []string{"validate", "../../deploy/policies"}); err != nil {
+		t.Fatalf("validate deploy/policies: %v", err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	src, err := os.ReadFile("../../deploy/policies/daily_store_sales.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := strings.Replace(string(src), "size: 24h", "size: 25x", 1)
+	if err := os.WriteFile(bad, []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = runPolicy(ctx, []string{"validate", bad})
+	if err == nil || !strings.Contains(err.Error(), "1 of 1 policy files are invalid") {
+		t.Fatalf("validate broken file: err = %v, want it reported invalid", err)
+	}
+}
+
+func TestUpConfigRejectsUnknownKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "windrow.yaml")
+	if err := os.WriteFile(path, []byte("data_dir: x\nnats:\n  prot: 4222\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadUpConfig(path); err == nil || !strings.Contains(err.Error(), "prot") {
+		t.Fatalf("loadUpConfig = %v, want an error naming the unknown key", err)
+	}
+	if _, err := loadUpConfig("../../deploy/windrow.yaml"); err != nil {
+		t.Fatalf("deploy/windrow.yaml: %v", err)
+	}
+}
+
+func TestMsgID(t *testing.T) {
+	var p fastjson.Parser
+	line := []byte(`{"sale_id":"s-42","amount":3}`)
+	a := msgID("hash", "", "events.sales.store-001", line, &p)
+	if a == "" || a != msgID("hash", "", "events.sales.store-001", line, &p) {
+		t.Fatalf("hash id %q is not stable", a)
+	}
+	if a == msgID("hash", "", "events.sales.store-002", line, &p) {
+		t.Fatal("the same line on another subject must get another id")
+	}
+	if got := msgID("field:sale_id", "sale_id", "s", line, &p); got != "s-42" {
+		t.Fatalf("field id = %q, want s-42", got)
+	}
+	if got := msgID("field:amount", "amount", "s", line, &p); got != "3" {
+		t.Fatalf("numeric field id = %q, want 3", got)
+	}
+	if got, want := msgID("field:missing", "missing", "s", line, &p), msgID("hash", "", "s", line, &p); got != want {
+		t.Fatalf("missing field: id %q, want the hash %q", got, want)
+	}
+	if got := msgID("none", "", "s", line, &p); got != "" {
+		t.Fatalf("none = %q, want empty", got)
+	}
+}
