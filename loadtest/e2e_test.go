@@ -331,6 +331,26 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("test setup: %d malformed sales events, want 150", got)
 	}
 
+	// windrow's own reconciliation agrees: every window adds up, and
+	// published = loaded + dead-lettered + late-dropped for each policy.
+	for _, c := range []struct {
+		p         *windows.Policy
+		published int64
+	}{{sales, int64(len(salesEvents)) + 7}, {web, int64(len(webEvents)) + 5}} {
+		r, err := inspect.Reconcile(ctx, s.JS, s.States, c.p, s.Warehouse)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.OK() || r.Published != c.published {
+			t.Errorf("%s: reconciliation %s; problems %v; published %d, want %d", c.p.Name, r.Summary(), r.Problems, r.Published, c.published)
+		}
+		for _, w := range r.Windows {
+			if len(w.Problems) > 0 || w.Warehouse != w.State.Rows {
+				t.Errorf("%s window %s: %v (warehouse %d, rows %d)", c.p.Name, w.State.ID(), w.Problems, w.Warehouse, w.State.Rows)
+			}
+		}
+	}
+
 	// Every batch file reads back in DuckDB with the declared types and its row count.
 	checkParquetTypes(t, ctx, s, sales, map[string]string{
 		"store_id": "VARCHAR", "sale_id": "VARCHAR", "sku": "VARCHAR", "quantity": "BIGINT", "amount": "DOUBLE",

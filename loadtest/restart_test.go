@@ -96,6 +96,13 @@ func TestRestartMidway(t *testing.T) {
 	if dl.Total != wantDLQ {
 		t.Errorf("%d dead letters, want %d (%v)", dl.Total, wantDLQ, dl.ByReason)
 	}
+	r, err := inspect.Reconcile(ctx, s.JS, s.States, p, s.Warehouse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() || r.Published != int64(len(events)) {
+		t.Errorf("reconciliation after restarts: %s; problems %v", r.Summary(), r.Problems)
+	}
 }
 
 func count(ws []*messages.WindowState, status messages.WindowStatus) int {

@@ -29,6 +29,7 @@ func init() {
 		{"loader", "--nats-url URL [--data-dir D] [--duckdb F]", "run only the loader role against an existing NATS", roleCmd("loader")},
 		{"publish", "--subject S [--file F|-]", "publish NDJSON events (async, with Nats-Msg-Id, progress and rate)", runPublish},
 		{"status", "[--policy P]", "show each policy's windows: state, rows, files, lag, watermark", runStatus},
+		{"reconcile", "[--policy P] [--window W]", "check per window and per policy that published = loaded + dead-lettered + late", runReconcile},
 		{"policy", "validate|apply|list|get ...", "manage window policies", runPolicy},
 		{"query", "SQL", "run a read query on the DuckDB warehouse", runQuery},
 		{"bench", "[--events N] [--windows N]", "fill a stream, run the pipeline, report events/s and peak RSS", runBench},

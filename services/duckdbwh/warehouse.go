@@ -286,3 +286,35 @@ func classify(err error) error {
 	}
 	return err
 }
+
+// WindowCounts returns the table's row count per window id (the window start
+// in UTC, "20060102T150405Z"); a missing table counts nothing.
+func (w *Warehouse) WindowCounts(ctx context.Context, table string) (map[string]int64, error) {
+	t, err := parseTable(table)
+	if err != nil {
+		return nil, err
+	}
+	db, release, err := w.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	rows, err := db.QueryContext(ctx, "SELECT strftime(_window_start AT TIME ZONE 'UTC', '%Y%m%dT%H%M%SZ'), count(*) FROM "+t.sql()+" GROUP BY 1")
+	if err != nil {
+		if strings.Contains(err.Error(), "does not exist") {
+			return map[string]int64{}, nil
+		}
+		return nil, fmt.Errorf("count rows of %s: %w", t, err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var id string
+		var n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, err
+		}
+		out[id] = n
+	}
+	return out, rows.Err()
+}
