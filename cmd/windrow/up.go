@@ -82,6 +82,7 @@ func runRoles(ctx context.Context, name string, args []string, roles []string) e
 	duck := fs.String("duckdb", "", "DuckDB warehouse file (default DATA_DIR/warehouse.duckdb)")
 	objects := fs.String("objects", "", "object store directory (default DATA_DIR/objects)")
 	instance := fs.String("instance", "", "instance name, stable across restarts (default the host name)")
+	ackWait := fs.Duration("ack-wait", 0, "ack wait of the collector and loader consumers (default 2m; at least 10s)")
 	var policies stringList
 	fs.Var(&policies, "policy", "policy file or directory to apply at start (repeatable)")
 	logFormat := fs.String("log-format", "", "log format: text or json")
@@ -127,7 +128,7 @@ func runRoles(ctx context.Context, name string, args []string, roles []string) e
 	s, err := stack.Open(ctx, stack.Config{
 		DataDir: dataDir, Embedded: embedded, NATSPort: natsPort, NATS: nc,
 		ObjectDir: pick("objects", *objects, cfg.ObjectStore.Dir), DuckDB: pick("duckdb", *duck, cfg.Warehouse.DuckDB),
-		Roles: roles, Instance: pick("instance", *instance, cfg.Instance), Logger: log,
+		Roles: roles, Instance: pick("instance", *instance, cfg.Instance), AckWait: *ackWait, Logger: log,
 	})
 	if err != nil {
 		return err

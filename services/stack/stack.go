@@ -62,7 +62,11 @@ type Config struct {
 	// Instance names this process in window leases and segment names; keep it
 	// stable across restarts. Default the host name.
 	Instance string
-	Logger   *slog.Logger
+	// AckWait of the collectors' and the loader's consumers; 0 keeps each
+	// service's default (2m). Lower values make redelivery after a crash
+	// faster, at the price of redelivering slow work.
+	AckWait time.Duration
+	Logger  *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -230,7 +234,7 @@ func (s *Stack) Run(ctx context.Context) error {
 				return policyrun.Run(ctx, s.Policies, s.Log, s.runCompactor)
 			})
 		case RoleLoader:
-			l, err := loader.New(loader.Config{JS: s.JS, Warehouse: s.Warehouse, Files: s.Store, Instance: s.cfg.Instance + "/loader", Logger: s.Log})
+			l, err := loader.New(loader.Config{JS: s.JS, Warehouse: s.Warehouse, Files: s.Store, Instance: s.cfg.Instance + "/loader", Logger: s.Log, AckWait: s.cfg.AckWait})
 			if err != nil {
 				return err
 			}
@@ -263,7 +267,7 @@ func (s *Stack) Run(ctx context.Context) error {
 }
 
 func (s *Stack) runCollector(ctx context.Context, p *windows.Policy) error {
-	c, err := collector.New(collector.Config{JS: s.JS, Store: s.Store, States: s.States, Watermarks: s.Watermarks, Policy: p, Instance: s.cfg.Instance + "/collector", Logger: s.Log})
+	c, err := collector.New(collector.Config{JS: s.JS, Store: s.Store, States: s.States, Watermarks: s.Watermarks, Policy: p, Instance: s.cfg.Instance + "/collector", Logger: s.Log, AckWait: s.cfg.AckWait})
 	if err != nil {
 		return err
 	}
