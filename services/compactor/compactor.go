@@ -103,6 +103,7 @@ type Service struct {
 	published   time.Time // watermark last written to the watermarks bucket
 	publishedAt time.Time // when (wall clock)
 
+	collectors  jetstream.Consumer   // the collectors' consumer, tick goroutine only
 	republished map[string]time.Time // sweep goroutine only: when load commands of a COMPACTED window were last published again
 }
 
@@ -226,15 +227,19 @@ func (s *Service) onRegistration(m jetstream.Msg) {
 // tick advances the watermark and seals and compacts every window it closed.
 func (s *Service) tick(ctx context.Context) error {
 	p := s.cfg.Policy
-	cons, err := s.cfg.JS.Consumer(ctx, p.Source.Stream, messages.CollectorConsumer(p.Name))
-	if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil // no collector has started yet
+	if s.collectors == nil {
+		cons, err := s.cfg.JS.Consumer(ctx, p.Source.Stream, messages.CollectorConsumer(p.Name))
+		if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil // no collector has started yet
+		}
+		if err != nil {
+			return fmt.Errorf("collector consumer: %w", err)
+		}
+		s.collectors = cons
 	}
+	info, err := s.collectors.Info(ctx)
 	if err != nil {
-		return fmt.Errorf("collector consumer: %w", err)
-	}
-	info, err := cons.Info(ctx)
-	if err != nil {
+		s.collectors = nil // look it up again next time (deleted, recreated)
 		return fmt.Errorf("collector consumer info: %w", err)
 	}
 	now := s.cfg.Now()
