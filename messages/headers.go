@@ -20,6 +20,11 @@ const (
 	HeaderSourceSeq     = "Windrow-Source-Seq"
 	// HeaderEventTime is the event time (RFC 3339, UTC) of a late marker.
 	HeaderEventTime = "Windrow-Event-Time"
+	// HeaderTruncated is "true" on a dead letter whose payload was cut to fit
+	// the server's maximum message size; HeaderOriginalSize gives the size of
+	// the event as published (the source stream holds it whole).
+	HeaderTruncated    = "Windrow-Truncated"
+	HeaderOriginalSize = "Windrow-Original-Size"
 )
 
 // Reasons a record is dead-lettered. They are stable identifiers: dashboards

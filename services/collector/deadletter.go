@@ -37,8 +37,35 @@ func (s *Service) deadLetter(b *batch, m jetstream.Msg, seq uint64, reason, deta
 	if windowID != "" {
 		out.Header.Set(messages.HeaderWindow, windowID)
 	}
+	fitPayload(out, s.cfg.JS.Conn().MaxPayload())
 	s.publishAsync(b, out)
 	s.stats.dlq.Add(1)
+}
+
+// fitPayload cuts a dead letter's payload so that payload and headers fit
+// the server's maximum message size: an event just under the limit must not
+// become a dead letter over it (the publish would fail and the event would
+// stop the collector on every redelivery). The original size and the cut are
+// recorded in headers; the source stream still holds the whole event.
+func fitPayload(m *nats.Msg, maxPayload int64) {
+	if maxPayload <= 0 {
+		return
+	}
+	hdr := 16 // "NATS/1.0\r\n" and the final "\r\n", rounded up
+	for k, vs := range m.Header {
+		for _, v := range vs {
+			hdr += len(k) + len(v) + 4
+		}
+	}
+	const extra = 128 // the two headers added below
+	budget := int(maxPayload) - hdr - extra
+	if len(m.Data) <= budget {
+		return
+	}
+	original := len(m.Data)
+	m.Data = m.Data[:max(budget, 0)]
+	m.Header.Set(messages.HeaderOriginalSize, strconv.Itoa(original))
+	m.Header.Set(messages.HeaderTruncated, "true")
 }
 
 // lateOrStaged handles an event of a sealed window. A first delivery is
