@@ -63,6 +63,11 @@ func ResultSubject(policy string) string { return prefixResults + policy }
 // DLQSubject is where a policy's dead-lettered events go.
 func DLQSubject(policy string) string { return prefixDLQ + policy }
 
+// RedrivenSubject is where `windrow dlq redrive` records the dead letters it
+// re-published. Policy names hold no dots, so it is never another policy's
+// dead-letter subject.
+func RedrivenSubject(policy string) string { return prefixDLQ + policy + ".redriven" }
+
 // DLQFilter matches every dead-letter subject.
 func DLQFilter() string { return prefixDLQ + ">" }
 

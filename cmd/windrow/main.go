@@ -31,6 +31,7 @@ func init() {
 		{"status", "[--policy P]", "show each policy's windows: state, rows, files, lag, watermark", runStatus},
 		{"reconcile", "[--policy P] [--window W]", "check per window and per policy that published = loaded + dead-lettered + late", runReconcile},
 		{"policy", "validate|apply|list|get ...", "manage window policies", runPolicy},
+		{"dlq", "ls|show|redrive ...", "list dead letters by policy and reason, show one, re-publish fixed or all of a reason", runDLQ},
 		{"query", "SQL", "run a read query on the DuckDB warehouse", runQuery},
 		{"bench", "[--events N] [--windows N]", "fill a stream, run the pipeline, report events/s and peak RSS", runBench},
 	}

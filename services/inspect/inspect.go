@@ -23,6 +23,9 @@ type DeadLetters struct {
 	// (late: dlq) and drop markers (late: drop).
 	LateByWindow map[string]int64
 	Total        int64
+	// Redriven counts dead letters that `windrow dlq redrive` re-published
+	// (and removed from the DLQ); they are not in Total.
+	Redriven int64
 }
 
 // CountDeadLetters reads the policy's DLQ and late subjects.
@@ -42,6 +45,12 @@ func CountDeadLetters(ctx context.Context, js jetstream.JetStream, policy string
 		out.LateByWindow[win] += int64(n)
 		out.ByReason["late_dropped"] += int64(n)
 	}
+	redriven := messages.RedrivenSubject(policy)
+	info, err = stream.Info(ctx, jetstream.WithSubjectFilter(redriven))
+	if err != nil {
+		return nil, fmt.Errorf("dlq stream info: %w", err)
+	}
+	out.Redriven = int64(info.State.Subjects[redriven])
 	// Dead letters: headers say reason and window.
 	subject := messages.DLQSubject(policy)
 	info, err = stream.Info(ctx, jetstream.WithSubjectFilter(subject))

@@ -38,8 +38,12 @@ type Reconciliation struct {
 	Staging     int64 // rows staged in windows not yet compacted (duplicates included)
 	DeadLetters int64 // every dead letter, late ones (late: dlq) included
 	LateDropped int64 // late-drop markers (late: drop)
-	InFlight    int64 // messages pending or unacked at the collectors' consumer
-	Problems    []string
+	// Redriven counts dead letters re-published to the source stream by
+	// `windrow dlq redrive`: each left its original in the source stream and
+	// its dead letter was deleted, so it is accounted for once more here.
+	Redriven int64
+	InFlight int64 // messages pending or unacked at the collectors' consumer
+	Problems []string
 }
 
 // OK reports whether nothing is flagged.
@@ -69,6 +73,7 @@ func Reconcile(ctx context.Context, js jetstream.JetStream, states *statestore.S
 	}
 	r.DeadLetters = dl.Total
 	r.LateDropped = dl.ByReason["late_dropped"]
+	r.Redriven = dl.Redriven
 	var inWarehouse map[string]int64
 	if wh != nil {
 		if inWarehouse, err = wh.WindowCounts(ctx, p.Load.Table); err != nil {
@@ -126,11 +131,11 @@ func Reconcile(ctx context.Context, js jetstream.JetStream, states *statestore.S
 	if lag, err := CollectorLag(ctx, js, p.Source.Stream, p.Name); err == nil {
 		r.InFlight = int64(lag.Pending) + int64(lag.AckPending)
 	}
-	accounted := r.Rows + r.DeadLetters + r.LateDropped
+	accounted := r.Rows + r.DeadLetters + r.LateDropped + r.Redriven
 	switch {
 	case r.Staging == 0 && r.InFlight == 0 && accounted != r.Published:
-		r.Problems = append(r.Problems, fmt.Sprintf("published %d ≠ loaded %d + dead-lettered %d + late-dropped %d = %d",
-			r.Published, r.Rows, r.DeadLetters, r.LateDropped, accounted))
+		r.Problems = append(r.Problems, fmt.Sprintf("published %d ≠ loaded %d + dead-lettered %d + late-dropped %d + redriven %d = %d",
+			r.Published, r.Rows, r.DeadLetters, r.LateDropped, r.Redriven, accounted))
 	case accounted > r.Published:
 		r.Problems = append(r.Problems, fmt.Sprintf("more accounted for (%d) than published (%d)", accounted, r.Published))
 	}
@@ -164,6 +169,9 @@ func published(ctx context.Context, js jetstream.JetStream, p *windows.Policy) (
 func (r *Reconciliation) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "published %d = loaded %d + dead-lettered %d + late-dropped %d", r.Published, r.Rows, r.DeadLetters, r.LateDropped)
+	if r.Redriven > 0 {
+		fmt.Fprintf(&b, " + redriven originals %d", r.Redriven)
+	}
 	if r.Staging > 0 || r.InFlight > 0 {
 		fmt.Fprintf(&b, " + staging %d (with duplicates) + in flight %d", r.Staging, r.InFlight)
 	}
