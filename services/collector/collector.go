@@ -217,6 +217,9 @@ func (s *Service) Run(ctx context.Context) error {
 	p := s.cfg.Policy
 	stream, err := natsx.EnsureSourceStream(ctx, s.cfg.JS, p.Source.Stream, p.Source.Subjects)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting: nothing taken in, nothing to flush
+		}
 		return err
 	}
 	maxAckPending := max(4*p.Segment.MaxRows, 20000)
@@ -251,6 +254,9 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("collector %s: policy has %d source subjects; consuming several needs nats-server 2.10 or later (or use one wildcard subject): %w", p.Name, len(p.Source.Subjects), err)
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return fmt.Errorf("collector %s: consumer: %w", p.Name, err)
 	}
 	s.log.Info("collecting", "stream", p.Source.Stream, "subjects", p.Source.Subjects, "instance", s.cfg.Instance)

@@ -139,7 +139,12 @@ func (s *Service) Watermark() (time.Time, bool) {
 }
 
 // Run seals, compacts and tracks load results until ctx is done.
-func (s *Service) Run(ctx context.Context) error {
+func (s *Service) Run(ctx context.Context) (err error) {
+	defer func() {
+		if ctx.Err() != nil {
+			err = nil // stopped, possibly while starting: a clean stop
+		}
+	}()
 	p := s.cfg.Policy
 	regs, err := s.cfg.JS.OrderedConsumer(ctx, messages.StreamSegments, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{messages.SegmentFilter(p.Name)}, DeliverPolicy: jetstream.DeliverAllPolicy,
