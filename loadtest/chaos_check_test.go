@@ -1,0 +1,519 @@
+//go:build chaos
+
+package loadtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/services/duckdbwh"
+	"github.com/windrow/windrow/services/inspect"
+	"github.com/windrow/windrow/windows"
+)
+
+// chaosExpect is what the generator sent, per event index, kept small.
+type chaosExpect struct {
+	win       []int16 // index into windows; -1 for a malformed event
+	qty       []int8
+	reason    map[int]string // DLQ reason of each malformed event
+	windows   []string       // window ids, in order
+	malformed int
+}
+
+func expectEvents(gen Sales, assign *windows.Assigner) *chaosExpect {
+	e := &chaosExpect{win: make([]int16, 0, gen.Events), qty: make([]int8, 0, gen.Events), reason: map[int]string{}}
+	index := map[string]int16{}
+	i := 0
+	for ev := range gen.All() {
+		if ev.Malformed {
+			e.win = append(e.win, -1)
+			e.qty = append(e.qty, 0)
+			e.reason[i] = ev.Reason
+			e.malformed++
+		} else {
+			id := assign.Assign(ev.Time).ID()
+			w, ok := index[id]
+			if !ok {
+				w = int16(len(e.windows))
+				index[id] = w
+				e.windows = append(e.windows, id)
+			}
+			e.win = append(e.win, w)
+			e.qty = append(e.qty, int8(ev.Quantity))
+		}
+		i++
+	}
+	return e
+}
+
+// chaosWindowRow is one line of the reconciliation table.
+type chaosWindowRow struct {
+	id                                    string
+	published, loaded, dlq, late, dropped int64 // late: dead-lettered with reason late (part of dlq)
+	dups                                  int64
+	qtyPublished, qtyAccounted            int64
+	stagedDups                            int64 // rows compaction dropped as staged twice
+}
+
+// chaosVerification is the independent reconciliation of a run.
+type chaosVerification struct {
+	rows        []*chaosWindowRow // one per window, then the malformed events
+	byID        map[string]*chaosWindowRow
+	total       chaosWindowRow
+	lost        int64
+	problems    []string
+	dupLoads    int // load results "duplicate": the ledger caught a repeated load
+	duplicateOf map[string]bool
+	results     int
+	streamMsg   uint64
+}
+
+func (v *chaosVerification) problem(format string, args ...any) {
+	v.problems = append(v.problems, fmt.Sprintf(format, args...))
+}
+
+// verifyChaos reads the source stream (every event the stream accepted,
+// mapped back to the generated event by its msg id), the table, the DLQ and
+// the late markers, and checks that every accepted event is in exactly one
+// of table and DLQ, in its window, with its quantity.
+func verifyChaos(ctx context.Context, js jetstream.JetStream, wh *duckdbwh.Warehouse, p *windows.Policy, want *chaosExpect, seed uint64) (*chaosVerification, error) {
+	v := &chaosVerification{byID: map[string]*chaosWindowRow{}, duplicateOf: map[string]bool{}}
+	for _, id := range want.windows {
+		r := &chaosWindowRow{id: id}
+		v.rows = append(v.rows, r)
+		v.byID[id] = r
+	}
+	bad := &chaosWindowRow{id: "(malformed)"}
+
+	// The source stream: sequence → generated event.
+	stream, err := js.Stream(ctx, p.Source.Stream)
+	if err != nil {
+		return nil, err
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	last := info.State.LastSeq
+	v.streamMsg = info.State.Msgs
+	seqEvent := make([]int32, last+1)
+	for i := range seqEvent {
+		seqEvent[i] = -1
+	}
+	eventSeq := make([]uint64, len(want.win))
+	prefix := fmt.Sprintf("chaos-%d-", seed)
+	err = readStream(ctx, js, p.Source.Stream, p.Source.Subjects, true, func(m jetstream.Msg) error {
+		meta, err := m.Metadata()
+		if err != nil {
+			return err
+		}
+		seq := meta.Sequence.Stream
+		id := m.Headers().Get(jetstream.MsgIDHeader)
+		i, err := strconv.Atoi(strings.TrimPrefix(id, prefix))
+		if !strings.HasPrefix(id, prefix) || err != nil || i < 0 || i >= len(want.win) || seq > last {
+			v.problem("source stream message %d has msg id %q: not one of the generated events", seq, id)
+			return nil
+		}
+		if eventSeq[i] != 0 {
+			v.problem("event %d was accepted twice by the source stream (sequences %d and %d): its msg id did not deduplicate", i, eventSeq[i], seq)
+		}
+		eventSeq[i] = seq
+		seqEvent[seq] = int32(i)
+		if w := want.win[i]; w >= 0 {
+			r := v.rows[w]
+			r.published++
+			r.qtyPublished += int64(want.qty[i])
+		} else {
+			bad.published++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read source stream: %w", err)
+	}
+	for i, seq := range eventSeq {
+		if seq == 0 {
+			v.problem("event %d (msg id %s) is not in the source stream: its publish was acknowledged, then lost", i, chaosMsgID(seed, i))
+		}
+	}
+
+	seen := make([]uint8, last+1)
+	mark := func(seq uint64, where string) (int, bool) {
+		if seq == 0 || seq > last || seqEvent[seq] < 0 {
+			v.problem("%s holds source sequence %d, which is not a generated event", where, seq)
+			return 0, false
+		}
+		seen[seq]++
+		return int(seqEvent[seq]), true
+	}
+	winOf := func(i int) string {
+		if w := want.win[i]; w >= 0 {
+			return want.windows[w]
+		}
+		return "(malformed)"
+	}
+
+	// The table.
+	db, release, err := wh.DB(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	rows, err := db.QueryContext(ctx, `SELECT _source_seq, quantity, strftime(_window_start AT TIME ZONE 'UTC', '%Y%m%dT%H%M%SZ') FROM `+p.Load.Table)
+	if err != nil {
+		return nil, fmt.Errorf("query %s: %w", p.Load.Table, err)
+	}
+	for rows.Next() {
+		var seq, qty int64
+		var win string
+		if err := rows.Scan(&seq, &qty, &win); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		i, ok := mark(uint64(seq), "the table")
+		if !ok {
+			continue
+		}
+		r := v.byID[win]
+		if r == nil {
+			v.problem("the table holds event %d (seq %d) in window %s, which no generated event belongs to", i, seq, win)
+			continue
+		}
+		if seen[seq] > 1 {
+			r.dups++
+		}
+		if want := winOf(i); want != win {
+			v.problem("the table holds event %d (seq %d) in window %s, want %s", i, seq, win, want)
+		}
+		if int64(want.qty[i]) != qty {
+			v.problem("the table holds event %d (seq %d) with quantity %d, want %d", i, seq, qty, want.qty[i])
+		}
+		r.loaded++
+		r.qtyAccounted += qty
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, err
+	}
+
+	// Dead letters: malformed events, and late events (late: dlq).
+	err = readStream(ctx, js, messages.StreamDLQ, []string{messages.DLQSubject(p.Name)}, true, func(m jetstream.Msg) error {
+		h := m.Headers()
+		seq, _ := strconv.ParseUint(h.Get(messages.HeaderSourceSeq), 10, 64)
+		i, ok := mark(seq, "the DLQ")
+		if !ok {
+			return nil
+		}
+		reason := h.Get(messages.HeaderReason)
+		r := bad
+		if w := want.win[i]; w >= 0 {
+			r = v.rows[w]
+		}
+		if seen[seq] > 1 {
+			r.dups++
+		}
+		r.dlq++
+		switch {
+		case reason == messages.ReasonLate:
+			if want.win[i] < 0 || h.Get(messages.HeaderWindow) != winOf(i) {
+				v.problem("event %d (seq %d) dead-lettered as late in window %q, want window %s", i, seq, h.Get(messages.HeaderWindow), winOf(i))
+			}
+			r.late++
+			r.qtyAccounted += int64(want.qty[i])
+		case want.win[i] >= 0:
+			v.problem("well-formed event %d (seq %d) dead-lettered with reason %q", i, seq, reason)
+		case reason != want.reason[i]:
+			v.problem("malformed event %d (seq %d) dead-lettered with reason %q, want %q", i, seq, reason, want.reason[i])
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read dlq: %w", err)
+	}
+	// Late-drop markers (late: drop); none with this policy, counted anyway.
+	err = readStream(ctx, js, messages.StreamDLQ, []string{messages.LateFilter(p.Name)}, true, func(m jetstream.Msg) error {
+		seq, _ := strconv.ParseUint(m.Headers().Get(messages.HeaderSourceSeq), 10, 64)
+		i, ok := mark(seq, "the late markers")
+		if !ok {
+			return nil
+		}
+		r := bad
+		if w := want.win[i]; w >= 0 {
+			r = v.rows[w]
+		}
+		if seen[seq] > 1 {
+			r.dups++
+		}
+		r.dropped++
+		r.qtyAccounted += int64(want.qty[i])
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read late markers: %w", err)
+	}
+
+	// Every accepted event exactly once: none lost, none twice.
+	for seq := uint64(1); seq <= last; seq++ {
+		i := seqEvent[seq]
+		if i < 0 {
+			continue
+		}
+		switch {
+		case seen[seq] == 0:
+			v.lost++
+			if v.lost <= 20 {
+				v.problem("lost: event %d (seq %d, window %s) is neither in the table nor in the DLQ nor counted late", i, seq, winOf(int(i)))
+			}
+		case seen[seq] > 1:
+			v.problem("duplicate: event %d (seq %d, window %s) is accounted for %d times", i, seq, winOf(int(i)), seen[seq])
+		}
+	}
+	if v.lost > 20 {
+		v.problem("lost: %d events in all", v.lost)
+	}
+
+	v.rows = append(v.rows, bad)
+	for _, r := range v.rows {
+		if r.published != r.loaded+r.dlq+r.dropped {
+			v.problem("window %s: published %d ≠ loaded %d + dead-lettered %d + late-dropped %d", r.id, r.published, r.loaded, r.dlq, r.dropped)
+		}
+		if r != bad && r.qtyPublished != r.qtyAccounted {
+			v.problem("window %s: sum(quantity) published %d ≠ loaded + late %d", r.id, r.qtyPublished, r.qtyAccounted)
+		}
+		if r.dups != 0 {
+			v.problem("window %s: %d duplicates", r.id, r.dups)
+		}
+		v.total.published += r.published
+		v.total.loaded += r.loaded
+		v.total.dlq += r.dlq
+		v.total.late += r.late
+		v.total.dropped += r.dropped
+		v.total.dups += r.dups
+		v.total.qtyPublished += r.qtyPublished
+		v.total.qtyAccounted += r.qtyAccounted
+	}
+	if bad.published != int64(want.malformed) {
+		v.problem("%d malformed events in the source stream, generated %d", bad.published, want.malformed)
+	}
+
+	// Evidence that kills landed between a warehouse commit and its ack:
+	// load results the ledger turned into "duplicate".
+	err = readStream(ctx, js, messages.StreamResults, []string{messages.ResultSubject(p.Name)}, false, func(m jetstream.Msg) error {
+		var res messages.LoadResult
+		if err := messages.Decode(m.Headers().Get(messages.HeaderType), m.Data(), &res); err != nil {
+			return err
+		}
+		v.results++
+		switch res.Status {
+		case messages.LoadDuplicate:
+			v.dupLoads++
+			v.duplicateOf[res.BatchID] = true
+		case messages.LoadFailed:
+			v.problem("load of batch %s failed: %s", res.BatchID, res.Error)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read load results: %w", err)
+	}
+	return v, nil
+}
+
+// readStream reads every message of stream on subjects, oldest first.
+func readStream(ctx context.Context, js jetstream.JetStream, stream string, subjects []string, headersOnly bool, fn func(jetstream.Msg) error) error {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return err
+	}
+	var total uint64
+	for _, subj := range subjects {
+		info, err := s.Info(ctx, jetstream.WithSubjectFilter(subj))
+		if err != nil {
+			return err
+		}
+		for _, n := range info.State.Subjects {
+			total += n
+		}
+	}
+	if total == 0 {
+		return nil
+	}
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: subjects,
+		DeliverPolicy: jetstream.DeliverAllPolicy, HeadersOnly: headersOnly, InactiveThreshold: 30 * time.Second})
+	if err != nil {
+		return err
+	}
+	var seen uint64
+	for seen < total {
+		batch, err := cons.Fetch(int(min(total-seen, 10000)), jetstream.FetchMaxWait(10*time.Second))
+		if err != nil {
+			return err
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			seen++
+			if err := fn(m); err != nil {
+				return err
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("%s: read %d of %d messages, then nothing more", stream, seen, total)
+		}
+	}
+	return nil
+}
+
+// crossCheck holds windrow's own reconciliation against the independent one.
+func crossCheck(r *inspect.Reconciliation, v *chaosVerification, events int) []string {
+	var out []string
+	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+	for _, p := range r.Problems {
+		add("windrow reconcile: %s", p)
+	}
+	if r.Published != int64(events) {
+		add("windrow reconcile: published %d, generated %d", r.Published, events)
+	}
+	if r.InFlight != 0 || r.Staging != 0 {
+		add("windrow reconcile: %d in flight, %d staged rows after everything settled", r.InFlight, r.Staging)
+	}
+	if r.Rows != v.total.loaded {
+		add("windrow reconcile: %d rows loaded, the table holds %d", r.Rows, v.total.loaded)
+	}
+	if r.DeadLetters != v.total.dlq {
+		add("windrow reconcile: %d dead letters, the DLQ holds %d for the policy", r.DeadLetters, v.total.dlq)
+	}
+	if r.LateDropped != v.total.dropped {
+		add("windrow reconcile: %d late-dropped, %d markers", r.LateDropped, v.total.dropped)
+	}
+	seen := map[string]bool{}
+	for _, w := range r.Windows {
+		id := w.State.ID()
+		seen[id] = true
+		for _, p := range w.Problems {
+			add("windrow reconcile: window %s: %s", id, p)
+		}
+		row := v.byID[id]
+		if row == nil {
+			add("window %s has a state but no generated event", id)
+			continue
+		}
+		row.stagedDups = w.State.Duplicates
+		if w.State.Status != messages.StatusLoaded {
+			add("window %s is %s", id, w.State.Status)
+		}
+		if w.Warehouse != row.loaded || w.State.Rows != row.loaded || w.State.LoadedRows != row.loaded {
+			add("window %s: state rows %d, loaded rows %d, warehouse count %d; the table holds %d", id, w.State.Rows, w.State.LoadedRows, w.Warehouse, row.loaded)
+		}
+		if w.Late != row.late+row.dropped {
+			add("window %s: windrow counts %d late, the DLQ and markers hold %d", id, w.Late, row.late+row.dropped)
+		}
+	}
+	for id := range v.byID {
+		if !seen[id] {
+			add("window %s has generated events but no state", id)
+		}
+	}
+	return out
+}
+
+// chaosReport renders a run.
+type chaosReport struct {
+	seed      uint64
+	events    int
+	duration  time.Duration
+	monkey    *monkey
+	procs     []*proc
+	roles     map[string]*proc
+	natsProc  *proc
+	reconcile *inspect.Reconciliation
+	verify    *chaosVerification
+	problems  []string
+}
+
+func (r *chaosReport) String() string {
+	var b strings.Builder
+	v := r.verify
+	kills := map[string]int{}
+	total := 0
+	for role, p := range r.roles {
+		_, k, _, _ := p.stats()
+		kills[role] = k
+		total += k
+	}
+	natsRestarts := 0
+	aimed := map[string]int{}
+	for _, k := range r.monkey.records {
+		if k.target == "nats" {
+			natsRestarts++
+		} else if k.aimed && k.mode != modeRandom.name {
+			aimed[k.target+" "+k.mode]++
+		}
+	}
+	fmt.Fprintf(&b, "windrow chaos run: seed %d, %d events, %d windows, %s in all\n", r.seed, r.events, len(v.rows)-1, r.duration.Round(time.Second))
+	fmt.Fprintf(&b, "kills (SIGKILL): %d — collector %d, compactor %d, loader %d; NATS server restarts: %d\n",
+		total, kills["collector"], kills["compactor"], kills["loader"], natsRestarts)
+	fmt.Fprintf(&b, "kills that landed where aimed:\n")
+	for _, role := range []string{"collector", "compactor", "loader"} {
+		for _, m := range roleModes[role] {
+			if m.name == modeRandom.name {
+				continue
+			}
+			fmt.Fprintf(&b, "  %-9s %-14s %d  (%s)\n", role, m.name, aimed[role+" "+m.name], m.doc)
+		}
+	}
+	for _, p := range r.procs {
+		lives, _, unplanned, _ := p.stats()
+		if len(unplanned) > 0 {
+			fmt.Fprintf(&b, "%s: %d lives, %d exits nobody asked for (restarted): %s\n", p.name, lives, len(unplanned), strings.Join(unplanned, "; "))
+		}
+	}
+	var staged int64
+	for _, row := range v.rows {
+		staged += row.stagedDups
+	}
+	fmt.Fprintf(&b, "redelivery absorbed: compaction dropped %d rows staged twice; %d of %d load results were \"duplicate\" (a batch committed, then its command delivered again)\n",
+		staged, v.dupLoads, v.results)
+	fmt.Fprintf(&b, "\nper window: published = loaded + dead-lettered + late-dropped (late: dead-lettered as late, part of dead-lettered)\n")
+	fmt.Fprintf(&b, "%-17s %9s %9s %13s %12s %5s %10s %13s %13s %s\n", "window", "published", "loaded", "dead-lettered", "late-dropped", "late", "duplicates", "qty published", "qty accounted", "")
+	line := func(row *chaosWindowRow) {
+		ok := "ok"
+		if row.published != row.loaded+row.dlq+row.dropped || row.qtyPublished != row.qtyAccounted || row.dups != 0 {
+			ok = "MISMATCH"
+		}
+		fmt.Fprintf(&b, "%-17s %9d %9d %13d %12d %5d %10d %13d %13d %s\n", row.id, row.published, row.loaded, row.dlq, row.dropped, row.late, row.dups, row.qtyPublished, row.qtyAccounted, ok)
+	}
+	for _, row := range v.rows {
+		line(row)
+	}
+	v.total.id = "total"
+	line(&v.total)
+	if v.lost > 0 {
+		fmt.Fprintf(&b, "LOST: %d events\n", v.lost)
+	}
+	ok := "OK"
+	if !r.reconcile.OK() {
+		ok = "PROBLEMS"
+	}
+	fmt.Fprintf(&b, "windrow reconcile: %s — %s\n", r.reconcile.Summary(), ok)
+	fmt.Fprintf(&b, "\nchaos actions (replay with -chaos.seed=%d):\n", r.seed)
+	for _, k := range r.monkey.records {
+		fmt.Fprintf(&b, "  %2d %7s %-9s %-13s waited %6s then %6s, down %6s  %s\n", k.n, k.at.Round(100*time.Millisecond), k.target, k.mode,
+			k.waited.Round(time.Millisecond), k.delay.Round(100*time.Microsecond), k.down.Round(time.Millisecond), k.note)
+	}
+	if len(r.problems) == 0 {
+		fmt.Fprintf(&b, "\nPASS: every accepted event is loaded once or dead-lettered once, none lost, none twice\n")
+	} else {
+		fmt.Fprintf(&b, "\nFAIL: %d problems\n", len(r.problems))
+	}
+	return b.String()
+}

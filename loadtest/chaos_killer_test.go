@@ -1,0 +1,396 @@
+//go:build chaos
+
+package loadtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/services/statestore"
+)
+
+// killMode says when a kill lands. Crash points are exact: the role's NATS
+// proxy lets the named publish through, drops everything after it, and the
+// role is killed (see natsProxy). Other modes are timed: a delay after work
+// the killer saw start (on core subscriptions, as the roles publish), or a
+// random moment.
+type killMode struct {
+	name string
+	doc  string
+	// point, if set, is the crash point: the role dies right after this publish.
+	point func(m *monkey) crashPoint
+	// state, if set: kill 0-300ms after a window reaches this state.
+	state messages.WindowStatus
+	// wal: kill 0-2ms after the DuckDB write-ahead log grows (a commit is being written).
+	wal bool
+}
+
+var (
+	modeRandom = killMode{name: "random", doc: "at the scheduled moment, whatever the role is doing"}
+
+	modeAfterRegistration = killMode{name: "after-register", doc: "right after publishing a segment registration: the segment is written and registered, the window state not updated, nothing acked",
+		point: func(m *monkey) crashPoint {
+			prefix := messages.SegmentFilter(m.policy)
+			prefix = prefix[:len(prefix)-1]
+			return func(subject string, _ []byte) (string, bool) {
+				return "window " + lastToken(subject), strings.HasPrefix(subject, prefix)
+			}
+		}}
+	modeAfterStateUpdate = killMode{name: "after-state", doc: "right after a window state update: the segment is registered and counted, nothing acked",
+		point: func(m *monkey) crashPoint {
+			return kvPoint(m.policy, func(st *messages.WindowState) bool { return st.Status == messages.StatusOpen })
+		}}
+	modeMidAcks = killMode{name: "mid-acks", doc: "after the n-th ack (n random up to 3000): a flush acked in part",
+		point: func(m *monkey) crashPoint {
+			// v1 ack subjects, $JS.ACK.<stream>.<consumer>.…, or v2 with domain and account first.
+			infix := "." + m.stream + "." + messages.CollectorConsumer(m.policy) + "."
+			n := 1 + m.rng.IntN(3000)
+			seen := 0
+			return func(subject string, _ []byte) (string, bool) {
+				if !strings.HasPrefix(subject, "$JS.ACK.") || !strings.Contains(subject, infix) {
+					return "", false
+				}
+				seen++
+				return fmt.Sprintf("after ack %d", n), seen == n
+			}
+		}}
+
+	modeAfterSeal = killMode{name: "after-seal", doc: "right after writing a SEALED window state (a seal, claim or lease renewal): nothing compacted or not all",
+		point: func(m *monkey) crashPoint {
+			return kvPoint(m.policy, func(st *messages.WindowState) bool { return st.Status == messages.StatusSealed })
+		}}
+	modeWhileCompacting = killMode{name: "compacting", doc: "0-300ms after a window became SEALED, while it is compacted", state: messages.StatusSealed}
+	modeAfterCompacted  = killMode{name: "after-compact", doc: "right after writing COMPACTED: batches and manifest written, no load command published",
+		point: func(m *monkey) crashPoint {
+			return kvPoint(m.policy, func(st *messages.WindowState) bool { return st.Status == messages.StatusCompacted })
+		}}
+
+	modeAfterCommit = killMode{name: "after-commit", doc: "right after publishing a load result: the warehouse transaction committed, the command not acked",
+		point: func(m *monkey) crashPoint {
+			subject := messages.ResultSubject(m.policy)
+			return func(subj string, body []byte) (string, bool) {
+				if subj != subject {
+					return "", false
+				}
+				var res messages.LoadResult
+				_ = json.Unmarshal(body, &res)
+				return "batch " + res.BatchID + " " + string(res.Status), true
+			}
+		}}
+	modeAtCommit     = killMode{name: "at-commit", doc: "0-2ms after the DuckDB write-ahead log grew: during or right after the commit", wal: true}
+	modeWhileLoading = killMode{name: "loading", doc: "0-300ms after a window became COMPACTED, while its batches load", state: messages.StatusCompacted}
+)
+
+// roleModes: each role's kills go through its modes in turn.
+var roleModes = map[string][]killMode{
+	"collector": {modeAfterRegistration, modeAfterStateUpdate, modeMidAcks, modeRandom},
+	"compactor": {modeAfterSeal, modeWhileCompacting, modeAfterCompacted, modeRandom},
+	"loader":    {modeAfterCommit, modeAtCommit, modeWhileLoading, modeRandom},
+}
+
+const (
+	modeNATSTerm = "nats-sigterm" // the NATS server: SIGTERM, restarted on the same store directory and port
+	modeNATSKill = "nats-sigkill" // the NATS server: SIGKILL, restarted likewise
+)
+
+// kvPoint is the crash point of a window state write the role makes.
+func kvPoint(policy string, match func(*messages.WindowState) bool) crashPoint {
+	prefix := "$KV." + messages.BucketWindows + "." + policy + "."
+	return func(subject string, body []byte) (string, bool) {
+		if !strings.HasPrefix(subject, prefix) {
+			return "", false
+		}
+		var st messages.WindowState
+		if json.Unmarshal(body, &st) != nil || !match(&st) {
+			return "", false
+		}
+		return "window " + st.ID() + " " + string(st.Status), true
+	}
+}
+
+// killRecord is one action of the killer.
+type killRecord struct {
+	n       int
+	at      time.Duration // since the start of the run
+	target  string
+	mode    string
+	waited  time.Duration // for the trigger
+	delay   time.Duration // from the trigger to the signal
+	down    time.Duration // until the restart
+	aimed   bool          // the kill landed where its mode aims
+	note    string
+	batchID string // after-commit: the batch whose command was not acked
+}
+
+// monkey kills roles and restarts the NATS server on a seeded schedule.
+type monkey struct {
+	rng       *rand.Rand
+	roles     map[string]*proc
+	proxies   map[string]*natsProxy
+	nats      *proc
+	natsURL   string
+	nc        *nats.Conn // observes the roles' work; reconnects across NATS restarts
+	states    *statestore.Store
+	wal       string // the DuckDB file's write-ahead log
+	policy    string
+	stream    string // the policy's source stream
+	start     time.Time
+	span      time.Duration // the schedule spreads over this
+	kills     int
+	restarts  int
+	published <-chan struct{} // closed when the publisher is done
+
+	records []killRecord
+}
+
+type action struct {
+	target string
+	mode   killMode
+	nats   string
+}
+
+// plan draws the schedule: every role gets a fair share of the kills, in a
+// random order, each role's modes in turn from a random first one; the NATS
+// restarts are spread over the run, SIGTERM first, then SIGKILL.
+func (m *monkey) plan() []action {
+	names := []string{"collector", "compactor", "loader"}
+	var roles []string
+	for i := 0; i < m.kills; i++ {
+		roles = append(roles, names[i%len(names)])
+	}
+	m.rng.Shuffle(len(roles), func(i, j int) { roles[i], roles[j] = roles[j], roles[i] })
+	next := map[string]int{}
+	for _, r := range names {
+		next[r] = m.rng.IntN(len(roleModes[r]))
+	}
+	var out []action
+	for _, r := range roles {
+		modes := roleModes[r]
+		out = append(out, action{target: r, mode: modes[next[r]%len(modes)]})
+		next[r]++
+	}
+	total := len(out) + m.restarts
+	for k := 0; k < m.restarts; k++ {
+		at := min((k+1)*total/(m.restarts+1), len(out))
+		mode := modeNATSTerm
+		if k%2 == 1 {
+			mode = modeNATSKill
+		}
+		out = append(out[:at], append([]action{{target: "nats", nats: mode}}, out[at:]...)...)
+	}
+	return out
+}
+
+// run carries the schedule out; it returns when every action is done or
+// ctx ends.
+func (m *monkey) run(ctx context.Context, logf func(format string, args ...any)) error {
+	actions := m.plan()
+	slot := m.span / time.Duration(len(actions)+1)
+	for n, a := range actions {
+		// Each action at a random moment of its slot (later if the one
+		// before waited long for its trigger).
+		at := m.start.Add(slot*time.Duration(n) + time.Duration(m.rng.Int64N(int64(slot))))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Until(at)):
+		}
+		var rec killRecord
+		var err error
+		if a.target == "nats" {
+			rec, err = m.restartNATS(ctx, a.nats)
+		} else {
+			rec, err = m.kill(ctx, a.target, a.mode)
+		}
+		rec.n = n + 1
+		m.records = append(m.records, rec)
+		logf("chaos %2d at %7s: %-9s %-14s waited %6s delay %6s down %6s %s", rec.n, rec.at.Round(100*time.Millisecond), rec.target, rec.mode,
+			rec.waited.Round(time.Millisecond), rec.delay.Round(100*time.Microsecond), rec.down.Round(time.Millisecond), rec.note)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// triggerWait bounds the wait for the work a kill aims at (10s once
+// everything is published); then the kill happens anyway, at that moment.
+const triggerWait = 30 * time.Second
+
+// waitLimit is a timer for triggerWait that shortens once publishing ended.
+func (m *monkey) waitLimit() (<-chan time.Time, func()) {
+	t := time.NewTimer(triggerWait)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-m.published:
+			t.Reset(min(triggerWait, 10*time.Second))
+		case <-done:
+		}
+	}()
+	return t.C, func() { close(done); t.Stop() }
+}
+
+// kill SIGKILLs a role where mode aims, and lets its supervisor restart it
+// after a short random delay.
+func (m *monkey) kill(ctx context.Context, role string, mode killMode) (killRecord, error) {
+	p := m.roles[role]
+	rec := killRecord{target: role, mode: mode.name, aimed: true}
+	if !p.waitRunning(30 * time.Second) {
+		return rec, fmt.Errorf("%s is not running 30s after its last restart", role)
+	}
+	rec.down = 100*time.Millisecond + time.Duration(m.rng.Int64N(int64(1900*time.Millisecond)))
+	t0 := time.Now()
+	var window string
+	switch {
+	case mode.point != nil:
+		fired := m.proxies[role].arm(mode.point(m))
+		limit, stop := m.waitLimit()
+		select {
+		case rec.note = <-fired:
+		case <-limit:
+			rec.aimed = m.proxies[role].disarm()
+			if rec.aimed { // fired just now
+				rec.note = <-fired
+			}
+		case <-ctx.Done():
+			m.proxies[role].disarm()
+			stop()
+			return rec, ctx.Err()
+		}
+		stop()
+		if mode.name == modeAfterCommit.name && rec.aimed {
+			rec.batchID = strings.Fields(rec.note)[1]
+		}
+	case mode.state != "":
+		rec.delay = time.Duration(m.rng.Int64N(int64(300 * time.Millisecond)))
+		window, rec.aimed = m.awaitState(ctx, mode.state)
+	case mode.wal:
+		rec.delay = time.Duration(m.rng.Int64N(int64(2 * time.Millisecond)))
+		var grew int64
+		if grew, rec.aimed = m.awaitGrowth(ctx, m.wal); rec.aimed {
+			rec.note = fmt.Sprintf("write-ahead log grew by %d bytes", grew)
+		}
+	}
+	rec.waited = time.Since(t0)
+	if !rec.aimed {
+		rec.note = fmt.Sprintf("no trigger within %s: killed at that moment", rec.waited.Round(time.Second))
+		rec.delay = 0
+	}
+	if rec.delay > 0 {
+		time.Sleep(rec.delay)
+	}
+	rec.at = time.Since(m.start)
+	if err := p.kill(syscall.SIGKILL, rec.down); err != nil {
+		return rec, err
+	}
+	if mode.state != "" && rec.aimed {
+		rec.note = "window " + window + " " + m.status(ctx, window) + " after the kill"
+	}
+	return rec, nil
+}
+
+// awaitState waits for a window state write with the given status and
+// returns its window id; false after triggerWait.
+func (m *monkey) awaitState(ctx context.Context, want messages.WindowStatus) (string, bool) {
+	ch := make(chan *nats.Msg, 4096)
+	sub, err := m.nc.ChanSubscribe("$KV."+messages.BucketWindows+"."+messages.WindowKeyFilter(m.policy), ch)
+	if err != nil {
+		return "", false
+	}
+	defer sub.Unsubscribe()
+	limit, stop := m.waitLimit()
+	defer stop()
+	for {
+		select {
+		case msg := <-ch:
+			var st messages.WindowState
+			if json.Unmarshal(msg.Data, &st) == nil && st.Status == want {
+				return st.ID(), true
+			}
+		case <-limit:
+			return "", false
+		case <-ctx.Done():
+			return "", false
+		}
+	}
+}
+
+// awaitGrowth polls a file's size until it grows (a DuckDB commit appends
+// to its write-ahead log) and returns by how much; false after triggerWait.
+func (m *monkey) awaitGrowth(ctx context.Context, path string) (int64, bool) {
+	size := func() int64 {
+		st, err := os.Stat(path)
+		if err != nil {
+			return 0
+		}
+		return st.Size()
+	}
+	limit, stop := m.waitLimit()
+	defer stop()
+	last := size()
+	for {
+		select {
+		case <-limit:
+			return 0, false
+		case <-ctx.Done():
+			return 0, false
+		default:
+		}
+		n := size()
+		if n > last {
+			return n - last, true
+		}
+		last = n // a checkpoint truncates the log
+		time.Sleep(200 * time.Microsecond)
+	}
+}
+
+func lastToken(subject string) string {
+	return subject[strings.LastIndexByte(subject, '.')+1:]
+}
+
+// status reads a window's state right after a kill (bounded).
+func (m *monkey) status(ctx context.Context, window string) string {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	st, _, err := m.states.Get(ctx, m.policy, window)
+	if err != nil {
+		return "(state unknown: " + err.Error() + ")"
+	}
+	return "still " + string(st.Status)
+}
+
+// restartNATS stops the NATS server (SIGTERM or SIGKILL), starts it again
+// on the same store directory and port after a short delay, and waits until
+// JetStream answers.
+func (m *monkey) restartNATS(ctx context.Context, mode string) (killRecord, error) {
+	rec := killRecord{target: "nats", mode: mode, at: time.Since(m.start), aimed: true}
+	sig := syscall.SIGTERM
+	if mode == modeNATSKill {
+		sig = syscall.SIGKILL
+	}
+	rec.delay = 200*time.Millisecond + time.Duration(m.rng.Int64N(int64(800*time.Millisecond)))
+	t0 := time.Now()
+	if err := m.nats.kill(sig, rec.delay); err != nil {
+		return rec, err
+	}
+	if !m.nats.waitRunning(30 * time.Second) {
+		return rec, fmt.Errorf("nats server not restarted")
+	}
+	if err := waitNATS(ctx, m.natsURL, 2*time.Minute); err != nil {
+		return rec, err
+	}
+	rec.down = time.Since(t0)
+	rec.note = "JetStream answering again"
+	return rec, nil
+}

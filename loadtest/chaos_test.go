@@ -1,0 +1,418 @@
+//go:build chaos
+
+package loadtest
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"iter"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/services/duckdbwh"
+	"github.com/windrow/windrow/services/inspect"
+	"github.com/windrow/windrow/services/natsx"
+	"github.com/windrow/windrow/services/stack"
+	"github.com/windrow/windrow/windows"
+)
+
+// The fault-injection run. Run it with
+//
+//	go test -tags chaos -run TestChaos -timeout 20m -v ./loadtest/ -args -chaos.events=N -chaos.kills=K -chaos.seed=S
+//
+// (-v shows the report of a passing run; a failing run always shows it).
+var (
+	chaosEvents   = flag.Int("chaos.events", 500_000, "events to publish, a share of them malformed or out of order")
+	chaosWindows  = flag.Int("chaos.windows", 12, "hourly windows the events spread over")
+	chaosKills    = flag.Int("chaos.kills", 24, "SIGKILLs of a windrow role, spread over the publishing")
+	chaosRestarts = flag.Int("chaos.nats-restarts", 2, "restarts of the NATS server (SIGTERM, then SIGKILL, alternating)")
+	chaosSeed     = flag.Uint64("chaos.seed", 1, "seed of the events and of the killer's schedule")
+	chaosPublish  = flag.Duration("chaos.publish-for", 3*time.Minute, "how long publishing takes (the rate is events / this)")
+	chaosSettle   = flag.Duration("chaos.settle", 4*time.Minute, "bound on the wait, after the last publish and kill, until every window is loaded")
+	chaosLogLevel = flag.String("chaos.log-level", "warn", "log level of the windrow processes")
+	chaosKeep     = flag.Bool("chaos.keep", false, "keep the run's directory (binaries, NATS store, objects, DuckDB file, logs)")
+	chaosReportTo = flag.String("chaos.report", "", "also write the report to this file")
+)
+
+const (
+	chaosPolicyName = "chaos_sales"
+	chaosTable      = "chaos_sales"
+	chaosAckWait    = 15 * time.Second
+	// chaosJitter moves each event's time back by up to this, so that about
+	// half of the events arrive out of order; it stays below the policy's
+	// max_out_of_order (2m), so none of them is late.
+	chaosJitter = 90 * time.Second
+)
+
+// chaosPolicy: hourly windows, closed without allowed lateness; late events
+// are dead-lettered; segments flush at 20,000 rows or after 1s.
+const chaosPolicy = `name: chaos_sales
+source: {stream: CHAOS, subjects: [chaos.sales.>]}
+schema:
+  fields:
+    - {name: store_id, type: string, required: true}
+    - {name: sale_id, type: string, required: true}
+    - {name: sku, type: string}
+    - {name: quantity, type: int64, required: true}
+    - {name: amount, type: float64, required: true}
+    - {name: currency, type: string}
+    - {name: paid, type: bool}
+    - {name: sold_at, type: timestamp, required: true}
+    - {name: business_day, type: date}
+time: {field: sold_at}
+window: {size: 1h, max_out_of_order: 2m, allowed_lateness: 0s, late: dlq, idle_timeout: 2s}
+segment: {max_rows: 20000, max_age: 1s}
+output: {sort_by: [store_id, sold_at]}
+load: {table: chaos_sales}
+`
+
+// TestChaos runs the collector, compactor and loader as separate processes
+// of the real binary against a NATS server process, publishes a bounded
+// stream of events while it SIGKILLs the roles and restarts the NATS server,
+// then proves exactly once: per window, published = loaded + dead-lettered +
+// late-dropped, no source sequence twice in the warehouse, none lost.
+func TestChaos(t *testing.T) {
+	if *chaosEvents < 1 || *chaosWindows < 1 || *chaosKills < 0 || *chaosRestarts < 0 || *chaosPublish <= 0 {
+		t.Fatalf("bad flags: -chaos.events %d -chaos.windows %d -chaos.kills %d -chaos.nats-restarts %d -chaos.publish-for %s",
+			*chaosEvents, *chaosWindows, *chaosKills, *chaosRestarts, *chaosPublish)
+	}
+	runStart := time.Now()
+	ctx, cancel := context.WithCancel(context.Background())
+	if dl, ok := t.Deadline(); ok {
+		// Leave time to report and clean up before go test's own timeout.
+		ctx, cancel = context.WithDeadline(context.Background(), dl.Add(-time.Minute))
+	}
+	defer cancel()
+	seed := *chaosSeed
+	t.Logf("chaos: seed %d, %d events over %d hourly windows, published in %s, %d kills, %d NATS restarts (replay with -chaos.seed=%d)",
+		seed, *chaosEvents, *chaosWindows, *chaosPublish, *chaosKills, *chaosRestarts, seed)
+
+	root := t.TempDir()
+	if *chaosKeep {
+		var err error
+		if root, err = os.MkdirTemp("", "windrow-chaos-"); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("run directory (kept): %s", root)
+	}
+	dirs := map[string]string{}
+	for _, d := range []string{"bin", "nats", "data", "logs"} {
+		dirs[d] = filepath.Join(root, d)
+		if err := os.MkdirAll(dirs[d], 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	duckPath := filepath.Join(dirs["data"], "warehouse.duckdb")
+	windrowBin, natsBin := buildBinaries(t, ctx, dirs["bin"])
+
+	// Every child process is killed when the test ends, whatever happens;
+	// a failing run shows the end of every log.
+	var procs []*proc
+	t.Cleanup(func() {
+		for _, p := range procs {
+			p.stop(syscall.SIGKILL, 10*time.Second)
+		}
+		if t.Failed() {
+			for _, p := range procs {
+				t.Logf("---- last lines of %s (%s) ----\n%s", p.name, p.logPath, tailFile(p.logPath, 40))
+			}
+		}
+	})
+	superviseCtx, stopSupervising := context.WithCancel(ctx)
+	defer stopSupervising()
+	var supervisors sync.WaitGroup
+	defer supervisors.Wait()
+	defer stopSupervising()
+	supervise := func(p *proc) {
+		procs = append(procs, p)
+		if err := p.start(); err != nil {
+			t.Fatal(err)
+		}
+		supervisors.Add(1)
+		go func() {
+			defer supervisors.Done()
+			p.supervise(superviseCtx)
+		}()
+	}
+
+	// 1. The NATS server, a separate process with its store under the run directory.
+	port := freePort(t)
+	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	natsProc := newProc("nats", natsBin, filepath.Join(dirs["logs"], "nats.log"),
+		"-a", "127.0.0.1", "-p", strconv.Itoa(port), "-js", "-sd", dirs["nats"], "-n", "windrow-chaos")
+	supervise(natsProc)
+	if err := waitNATS(ctx, natsURL, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+
+	// 2. The policy, applied with the CLI; then the three roles.
+	policyFile := filepath.Join(root, "chaos_sales.yaml")
+	if err := os.WriteFile(policyFile, []byte(chaosPolicy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	actx, acancel := context.WithTimeout(ctx, time.Minute)
+	out, err := exec.CommandContext(actx, windrowBin, "policy", "apply", "--nats-url", natsURL, "--data-dir", dirs["data"], policyFile).CombinedOutput()
+	acancel()
+	if err != nil {
+		t.Fatalf("windrow policy apply: %v\n%s", err, out)
+	}
+	t.Logf("windrow policy apply: %s", strings.TrimSpace(string(out)))
+	policy, err := windows.ParsePolicy(policyFile, []byte(chaosPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each role reaches NATS through its own loopback proxy, which lets the
+	// killer stop it right after a given publish (see natsProxy).
+	roles := map[string]*proc{}
+	proxies := map[string]*natsProxy{}
+	for _, role := range []string{"collector", "compactor", "loader"} {
+		px, err := startProxy(fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(px.close)
+		proxies[role] = px
+		instance := role + "-1"
+		roles[role] = newProc(role, windrowBin, filepath.Join(dirs["logs"], instance+".log"), role,
+			"--nats-url", px.URL(), "--data-dir", dirs["data"], "--duckdb", duckPath, "--instance", instance,
+			"--ack-wait", chaosAckWait.String(), "--log-level", *chaosLogLevel)
+		supervise(roles[role])
+	}
+
+	// A client of the stack, for observing and for the reconciliation.
+	client, err := stack.Open(ctx, stack.Config{DataDir: dirs["data"], NATS: natsx.ClientConfig{URL: natsURL, Name: "chaos client"},
+		Roles: []string{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	defer client.Close()
+
+	// 3. The events, and what each window must hold.
+	day := time.Date(2026, 9, 7, 0, 0, 0, 0, time.UTC)
+	gen := Sales{Seed: seed, Events: *chaosEvents, Start: day, Span: time.Duration(*chaosWindows) * time.Hour,
+		Jitter: chaosJitter, MalformedEvery: 1000, SubjectPrefix: "chaos.sales"}
+	assign, err := windows.NewAssigner(policy.Window)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := expectEvents(gen, assign)
+	t.Logf("generated: %d events, %d malformed, %d windows", *chaosEvents, want.malformed, len(want.windows))
+
+	pubConn, err := nats.Connect(natsURL, nats.Name("chaos publisher"), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond),
+		nats.ReconnectBufSize(64<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pubConn.Close()
+	pubJS, err := jetstream.New(pubConn, jetstream.WithPublishAsyncTimeout(5*time.Second), jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obsConn, err := nats.Connect(natsURL, nats.Name("chaos killer"), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obsConn.Close()
+
+	// 4. Publish at a steady rate while the killer works.
+	pub := &steadyPublisher{js: pubJS, rate: float64(*chaosEvents) / chaosPublish.Seconds(), inflight: 256, retryFor: 90 * time.Second}
+	mk := &monkey{rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), roles: roles, proxies: proxies, nats: natsProc, natsURL: natsURL, nc: obsConn,
+		states: client.States, wal: duckPath + ".wal", policy: chaosPolicyName, stream: policy.Source.Stream, start: time.Now(), span: *chaosPublish, kills: *chaosKills, restarts: *chaosRestarts}
+	pubDone := make(chan struct{})
+	mk.published = pubDone
+	chaosCtx, stopChaos := context.WithCancel(ctx)
+	defer stopChaos()
+	var pubErr, chaosErr error
+	var published time.Duration
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		nextEvent, stopGen := iter.Pull(gen.All())
+		defer stopGen()
+		t0 := time.Now()
+		pubErr = pub.run(chaosCtx, *chaosEvents, func(i int) *nats.Msg {
+			e, _ := nextEvent()
+			m := nats.NewMsg(e.Subject)
+			m.Data = e.Data
+			m.Header.Set(jetstream.MsgIDHeader, chaosMsgID(seed, i))
+			return m
+		})
+		published = time.Since(t0)
+		close(pubDone)
+		if pubErr != nil {
+			stopChaos()
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		chaosErr = mk.run(chaosCtx, t.Logf)
+		if chaosErr != nil {
+			stopChaos()
+		}
+	}()
+	wg.Wait()
+	if pubErr != nil {
+		t.Fatalf("publisher: %v", pubErr)
+	}
+	if chaosErr != nil {
+		t.Fatalf("killer: %v", chaosErr)
+	}
+	t.Logf("published %d events in %s (%d publishes retried); %d chaos actions done at %s",
+		*chaosEvents, published.Round(time.Second), pub.retries.Load(), len(mk.records), time.Since(mk.start).Round(time.Second))
+
+	// 5. Everything must settle by itself: every role running again, every
+	// window LOADED, the collectors' consumer drained.
+	settleStart := time.Now()
+	for _, p := range procs {
+		if !p.waitRunning(time.Minute) {
+			t.Fatalf("%s is not running a minute after the chaos ended", p.name)
+		}
+	}
+	if err := waitSettled(ctx, client, policy, len(want.windows), *chaosSettle); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("settled %s after the chaos ended", time.Since(settleStart).Round(100*time.Millisecond))
+
+	// Stop the roles gracefully: the loader must let go of the DuckDB file.
+	for _, role := range []string{"collector", "compactor", "loader"} {
+		status, err := roles[role].stop(syscall.SIGTERM, 45*time.Second)
+		if err != nil {
+			t.Errorf("graceful stop: %v", err)
+		} else if status != "exit status 0" {
+			t.Errorf("%s exited with %q after SIGTERM, want exit status 0", role, status)
+		}
+	}
+	for _, p := range procs {
+		if _, _, _, crashes := p.stats(); len(crashes) > 0 {
+			for _, c := range crashes {
+				t.Errorf("%s crashed: %s", p.name, c)
+			}
+		}
+	}
+
+	// 6. Reconcile: windrow's own reconciliation, then an independent one
+	// from the generated events, the source stream, the DLQ and the table.
+	wh, err := duckdbwh.Open(duckdbwh.Config{Path: duckPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wh.Close()
+	rep := &chaosReport{seed: seed, events: *chaosEvents, monkey: mk, procs: procs, roles: roles, natsProc: natsProc}
+	rec, err := inspect.Reconcile(ctx, client.JS, client.States, policy, wh)
+	if err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+	rep.reconcile = rec
+	v, err := verifyChaos(ctx, client.JS, wh, policy, want, seed)
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	rep.verify = v
+	rep.problems = append(rep.problems, v.problems...)
+	rep.problems = append(rep.problems, crossCheck(rec, v, *chaosEvents)...)
+	kills := 0
+	for _, p := range roles {
+		_, k, _, _ := p.stats()
+		kills += k
+	}
+	if kills < *chaosKills {
+		rep.problems = append(rep.problems, fmt.Sprintf("%d role kills, want at least %d", kills, *chaosKills))
+	}
+	// A kill after a commit's load result, before the command's ack, must
+	// have made the command come back and the ledger call it a duplicate.
+	for _, k := range mk.records {
+		if k.batchID != "" && !v.duplicateOf[k.batchID] {
+			rep.problems = append(rep.problems, fmt.Sprintf("kill %d landed after batch %s committed and before its command was acked, yet no load result says \"duplicate\" for it", k.n, k.batchID))
+		}
+	}
+	if natsLives, _, _, _ := natsProc.stats(); *chaosRestarts > 0 && natsLives < 2 {
+		rep.problems = append(rep.problems, "the NATS server was never restarted")
+	}
+	rep.duration = time.Since(runStart)
+	text := rep.String()
+	t.Log("\n" + text)
+	if *chaosReportTo != "" {
+		if err := os.WriteFile(*chaosReportTo, []byte(text), 0o644); err != nil {
+			t.Errorf("write report: %v", err)
+		}
+	}
+	for i, p := range rep.problems {
+		if i == 50 {
+			t.Errorf("... and %d more problems", len(rep.problems)-50)
+			break
+		}
+		t.Error(p)
+	}
+	if len(rep.problems) > 0 {
+		t.Fatalf("exactly once does not hold: %d problems (replay with -chaos.seed=%d)", len(rep.problems), seed)
+	}
+}
+
+func chaosMsgID(seed uint64, i int) string { return fmt.Sprintf("chaos-%d-%d", seed, i) }
+
+// waitSettled waits until the policy has n windows, all LOADED, and its
+// collectors' consumer has nothing pending or unacked. A FAILED window ends
+// the wait at once.
+func waitSettled(ctx context.Context, s *stack.Stack, p *windows.Policy, n int, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last string
+	for {
+		ws, err := inspect.Windows(ctx, s.States, p.Name)
+		if err == nil {
+			loaded := 0
+			var b strings.Builder
+			for _, w := range ws {
+				if w.Status == messages.StatusFailed {
+					return fmt.Errorf("window %s FAILED: %s", w.ID(), w.Error)
+				}
+				if w.Status == messages.StatusLoaded {
+					loaded++
+				}
+				fmt.Fprintf(&b, "\n  %s %-9s segments %d staged %d rows %d loaded %d", w.ID(), w.Status, w.Segments, w.StagedRows, w.Rows, w.LoadedRows)
+			}
+			lag, lerr := inspect.CollectorLag(ctx, s.JS, p.Source.Stream, p.Name)
+			if lerr == nil {
+				fmt.Fprintf(&b, "\n  collectors' consumer: %d pending, %d unacked, ack floor %d", lag.Pending, lag.AckPending, lag.AckFloor)
+			}
+			last = b.String()
+			if len(ws) == n && loaded == n && lerr == nil && lag.Pending == 0 && lag.AckPending == 0 {
+				return nil
+			}
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not settled within %s (want %d windows LOADED and the collectors drained); last seen:%s", timeout, n, last)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// sortedKeys returns a map's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
