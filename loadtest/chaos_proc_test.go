@@ -72,6 +72,7 @@ type proc struct {
 	exited    chan struct{} // closed when the current life ended
 	started   chan struct{} // closed when the next life starts; replaced on every start
 	lives     int
+	startedAt time.Time     // of the current life
 	lastExit  string        // exit status of the last life that ended
 	planned   bool          // the current life is being ended on purpose
 	delay     time.Duration // restart delay after a planned end
@@ -113,7 +114,7 @@ func (p *proc) startLocked() error {
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}
 	exited := make(chan struct{})
-	p.cmd, p.exited, p.planned = cmd, exited, false
+	p.cmd, p.exited, p.planned, p.startedAt = cmd, exited, false, time.Now()
 	close(p.started)
 	p.started = make(chan struct{})
 	go func() {
@@ -304,6 +305,13 @@ func (p *proc) stop(sig syscall.Signal, grace time.Duration) (string, error) {
 		<-exited
 		return p.exitStatus(), fmt.Errorf("%s did not exit within %s of %s", p.name, grace, sig)
 	}
+}
+
+// age is how long the current life has run.
+func (p *proc) age() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return time.Since(p.startedAt)
 }
 
 func (p *proc) exitStatus() string {
