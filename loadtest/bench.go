@@ -19,11 +19,10 @@ import (
 	"github.com/windrow/windrow/services/stack"
 )
 
-// BenchPolicy is the policy of the end-to-end benchmark: hourly windows over
-// the sales schema, idle close after 1s.
-const BenchPolicy = `name: bench_sales
-source: {stream: BENCH, subjects: [bench.sales.>]}
-schema:
+// SalesSchemaYAML is the schema and time sections of a policy over the events
+// Sales generates; the benchmark's, the tests' and the chaos run's policies
+// share it.
+const SalesSchemaYAML = `schema:
   fields:
     - {name: store_id, type: string, required: true}
     - {name: sale_id, type: string, required: true}
@@ -35,7 +34,13 @@ schema:
     - {name: sold_at, type: timestamp, required: true}
     - {name: business_day, type: date}
 time: {field: sold_at}
-window: {size: 1h, max_out_of_order: 5m, allowed_lateness: 0s, idle_timeout: 1s}
+`
+
+// BenchPolicy is the policy of the end-to-end benchmark: hourly windows over
+// the sales schema, idle close after 1s.
+const BenchPolicy = `name: bench_sales
+source: {stream: BENCH, subjects: [bench.sales.>]}
+` + SalesSchemaYAML + `window: {size: 1h, max_out_of_order: 5m, allowed_lateness: 0s, idle_timeout: 1s}
 segment: {max_rows: 100000, max_bytes: 64MiB, max_age: 5s}
 output: {sort_by: [store_id, sold_at]}
 load: {table: bench_sales}

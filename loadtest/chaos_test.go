@@ -69,19 +69,7 @@ const (
 // are dead-lettered; segments flush at 20,000 rows or after 1s.
 const chaosPolicy = `name: chaos_sales
 source: {stream: CHAOS, subjects: [chaos.sales.>]}
-schema:
-  fields:
-    - {name: store_id, type: string, required: true}
-    - {name: sale_id, type: string, required: true}
-    - {name: sku, type: string}
-    - {name: quantity, type: int64, required: true}
-    - {name: amount, type: float64, required: true}
-    - {name: currency, type: string}
-    - {name: paid, type: bool}
-    - {name: sold_at, type: timestamp, required: true}
-    - {name: business_day, type: date}
-time: {field: sold_at}
-window: {size: 1h, max_out_of_order: 2m, allowed_lateness: 0s, late: dlq, idle_timeout: 2s}
+` + SalesSchemaYAML + `window: {size: 1h, max_out_of_order: 2m, allowed_lateness: 0s, late: dlq, idle_timeout: 2s}
 segment: {max_rows: 20000, max_age: 1s}
 output: {sort_by: [store_id, sold_at]}
 load: {table: chaos_sales}

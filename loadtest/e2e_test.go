@@ -20,19 +20,7 @@ import (
 // salesPolicy: hourly windows of sales, late events dead-lettered.
 const salesPolicy = `name: e2e_sales
 source: {stream: E2E, subjects: [events.sales.>]}
-schema:
-  fields:
-    - {name: store_id, type: string, required: true}
-    - {name: sale_id, type: string, required: true}
-    - {name: sku, type: string}
-    - {name: quantity, type: int64, required: true}
-    - {name: amount, type: float64, required: true}
-    - {name: currency, type: string}
-    - {name: paid, type: bool}
-    - {name: sold_at, type: timestamp, required: true}
-    - {name: business_day, type: date}
-time: {field: sold_at}
-window: {size: 1h, max_out_of_order: 5m, allowed_lateness: 1m, late: dlq, idle_timeout: 1s}
+` + SalesSchemaYAML + `window: {size: 1h, max_out_of_order: 5m, allowed_lateness: 1m, late: dlq, idle_timeout: 1s}
 segment: {max_rows: 20000, max_bytes: 16MiB, max_age: 1s}
 output: {sort_by: [store_id, sold_at], target_file_size: 1MiB, row_group_rows: 10000}
 load: {table: sales}
