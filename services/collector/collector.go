@@ -113,8 +113,10 @@ type Service struct {
 	free    chan *batch // batches ready for intake
 	flushCh chan *batch // batches handed to the flusher
 
-	mu     sync.Mutex                       // guards sealed and regs, shared by intake and flusher
-	sealed map[int64]bool                   // windows known to be sealed
+	// sealed holds the starts (Unix µs) of windows known to be sealed. It is
+	// read for every event and written rarely, so reads take no lock.
+	sealed sync.Map
+	mu     sync.Mutex                       // guards regs, shared by intake and flusher
 	regs   map[int64][]staging.Registration // registrations of sealed windows, for redelivery checks
 
 	failed    atomic.Pointer[error] // a flush failure stops intake until the service restarts
@@ -167,7 +169,6 @@ func New(cfg Config) (*Service, error) {
 		log:      cfg.Logger.With("service", "collector", "policy", cfg.Policy.Name, "policy_version", cfg.Policy.Version),
 		free:     make(chan *batch, 2),
 		flushCh:  make(chan *batch),
-		sealed:   map[int64]bool{},
 		regs:     map[int64][]staging.Registration{},
 		shutdown: make(chan struct{}),
 	}
@@ -206,9 +207,8 @@ func (s *Service) fail(err error) error {
 }
 
 func (s *Service) isSealed(start int64) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.sealed[start]
+	_, ok := s.sealed.Load(start)
+	return ok
 }
 
 // Run collects until ctx is done or Shutdown is called; it flushes and acks
@@ -550,9 +550,7 @@ func (s *Service) stage(ctx context.Context, b *batch, wb *windowBuf) error {
 			// Sealed meanwhile. The seal froze the cutoff: a registration at
 			// or below it is part of the window, one above it is not.
 			late = ack.Sequence > cur.LastSegmentSeq
-			s.mu.Lock()
-			s.sealed[wb.win.Start.UnixMicro()] = true
-			s.mu.Unlock()
+			s.sealed.Store(wb.win.Start.UnixMicro(), true)
 			return nil, statestore.ErrNoChange
 		}
 		cur.Segments++
