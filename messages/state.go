@@ -35,6 +35,12 @@ type WindowState struct {
 	Segments       int64     `json:"segments"`
 	StagedRows     int64     `json:"staged_rows"`      // rows in registered segments, duplicates included
 	LastSegmentSeq uint64    `json:"last_segment_seq"` // WINDROW_SEGMENTS sequence of the newest registration
+	// MaxSourceSeq is the highest source-stream sequence in any registered
+	// segment. A collector that meets an event of a closed window at or
+	// below it checks whether the event is already staged, even when the
+	// server reports a first delivery (consumer state lost in a server
+	// crash can redeliver an acked-and-staged message as new).
+	MaxSourceSeq uint64 `json:"max_source_seq,omitempty"`
 	MinEventTime   time.Time `json:"min_event_time,omitzero"`
 	MaxEventTime   time.Time `json:"max_event_time,omitzero"`
 	FirstStagedAt  time.Time `json:"first_staged_at,omitzero"`

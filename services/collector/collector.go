@@ -116,8 +116,9 @@ type Service struct {
 	// sealed holds the starts (Unix µs) of windows known to be sealed. It is
 	// read for every event and written rarely, so reads take no lock.
 	sealed sync.Map
-	mu     sync.Mutex                       // guards regs, shared by intake and flusher
+	mu     sync.Mutex                       // guards regs and closed, shared by intake and flusher
 	regs   map[int64][]staging.Registration // registrations of sealed windows, for redelivery checks
+	closed map[int64]closedWindow           // frozen staging facts of sealed windows
 
 	failed    atomic.Pointer[error] // a flush failure stops intake until the service restarts
 	watermark atomic.Int64          // the policy's watermark in Unix microseconds, 0 before the first
@@ -170,6 +171,7 @@ func New(cfg Config) (*Service, error) {
 		free:     make(chan *batch, 2),
 		flushCh:  make(chan *batch),
 		regs:     map[int64][]staging.Registration{},
+		closed:   map[int64]closedWindow{},
 		shutdown: make(chan struct{}),
 	}
 	for range 2 {
@@ -542,7 +544,7 @@ func (s *Service) stage(ctx context.Context, b *batch, wb *windowBuf) error {
 		if cur == nil {
 			return &messages.WindowState{
 				Policy: p.Name, PolicyVersion: p.Version, WindowStart: wb.win.Start, WindowEnd: wb.win.End,
-				Status: messages.StatusOpen, Segments: 1, StagedRows: reg.Rows, LastSegmentSeq: ack.Sequence,
+				Status: messages.StatusOpen, Segments: 1, StagedRows: reg.Rows, LastSegmentSeq: ack.Sequence, MaxSourceSeq: reg.MaxSourceSeq,
 				MinEventTime: reg.MinEventTime, MaxEventTime: reg.MaxEventTime, FirstStagedAt: reg.CreatedAt,
 			}, nil
 		}
@@ -556,6 +558,7 @@ func (s *Service) stage(ctx context.Context, b *batch, wb *windowBuf) error {
 		cur.Segments++
 		cur.StagedRows += reg.Rows
 		cur.LastSegmentSeq = max(cur.LastSegmentSeq, ack.Sequence)
+		cur.MaxSourceSeq = max(cur.MaxSourceSeq, reg.MaxSourceSeq)
 		if reg.MinEventTime.Before(cur.MinEventTime) {
 			cur.MinEventTime = reg.MinEventTime
 		}

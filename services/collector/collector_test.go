@@ -156,6 +156,9 @@ func TestRedeliveredStagedEventIsNotLate(t *testing.T) {
 	}()
 	win := windows.Window{Start: hour, End: hour.Add(time.Hour)}
 	if _, err := env.States.Update(ctx, messages.WindowKey(p.Name, win.ID()), func(cur *messages.WindowState) (*messages.WindowState, error) {
+		if cur.MaxSourceSeq != 10 {
+			t.Errorf("state MaxSourceSeq = %d, want 10 (the highest staged sequence)", cur.MaxSourceSeq)
+		}
 		cur.Status = messages.StatusSealed
 		return cur, nil
 	}); err != nil {
@@ -183,21 +186,30 @@ func TestRedeliveredStagedEventIsNotLate(t *testing.T) {
 	}
 	b := <-c.free
 	for _, tc := range []struct {
-		seq      uint64
-		wantLate bool
-	}{{3, false}, {11, true}} {
+		seq       uint64
+		delivered uint64
+		wantLate  bool
+	}{
+		{3, 2, false},
+		// A server that crashed can lose the ack and the delivery count:
+		// the staged event comes back as a first delivery.
+		{3, 1, false},
+		{10, 1, false},
+		{11, 2, true},
+		{11, 1, true},
+	} {
 		before := len(b.futures)
-		if err := c.lateOrStaged(ctx, b, msgs[tc.seq], tc.seq, 2, 0, win); err != nil {
+		if err := c.lateOrStaged(ctx, b, msgs[tc.seq], tc.seq, tc.delivered, 0, win); err != nil {
 			t.Fatalf("seq %d: %v", tc.seq, err)
 		}
 		if late := len(b.futures) > before; late != tc.wantLate {
-			t.Errorf("redelivered seq %d: late = %v, want %v", tc.seq, late, tc.wantLate)
+			t.Errorf("seq %d delivered %d: late = %v, want %v", tc.seq, tc.delivered, late, tc.wantLate)
 		}
 	}
 	if err := c.awaitPublishes(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	if got := c.Stats(); got.Redelivered != 1 || got.DeadLettered != 1 {
-		t.Errorf("stats %+v, want 1 redelivered and 1 dead-lettered", got)
+	if got := c.Stats(); got.Redelivered != 3 || got.DeadLettered != 2 {
+		t.Errorf("stats %+v, want 3 redelivered and 2 dead-lettered", got)
 	}
 }

@@ -68,12 +68,24 @@ func fitPayload(m *nats.Msg, maxPayload int64) {
 	m.Header.Set(messages.HeaderTruncated, "true")
 }
 
-// lateOrStaged handles an event of a sealed window. A first delivery is
-// late. A redelivery may be an event that was staged and registered before a
+// lateOrStaged handles an event of a closed window (sealed, or behind the
+// watermark). It may be an event that was staged and registered before a
 // crash lost its ack: if a segment inside the window's cutoff holds its
-// sequence, it is already part of the window and is only acked.
+// sequence, it is already part of the window and is only acked. Otherwise it
+// is late.
+//
+// The server's delivery count is not enough to tell: a NATS server that
+// crashes can lose the last moments of consumer state, and an acked message
+// then comes back as a first delivery. So any event at or below the highest
+// source sequence the window ever registered is checked against the staged
+// data; events above it (every genuinely late event published after the
+// window's data) are late without reading anything.
 func (s *Service) lateOrStaged(ctx context.Context, b *batch, m jetstream.Msg, seq, delivered uint64, evt int64, win windows.Window) error {
-	if delivered > 1 {
+	cw, err := s.closedWindow(ctx, win)
+	if err != nil {
+		return fmt.Errorf("check event %d of closed window %s: %w", seq, win.ID(), err)
+	}
+	if cw.mayHold(seq, delivered) {
 		staged, err := s.wasStaged(ctx, win, seq)
 		if err != nil {
 			return fmt.Errorf("check redelivered event %d: %w", seq, err)
@@ -87,11 +99,64 @@ func (s *Service) lateOrStaged(ctx context.Context, b *batch, m jetstream.Msg, s
 	return nil
 }
 
-func (s *Service) wasStaged(ctx context.Context, win windows.Window, seq uint64) (bool, error) {
+// closedWindow is what a collector needs to know of a closed window's
+// staging to judge an event of it; frozen once the window is sealed.
+type closedWindow struct {
+	segments     int64  // registered segments; 0: nothing of the window was ever staged
+	maxSourceSeq uint64 // WindowState.MaxSourceSeq
+}
+
+// mayHold reports whether the window's staged data may hold source sequence
+// seq, delivered for the given time.
+func (c closedWindow) mayHold(seq, delivered uint64) bool {
+	switch {
+	case c.segments == 0:
+		return false
+	case c.maxSourceSeq == 0:
+		return true // state written before MaxSourceSeq was kept: cannot rule it out
+	default:
+		return seq <= c.maxSourceSeq || delivered > 1
+	}
+}
+
+// closedWindow reads the window's state; once the window is sealed its
+// staging facts are frozen and kept in memory.
+func (s *Service) closedWindow(ctx context.Context, win windows.Window) (closedWindow, error) {
+	start := win.Start.UnixMicro()
+	s.mu.Lock()
+	cw, ok := s.closed[start]
+	s.mu.Unlock()
+	if ok {
+		return cw, nil
+	}
 	p := s.cfg.Policy
 	st, _, err := s.cfg.States.Get(ctx, p.Name, win.ID())
 	if errors.Is(err, statestore.ErrNotFound) {
-		return false, nil // nothing of this window was ever registered
+		// Nothing registered yet. Not cached: the window may still be open
+		// to other collectors (behind the watermark but not sealed).
+		return closedWindow{}, nil
+	}
+	if err != nil {
+		return closedWindow{}, err
+	}
+	cw = closedWindow{segments: st.Segments, maxSourceSeq: st.MaxSourceSeq}
+	if st.Status != messages.StatusOpen {
+		s.mu.Lock()
+		s.closed[start] = cw
+		s.mu.Unlock()
+	}
+	return cw, nil
+}
+
+// wasStaged reports whether a segment inside the window's cutoff, or a batch
+// made from them, holds source sequence seq.
+func (s *Service) wasStaged(ctx context.Context, win windows.Window, seq uint64) (bool, error) {
+	p := s.cfg.Policy
+	// Read afresh: the window may have been compacted and its staging
+	// deleted since it was sealed.
+	st, _, err := s.cfg.States.Get(ctx, p.Name, win.ID())
+	if errors.Is(err, statestore.ErrNotFound) {
+		return false, nil
 	}
 	if err != nil {
 		return false, err
