@@ -107,6 +107,7 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) error {
 	if lost {
 		return fmt.Errorf("compact window %s: %w", st.ID(), errLostLease)
 	}
+	s.stats.compacted.Add(1)
 	s.log.Info("compacted window", "window", st.ID(), "segments", len(regs), "rows", stats.Rows, "duplicates", stats.Duplicates,
 		"batches", len(bw.refs), "took", time.Since(start).Round(time.Millisecond))
 	return s.publishLoads(ctx, next)
@@ -134,13 +135,21 @@ func (s *Service) publishLoads(ctx context.Context, st *messages.WindowState) er
 	return nil
 }
 
-// applyResult records one load result in the window's state.
+// poisonError is a message that can never be processed.
+type poisonError struct {
+	reason string
+	err    error
+}
+
+func (e *poisonError) Error() string { return e.reason + ": " + e.err.Error() }
+func (e *poisonError) Unwrap() error { return e.err }
+
+// applyResult records one load result in the window's state. A result that
+// cannot be decoded is a *poisonError.
 func (s *Service) applyResult(ctx context.Context, m jetstream.Msg) error {
 	var res messages.LoadResult
 	if err := messages.Decode(m.Headers().Get(messages.HeaderType), m.Data(), &res); err != nil {
-		// A result we cannot read will not become readable: log it and move on.
-		s.log.Error("dropping undecodable load result", "err", err)
-		return nil
+		return &poisonError{reason: "undecodable load result", err: err}
 	}
 	now := s.cfg.Now().UTC()
 	became := messages.WindowStatus("")

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -105,6 +106,26 @@ type Service struct {
 
 	collectors  jetstream.Consumer   // the collectors' consumer, tick goroutine only
 	republished map[string]time.Time // sweep goroutine only: when load commands of a COMPACTED window were last published again
+
+	stats struct {
+		sealed, compacted, results, terminated atomic.Int64
+	}
+}
+
+// Stats are a compactor's counters since it started.
+type Stats struct {
+	Sealed            int64 // windows this instance sealed
+	Compacted         int64 // windows this instance compacted
+	Results           int64 // load results applied
+	ResultsTerminated int64 // load results that could not be read, terminated (never redelivered)
+}
+
+// Stats returns the counters.
+func (s *Service) Stats() Stats {
+	return Stats{
+		Sealed: s.stats.sealed.Load(), Compacted: s.stats.compacted.Load(),
+		Results: s.stats.results.Load(), ResultsTerminated: s.stats.terminated.Load(),
+	}
 }
 
 type point struct {
@@ -172,11 +193,24 @@ func (s *Service) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("compactor %s: results consumer: %w", p.Name, err)
 	}
 	rc, err := results.Consume(func(m jetstream.Msg) {
-		if err := s.applyResult(ctx, m); err != nil {
+		err := s.applyResult(ctx, m)
+		var poison *poisonError
+		switch {
+		case errors.As(err, &poison):
+			// It will never become readable: terminate it, with the
+			// reason logged and counted, rather than redeliver it forever.
+			s.stats.terminated.Add(1)
+			s.log.Error("load result terminated", "reason", poison.reason, "err", poison.err)
+			if err := m.Term(); err != nil {
+				s.log.Warn("terminate load result", "err", err)
+			}
+			return
+		case err != nil:
 			s.log.Warn("apply load result; retrying", "err", err)
 			_ = m.NakWithDelay(time.Second)
 			return
 		}
+		s.stats.results.Add(1)
 		if err := m.Ack(); err != nil {
 			s.log.Warn("ack load result", "err", err)
 		}
@@ -339,6 +373,7 @@ func (s *Service) seal(ctx context.Context, w windows.Window, wm time.Time) (*me
 	if !sealed {
 		return nil, nil
 	}
+	s.stats.sealed.Add(1)
 	s.log.Info("sealed window", "window", w.ID(), "watermark", wm.UTC(), "segments", st.Segments, "cutoff", st.LastSegmentSeq)
 	notice := &messages.WindowSealed{
 		Policy: p.Name, PolicyVersion: p.Version, WindowStart: st.WindowStart, WindowEnd: st.WindowEnd, Revision: st.Revision,

@@ -261,9 +261,15 @@ func TestLoadsEachBatchOnceAndReportsRedeliveryAsDuplicate(t *testing.T) {
 	}
 }
 
-func TestPoisonCommandsAreReportedAndAcked(t *testing.T) {
+func TestPoisonCommandsAreReportedAndTerminated(t *testing.T) {
 	e := newEnv(t)
 	wh := openWarehouse(t)
+	// The server announces every terminated message: poison must be
+	// settled with Term (never redelivered), good commands with Ack.
+	terminated, err := e.js.Conn().SubscribeSync("$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED." + messages.StreamLoad + ".>")
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	missing := e.putBatch(t, 0, 4, 5)
 	missing.Object = "batches/nowhere.parquet"
@@ -311,6 +317,12 @@ func TestPoisonCommandsAreReportedAndAcked(t *testing.T) {
 	if st := svc.Stats(); st != (loader.Stats{Loaded: 1, Failed: 4, Rows: 5}) {
 		t.Fatalf("stats = %+v", st)
 	}
+	testnats.WaitForNil(t, 5*time.Second, func() error {
+		if n, _, _ := terminated.Pending(); n != 4 {
+			return fmt.Errorf("%d MSG_TERMINATED advisories, want 4 (one per poison command)", n)
+		}
+		return nil
+	})
 }
 
 // flakyWarehouse fails with a transient error a number of times, then

@@ -8,6 +8,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/services/wmjetstream"
 )
 
 // maxErrorLen caps the error text carried in a failed LoadResult.
@@ -16,8 +17,9 @@ const maxErrorLen = 2000
 // poison is the middleware that gives up on permanently failing commands:
 // for an error that does not wrap ErrTransient (bad message, checksum
 // mismatch, missing file, a warehouse error that is not transient, a panic)
-// it publishes a LoadResult with status failed and returns nil, so the
-// command is acked and never redelivered. Transient errors, and errors after
+// it publishes a LoadResult with status failed (the reason: the error text),
+// counts it, and returns nil with the message marked for termination, so
+// the command is settled with Term and never redelivered. Transient errors, and errors after
 // the message's context ended (shutdown), pass through: the command is nacked
 // or left to redelivery. If the failed result cannot be published, that
 // error (transient) is returned and the command is redelivered.
@@ -45,16 +47,18 @@ func (s *Service) poison(h message.HandlerFunc) message.HandlerFunc {
 			// Not even policy and window can be read: nothing to report on
 			// the results stream. The log is the only trace; ack it anyway.
 			s.failed.Add(1)
-			s.log.Error("unreadable load command dropped", "message", msg.UUID,
+			s.log.Error("unreadable load command terminated", "message", msg.UUID,
 				"subject", msg.Metadata.Get("nats_subject"), "error", err)
+			msg.Metadata.Set(wmjetstream.MetaTerminate, "unreadable load command")
 			return nil, nil
 		}
 		if perr := s.publishResult(msg.Context(), res); perr != nil {
 			return nil, fmt.Errorf("report failure of %s: %w (failure: %w)", res.BatchID, perr, err)
 		}
 		s.failed.Add(1)
-		s.log.Error("load command failed permanently; reported and acked", "batch", res.BatchID,
+		s.log.Error("load command failed permanently; reported and terminated", "batch", res.BatchID,
 			"policy", res.Policy, "error", err)
+		msg.Metadata.Set(wmjetstream.MetaTerminate, "load failed permanently")
 		return nil, nil
 	}
 }

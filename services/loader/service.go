@@ -54,9 +54,18 @@ func New(cfg Config) (*Service, error) {
 		Stream:         messages.StreamLoad,
 		Durable:        cfg.durable(),
 		FilterSubjects: []string{cfg.filter()},
-		AckWait:        cfg.AckWait,
-		NakDelay:       cfg.Retry.MaxInterval,
-		Logger:         wlog,
+		// AckWait 2m by default, with InProgress every AckWait/3 while a
+		// load runs: a long load is never redelivered under a live loader,
+		// and a dead loader's command goes to another within 2 minutes.
+		AckWait: cfg.AckWait,
+		// MaxDeliver unlimited (the zero value). Deliveries are spent only by
+		// transient failures (warehouse down or locked: nacked after the
+		// in-process retries, back after NakDelay) and by loader crashes;
+		// capping them would drop commands during a long warehouse outage.
+		// Permanent failures never loop: the poison step reports them and
+		// terminates the message on its first delivery.
+		NakDelay: cfg.Retry.MaxInterval,
+		Logger:   wlog,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("loader: %w", err)

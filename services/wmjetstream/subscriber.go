@@ -19,6 +19,14 @@ const (
 	MetaSubject      = "nats_subject"
 	MetaStreamSeq    = "nats_stream_seq"
 	MetaNumDelivered = "nats_num_delivered"
+	// MetaTerminate, set by a handler on a message it gives up on for good
+	// (poison), makes the subscriber settle the acked message with Term
+	// instead of Ack: the server stops redelivering it and emits a
+	// MSG_TERMINATED advisory that operators can watch. The value is the
+	// reason, logged with the termination. (Term, not TermWithReason: the
+	// reason form needs nats-server 2.10.4+, and an older server would
+	// ignore the unknown ack and redeliver the message forever.)
+	MetaTerminate = "windrow_terminate"
 )
 
 // fetchRetryDelay is the pause after a failed fetch before the next one.
@@ -158,6 +166,14 @@ func (s *Subscriber) handle(ctx context.Context, jm jetstream.Msg, out chan<- *m
 	for {
 		select {
 		case <-wm.Acked():
+			if reason := wm.Metadata.Get(MetaTerminate); reason != "" {
+				if err := jm.Term(); err != nil {
+					logger.Error("Term failed; the message may be delivered again", err, fields)
+				} else {
+					logger.Info("message terminated", fields.Add(watermill.LogFields{"reason": reason}))
+				}
+				return true
+			}
 			// The work is done: confirm the ack even when ctx just ended.
 			ackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			err := jm.DoubleAck(ackCtx)
