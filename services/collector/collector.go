@@ -304,8 +304,12 @@ func (s *Service) Run(ctx context.Context) error {
 			break
 		}
 	}
-	if next != nil && runErr == nil {
-		runErr = s.take(ctx, next)
+	if next != nil {
+		if runErr == nil {
+			runErr = s.take(ctx, next)
+		} else {
+			s.nakAll(next)
+		}
 	}
 	// Flush what was taken in (handed back if the service failed), then let
 	// the flusher finish.
@@ -353,6 +357,10 @@ func (s *Service) take(ctx context.Context, mb jetstream.MessageBatch) error {
 	if mb != nil {
 		for m := range mb.Messages() {
 			if err := s.intake(ctx, m); err != nil {
+				// The message and the rest of the pull request go back at
+				// once rather than after the ack wait.
+				_ = m.Nak()
+				s.nakAll(mb)
 				return err
 			}
 		}
@@ -382,6 +390,16 @@ func (s *Service) handBack(b *batch) {
 		if err := m.Nak(); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
 			s.log.Warn("nak after failed flush; redelivered after the ack wait", "err", err)
 			return
+		}
+	}
+}
+
+// nakAll hands back every message still to come from a pull request that
+// will not be taken in (the service failed).
+func (s *Service) nakAll(mb jetstream.MessageBatch) {
+	for m := range mb.Messages() {
+		if err := m.Nak(); err != nil {
+			s.log.Warn("nak of a message not taken in; redelivered after the ack wait", "err", err)
 		}
 	}
 }
