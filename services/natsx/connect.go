@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
@@ -48,6 +49,13 @@ func (c ClientConfig) String() string {
 	return fmt.Sprintf("%s (auth: %s%s)", RedactURL(c.URL), auth, tls)
 }
 
+// GoString keeps %#v from printing the secret fields.
+func (c ClientConfig) GoString() string { return "natsx.ClientConfig{" + c.String() + "}" }
+
+// LogValue makes slog log the String form: without it a JSON handler would
+// marshal the struct, password and token included.
+func (c ClientConfig) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
 // RedactURL hides user information (a password or token) in each URL of a
 // comma-separated NATS server list.
 func RedactURL(urls string) string {
@@ -66,11 +74,24 @@ func RedactURL(urls string) string {
 	return strings.Join(parts, ",")
 }
 
+// ConnectedURL is the URL nc is connected to, without credentials. Use it
+// instead of nc.ConnectedUrlRedacted, which hides a password but shows a
+// token given as nats://token@host.
+func ConnectedURL(nc *nats.Conn) string {
+	return RedactURL(nc.ConnectedUrl())
+}
+
 // Connect opens a connection. With srv set the connection is in-process
 // (no TCP); URL and credentials are then ignored.
 func Connect(cfg ClientConfig, srv *server.Server) (*nats.Conn, error) {
 	if cfg.URL == "" {
 		cfg.URL = nats.DefaultURL
+	}
+	if err := checkURLs(cfg.URL); err != nil {
+		return nil, err
+	}
+	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
+		return nil, errors.New("nats mutual tls: the client certificate file and key file go together; set both or neither")
 	}
 	opts := []nats.Option{
 		nats.Name(cfg.Name),
@@ -108,6 +129,34 @@ func Connect(cfg ClientConfig, srv *server.Server) (*nats.Conn, error) {
 		return nil, fmt.Errorf("connect to nats %s: %w", cfg, err)
 	}
 	return nc, nil
+}
+
+// checkURLs parses each URL of the server list as nats.go will. nats.go
+// returns url.Parse's error as is, and that error quotes the URL, so a
+// password with an unescaped '/', '#', '?', '%' or space would end up in
+// the error, and in the log. A '@' that is not part of the user information
+// means the credentials would be taken for the host or path (and sent to
+// DNS); that is refused too.
+func checkURLs(urls string) error {
+	for _, p := range strings.Split(urls, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		full := p
+		if !strings.Contains(full, "://") {
+			full = "nats://" + full
+		}
+		u, err := url.Parse(full)
+		if err == nil && (u.User != nil || !strings.Contains(p, "@")) {
+			continue
+		}
+		if !strings.Contains(p, "@") {
+			return fmt.Errorf("invalid nats url %q", p)
+		}
+		return errors.New("invalid nats url with credentials: percent-encode special characters ('@', '/', '#', '?', '%', space) in its password or token")
+	}
+	return nil
 }
 
 // WaitJetStream waits until JetStream answers, bounded by ctx.
