@@ -173,7 +173,7 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 			return nil, err
 		}
 		s.Conn = nc
-		s.NATSURL = nc.ConnectedUrlRedacted()
+		s.NATSURL = natsx.ConnectedURL(nc) // hides a token too, not only a password
 	}
 	js, err := jetstream.New(s.Conn, jetstream.WithPublishAsyncMaxPending(8192))
 	if err != nil {
