@@ -471,6 +471,17 @@ func (r *chaosReport) String() string {
 			fmt.Fprintf(&b, "  %-9s %-14s %d  (%s)\n", role, m.name, aimed[role+" "+m.name], m.doc)
 		}
 	}
+	terms := 0
+	for _, k := range r.monkey.records {
+		if strings.HasPrefix(k.mode, "sigterm") {
+			terms++
+		}
+	}
+	fmt.Fprintf(&b, "graceful stops (SIGTERM), each exited with status 0: %d\n", terms)
+	for _, role := range []string{"collector", "compactor", "loader"} {
+		m := roleTermModes[role]
+		fmt.Fprintf(&b, "  %-9s %-15s %d  (%s)\n", role, m.name, aimed[role+" "+m.name], m.doc)
+	}
 	for _, p := range r.procs {
 		lives, _, unplanned, _ := p.stats()
 		if len(unplanned) > 0 {

@@ -32,6 +32,10 @@ type killMode struct {
 	state messages.WindowStatus
 	// wal: kill 0-2ms after the DuckDB write-ahead log grows (a commit is being written).
 	wal bool
+	// term: a graceful stop (SIGTERM) instead of SIGKILL. The role must
+	// finish or hand back its work in flight and exit with status 0 within
+	// termGrace.
+	term bool
 }
 
 var (
@@ -90,6 +94,19 @@ var (
 	modeWhileLoading = killMode{name: "loading", doc: "0-300ms after a window became COMPACTED, while its batches load", state: messages.StatusCompacted}
 )
 
+// Graceful stops, aimed at work in flight like the kills.
+var (
+	termCollecting = killMode{name: "sigterm-flush", doc: "SIGTERM 0-300ms after a segment was registered: batches in flight are staged and acked, the rest handed back", state: messages.StatusOpen, term: true}
+	termCompacting = killMode{name: "sigterm-compact", doc: "SIGTERM 0-300ms after a window became SEALED: compaction finishes or is left to the lease", state: messages.StatusSealed, term: true}
+	termLoading    = killMode{name: "sigterm-load", doc: "SIGTERM 0-300ms after a window became COMPACTED: the load in flight finishes and is acked", state: messages.StatusCompacted, term: true}
+)
+
+// termGrace bounds a graceful stop.
+const termGrace = 45 * time.Second
+
+// roleTermModes: each role's graceful stops.
+var roleTermModes = map[string]killMode{"collector": termCollecting, "compactor": termCompacting, "loader": termLoading}
+
 // roleModes: each role's kills go through its modes in turn.
 var roleModes = map[string][]killMode{
 	"collector": {modeAfterRegistration, modeAfterStateUpdate, modeMidAcks, modeRandom},
@@ -146,6 +163,7 @@ type monkey struct {
 	start     time.Time
 	span      time.Duration // the schedule spreads over this
 	kills     int
+	terms     int // graceful stops (SIGTERM), besides the kills
 	restarts  int
 	published <-chan struct{} // closed when the publisher is done
 
@@ -177,6 +195,12 @@ func (m *monkey) plan() []action {
 		modes := roleModes[r]
 		out = append(out, action{target: r, mode: modes[next[r]%len(modes)]})
 		next[r]++
+	}
+	// Graceful stops: the roles in turn, each at a random place.
+	for i := 0; i < m.terms; i++ {
+		r := names[i%len(names)]
+		at := m.rng.IntN(len(out) + 1)
+		out = append(out[:at], append([]action{{target: r, mode: roleTermModes[r]}}, out[at:]...)...)
 	}
 	total := len(out) + m.restarts
 	for k := 0; k < m.restarts; k++ {
@@ -290,6 +314,30 @@ func (m *monkey) kill(ctx context.Context, role string, mode killMode) (killReco
 		time.Sleep(rec.delay)
 	}
 	rec.at = time.Since(m.start)
+	if mode.term {
+		// A life younger than a few seconds may not have installed its
+		// signal handler yet (SIGTERM would just end it).
+		if age := p.age(); age < 3*time.Second {
+			time.Sleep(3*time.Second - age)
+		}
+		t1 := time.Now()
+		k, err := p.signal(syscall.SIGTERM, rec.down)
+		if err != nil {
+			return rec, err
+		}
+		if err := k.waitFor(termGrace); err != nil {
+			return rec, fmt.Errorf("graceful stop of %s (%s): %w", role, mode.name, err)
+		}
+		status := p.exitStatus() // of the life that just ended: the next has not ended yet
+		rec.note = strings.TrimSpace(rec.note + fmt.Sprintf(" exited %q %s after SIGTERM", status, time.Since(t1).Round(time.Millisecond)))
+		if status != "exit status 0" {
+			return rec, fmt.Errorf("%s exited with %q after SIGTERM (%s), want exit status 0", role, status, mode.name)
+		}
+		if mode.state != "" && rec.aimed {
+			rec.note = "window " + window + " " + m.status(ctx, window) + "; " + rec.note
+		}
+		return rec, nil
+	}
 	if err := p.kill(syscall.SIGKILL, rec.down); err != nil {
 		return rec, err
 	}

@@ -246,14 +246,17 @@ func (p *proc) signal(sig syscall.Signal, delay time.Duration) (*signaled, error
 }
 
 // wait waits (bounded) until the signaled life is gone.
-func (k *signaled) wait() error {
+func (k *signaled) wait() error { return k.waitFor(30 * time.Second) }
+
+// waitFor waits up to d until the signaled life is gone, and kills it then.
+func (k *signaled) waitFor(d time.Duration) error {
 	select {
 	case <-k.exited:
 		return nil
-	case <-time.After(30 * time.Second):
+	case <-time.After(d):
 		_ = k.cmd.Process.Kill()
 		<-k.exited
-		return fmt.Errorf("%s did not exit within 30s of %s; killed", k.p.name, k.sig)
+		return fmt.Errorf("%s did not exit within %s of %s; killed", k.p.name, d, k.sig)
 	}
 }
 

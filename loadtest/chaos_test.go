@@ -47,6 +47,7 @@ var (
 	chaosEvents   = flag.Int("chaos.events", 500_000, "events to publish, a share of them malformed or out of order")
 	chaosWindows  = flag.Int("chaos.windows", 12, "hourly windows the events spread over")
 	chaosKills    = flag.Int("chaos.kills", 24, "SIGKILLs of a windrow role, spread over the publishing")
+	chaosTerms    = flag.Int("chaos.terms", 6, "graceful stops (SIGTERM) of a windrow role aimed at work in flight, besides the kills; each must exit 0")
 	chaosRestarts = flag.Int("chaos.nats-restarts", 2, "restarts of the NATS server (SIGTERM, then SIGKILL, alternating)")
 	chaosSeed     = flag.Uint64("chaos.seed", 1, "seed of the events and of the killer's schedule")
 	chaosPublish  = flag.Duration("chaos.publish-for", 3*time.Minute, "how long publishing takes (the rate is events / this)")
@@ -226,7 +227,7 @@ func TestChaos(t *testing.T) {
 	// 4. Publish at a steady rate while the killer works.
 	pub := &steadyPublisher{js: pubJS, rate: float64(*chaosEvents) / chaosPublish.Seconds(), inflight: 256, retryFor: 90 * time.Second}
 	mk := &monkey{rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), roles: roles, proxies: proxies, nats: natsProc, natsURL: natsURL, nc: obsConn,
-		states: client.States, wal: duckPath + ".wal", policy: chaosPolicyName, stream: policy.Source.Stream, start: time.Now(), span: *chaosPublish, kills: *chaosKills, restarts: *chaosRestarts}
+		states: client.States, wal: duckPath + ".wal", policy: chaosPolicyName, stream: policy.Source.Stream, start: time.Now(), span: *chaosPublish, kills: *chaosKills, terms: *chaosTerms, restarts: *chaosRestarts}
 	pubDone := make(chan struct{})
 	mk.published = pubDone
 	chaosCtx, stopChaos := context.WithCancel(ctx)
@@ -327,6 +328,9 @@ func TestChaos(t *testing.T) {
 	rep.verify = v
 	rep.problems = append(rep.problems, v.problems...)
 	rep.problems = append(rep.problems, crossCheck(rec, v, *chaosEvents)...)
+	fileProblems, nParquet, nManifests, nTemps := checkFiles(dirs["data"])
+	rep.problems = append(rep.problems, fileProblems...)
+	t.Logf("files read back under their final names: %d Parquet, %d manifests, all complete unless listed as problems; %d temporary files left by kills", nParquet, nManifests, nTemps)
 	kills := 0
 	for _, p := range roles {
 		_, k, _, _ := p.stats()
