@@ -32,18 +32,18 @@ type WindowState struct {
 	Status        WindowStatus `json:"status"`
 
 	// Staging, maintained by collectors.
-	Segments       int64     `json:"segments"`
-	StagedRows     int64     `json:"staged_rows"`      // rows in registered segments, duplicates included
-	LastSegmentSeq uint64    `json:"last_segment_seq"` // WINDROW_SEGMENTS sequence of the newest registration
+	Segments       int64  `json:"segments"`
+	StagedRows     int64  `json:"staged_rows"`      // rows in registered segments, duplicates included
+	LastSegmentSeq uint64 `json:"last_segment_seq"` // WINDROW_SEGMENTS sequence of the newest registration
 	// MaxSourceSeq is the highest source-stream sequence in any registered
 	// segment. A collector that meets an event of a closed window at or
 	// below it checks whether the event is already staged, even when the
 	// server reports a first delivery (consumer state lost in a server
 	// crash can redeliver an acked-and-staged message as new).
-	MaxSourceSeq uint64 `json:"max_source_seq,omitempty"`
-	MinEventTime   time.Time `json:"min_event_time,omitzero"`
-	MaxEventTime   time.Time `json:"max_event_time,omitzero"`
-	FirstStagedAt  time.Time `json:"first_staged_at,omitzero"`
+	MaxSourceSeq  uint64    `json:"max_source_seq,omitempty"`
+	MinEventTime  time.Time `json:"min_event_time,omitzero"`
+	MaxEventTime  time.Time `json:"max_event_time,omitzero"`
+	FirstStagedAt time.Time `json:"first_staged_at,omitzero"` // when the first segment's write began; the run's trace starts here
 
 	// Sealing and compaction, maintained by compactors.
 	Watermark   time.Time  `json:"watermark,omitzero"`
@@ -64,9 +64,13 @@ type WindowState struct {
 	// StagingDeleted: the loaded window's staged segments and registrations are gone.
 	StagingDeleted bool `json:"staging_deleted,omitempty"`
 
-	Error     string    `json:"error,omitempty"`
-	TraceID   string    `json:"trace_id,omitempty"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Error   string `json:"error,omitempty"`
+	TraceID string `json:"trace_id,omitempty"`
+	// TraceParent is the W3C traceparent of the window run's root span,
+	// drawn by the collector that created the state; every span of the run
+	// is its child (see services/telemetry). Empty when tracing was off.
+	TraceParent string    `json:"traceparent,omitempty"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 // ID is the window id.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/windrow/windrow/services/natsx"
 	"github.com/windrow/windrow/services/stack"
+	"github.com/windrow/windrow/services/telemetry"
 )
 
 // connFlags are the NATS connection flags shared by every command that talks
@@ -86,9 +87,9 @@ func newLogger(format, level string) *slog.Logger {
 	}
 	opts := &slog.HandlerOptions{Level: lv}
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+		return slog.New(telemetry.LogHandler(slog.NewJSONHandler(os.Stderr, opts)))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return slog.New(telemetry.LogHandler(slog.NewTextHandler(os.Stderr, opts)))
 }
 
 // progress prints a single self-updating line on a terminal, or a line every

@@ -13,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 	"github.com/parquet-go/parquet-go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/services/natsx"
@@ -20,14 +22,17 @@ import (
 	"github.com/windrow/windrow/services/records"
 	"github.com/windrow/windrow/services/staging"
 	"github.com/windrow/windrow/services/statestore"
+	"github.com/windrow/windrow/services/telemetry"
 	"github.com/windrow/windrow/windows"
 )
 
 // Config configures the collector of one policy.
 type Config struct {
-	JS     jetstream.JetStream
-	Store  *objstore.Local
-	States *statestore.Store
+	// Tracing records the segment spans of window runs; nil: off.
+	Tracing *telemetry.Tracing
+	JS      jetstream.JetStream
+	Store   *objstore.Local
+	States  *statestore.Store
 	// Watermarks is read every tick: an event whose window the watermark
 	// has passed (end + allowed_lateness) is late even before the compactor
 	// sealed it.
@@ -116,9 +121,11 @@ type Service struct {
 	// sealed holds the starts (Unix µs) of windows known to be sealed. It is
 	// read for every event and written rarely, so reads take no lock.
 	sealed sync.Map
-	mu     sync.Mutex                       // guards regs and closed, shared by intake and flusher
-	regs   map[int64][]staging.Registration // registrations of sealed windows, for redelivery checks
-	closed map[int64]closedWindow           // frozen staging facts of sealed windows
+	// tracing: spans are recorded (Config.Tracing is on).
+	tracing bool
+	mu      sync.Mutex                       // guards regs and closed, shared by intake and flusher
+	regs    map[int64][]staging.Registration // registrations of sealed windows, for redelivery checks
+	closed  map[int64]closedWindow           // frozen staging facts of sealed windows
 
 	failed    atomic.Pointer[error] // a flush failure stops intake until the service restarts
 	watermark atomic.Int64          // the policy's watermark in Unix microseconds, 0 before the first
@@ -149,7 +156,11 @@ type windowBuf struct {
 	msgs           []jetstream.Msg
 	minSeq, maxSeq uint64
 	minEvt, maxEvt int64
+	links          []trace.Link // producers' spans (traceparent headers), up to maxLinks
 }
+
+// maxLinks caps the producer spans one segment span links to.
+const maxLinks = 32
 
 // New checks cfg and builds the service.
 func New(cfg Config) (*Service, error) {
@@ -172,6 +183,7 @@ func New(cfg Config) (*Service, error) {
 		flushCh:  make(chan *batch),
 		regs:     map[int64][]staging.Registration{},
 		closed:   map[int64]closedWindow{},
+		tracing:  cfg.Tracing.Enabled(),
 		shutdown: make(chan struct{}),
 	}
 	for range 2 {
@@ -480,6 +492,13 @@ func (s *Service) intake(ctx context.Context, m jetstream.Msg) error {
 	}
 	wb.rows = append(wb.rows, row)
 	wb.msgs = append(wb.msgs, m)
+	if s.tracing && len(wb.links) < maxLinks {
+		if tp := m.Headers().Get("traceparent"); tp != "" {
+			if sc, ok := telemetry.ParseTraceParent(tp); ok {
+				wb.links = append(wb.links, trace.Link{SpanContext: sc})
+			}
+		}
+	}
 	wb.minSeq, wb.maxSeq = min(wb.minSeq, seq), max(wb.maxSeq, seq)
 	wb.minEvt, wb.maxEvt = min(wb.minEvt, evt), max(wb.maxEvt, evt)
 	b.rows++
@@ -530,6 +549,7 @@ func (s *Service) flush(ctx context.Context, b *batch) error {
 func (s *Service) stage(ctx context.Context, b *batch, wb *windowBuf) error {
 	p := s.cfg.Policy
 	winID := wb.win.ID()
+	t0 := time.Now()
 	s.layout.SortRows(wb.rows)
 	segID := fmt.Sprintf("%016x-%s", wb.minSeq, nuid.Next())
 	key := staging.SegmentKey(p.Name, winID, segID)
@@ -557,13 +577,16 @@ func (s *Service) stage(ctx context.Context, b *batch, wb *windowBuf) error {
 		return err
 	}
 	var late bool
+	var run string // the window run's traceparent
 	_, err = s.cfg.States.Update(ctx, messages.WindowKey(p.Name, winID), func(cur *messages.WindowState) (*messages.WindowState, error) {
 		late = false
 		if cur == nil {
+			run = s.cfg.Tracing.NewRun(ctx)
 			return &messages.WindowState{
+				TraceParent: run, TraceID: traceID(run),
 				Policy: p.Name, PolicyVersion: p.Version, WindowStart: wb.win.Start, WindowEnd: wb.win.End,
 				Status: messages.StatusOpen, Segments: 1, StagedRows: reg.Rows, LastSegmentSeq: ack.Sequence, MaxSourceSeq: reg.MaxSourceSeq,
-				MinEventTime: reg.MinEventTime, MaxEventTime: reg.MaxEventTime, FirstStagedAt: reg.CreatedAt,
+				MinEventTime: reg.MinEventTime, MaxEventTime: reg.MaxEventTime, FirstStagedAt: t0.UTC(),
 			}, nil
 		}
 		if cur.Status != messages.StatusOpen {
@@ -572,6 +595,10 @@ func (s *Service) stage(ctx context.Context, b *batch, wb *windowBuf) error {
 			late = ack.Sequence > cur.LastSegmentSeq
 			s.sealed.Store(wb.win.Start.UnixMicro(), true)
 			return nil, statestore.ErrNoChange
+		}
+		run = cur.TraceParent
+		if t0.Before(cur.FirstStagedAt) { // collectors in parallel: the run starts with the earliest segment
+			cur.FirstStagedAt = t0.UTC()
 		}
 		cur.Segments++
 		cur.StagedRows += reg.Rows
@@ -608,5 +635,28 @@ func (s *Service) stage(ctx context.Context, b *batch, wb *windowBuf) error {
 	s.stats.staged.Add(reg.Rows)
 	s.stats.segments.Add(1)
 	s.stats.segBytes.Add(size)
+	if s.tracing && run != "" {
+		// Recorded now that the run is known, over the segment's write and
+		// registration.
+		_, span := s.cfg.Tracing.Tracer().Start(telemetry.RunContext(ctx, run), "collector.segment",
+			trace.WithTimestamp(t0), trace.WithLinks(wb.links...), trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(
+				attribute.String("windrow.policy", p.Name), attribute.Int64("windrow.policy_version", int64(p.Version)),
+				attribute.String("windrow.window", winID), attribute.String("windrow.segment", segID),
+				attribute.String("windrow.object", key), attribute.Int64("windrow.rows", reg.Rows), attribute.Int64("windrow.bytes", size),
+				attribute.Int64("windrow.source_seq.min", int64(reg.MinSourceSeq)), attribute.Int64("windrow.source_seq.max", int64(reg.MaxSourceSeq)),
+				attribute.Int("windrow.producer_links", len(wb.links)),
+				attribute.String("windrow.collector", s.cfg.Instance),
+			))
+		span.End()
+	}
 	return nil
+}
+
+// traceID is the trace id of a traceparent, "" if there is none.
+func traceID(traceparent string) string {
+	if sc, ok := telemetry.ParseTraceParent(traceparent); ok {
+		return sc.TraceID().String()
+	}
+	return ""
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/parquet-go/parquet-go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/services/natsx"
@@ -16,6 +18,7 @@ import (
 	"github.com/windrow/windrow/services/records"
 	"github.com/windrow/windrow/services/staging"
 	"github.com/windrow/windrow/services/statestore"
+	"github.com/windrow/windrow/services/telemetry"
 )
 
 // errLostLease means another compactor took the window over meanwhile.
@@ -27,13 +30,18 @@ func BatchPrefix(policy string, loc *time.Location, st *messages.WindowState) st
 }
 
 // compact turns a sealed window owned by this instance into batches and load commands.
-func (s *Service) compact(ctx context.Context, st *messages.WindowState) error {
+func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err error) {
 	p := s.cfg.Policy
 	start := time.Now()
+	ctx, span := s.tracer.Start(telemetry.RunContext(ctx, st.TraceParent), "compactor.compact", trace.WithAttributes(runAttrs(p.Name, st)...))
+	defer func() { endSpan(span, err) }()
+	_, read := s.tracer.Start(ctx, "compactor.read_segments")
 	regs, err := staging.ReadRegistrations(ctx, s.cfg.JS, p.Name, st.ID(), st.LastSegmentSeq)
 	if err != nil {
+		endSpan(read, err)
 		return err
 	}
+	read.SetAttributes(attribute.Int("windrow.segments", len(regs)))
 	if int64(len(regs)) < st.Segments {
 		// Registrations the window state counted are gone from the stream:
 		// compacting would silently drop their rows.
@@ -54,17 +62,27 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) error {
 		files = append(files, f)
 		staged += r.Rows
 	}
+	read.SetAttributes(attribute.Int64("windrow.staged_rows", staged))
+	read.End()
 
 	prefix := BatchPrefix(p.Name, p.Location(), st)
-	bw := &batchWriter{ctx: ctx, s: s, st: st, prefix: prefix, lastRenew: time.Now()}
+	// Merge: a k-way merge of the sorted segments that drops a source
+	// sequence seen before (dedup), written out as batches (child spans).
+	mctx, merge := s.tracer.Start(ctx, "compactor.merge_dedup")
+	bw := &batchWriter{ctx: mctx, s: s, st: st, prefix: prefix, lastRenew: time.Now()}
 	stats, err := s.layout.Merge(files, bw.write)
 	if err == nil {
 		err = bw.finish()
 	}
 	if err != nil {
 		bw.abort()
-		return fmt.Errorf("compact window %s: %w", st.ID(), err)
+		err = fmt.Errorf("compact window %s: %w", st.ID(), err)
+		endSpan(merge, err)
+		return err
 	}
+	merge.SetAttributes(attribute.Int64("windrow.rows", stats.Rows), attribute.Int64("windrow.duplicates", stats.Duplicates),
+		attribute.Int("windrow.batches", len(bw.refs)))
+	merge.End()
 	if stats.Rows+stats.Duplicates != staged {
 		return fmt.Errorf("compact window %s: merged %d rows + %d duplicates, segments hold %d", st.ID(), stats.Rows, stats.Duplicates, staged)
 	}
@@ -108,15 +126,24 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) error {
 		return fmt.Errorf("compact window %s: %w", st.ID(), errLostLease)
 	}
 	s.stats.compacted.Add(1)
-	s.log.Info("compacted window", "window", st.ID(), "segments", len(regs), "rows", stats.Rows, "duplicates", stats.Duplicates,
+	span.SetAttributes(attribute.Int64("windrow.rows", stats.Rows), attribute.Int64("windrow.duplicates", stats.Duplicates),
+		attribute.Int("windrow.batches", len(bw.refs)), attribute.Int("windrow.segments", len(regs)))
+	s.log.InfoContext(ctx, "compacted window", "window", st.ID(), "segments", len(regs), "rows", stats.Rows, "duplicates", stats.Duplicates,
 		"batches", len(bw.refs), "took", time.Since(start).Round(time.Millisecond))
 	return s.publishLoads(ctx, next)
 }
 
 // publishLoads publishes one LoadCommand per batch not yet loaded. Ids are
 // deterministic, so publishing again is harmless.
-func (s *Service) publishLoads(ctx context.Context, st *messages.WindowState) error {
+func (s *Service) publishLoads(ctx context.Context, st *messages.WindowState) (err error) {
 	p := s.cfg.Policy
+	// From the sweep (a republish) ctx holds no span: the span joins the run.
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		ctx = telemetry.RunContext(ctx, st.TraceParent)
+	}
+	ctx, span := s.tracer.Start(ctx, "compactor.publish_loads", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.Int("windrow.batches", len(st.Batches)), attribute.Int("windrow.loaded_batches", len(st.LoadedBatches))))
+	defer func() { endSpan(span, err) }()
 	for i, b := range st.Batches {
 		if st.HasLoaded(b.BatchID) {
 			continue
@@ -146,11 +173,15 @@ func (e *poisonError) Unwrap() error { return e.err }
 
 // applyResult records one load result in the window's state. A result that
 // cannot be decoded is a *poisonError.
-func (s *Service) applyResult(ctx context.Context, m jetstream.Msg) error {
+func (s *Service) applyResult(ctx context.Context, m jetstream.Msg) (err error) {
 	var res messages.LoadResult
 	if err := messages.Decode(m.Headers().Get(messages.HeaderType), m.Data(), &res); err != nil {
 		return &poisonError{reason: "undecodable load result", err: err}
 	}
+	// A child of the loader's span that published the result.
+	ctx, span := s.tracer.Start(telemetry.Extract(ctx, m.Headers()), "compactor.apply_result", trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("windrow.batch_id", res.BatchID), attribute.String("windrow.load_status", string(res.Status))))
+	defer func() { endSpan(span, err) }()
 	now := s.cfg.Now().UTC()
 	became := messages.WindowStatus("")
 	st, err := s.cfg.States.Update(ctx, messages.WindowKey(res.Policy, messages.WindowID(res.WindowStart)), func(cur *messages.WindowState) (*messages.WindowState, error) {
@@ -183,10 +214,14 @@ func (s *Service) applyResult(ctx context.Context, m jetstream.Msg) error {
 	}
 	switch became {
 	case messages.StatusLoaded:
-		s.log.Info("loaded window", "window", st.ID(), "rows", st.LoadedRows, "batches", len(st.Batches), "table", res.Table)
+		span.SetAttributes(attribute.String("windrow.window_status", string(became)))
+		s.log.InfoContext(ctx, "loaded window", "window", st.ID(), "rows", st.LoadedRows, "batches", len(st.Batches), "table", res.Table)
 		s.cleanup(ctx, st)
+		s.emitRun(ctx, st, nil)
 	case messages.StatusFailed:
-		s.log.Error("window load failed", "window", st.ID(), "err", st.Error)
+		span.SetAttributes(attribute.String("windrow.window_status", string(became)))
+		s.log.ErrorContext(ctx, "window load failed", "window", st.ID(), "err", st.Error)
+		s.emitRun(ctx, st, errors.New(st.Error))
 	}
 	return nil
 }
@@ -245,12 +280,15 @@ type batchWriter struct {
 	rows      int64
 	refs      []messages.BatchRef
 	lastRenew time.Time
+	span      trace.Span // of the batch being written
 }
 
 func (b *batchWriter) write(rows []parquet.Row) error {
 	p := b.s.cfg.Policy
 	if b.pw == nil {
 		part := len(b.refs)
+		_, b.span = b.s.tracer.Start(b.ctx, "compactor.write_batch", trace.WithAttributes(
+			attribute.String("windrow.batch_id", messages.BatchID(p.Name, b.st.WindowStart, b.st.Revision, part)), attribute.Int("windrow.part", part)))
 		w, err := b.s.cfg.Store.Create(b.ctx, fmt.Sprintf("%s/part-%04d.parquet", b.prefix, part))
 		if err != nil {
 			return err
@@ -296,11 +334,17 @@ func (b *batchWriter) closePart() error {
 	}
 	p := b.s.cfg.Policy
 	part := len(b.refs)
-	b.refs = append(b.refs, messages.BatchRef{
+	ref := messages.BatchRef{
 		BatchID: messages.BatchID(p.Name, b.st.WindowStart, b.st.Revision, part),
 		Object:  fmt.Sprintf("%s/part-%04d.parquet", b.prefix, part), Rows: b.rows, Bytes: size, SHA256: sha,
-	})
+	}
+	b.refs = append(b.refs, ref)
 	b.pw, b.out = nil, nil
+	if b.span != nil {
+		b.span.SetAttributes(attribute.String("windrow.object", ref.Object), attribute.Int64("windrow.rows", ref.Rows), attribute.Int64("windrow.bytes", ref.Bytes))
+		b.span.End()
+		b.span = nil
+	}
 	return nil
 }
 
@@ -314,6 +358,10 @@ func (b *batchWriter) finish() error {
 func (b *batchWriter) abort() {
 	if b.out != nil {
 		_ = b.out.Abort()
+	}
+	if b.span != nil {
+		endSpan(b.span, errors.New("batch aborted"))
+		b.span = nil
 	}
 }
 

@@ -11,20 +11,25 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/services/natsx"
 	"github.com/windrow/windrow/services/objstore"
 	"github.com/windrow/windrow/services/records"
 	"github.com/windrow/windrow/services/statestore"
+	"github.com/windrow/windrow/services/telemetry"
 	"github.com/windrow/windrow/windows"
 )
 
 // Config configures the compactor of one policy.
 type Config struct {
-	JS     jetstream.JetStream
-	Store  *objstore.Local
-	States *statestore.Store
+	// Tracing records the compactor's spans of window runs; nil: off.
+	Tracing *telemetry.Tracing
+	JS      jetstream.JetStream
+	Store   *objstore.Local
+	States  *statestore.Store
 	// Watermarks receives the policy's watermark whenever it advances.
 	Watermarks *statestore.Watermarks
 	Policy     *windows.Policy
@@ -110,6 +115,7 @@ type Service struct {
 	stats struct {
 		sealed, compacted, results, terminated atomic.Int64
 	}
+	tracer trace.Tracer
 }
 
 // Stats are a compactor's counters since it started.
@@ -149,6 +155,7 @@ func New(cfg Config) (*Service, error) {
 		wm:          windows.NewWatermark(cfg.Policy.Window),
 		open:        map[int64]windows.Window{},
 		republished: map[string]time.Time{},
+		tracer:      cfg.Tracing.Tracer(),
 	}, nil
 }
 
@@ -374,6 +381,12 @@ func (s *Service) seal(ctx context.Context, w windows.Window, wm time.Time) (*me
 		return nil, nil
 	}
 	s.stats.sealed.Add(1)
+	_, span := s.tracer.Start(telemetry.RunContext(ctx, st.TraceParent), "compactor.seal", trace.WithTimestamp(now),
+		trace.WithAttributes(append(runAttrs(p.Name, st),
+			attribute.String("windrow.watermark", wm.UTC().Format(time.RFC3339Nano)),
+			attribute.Int64("windrow.segments", st.Segments), attribute.Int64("windrow.cutoff_seq", int64(st.LastSegmentSeq)),
+			attribute.String("windrow.compactor", s.cfg.Instance))...))
+	defer span.End()
 	s.log.Info("sealed window", "window", w.ID(), "watermark", wm.UTC(), "segments", st.Segments, "cutoff", st.LastSegmentSeq)
 	notice := &messages.WindowSealed{
 		Policy: p.Name, PolicyVersion: p.Version, WindowStart: st.WindowStart, WindowEnd: st.WindowEnd, Revision: st.Revision,

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/services/telemetry"
 )
 
 // Defaults of Config.
@@ -41,6 +42,8 @@ type RetryConfig struct {
 
 // Config configures a loader Service.
 type Config struct {
+	// Tracing records the loader's spans of window runs; nil: off.
+	Tracing *telemetry.Tracing
 	// JS is the JetStream context; the windrow streams must exist (natsx.Provision). Required.
 	JS jetstream.JetStream
 	// Warehouse loads the batches. Required. The Service does not close it.

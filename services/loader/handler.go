@@ -14,28 +14,72 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/services/telemetry"
+	"github.com/windrow/windrow/services/wmjetstream"
 )
+
+// runContext is the message's context with the trace context of its
+// headers (watermill metadata) as remote parent.
+func runContext(msg *message.Message) context.Context {
+	return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}).
+		Extract(msg.Context(), propagation.MapCarrier(msg.Metadata))
+}
+
+// endSpan records err, if any, on span and ends it.
+func endSpan(span trace.Span, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}
 
 // handle loads one LoadCommand: decode, resolve the file, verify its
 // checksum, load it, publish the result. Returning nil acks the command.
-func (s *Service) handle(msg *message.Message) error {
-	ctx := msg.Context()
+//
+// Each attempt is a "loader.load" span, a child of the compactor's span
+// that published the command (its traceparent header); a retried load shows
+// as several, the failed ones with their error.
+func (s *Service) handle(msg *message.Message) (err error) {
 	start := time.Now()
+	ctx, span := s.tracer.Start(runContext(msg), "loader.load", trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("windrow.loader", s.cfg.Instance),
+			attribute.String("messaging.message.id", msg.UUID),
+			attribute.String("windrow.delivery", msg.Metadata.Get(wmjetstream.MetaNumDelivered))))
+	defer func() { endSpan(span, err) }()
 
 	var cmd messages.LoadCommand
 	if err := messages.Decode(msg.Metadata.Get(messages.HeaderType), msg.Payload, &cmd); err != nil {
 		return fmt.Errorf("load command %s: %w", msg.UUID, err)
 	}
+	span.SetAttributes(attribute.String("windrow.policy", cmd.Policy), attribute.Int64("windrow.policy_version", int64(cmd.PolicyVersion)),
+		attribute.String("windrow.window", messages.WindowID(cmd.WindowStart)), attribute.Int("windrow.revision", cmd.Revision),
+		attribute.String("windrow.batch_id", cmd.BatchID), attribute.Int("windrow.part", cmd.Part), attribute.Int("windrow.parts", cmd.Parts),
+		attribute.String("windrow.table", cmd.Table), attribute.String("windrow.object", cmd.Object), attribute.Int64("windrow.rows", cmd.Rows),
+		attribute.Int64("windrow.bytes", cmd.Bytes))
 	file, err := s.cfg.Files.Path(cmd.Object)
 	if err != nil {
 		return fmt.Errorf("batch %s: resolve object %q: %w", cmd.BatchID, cmd.Object, err)
 	}
-	if err := verifySHA256(ctx, file, cmd.SHA256); err != nil {
+	vctx, verify := s.tracer.Start(ctx, "loader.verify_checksum")
+	err = verifySHA256(vctx, file, cmd.SHA256)
+	endSpan(verify, err)
+	if err != nil {
 		return fmt.Errorf("batch %s: %w", cmd.BatchID, err)
 	}
-	rows, dup, err := s.cfg.Warehouse.Load(ctx, batchOf(&cmd, file))
+	wctx, tx := s.tracer.Start(ctx, "loader.warehouse_transaction", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("db.operation.name", "load batch"), attribute.String("db.collection.name", cmd.Table)))
+	rows, dup, err := s.cfg.Warehouse.Load(wctx, batchOf(&cmd, file))
+	if err == nil {
+		tx.SetAttributes(attribute.Int64("windrow.rows", rows), attribute.Bool("windrow.duplicate", dup))
+	}
+	endSpan(tx, err)
 	if err != nil {
 		return fmt.Errorf("load batch %s into %s: %w", cmd.BatchID, cmd.Table, err)
 	}
@@ -57,7 +101,8 @@ func (s *Service) handle(msg *message.Message) error {
 		s.loaded.Add(1)
 		s.rows.Add(rows)
 	}
-	s.log.Info("batch loaded", "batch", cmd.BatchID, "status", status, "rows", rows, "table", cmd.Table, "duration", res.Duration)
+	span.SetAttributes(attribute.String("windrow.load_status", string(status)))
+	s.log.InfoContext(ctx, "batch loaded", "batch", cmd.BatchID, "status", status, "rows", rows, "table", cmd.Table, "duration", res.Duration)
 	return nil
 }
 
@@ -82,6 +127,7 @@ func (s *Service) publishResult(ctx context.Context, res *messages.LoadResult) e
 	m.Header.Set(messages.HeaderType, res.Type())
 	m.Header.Set(messages.HeaderPolicy, res.Policy)
 	m.Header.Set(messages.HeaderWindow, messages.WindowID(res.WindowStart))
+	telemetry.Inject(ctx, m.Header)
 	if _, err := s.cfg.JS.PublishMsg(ctx, m, jetstream.WithMsgID(res.MsgID())); err != nil {
 		return fmt.Errorf("publish result %s: %w: %w", res.MsgID(), ErrTransient, err)
 	}

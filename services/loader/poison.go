@@ -52,7 +52,7 @@ func (s *Service) poison(h message.HandlerFunc) message.HandlerFunc {
 			msg.Metadata.Set(wmjetstream.MetaTerminate, "unreadable load command")
 			return nil, nil
 		}
-		if perr := s.publishResult(msg.Context(), res); perr != nil {
+		if perr := s.publishResult(runContext(msg), res); perr != nil {
 			return nil, fmt.Errorf("report failure of %s: %w (failure: %w)", res.BatchID, perr, err)
 		}
 		s.failed.Add(1)

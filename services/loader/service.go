@@ -11,6 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/services/wmjetstream"
@@ -31,6 +32,7 @@ type Service struct {
 	log    *slog.Logger
 	sub    *wmjetstream.Subscriber
 	router *message.Router
+	tracer trace.Tracer
 
 	loaded, duplicates, failed, rows atomic.Int64
 
@@ -74,7 +76,7 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loader: router: %w", err)
 	}
-	s := &Service{cfg: cfg, log: log, sub: sub, router: router, runDone: make(chan struct{})}
+	s := &Service{cfg: cfg, log: log, sub: sub, router: router, tracer: cfg.Tracing.Tracer(), runDone: make(chan struct{})}
 	// Outermost first: poison sees the final error after recovery and
 	// retries; a panic is not retried (Recoverer is outside Retry).
 	router.AddMiddleware(s.poison, middleware.Recoverer, retry(cfg.Retry, wlog))

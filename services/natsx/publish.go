@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/services/telemetry"
 )
 
 // Publish stores one windrow message synchronously, idempotently by its MsgID.
@@ -22,6 +23,7 @@ func Publish(ctx context.Context, js jetstream.JetStream, subject string, m mess
 		out.Header[k] = v
 	}
 	out.Header.Set(messages.HeaderType, m.Type())
+	telemetry.Inject(ctx, out.Header) // the span of ctx, if any, becomes the receiver's parent
 	ack, err := js.PublishMsg(ctx, out, jetstream.WithMsgID(m.MsgID()))
 	if err != nil {
 		return nil, fmt.Errorf("publish %s: %w", m.Type(), err)

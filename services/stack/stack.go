@@ -28,6 +28,7 @@ import (
 	"github.com/windrow/windrow/services/policyrun"
 	"github.com/windrow/windrow/services/policystore"
 	"github.com/windrow/windrow/services/statestore"
+	"github.com/windrow/windrow/services/telemetry"
 	"github.com/windrow/windrow/windows"
 )
 
@@ -67,6 +68,13 @@ type Config struct {
 	// faster, at the price of redelivering slow work.
 	AckWait time.Duration
 	Logger  *slog.Logger
+	// Tracing per role (RoleCollector…); a role missing from the map gets
+	// telemetry.New for its service name, which follows the OTEL_*
+	// environment (off without an OTLP endpoint). Close shuts them down.
+	Tracing map[string]*telemetry.Tracing
+	// WrapWarehouse, if set, wraps the warehouse the loader uses: fault
+	// injection in tests (a warehouse that fails now and then).
+	WrapWarehouse func(loader.Warehouse) loader.Warehouse
 }
 
 func (c *Config) setDefaults() {
@@ -122,6 +130,8 @@ type Stack struct {
 	NATSURL    string
 	Log        *slog.Logger
 
+	tracing map[string]*telemetry.Tracing
+
 	mu         sync.Mutex
 	collectors map[string]*collector.Service
 	compactors map[string]*compactor.Service
@@ -135,7 +145,20 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Stack{cfg: cfg, Log: cfg.Logger, collectors: map[string]*collector.Service{}, compactors: map[string]*compactor.Service{}}
+	s := &Stack{cfg: cfg, Log: cfg.Logger, collectors: map[string]*collector.Service{}, compactors: map[string]*compactor.Service{},
+		tracing: map[string]*telemetry.Tracing{}}
+	for _, role := range cfg.Roles {
+		if t := cfg.Tracing[role]; t != nil {
+			s.tracing[role] = t
+			continue
+		}
+		t, err := telemetry.New(ctx, telemetry.Config{Service: "windrow-" + role, Instance: cfg.Instance + "/" + role,
+			ServiceNameFromEnv: len(cfg.Roles) == 1})
+		if err != nil {
+			return nil, err
+		}
+		s.tracing[role] = t
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -234,7 +257,11 @@ func (s *Stack) Run(ctx context.Context) error {
 				return policyrun.Run(ctx, s.Policies, s.Log, s.runCompactor)
 			})
 		case RoleLoader:
-			l, err := loader.New(loader.Config{JS: s.JS, Warehouse: s.Warehouse, Files: s.Store, Instance: s.cfg.Instance + "/loader", Logger: s.Log, AckWait: s.cfg.AckWait})
+			var wh loader.Warehouse = s.Warehouse
+			if s.cfg.WrapWarehouse != nil {
+				wh = s.cfg.WrapWarehouse(wh)
+			}
+			l, err := loader.New(loader.Config{Tracing: s.tracing[RoleLoader], JS: s.JS, Warehouse: wh, Files: s.Store, Instance: s.cfg.Instance + "/loader", Logger: s.Log, AckWait: s.cfg.AckWait})
 			if err != nil {
 				return err
 			}
@@ -267,7 +294,7 @@ func (s *Stack) Run(ctx context.Context) error {
 }
 
 func (s *Stack) runCollector(ctx context.Context, p *windows.Policy) error {
-	c, err := collector.New(collector.Config{JS: s.JS, Store: s.Store, States: s.States, Watermarks: s.Watermarks, Policy: p, Instance: s.cfg.Instance + "/collector", Logger: s.Log, AckWait: s.cfg.AckWait})
+	c, err := collector.New(collector.Config{Tracing: s.tracing[RoleCollector], JS: s.JS, Store: s.Store, States: s.States, Watermarks: s.Watermarks, Policy: p, Instance: s.cfg.Instance + "/collector", Logger: s.Log, AckWait: s.cfg.AckWait})
 	if err != nil {
 		return err
 	}
@@ -278,7 +305,7 @@ func (s *Stack) runCollector(ctx context.Context, p *windows.Policy) error {
 }
 
 func (s *Stack) runCompactor(ctx context.Context, p *windows.Policy) error {
-	c, err := compactor.New(compactor.Config{JS: s.JS, Store: s.Store, States: s.States, Watermarks: s.Watermarks, Policy: p, Instance: s.cfg.Instance + "/compactor", Logger: s.Log})
+	c, err := compactor.New(compactor.Config{Tracing: s.tracing[RoleCompactor], JS: s.JS, Store: s.Store, States: s.States, Watermarks: s.Watermarks, Policy: p, Instance: s.cfg.Instance + "/compactor", Logger: s.Log})
 	if err != nil {
 		return err
 	}
@@ -361,6 +388,13 @@ func PolicyFiles(paths []string) ([]string, error) {
 // (drained, so pending acks and publishes go out) and the embedded server.
 func (s *Stack) Close() error {
 	var errs []error
+	for _, t := range s.tracing {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := t.Shutdown(ctx); err != nil {
+			s.Log.Warn("flush spans", "err", err)
+		}
+		cancel()
+	}
 	if s.Warehouse != nil {
 		errs = append(errs, s.Warehouse.Close())
 	}

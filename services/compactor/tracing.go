@@ -1,0 +1,65 @@
+package compactor
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/services/telemetry"
+)
+
+// runAttrs are the attributes that name a window run.
+func runAttrs(policy string, st *messages.WindowState) []attribute.KeyValue {
+	return []attribute.KeyValue{
+		attribute.String("windrow.policy", policy),
+		attribute.Int64("windrow.policy_version", int64(st.PolicyVersion)),
+		attribute.String("windrow.window", st.ID()),
+		attribute.String("windrow.window_start", st.WindowStart.UTC().Format(time.RFC3339)),
+		attribute.String("windrow.window_end", st.WindowEnd.UTC().Format(time.RFC3339)),
+		attribute.Int("windrow.revision", st.Revision),
+	}
+}
+
+// endSpan records err, if any, on span and ends it.
+func endSpan(span trace.Span, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}
+
+// emitRun records the root span of a window run that ended (LOADED, or
+// FAILED with cause), with the ids its children already use: it starts when
+// the window's first event was staged and ends now.
+func (s *Service) emitRun(ctx context.Context, st *messages.WindowState, cause error) {
+	sc, ok := telemetry.ParseTraceParent(st.TraceParent)
+	if !ok || !s.cfg.Tracing.Enabled() {
+		return
+	}
+	start := st.FirstStagedAt
+	if start.IsZero() {
+		start = st.SealedAt
+	}
+	attrs := append(runAttrs(s.cfg.Policy.Name, st),
+		attribute.String("windrow.status", string(st.Status)),
+		attribute.Int64("windrow.segments", st.Segments),
+		attribute.Int64("windrow.staged_rows", st.StagedRows),
+		attribute.Int64("windrow.rows", st.Rows),
+		attribute.Int64("windrow.duplicates", st.Duplicates),
+		attribute.Int("windrow.batches", len(st.Batches)),
+		attribute.Int64("windrow.loaded_rows", st.LoadedRows),
+		attribute.String("windrow.table", s.cfg.Policy.Load.Table),
+	)
+	if !st.SealedAt.IsZero() {
+		attrs = append(attrs, attribute.String("windrow.sealed_at", st.SealedAt.UTC().Format(time.RFC3339Nano)))
+	}
+	rctx := telemetry.WithIDs(context.WithoutCancel(ctx), sc)
+	_, root := s.tracer.Start(rctx, "window "+s.cfg.Policy.Name+" "+st.ID(), trace.WithNewRoot(),
+		trace.WithTimestamp(start), trace.WithAttributes(attrs...))
+	endSpan(root, cause)
+}
