@@ -195,3 +195,27 @@ func ExampleBatchID() {
 	fmt.Println(BatchID("daily_store_sales", start, 0, 3))
 	// Output: daily_store_sales-20261120T000000Z-r0-p0003
 }
+
+func TestWindowSLA(t *testing.T) {
+	end := time.Date(2026, 5, 1, 2, 0, 0, 0, time.UTC)
+	due := end.Add(30 * time.Minute)
+	for _, tc := range []struct {
+		name     string
+		st       WindowState
+		deadline time.Duration
+		now      time.Time
+		want     string
+	}{
+		{"no deadline", WindowState{WindowEnd: end, Status: StatusOpen}, 0, due.Add(time.Hour), SLANone},
+		{"open, not due", WindowState{WindowEnd: end, Status: StatusOpen}, 30 * time.Minute, due, SLAOK},
+		{"open, past due", WindowState{WindowEnd: end, Status: StatusOpen}, 30 * time.Minute, due.Add(time.Second), SLAOverdue},
+		{"compacted, past due", WindowState{WindowEnd: end, Status: StatusCompacted}, 30 * time.Minute, due.Add(time.Second), SLAOverdue},
+		{"failed, past due", WindowState{WindowEnd: end, Status: StatusFailed}, 30 * time.Minute, due.Add(time.Second), SLAOverdue},
+		{"loaded in time", WindowState{WindowEnd: end, Status: StatusLoaded, LoadedAt: due}, 30 * time.Minute, due.Add(time.Hour), SLAOK},
+		{"loaded late", WindowState{WindowEnd: end, Status: StatusLoaded, LoadedAt: due.Add(time.Second)}, 30 * time.Minute, due.Add(time.Hour), SLAMissed},
+	} {
+		if got := tc.st.SLA(tc.deadline, tc.now); got != tc.want {
+			t.Errorf("%s: SLA = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}

@@ -117,3 +117,30 @@ type Watermark struct {
 	Idle      bool      `json:"idle,omitempty"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
+
+// SLA states of a window (WindowState.SLA).
+const (
+	SLANone    = ""        // the policy sets no deadline
+	SLAOK      = "ok"      // loaded in time, or not yet due
+	SLAOverdue = "OVERDUE" // not loaded, and past due
+	SLAMissed  = "MISSED"  // loaded after it was due
+)
+
+// SLA judges the window against a deadline after its end (0: none) at now.
+func (s *WindowState) SLA(deadline time.Duration, now time.Time) string {
+	if deadline <= 0 {
+		return SLANone
+	}
+	due := s.WindowEnd.Add(deadline)
+	switch {
+	case s.Status == StatusLoaded && !s.LoadedAt.IsZero():
+		if s.LoadedAt.After(due) {
+			return SLAMissed
+		}
+		return SLAOK
+	case now.After(due):
+		return SLAOverdue
+	default:
+		return SLAOK
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/services/inspect"
 )
 
@@ -65,26 +66,22 @@ func runStatus(ctx context.Context, args []string) error {
 			return err
 		}
 		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  WINDOW\tSTATE\tSTAGED\tROWS\tDUPS\tLATE\tSEGMENTS\tFILES\tBYTES\tWATERMARK\tUPDATED\tSLA")
+		fmt.Fprintln(tw, "  WINDOW\tSTATE\tSTAGED\tROWS\tDUPS\tLATE\tSEGMENTS\tFILES\tBYTES\tWATERMARK\tUPDATED\tSLA\tTRACE")
 		for _, w := range ws {
 			wm := "-"
 			if !w.Watermark.IsZero() {
 				wm = w.Watermark.Format(time.RFC3339)
 			}
-			sla := "-"
-			if d := p.SLA.Deadline.D(); d > 0 {
-				due := w.WindowEnd.Add(d)
-				switch {
-				case !w.LoadedAt.IsZero() && w.LoadedAt.After(due):
-					sla = "MISSED"
-				case w.LoadedAt.IsZero() && time.Now().After(due):
-					sla = "OVERDUE"
-				default:
-					sla = "ok"
-				}
+			sla := w.SLA(p.SLA.Deadline.D(), time.Now())
+			if sla == messages.SLANone {
+				sla = "-"
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", w.WindowStart.Format("2006-01-02T15:04Z07:00"), w.Status, w.StagedRows, w.Rows, w.Duplicates,
-				dl.LateByWindow[w.ID()], w.Segments, len(w.Batches), inspect.HumanBytes(inspect.Bytes(w)), wm, w.UpdatedAt.Format(time.RFC3339), sla)
+			traceID := w.TraceID
+			if traceID == "" {
+				traceID = "-"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", w.WindowStart.Format("2006-01-02T15:04Z07:00"), w.Status, w.StagedRows, w.Rows, w.Duplicates,
+				dl.LateByWindow[w.ID()], w.Segments, len(w.Batches), inspect.HumanBytes(inspect.Bytes(w)), wm, w.UpdatedAt.Format(time.RFC3339), sla, traceID)
 			if w.Error != "" {
 				fmt.Fprintf(tw, "  \terror: %s\n", w.Error)
 			}

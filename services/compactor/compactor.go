@@ -111,6 +111,7 @@ type Service struct {
 
 	collectors  jetstream.Consumer   // the collectors' consumer, tick goroutine only
 	republished map[string]time.Time // sweep goroutine only: when load commands of a COMPACTED window were last published again
+	slaMarked   map[string]bool      // sweep goroutine only: overdue windows already marked on their trace
 
 	stats struct {
 		sealed, compacted, results, terminated atomic.Int64
@@ -155,6 +156,7 @@ func New(cfg Config) (*Service, error) {
 		wm:          windows.NewWatermark(cfg.Policy.Window),
 		open:        map[int64]windows.Window{},
 		republished: map[string]time.Time{},
+		slaMarked:   map[string]bool{},
 		tracer:      cfg.Tracing.Tracer(),
 	}, nil
 }
@@ -413,7 +415,9 @@ func (s *Service) sweep(ctx context.Context) error {
 		return err
 	}
 	now := s.cfg.Now()
+	// States come in window order: within a policy, nearest deadline first.
 	for _, st := range states {
+		s.markOverdue(ctx, st)
 		switch st.Status {
 		case messages.StatusOpen:
 			s.mu.Lock()

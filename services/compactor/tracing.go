@@ -2,6 +2,7 @@ package compactor
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -58,8 +59,42 @@ func (s *Service) emitRun(ctx context.Context, st *messages.WindowState, cause e
 	if !st.SealedAt.IsZero() {
 		attrs = append(attrs, attribute.String("windrow.sealed_at", st.SealedAt.UTC().Format(time.RFC3339Nano)))
 	}
+	sla := st.SLA(s.cfg.Policy.SLA.Deadline.D(), s.cfg.Now())
+	if sla != messages.SLANone {
+		attrs = append(attrs, attribute.String("windrow.sla.deadline", s.cfg.Policy.SLA.Deadline.D().String()),
+			attribute.String("windrow.sla.due", st.WindowEnd.Add(s.cfg.Policy.SLA.Deadline.D()).UTC().Format(time.RFC3339)),
+			attribute.String("windrow.sla", sla))
+	}
 	rctx := telemetry.WithIDs(context.WithoutCancel(ctx), sc)
 	_, root := s.tracer.Start(rctx, "window "+s.cfg.Policy.Name+" "+st.ID(), trace.WithNewRoot(),
 		trace.WithTimestamp(start), trace.WithAttributes(attrs...))
+	if sla == messages.SLAMissed || sla == messages.SLAOverdue {
+		root.AddEvent("sla missed", trace.WithAttributes(attribute.String("windrow.sla", sla)))
+	}
 	endSpan(root, cause)
+}
+
+// markOverdue records, once per window and compactor, a "window.sla_missed"
+// span in the run of a window that is past its SLA deadline and not loaded:
+// the miss shows on the trace while the window is still under way.
+func (s *Service) markOverdue(ctx context.Context, st *messages.WindowState) {
+	d := s.cfg.Policy.SLA.Deadline.D()
+	if st.Status == messages.StatusLoaded {
+		delete(s.slaMarked, st.ID())
+		return
+	}
+	if st.SLA(d, s.cfg.Now()) != messages.SLAOverdue || s.slaMarked[st.ID()] {
+		return
+	}
+	s.slaMarked[st.ID()] = true
+	due := st.WindowEnd.Add(d)
+	s.log.Warn("window past its SLA deadline and not loaded", "window", st.ID(), "status", st.Status, "due", due.UTC())
+	if st.TraceParent == "" {
+		return
+	}
+	_, span := s.tracer.Start(telemetry.RunContext(ctx, st.TraceParent), "window.sla_missed", trace.WithAttributes(append(runAttrs(s.cfg.Policy.Name, st),
+		attribute.String("windrow.status", string(st.Status)), attribute.String("windrow.sla.deadline", d.String()),
+		attribute.String("windrow.sla.due", due.UTC().Format(time.RFC3339)))...))
+	span.SetStatus(codes.Error, fmt.Sprintf("not loaded %s after its deadline", s.cfg.Now().Sub(due).Round(time.Second)))
+	span.End()
 }
