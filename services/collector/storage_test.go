@@ -12,8 +12,8 @@ import (
 	"github.com/windrow/windrow/services/inspect"
 	"github.com/windrow/windrow/services/internal/testkit"
 	"github.com/windrow/windrow/services/natsx"
-	"github.com/windrow/windrow/services/statestore"
 	"github.com/windrow/windrow/services/staging"
+	"github.com/windrow/windrow/services/statestore"
 	"github.com/windrow/windrow/windows"
 )
 
