@@ -62,6 +62,13 @@ type Config struct {
 	// AckWait of the command consumer; InProgress is sent every AckWait/3
 	// while a load runs. Default 2m.
 	AckWait time.Duration
+	// OnLoad, if set, is called at the end of every attempt to handle a
+	// command (metrics): the command's policy ("" if it could not be
+	// decoded), the status "loaded", "duplicate" or "error" (the attempt
+	// failed; a transient failure is retried, a permanent one is reported
+	// as failed), the attempt's duration and the rows it loaded. It is
+	// called on the loader's goroutine and must not block.
+	OnLoad func(policy, status string, d time.Duration, rows int64)
 }
 
 func (c *Config) setDefaults() {

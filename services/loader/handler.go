@@ -55,6 +55,11 @@ func (s *Service) handle(msg *message.Message) (err error) {
 	defer func() { endSpan(span, err) }()
 
 	var cmd messages.LoadCommand
+	var outcome messages.LoadStatus // set once the result is published
+	var loadedRows int64
+	if s.cfg.OnLoad != nil {
+		defer func() { s.cfg.OnLoad(cmd.Policy, onLoadStatus(outcome, err), time.Since(start), loadedRows) }()
+	}
 	if err := messages.Decode(msg.Metadata.Get(messages.HeaderType), msg.Payload, &cmd); err != nil {
 		return fmt.Errorf("load command %s: %w", msg.UUID, err)
 	}
@@ -100,10 +105,20 @@ func (s *Service) handle(msg *message.Message) (err error) {
 	} else {
 		s.loaded.Add(1)
 		s.rows.Add(rows)
+		loadedRows = rows
 	}
+	outcome = status
 	span.SetAttributes(attribute.String("windrow.load_status", string(status)))
 	s.log.InfoContext(ctx, "batch loaded", "batch", cmd.BatchID, "status", status, "rows", rows, "table", cmd.Table, "duration", res.Duration)
 	return nil
+}
+
+// onLoadStatus is the status Config.OnLoad reports for an attempt.
+func onLoadStatus(outcome messages.LoadStatus, err error) string {
+	if err != nil || outcome == "" { // outcome is unset after a panic too
+		return "error"
+	}
+	return string(outcome)
 }
 
 func batchOf(cmd *messages.LoadCommand, file string) Batch {
