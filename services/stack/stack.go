@@ -10,19 +10,24 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/services/collector"
 	"github.com/windrow/windrow/services/compactor"
 	"github.com/windrow/windrow/services/duckdbwh"
 	"github.com/windrow/windrow/services/loader"
+	"github.com/windrow/windrow/services/metrics"
 	"github.com/windrow/windrow/services/natsx"
 	"github.com/windrow/windrow/services/objstore"
 	"github.com/windrow/windrow/services/policyrun"
@@ -75,6 +80,10 @@ type Config struct {
 	// WrapWarehouse, if set, wraps the warehouse the loader uses: fault
 	// injection in tests (a warehouse that fails now and then).
 	WrapWarehouse func(loader.Warehouse) loader.Warehouse
+	// MetricsAddr, unless "" or "off", is where the process serves
+	// /metrics, /healthz and /readyz (services/metrics), from Open until
+	// Close. Port 0 picks a free port (see MetricsURL).
+	MetricsAddr string
 }
 
 func (c *Config) setDefaults() {
@@ -132,10 +141,28 @@ type Stack struct {
 
 	tracing map[string]*telemetry.Tracing
 
+	// Metrics are the process's instruments; nil without Config.MetricsAddr.
+	Metrics       *metrics.Metrics
+	metricsServer *metrics.Server
+	stopCluster   context.CancelFunc
+	clusterDone   chan struct{}
+
+	opened  atomic.Bool // Open has finished
+	running atomic.Bool // Run is running the roles
+
 	mu         sync.Mutex
-	collectors map[string]*collector.Service
+	collectors map[string]*collector.Service // running workers, by policy
 	compactors map[string]*compactor.Service
-	loader     *loader.Service
+	// Counters of this process's workers that stopped (a restart, a new
+	// policy version), so that the counters of a policy never go back.
+	collectorsDone map[string]collector.Stats
+	compactorsDone map[string]compactor.Stats
+	loader         *loader.Service
+	loaderRunning  bool
+
+	readyMu       sync.Mutex // one deep readiness check at a time
+	readyAt       time.Time
+	readyProblems []string
 }
 
 // Open connects (or starts NATS), provisions streams and buckets, and opens
@@ -146,6 +173,7 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 		return nil, err
 	}
 	s := &Stack{cfg: cfg, Log: cfg.Logger, collectors: map[string]*collector.Service{}, compactors: map[string]*compactor.Service{},
+		collectorsDone: map[string]collector.Stats{}, compactorsDone: map[string]compactor.Stats{},
 		tracing: map[string]*telemetry.Tracing{}}
 	for _, role := range cfg.Roles {
 		if t := cfg.Tracing[role]; t != nil {
@@ -168,6 +196,13 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 			s.Close()
 		}
 	}()
+	if !metrics.Disabled(cfg.MetricsAddr) {
+		// First, so that a taken port fails before anything starts, and
+		// /healthz answers while NATS starts (/readyz says "starting").
+		if err := s.startMetrics(); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Embedded {
 		srv, err := natsx.StartEmbedded(natsx.EmbeddedConfig{StoreDir: filepath.Join(cfg.DataDir, "nats"), Port: cfg.NATSPort, FallbackPort: true})
 		if err != nil {
@@ -215,6 +250,11 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 	s.States = statestore.New(topo.Windows)
 	s.Watermarks = statestore.NewWatermarks(topo.Watermarks)
 	s.Policies = policystore.New(topo.Policies)
+	if s.Metrics != nil && slices.Contains(cfg.Roles, RoleCompactor) {
+		if err := s.startCluster(topo.Windows); err != nil {
+			return nil, err
+		}
+	}
 	if s.Store, err = objstore.NewLocal(cfg.ObjectDir); err != nil {
 		return nil, err
 	}
@@ -224,6 +264,7 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 		}
 	}
 	ok = true
+	s.opened.Store(true)
 	return s, nil
 }
 
@@ -235,6 +276,8 @@ func URLFile(dataDir string) string { return filepath.Join(dataDir, "nats.url") 
 func (s *Stack) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // one role failing stops the others
+	s.running.Store(true)
+	defer s.running.Store(false)
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
 	run := func(name string, f func(context.Context) error) {
@@ -261,7 +304,11 @@ func (s *Stack) Run(ctx context.Context) error {
 			if s.cfg.WrapWarehouse != nil {
 				wh = s.cfg.WrapWarehouse(wh)
 			}
-			l, err := loader.New(loader.Config{Tracing: s.tracing[RoleLoader], JS: s.JS, Warehouse: wh, Files: s.Store, Instance: s.cfg.Instance + "/loader", Logger: s.Log, AckWait: s.cfg.AckWait})
+			lcfg := loader.Config{Tracing: s.tracing[RoleLoader], JS: s.JS, Warehouse: wh, Files: s.Store, Instance: s.cfg.Instance + "/loader", Logger: s.Log, AckWait: s.cfg.AckWait}
+			if s.Metrics != nil {
+				lcfg.OnLoad = s.Metrics.ObserveLoad
+			}
+			l, err := loader.New(lcfg)
 			if err != nil {
 				return err
 			}
@@ -280,7 +327,11 @@ func (s *Stack) Run(ctx context.Context) error {
 					s.Log.Warn("loader shutdown", "err", err)
 				}
 			}()
-			run(role, func(ctx context.Context) error { return l.Run(context.WithoutCancel(ctx)) })
+			run(role, func(ctx context.Context) error {
+				s.setLoaderRunning(true)
+				defer s.setLoaderRunning(false)
+				return l.Run(context.WithoutCancel(ctx))
+			})
 		}
 	}
 	var err error
@@ -301,6 +352,14 @@ func (s *Stack) runCollector(ctx context.Context, p *windows.Policy) error {
 	s.mu.Lock()
 	s.collectors[p.Name] = c
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.collectors[p.Name] == c {
+			delete(s.collectors, p.Name)
+		}
+		s.collectorsDone[p.Name] = addCollectorStats(s.collectorsDone[p.Name], c.Stats())
+	}()
 	return c.Run(ctx)
 }
 
@@ -312,18 +371,29 @@ func (s *Stack) runCompactor(ctx context.Context, p *windows.Policy) error {
 	s.mu.Lock()
 	s.compactors[p.Name] = c
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.compactors[p.Name] == c {
+			delete(s.compactors, p.Name)
+		}
+		s.compactorsDone[p.Name] = addCompactorStats(s.compactorsDone[p.Name], c.Stats())
+	}()
 	return c.Run(ctx)
 }
 
-// CollectorStats returns the counters of this process's collector of a policy.
+// CollectorStats returns the counters of this process's collectors of a
+// policy since Open, its restarted workers' included; false if no collector
+// of the policy ran.
 func (s *Stack) CollectorStats(policy string) (collector.Stats, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	st, done := s.collectorsDone[policy]
 	c, ok := s.collectors[policy]
-	if !ok {
-		return collector.Stats{}, false
+	if ok {
+		st = addCollectorStats(st, c.Stats())
 	}
-	return c.Stats(), true
+	return st, ok || done
 }
 
 // ApplyPolicy validates and stores one policy file and makes sure its source
@@ -384,10 +454,12 @@ func PolicyFiles(paths []string) ([]string, error) {
 	return files, nil
 }
 
-// Close releases everything Open acquired: the warehouse, the connection
-// (drained, so pending acks and publishes go out) and the embedded server.
+// Close releases everything Open acquired: the metrics server, the
+// warehouse, the connection (drained, so pending acks and publishes go out)
+// and the embedded server.
 func (s *Stack) Close() error {
 	var errs []error
+	errs = append(errs, s.stopMetrics())
 	for _, t := range s.tracing {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := t.Shutdown(ctx); err != nil {
@@ -410,4 +482,237 @@ func (s *Stack) Close() error {
 		s.Server.Shutdown()
 	}
 	return errors.Join(errs...)
+}
+
+// MetricsURL is the base URL of the metrics server (http://host:port), or
+// "" when it is off.
+func (s *Stack) MetricsURL() string {
+	if s.metricsServer == nil {
+		return ""
+	}
+	return s.metricsServer.URL()
+}
+
+// startMetrics builds the instruments and starts the metrics server.
+func (s *Stack) startMetrics() error {
+	m, err := metrics.New(metrics.Options{Instance: s.cfg.Instance, Roles: s.cfg.Roles, Process: stackProcess{s}, Ready: s.Ready, Logger: s.Log})
+	if err != nil {
+		return err
+	}
+	s.Metrics = m
+	srv, err := metrics.Listen(metrics.ServerConfig{Addr: s.cfg.MetricsAddr, Metrics: m.Handler(), Ready: s.Ready, Logger: s.Log})
+	if err != nil {
+		return err
+	}
+	s.metricsServer = srv
+	return nil
+}
+
+// startCluster keeps the cluster gauges (lag, watermark, windows, SLA) of
+// every policy. Only processes running the compactor role export them, so
+// that a deployment of many collectors does not multiply the NATS reads.
+func (s *Stack) startCluster(windowsKV jetstream.KeyValue) error {
+	c, err := metrics.NewCluster(metrics.ClusterConfig{JS: s.JS, Policies: s.Policies, Watermarks: s.Watermarks, Windows: windowsKV, Logger: s.Log})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopCluster, s.clusterDone = cancel, make(chan struct{})
+	go func() {
+		defer close(s.clusterDone)
+		c.Run(ctx)
+	}()
+	s.Metrics.SetCluster(c)
+	return nil
+}
+
+// stopMetrics shuts the metrics server down (requests in flight finish,
+// within 5s), then the cluster view and the meter provider.
+func (s *Stack) stopMetrics() error {
+	var errs []error
+	if s.metricsServer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.metricsServer.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("metrics server: %w", err))
+		}
+		cancel()
+		s.metricsServer = nil
+	}
+	if s.stopCluster != nil {
+		s.stopCluster()
+		<-s.clusterDone
+		s.stopCluster = nil
+	}
+	if s.Metrics != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.Metrics.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("metrics: %w", err))
+		}
+		cancel()
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Stack) setLoaderRunning(v bool) {
+	s.mu.Lock()
+	s.loaderRunning = v
+	s.mu.Unlock()
+}
+
+// readyCache is how long a deep readiness check (consumers, warehouse) is
+// reused.
+const readyCache = 2 * time.Second
+
+// Ready returns what keeps this process from doing its work, empty when
+// nothing does: NATS must be connected, Run must be running, and each role
+// must be running with its consumers bound: the collector and compactor of
+// every stored policy (consumers windrow_collector_<policy> and
+// windrow_results_<policy>), the loader (consumer windrow_loader) with its
+// warehouse answering SELECT 1. The NATS and Run checks are live; the rest
+// is read at most every 2s (readyCache), bounded by ctx and 2s.
+func (s *Stack) Ready(ctx context.Context) []string {
+	if !s.opened.Load() {
+		return []string{"starting: NATS connection and provisioning not done"}
+	}
+	var out []string
+	if !s.Conn.IsConnected() {
+		out = append(out, "nats: not connected ("+strings.ToLower(s.Conn.Status().String())+")")
+	}
+	if !s.running.Load() {
+		out = append(out, "roles: not running")
+	}
+	if len(out) > 0 || len(s.cfg.Roles) == 0 {
+		return out
+	}
+	s.readyMu.Lock()
+	defer s.readyMu.Unlock()
+	if time.Since(s.readyAt) >= readyCache {
+		s.readyProblems = s.checkRoles(ctx)
+		s.readyAt = time.Now()
+	}
+	return slices.Clone(s.readyProblems)
+}
+
+// checkRoles is the deep part of Ready.
+func (s *Stack) checkRoles(ctx context.Context) []string {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var out []string
+	var policies []*windows.Policy
+	if slices.Contains(s.cfg.Roles, RoleCollector) || slices.Contains(s.cfg.Roles, RoleCompactor) {
+		var err error
+		if policies, err = s.Policies.List(ctx); err != nil {
+			return []string{fmt.Sprintf("policies: %v", err)}
+		}
+	}
+	consumer := func(what, stream, name string) {
+		if _, err := s.JS.Consumer(ctx, stream, name); err != nil {
+			out = append(out, fmt.Sprintf("%s: consumer %s on %s: %v", what, name, stream, err))
+		}
+	}
+	for _, role := range s.cfg.Roles {
+		switch role {
+		case RoleCollector:
+			for _, p := range policies {
+				s.mu.Lock()
+				_, running := s.collectors[p.Name]
+				s.mu.Unlock()
+				what := "collector " + p.Name
+				if !running {
+					out = append(out, what+": not running")
+					continue
+				}
+				consumer(what, p.Source.Stream, messages.CollectorConsumer(p.Name))
+			}
+		case RoleCompactor:
+			for _, p := range policies {
+				s.mu.Lock()
+				_, running := s.compactors[p.Name]
+				s.mu.Unlock()
+				what := "compactor " + p.Name
+				if !running {
+					out = append(out, what+": not running")
+					continue
+				}
+				consumer(what, messages.StreamResults, messages.ResultsConsumer(p.Name))
+			}
+		case RoleLoader:
+			s.mu.Lock()
+			running := s.loaderRunning
+			s.mu.Unlock()
+			if !running {
+				out = append(out, "loader: not running")
+				continue
+			}
+			consumer("loader", messages.StreamLoad, loader.DurablePrefix)
+			if err := s.pingWarehouse(ctx); err != nil {
+				out = append(out, fmt.Sprintf("loader: warehouse %s: %v", s.Warehouse.Path(), err))
+			}
+		}
+	}
+	return out
+}
+
+// pingWarehouse runs SELECT 1 on the warehouse. The file stays open for the
+// warehouse's idle close (2s) after it, as after a load.
+func (s *Stack) pingWarehouse(ctx context.Context) error {
+	db, release, err := s.Warehouse.DB(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	var one int
+	return db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// stackProcess gives the metrics the counters of the stack's roles.
+type stackProcess struct{ s *Stack }
+
+func (p stackProcess) CollectorStats() map[string]collector.Stats {
+	s := p.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]collector.Stats, len(s.collectorsDone)+len(s.collectors))
+	maps.Copy(out, s.collectorsDone)
+	for name, c := range s.collectors {
+		out[name] = addCollectorStats(out[name], c.Stats())
+	}
+	return out
+}
+
+func (p stackProcess) CompactorStats() map[string]compactor.Stats {
+	s := p.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]compactor.Stats, len(s.compactorsDone)+len(s.compactors))
+	maps.Copy(out, s.compactorsDone)
+	for name, c := range s.compactors {
+		out[name] = addCompactorStats(out[name], c.Stats())
+	}
+	return out
+}
+
+func (p stackProcess) LoaderStats() (loader.Stats, bool) {
+	s := p.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.loader == nil {
+		return loader.Stats{}, false
+	}
+	return s.loader.Stats(), true
+}
+
+func addCollectorStats(a, b collector.Stats) collector.Stats {
+	return collector.Stats{
+		Received: a.Received + b.Received, Staged: a.Staged + b.Staged, DeadLettered: a.DeadLettered + b.DeadLettered,
+		LateDropped: a.LateDropped + b.LateDropped, Segments: a.Segments + b.Segments, SegmentBytes: a.SegmentBytes + b.SegmentBytes,
+		Flushes: a.Flushes + b.Flushes, Redelivered: a.Redelivered + b.Redelivered,
+	}
+}
+
+func addCompactorStats(a, b compactor.Stats) compactor.Stats {
+	return compactor.Stats{
+		Sealed: a.Sealed + b.Sealed, Compacted: a.Compacted + b.Compacted,
+		Results: a.Results + b.Results, ResultsTerminated: a.ResultsTerminated + b.ResultsTerminated,
+	}
 }
