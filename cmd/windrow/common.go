@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/windrow/windrow/services/metrics"
 	"github.com/windrow/windrow/services/natsx"
 	"github.com/windrow/windrow/services/stack"
 	"github.com/windrow/windrow/services/telemetry"
@@ -35,6 +36,25 @@ func (c *connFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.nats.CAFile, "nats-ca", os.Getenv("NATS_CA"), "CA bundle for TLS to NATS")
 	fs.StringVar(&c.nats.CertFile, "nats-cert", os.Getenv("NATS_CERT"), "client certificate for mutual TLS")
 	fs.StringVar(&c.nats.KeyFile, "nats-key", os.Getenv("NATS_KEY"), "client key for mutual TLS")
+}
+
+// metricsDefaults are the default --metrics-addr of the commands that run
+// roles: loopback only, and a port per command, so that `windrow collector`,
+// `compactor` and `loader` on one host do not collide.
+var metricsDefaults = map[string]string{
+	"up":        metrics.DefaultAddr, // 127.0.0.1:9464
+	"collector": "127.0.0.1:9465",
+	"compactor": "127.0.0.1:9466",
+	"loader":    "127.0.0.1:9467",
+}
+
+// metricsAddrError names the flag when the metrics server cannot listen.
+func metricsAddrError(err error) error {
+	var le *metrics.ListenError
+	if errors.As(err, &le) {
+		return fmt.Errorf("--metrics-addr %s: cannot listen: %w (is another windrow running there? pick another address with --metrics-addr, or turn it off with --metrics-addr off)", le.Addr, le.Err)
+	}
+	return err
 }
 
 // resolve fills secrets from the environment and the URL from the data

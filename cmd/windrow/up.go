@@ -39,7 +39,12 @@ type upConfig struct {
 	Policies []string `yaml:"policies"`
 	Roles    []string `yaml:"roles"`
 	Instance string   `yaml:"instance"`
-	Log      struct {
+	Metrics  struct {
+		// Addr of /metrics, /healthz and /readyz; "off" disables. Unset:
+		// the command's default (see metricsDefaults).
+		Addr *string `yaml:"addr"`
+	} `yaml:"metrics"`
+	Log struct {
 		Format string `yaml:"format"`
 		Level  string `yaml:"level"`
 	} `yaml:"log"`
@@ -87,6 +92,8 @@ func runRoles(ctx context.Context, name string, args []string, roles []string) e
 	fs.Var(&policies, "policy", "policy file or directory to apply at start (repeatable)")
 	logFormat := fs.String("log-format", "", "log format: text or json")
 	logLevel := fs.String("log-level", "", "log level: debug, info, warn, error")
+	metricsAddr := fs.String("metrics-addr", metricsDefaults[name],
+		`address of the /metrics, /healthz and /readyz HTTP server; "off" or "" disables it (see docs/metrics.md)`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -125,13 +132,18 @@ func runRoles(ctx context.Context, name string, args []string, roles []string) e
 		natsPort = *port
 	}
 	log := newLogger(pick("log-format", *logFormat, cfg.Log.Format), pick("log-level", *logLevel, cfg.Log.Level))
+	maddr := *metricsAddr
+	if !set["metrics-addr"] && cfg.Metrics.Addr != nil {
+		maddr = *cfg.Metrics.Addr
+	}
 	s, err := stack.Open(ctx, stack.Config{
 		DataDir: dataDir, Embedded: embedded, NATSPort: natsPort, NATS: nc,
 		ObjectDir: pick("objects", *objects, cfg.ObjectStore.Dir), DuckDB: pick("duckdb", *duck, cfg.Warehouse.DuckDB),
 		Roles: roles, Instance: pick("instance", *instance, cfg.Instance), AckWait: *ackWait, Logger: log,
+		MetricsAddr: maddr,
 	})
 	if err != nil {
-		return err
+		return metricsAddrError(err)
 	}
 	defer s.Close()
 	paths := append([]string(nil), cfg.Policies...)
@@ -147,7 +159,7 @@ func runRoles(ctx context.Context, name string, args []string, roles []string) e
 			log.Info("policy applied", "policy", p.Name, "version", p.Version)
 		}
 	}
-	log.Info("windrow running", "roles", roles, "nats", s.NATSURL, "data_dir", dataDir)
+	log.Info("windrow running", "roles", roles, "nats", s.NATSURL, "data_dir", dataDir, "metrics", s.MetricsURL())
 	if embedded {
 		fmt.Fprintf(os.Stderr, "windrow up: embedded NATS at %s; publish with `windrow publish --data-dir %s --subject ...` or any NATS client. Ctrl-C stops.\n", s.NATSURL, dataDir)
 	}
