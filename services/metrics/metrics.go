@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -104,7 +105,7 @@ func New(opts Options) (*Metrics, error) {
 		return nil, fmt.Errorf("metrics: prometheus exporter: %w", err)
 	}
 	res := resource.NewSchemaless(attribute.String("service.name", "windrow"),
-		attribute.String("service.instance.id", opts.Instance), attribute.StringSlice("windrow.roles", opts.Roles))
+		attribute.String("service.instance.id", opts.Instance), attribute.String("windrow.roles", strings.Join(opts.Roles, ",")))
 	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp), sdkmetric.WithResource(res))
 	m := &Metrics{opts: opts, reg: reg, provider: provider}
 	if err := m.instruments(provider.Meter("github.com/windrow/windrow/services/metrics")); err != nil {
