@@ -261,7 +261,16 @@ func (c *Cluster) watchOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer w.Stop()
+	defer func() {
+		_ = w.Stop()
+		// The watcher's message handler blocks while its channel is full:
+		// keep reading until the stopped subscription closes it, so that
+		// the handler never holds up the connection's shutdown.
+		go func() {
+			for range w.Updates() {
+			}
+		}()
+	}()
 	building := map[string]windowEntry{} // the current values, until the marker
 	for {
 		var e jetstream.KeyValueEntry
