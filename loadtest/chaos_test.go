@@ -185,7 +185,7 @@ func TestChaos(t *testing.T) {
 		instance := role + "-1"
 		roles[role] = newProc(role, windrowBin, filepath.Join(dirs["logs"], instance+".log"), role,
 			"--nats-url", px.URL(), "--data-dir", dirs["data"], "--duckdb", duckPath, "--instance", instance,
-			"--ack-wait", chaosAckWait.String(), "--log-level", *chaosLogLevel)
+			"--ack-wait", chaosAckWait.String(), "--log-level", *chaosLogLevel, "--metrics-addr", "127.0.0.1:0")
 		supervise(roles[role])
 	}
 
