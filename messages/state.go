@@ -133,8 +133,8 @@ func (s *WindowState) SLA(deadline time.Duration, now time.Time) string {
 	}
 	due := s.WindowEnd.Add(deadline)
 	switch {
-	case s.Status == StatusLoaded && !s.LoadedAt.IsZero():
-		if s.LoadedAt.After(due) {
+	case s.Status == StatusLoaded:
+		if s.LoadedAt.After(due) { // a zero LoadedAt (unknown) counts as in time
 			return SLAMissed
 		}
 		return SLAOK

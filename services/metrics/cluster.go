@@ -224,15 +224,14 @@ func (c *Cluster) aggregate(policies []*windows.Policy, now time.Time, out map[s
 		ps.Windows[w.status]++
 		ps.Batches += int64(w.batches)
 		ps.BatchesLoaded += int64(w.loadedBatches)
-		if d := deadline[w.policy]; d > 0 {
-			due := w.end.Add(d)
-			switch {
-			case w.status != messages.StatusLoaded && now.After(due):
-				ps.PastSLA++
-				ps.SLAMissed++
-			case w.status == messages.StatusLoaded && w.loadedAt.After(due):
-				ps.SLAMissed++
-			}
+		// The one SLA rule of windrow status and the trace marks.
+		st := messages.WindowState{Status: w.status, WindowEnd: w.end, LoadedAt: w.loadedAt}
+		switch st.SLA(deadline[w.policy], now) {
+		case messages.SLAOverdue:
+			ps.PastSLA++
+			ps.SLAMissed++
+		case messages.SLAMissed:
+			ps.SLAMissed++
 		}
 		out[w.policy] = ps
 	}
