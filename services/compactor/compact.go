@@ -230,14 +230,14 @@ func (s *Service) applyResult(ctx context.Context, m jetstream.Msg) (err error) 
 // registrations; the batches stay, and redelivery checks use them.
 func (s *Service) cleanup(ctx context.Context, st *messages.WindowState) {
 	if err := s.cfg.Store.DeletePrefix(ctx, staging.WindowPrefix(st.Policy, st.ID())); err != nil {
-		s.log.Warn("delete staged segments", "window", st.ID(), "err", err)
+		s.log.WarnContext(ctx, "delete staged segments", "window", st.ID(), "err", err)
 	}
 	stream, err := s.cfg.JS.Stream(ctx, messages.StreamSegments)
 	if err == nil {
 		err = stream.Purge(ctx, jetstream.WithPurgeSubject(messages.SegmentSubject(st.Policy, st.ID())))
 	}
 	if err != nil {
-		s.log.Warn("purge segment registrations", "window", st.ID(), "err", err)
+		s.log.WarnContext(ctx, "purge segment registrations", "window", st.ID(), "err", err)
 		return
 	}
 	_, err = s.cfg.States.Update(ctx, st.Key(), func(cur *messages.WindowState) (*messages.WindowState, error) {
@@ -248,7 +248,7 @@ func (s *Service) cleanup(ctx context.Context, st *messages.WindowState) {
 		return cur, nil
 	})
 	if err != nil {
-		s.log.Warn("record staging cleanup", "window", st.ID(), "err", err)
+		s.log.WarnContext(ctx, "record staging cleanup", "window", st.ID(), "err", err)
 	}
 }
 

@@ -389,7 +389,7 @@ func (s *Service) seal(ctx context.Context, w windows.Window, wm time.Time) (*me
 			attribute.Int64("windrow.segments", st.Segments), attribute.Int64("windrow.cutoff_seq", int64(st.LastSegmentSeq)),
 			attribute.String("windrow.compactor", s.cfg.Instance))...))
 	defer span.End()
-	s.log.Info("sealed window", "window", w.ID(), "watermark", wm.UTC(), "segments", st.Segments, "cutoff", st.LastSegmentSeq)
+	s.log.InfoContext(trace.ContextWithSpan(ctx, span), "sealed window", "window", w.ID(), "watermark", wm.UTC(), "segments", st.Segments, "cutoff", st.LastSegmentSeq)
 	notice := &messages.WindowSealed{
 		Policy: p.Name, PolicyVersion: p.Version, WindowStart: st.WindowStart, WindowEnd: st.WindowEnd, Revision: st.Revision,
 		Watermark: st.Watermark, Segments: st.Segments, CutoffSeq: st.LastSegmentSeq, SealedAt: now,

@@ -47,7 +47,7 @@ func (s *Service) poison(h message.HandlerFunc) message.HandlerFunc {
 			// Not even policy and window can be read: nothing to report on
 			// the results stream. The log is the only trace; ack it anyway.
 			s.failed.Add(1)
-			s.log.Error("unreadable load command terminated", "message", msg.UUID,
+			s.log.ErrorContext(runContext(msg), "unreadable load command terminated", "message", msg.UUID,
 				"subject", msg.Metadata.Get("nats_subject"), "error", err)
 			msg.Metadata.Set(wmjetstream.MetaTerminate, "unreadable load command")
 			return nil, nil
@@ -56,7 +56,7 @@ func (s *Service) poison(h message.HandlerFunc) message.HandlerFunc {
 			return nil, fmt.Errorf("report failure of %s: %w (failure: %w)", res.BatchID, perr, err)
 		}
 		s.failed.Add(1)
-		s.log.Error("load command failed permanently; reported and terminated", "batch", res.BatchID,
+		s.log.ErrorContext(runContext(msg), "load command failed permanently; reported and terminated", "batch", res.BatchID,
 			"policy", res.Policy, "error", err)
 		msg.Metadata.Set(wmjetstream.MetaTerminate, "load failed permanently")
 		return nil, nil
