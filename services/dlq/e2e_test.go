@@ -11,24 +11,14 @@ import (
 
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/services/inspect"
+	"github.com/windrow/windrow/services/internal/testkit"
 	"github.com/windrow/windrow/services/internal/testnats"
 	"github.com/windrow/windrow/services/stack"
 )
 
 // e2ePolicy: hourly windows that close by event time only (the idle rule
 // would close them all at once), dead letters for bad events.
-const e2ePolicy = `name: orders
-source: {stream: ORDERS, subjects: [orders.>]}
-schema:
-  fields:
-    - {name: id, type: string, required: true}
-    - {name: n, type: int64, required: true}
-    - {name: at, type: timestamp, required: true}
-time: {field: at}
-window: {size: 1h, max_out_of_order: 1m, allowed_lateness: 0s, late: dlq, idle_timeout: 1h}
-segment: {max_rows: 1000, max_age: 200ms}
-load: {table: orders}
-`
+const e2ePolicy = testkit.OrdersPolicy
 
 // TestRedrivenEventsLoadOnce runs collector, compactor and loader: events
 // dead-lettered for a wrong type are redriven with fixes while their window

@@ -13,6 +13,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/services/internal/testkit"
 	"github.com/windrow/windrow/services/internal/testnats"
 	"github.com/windrow/windrow/services/metrics"
 	"github.com/windrow/windrow/services/stack"
@@ -20,19 +21,7 @@ import (
 
 // e2ePolicy: hourly windows closed by event time only (idle_timeout 1h),
 // an SLA of 1h after the window end.
-const e2ePolicy = `name: orders
-source: {stream: ORDERS, subjects: [orders.>]}
-schema:
-  fields:
-    - {name: id, type: string, required: true}
-    - {name: n, type: int64, required: true}
-    - {name: at, type: timestamp, required: true}
-time: {field: at}
-window: {size: 1h, max_out_of_order: 1m, allowed_lateness: 0s, idle_timeout: 1h}
-segment: {max_rows: 1000, max_age: 100ms}
-load: {table: orders}
-sla: {deadline: 1h}
-`
+const e2ePolicy = testkit.OrdersPolicy + "sla: {deadline: 1h}\n"
 
 // TestMetricsEndToEnd runs the three roles with the metrics server on a free
 // loopback port, publishes good, malformed and window-closing events, and

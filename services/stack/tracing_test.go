@@ -18,24 +18,14 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/services/internal/testkit"
 	"github.com/windrow/windrow/services/internal/testnats"
 	"github.com/windrow/windrow/services/loader"
 	"github.com/windrow/windrow/services/stack"
 	"github.com/windrow/windrow/services/telemetry"
 )
 
-const tracedPolicy = `name: orders
-source: {stream: ORDERS, subjects: [orders.>]}
-schema:
-  fields:
-    - {name: id, type: string, required: true}
-    - {name: n, type: int64, required: true}
-    - {name: at, type: timestamp, required: true}
-time: {field: at}
-window: {size: 1h, max_out_of_order: 1m, allowed_lateness: 0s, idle_timeout: 1h}
-segment: {max_rows: 1000, max_age: 100ms}
-load: {table: orders}
-`
+const tracedPolicy = testkit.OrdersPolicy
 
 // failOnce fails the first load of one batch with a transient error.
 type failOnce struct {

@@ -75,3 +75,22 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 	t.Helper()
 	testnats.WaitFor(t, timeout, what, cond)
 }
+
+// OrdersPolicy is the policy of the full-stack tests: hourly windows on
+// ORDERS (subjects orders.>) that close by event time only (idle_timeout
+// 1h: the idle rule would close them all at once), late events
+// dead-lettered, segments flushed every 100ms, loaded into table orders.
+// Events: {"id": string, "n": int64, "at": timestamp}. Tests add sections
+// by appending lines (e.g. "sla: {deadline: 1h}\n").
+const OrdersPolicy = `name: orders
+source: {stream: ORDERS, subjects: [orders.>]}
+schema:
+  fields:
+    - {name: id, type: string, required: true}
+    - {name: n, type: int64, required: true}
+    - {name: at, type: timestamp, required: true}
+time: {field: at}
+window: {size: 1h, max_out_of_order: 1m, allowed_lateness: 0s, late: dlq, idle_timeout: 1h}
+segment: {max_rows: 1000, max_age: 100ms}
+load: {table: orders}
+`
