@@ -8,7 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sort"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -26,23 +28,49 @@ type Store struct {
 // New returns a store over the policies bucket.
 func New(kv jetstream.KeyValue) *Store { return &Store{kv: kv} }
 
+// ErrConflict is returned when a policy changed in the store between the
+// read a change was planned on and the write: the write is refused rather
+// than overwriting a version its author has not seen.
+var ErrConflict = errors.New("policy changed in the store since it was read")
+
+// ErrVersionNotFound is returned for a version that is not in a policy's
+// history (never one of its versions, or older than the bucket keeps).
+var ErrVersionNotFound = errors.New("policy version not found")
+
+// applyAttempts bounds Apply's retries when concurrent writers conflict;
+// between attempts it waits a random while, longer each time.
+const applyAttempts = 50
+
 // Apply validates the policy file and stores it. It returns the parsed
-// policy with its new version; an unchanged file keeps its version.
+// policy with its new version; a file whose canonical form (Canonical)
+// equals the stored one keeps its version and writes nothing, so comments
+// and key order alone are no change.
+//
+// Apply writes with compare-and-set on the revision it read and, when
+// another writer got in between, plans again against the new version: the
+// last Apply wins, and none writes over a version it did not read. Use Plan
+// and Commit to refuse such a write instead.
 func (s *Store) Apply(ctx context.Context, filename string, data []byte) (*windows.Policy, error) {
 	p, err := windows.ParsePolicy(filename, data)
 	if err != nil {
 		return nil, err
 	}
-	if cur, err := s.kv.Get(ctx, p.Name); err == nil && string(cur.Value()) == string(data) {
-		p.Version = cur.Revision()
-		return p, nil
+	for attempt := 1; ; attempt++ {
+		plan, err := s.Plan(ctx, p, data)
+		if err != nil {
+			return nil, err
+		}
+		stored, err := s.Commit(ctx, plan)
+		if errors.Is(err, ErrConflict) && attempt < applyAttempts {
+			select {
+			case <-ctx.Done():
+				return nil, errors.Join(err, ctx.Err())
+			case <-time.After(rand.N(time.Duration(min(attempt, 20)) * 5 * time.Millisecond)):
+			}
+			continue
+		}
+		return stored, err
 	}
-	rev, err := s.kv.Put(ctx, p.Name, data)
-	if err != nil {
-		return nil, fmt.Errorf("store policy %s: %w", p.Name, err)
-	}
-	p.Version = rev
-	return p, nil
 }
 
 // Get returns the current version of a policy.
@@ -87,7 +115,9 @@ func (s *Store) List(ctx context.Context) ([]*windows.Policy, error) {
 	return out, nil
 }
 
-// Delete removes a policy.
+// Delete removes a policy whatever its current version. It places a
+// deletion marker and keeps the history (see History, At); DeleteVersion
+// deletes only the version it was given.
 func (s *Store) Delete(ctx context.Context, name string) error {
 	if err := s.kv.Delete(ctx, name); err != nil {
 		return fmt.Errorf("delete policy %s: %w", name, err)
