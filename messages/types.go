@@ -133,15 +133,38 @@ type LoadCommand struct {
 	Columns       []Column  `json:"columns"` // policy schema, in policy order, without lineage columns
 	Manifest      string    `json:"manifest"`
 	CreatedAt     time.Time `json:"created_at"`
+
+	// Batches, set for the modes replace and merge, makes this a whole-window
+	// load: every batch of the window run in one transaction, BatchID is
+	// WindowLoadID, Object, Rows, Bytes and SHA256 are empty, Parts is the
+	// number of batches.
+	Batches []BatchRef `json:"batches,omitempty"`
+	// MergeKey: mode merge's key columns.
+	MergeKey []string `json:"merge_key,omitempty"`
+	// TimeColumn orders rows of one merge key (the newest event time wins,
+	// then the highest source sequence); mode merge. Empty: by source
+	// sequence alone (ingest-time policies).
+	TimeColumn string `json:"time_column,omitempty"`
+	// PostLoad: the policy's post-load SQL statements.
+	PostLoad []string `json:"post_load,omitempty"`
 }
 
 func (m *LoadCommand) Type() string  { return TypeLoadCommand }
 func (m *LoadCommand) MsgID() string { return m.BatchID }
+
+// WholeWindow reports whether the command loads every batch of its window
+// run at once (modes replace and merge).
+func (m *LoadCommand) WholeWindow() bool { return len(m.Batches) > 0 }
+
 func (m *LoadCommand) Validate() error {
 	errs := checkPolicyWindow(m.Policy, m.WindowStart, m.WindowEnd)
+	want := BatchID(m.Policy, m.WindowStart, m.Revision, m.Part)
+	if m.WholeWindow() {
+		want = WindowLoadID(m.Policy, m.WindowStart, m.Revision)
+	}
 	if m.BatchID == "" {
 		errs = append(errs, errors.New("batch_id: empty"))
-	} else if want := BatchID(m.Policy, m.WindowStart, m.Revision, m.Part); m.BatchID != want {
+	} else if m.BatchID != want {
 		errs = append(errs, fmt.Errorf("batch_id: %q, want %q", m.BatchID, want))
 	}
 	if m.Parts < 1 || m.Part < 0 || m.Part >= m.Parts {
@@ -153,8 +176,24 @@ func (m *LoadCommand) Validate() error {
 	if m.Mode == "" {
 		errs = append(errs, errors.New("mode: empty"))
 	}
-	if m.Object == "" {
+	switch {
+	case m.WholeWindow():
+		if m.Object != "" {
+			errs = append(errs, errors.New("object: set on a whole-window load (the batches name the files)"))
+		}
+		if len(m.Batches) != m.Parts {
+			errs = append(errs, fmt.Errorf("batches: %d, parts says %d", len(m.Batches), m.Parts))
+		}
+		for i, b := range m.Batches {
+			if b.Object == "" || b.BatchID != BatchID(m.Policy, m.WindowStart, m.Revision, i) {
+				errs = append(errs, fmt.Errorf("batches[%d]: object %q, batch_id %q, want %q", i, b.Object, b.BatchID, BatchID(m.Policy, m.WindowStart, m.Revision, i)))
+			}
+		}
+	case m.Object == "":
 		errs = append(errs, errors.New("object: empty"))
+	}
+	if m.Mode == "merge" && len(m.MergeKey) == 0 {
+		errs = append(errs, errors.New("merge_key: required with mode merge"))
 	}
 	if m.Rows < 0 {
 		errs = append(errs, fmt.Errorf("rows: %d, want >= 0", m.Rows))
@@ -265,6 +304,12 @@ func WindowID(start time.Time) string { return start.UTC().Format("20060102T1504
 // yields the same ids, so retries and replays are idempotent end to end.
 func BatchID(policy string, windowStart time.Time, revision, part int) string {
 	return fmt.Sprintf("%s-%s-r%d-p%04d", policy, WindowID(windowStart), revision, part)
+}
+
+// WindowLoadID is the id of a whole-window load (modes replace and merge):
+// the ledger key and msg id of the run's one load command.
+func WindowLoadID(policy string, windowStart time.Time, revision int) string {
+	return fmt.Sprintf("%s-%s-r%d", policy, WindowID(windowStart), revision)
 }
 
 func checkPolicyWindow(policy string, start, end time.Time) []error {

@@ -237,7 +237,7 @@ func TestParsePolicy(t *testing.T) {
 			wantErr: ErrInvalidPolicy,
 			want: []string{
 				`sales.yaml:17: load.table: "Raw.Orders" is not a valid table name`,
-				`sales.yaml:18: load.mode: "upsert" is not a load mode (valid: append)`,
+				`sales.yaml:18: load.mode: "upsert" is not a load mode (valid: append, replace, merge)`,
 				"sales.yaml:20: sla.deadline: -1h0m0s must not be negative",
 			},
 		},

@@ -49,8 +49,20 @@ const (
 type LoadMode string
 
 const (
+	// LoadAppend inserts each batch as it comes (one transaction per batch).
 	LoadAppend LoadMode = "append"
+	// LoadReplace replaces the window's rows in the table atomically: the
+	// window's earlier loads (any revision) are deleted and all its batches
+	// inserted in one transaction. Reloads and revisions are idempotent.
+	LoadReplace LoadMode = "replace"
+	// LoadMerge upserts on load.merge_key: rows of the table whose key
+	// appears in the window are replaced by the window's rows (the newest
+	// by event time per key), others kept; one transaction per window.
+	LoadMerge LoadMode = "merge"
 )
+
+// LoadModes lists the load modes, for validation messages and docs.
+var LoadModes = []LoadMode{LoadAppend, LoadReplace, LoadMerge}
 
 // Compression names the Parquet page compression codec of final batches.
 type Compression string
@@ -167,6 +179,16 @@ type Load struct {
 	// Table is the target table name: [a-z_][a-z0-9_]{0,62}, optionally "schema.table".
 	Table string   `yaml:"table" json:"table"`
 	Mode  LoadMode `yaml:"mode" json:"mode"` // default append
+	// MergeKey names the schema fields that identify a row for mode merge
+	// (required there, refused otherwise): required fields, not the time field
+	// unless it is part of the identity.
+	MergeKey []string `yaml:"merge_key,omitempty" json:"merge_key,omitempty"`
+	// PostLoad are SQL statements run after the rows, in the same
+	// transaction, with the named parameters $window_start, $window_end
+	// (TIMESTAMPTZ), $policy (VARCHAR) and $revision (INTEGER): e.g. keep a
+	// rollup table of the loaded rows. In mode append they run after each
+	// batch, so they must be idempotent per window (delete, then insert).
+	PostLoad []string `yaml:"post_load,omitempty" json:"post_load,omitempty"`
 }
 
 // SLA is the service level of a policy.

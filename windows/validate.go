@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -348,8 +349,33 @@ func (p *Policy) validate() []*FieldError {
 	case strings.HasPrefix(p.Load.Table[strings.LastIndexByte(p.Load.Table, '.')+1:], "_windrow"):
 		ps.add("load.table", "%q is reserved: names starting with _windrow belong to windrow's own tables (such as the load ledger)", p.Load.Table)
 	}
-	if p.Load.Mode != LoadAppend {
-		ps.add("load.mode", "%q is not a load mode (valid: append)", string(p.Load.Mode))
+	if !slices.Contains(LoadModes, p.Load.Mode) {
+		ps.add("load.mode", "%q is not a load mode (valid: append, replace, merge)", string(p.Load.Mode))
+	}
+	switch {
+	case p.Load.Mode == LoadMerge && len(p.Load.MergeKey) == 0:
+		ps.add("load.merge_key", "is required with mode merge: the fields that identify a row (valid: %s)", candidateList(p.requiredFieldNames()))
+	case p.Load.Mode != LoadMerge && len(p.Load.MergeKey) > 0:
+		ps.add("load.merge_key", "is only used with mode merge (mode is %s)", p.Load.Mode)
+	}
+	seenKey := map[string]bool{}
+	for i, name := range p.Load.MergeKey {
+		path := fmt.Sprintf("load.merge_key[%d]", i)
+		j := p.FieldIndex(name)
+		switch {
+		case j < 0:
+			ps.add(path, "%q is not a schema field (valid: %s)", name, candidateList(p.requiredFieldNames()))
+		case !p.Schema.Fields[j].Required:
+			ps.add(path, "%q must be a required field: a null key cannot identify a row (valid: %s)", name, candidateList(p.requiredFieldNames()))
+		case seenKey[name]:
+			ps.add(path, "%q is listed twice", name)
+		}
+		seenKey[name] = true
+	}
+	for i, stmt := range p.Load.PostLoad {
+		if strings.TrimSpace(stmt) == "" {
+			ps.add(fmt.Sprintf("load.post_load[%d]", i), "is empty: write one SQL statement per list item")
+		}
 	}
 
 	// sla
@@ -450,6 +476,16 @@ func (p *Policy) fieldNames() []string {
 		}
 	}
 	return names
+}
+
+func (p *Policy) requiredFieldNames() []string {
+	var out []string
+	for _, f := range p.Schema.Fields {
+		if f.Required {
+			out = append(out, f.Name)
+		}
+	}
+	return out
 }
 
 func (p *Policy) timestampFields() []string {

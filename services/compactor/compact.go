@@ -19,6 +19,7 @@ import (
 	"github.com/windrow/windrow/services/staging"
 	"github.com/windrow/windrow/services/statestore"
 	"github.com/windrow/windrow/services/telemetry"
+	"github.com/windrow/windrow/windows"
 )
 
 // errLostLease means another compactor took the window over meanwhile.
@@ -144,6 +145,26 @@ func (s *Service) publishLoads(ctx context.Context, st *messages.WindowState) (e
 	ctx, span := s.tracer.Start(ctx, "compactor.publish_loads", trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(attribute.Int("windrow.batches", len(st.Batches)), attribute.Int("windrow.loaded_batches", len(st.LoadedBatches))))
 	defer func() { endSpan(span, err) }()
+	hdr := map[string][]string{messages.HeaderPolicy: {p.Name}, messages.HeaderWindow: {st.ID()}}
+	if p.Load.Mode != windows.LoadAppend {
+		// replace and merge: the whole window in one command, one transaction.
+		if len(st.LoadedBatches) == len(st.Batches) {
+			return nil
+		}
+		cmd := &messages.LoadCommand{
+			BatchID: messages.WindowLoadID(p.Name, st.WindowStart, st.Revision), Policy: p.Name, PolicyVersion: st.PolicyVersion,
+			WindowStart: st.WindowStart, WindowEnd: st.WindowEnd, Revision: st.Revision, Part: 0, Parts: len(st.Batches),
+			Table: p.Load.Table, Mode: string(p.Load.Mode), Rows: st.Rows, Columns: records.Columns(p), Manifest: st.Manifest,
+			CreatedAt: st.CompactedAt, Batches: st.Batches, MergeKey: p.Load.MergeKey, PostLoad: p.Load.PostLoad,
+		}
+		if p.Load.Mode == windows.LoadMerge {
+			cmd.TimeColumn = records.TimeColumn(p)
+		}
+		if _, err := natsx.Publish(ctx, s.cfg.JS, messages.LoadSubject(p.Name), cmd, hdr); err != nil {
+			return fmt.Errorf("window %s: %w", st.ID(), err)
+		}
+		return nil
+	}
 	for i, b := range st.Batches {
 		if st.HasLoaded(b.BatchID) {
 			continue
@@ -152,9 +173,8 @@ func (s *Service) publishLoads(ctx context.Context, st *messages.WindowState) (e
 			BatchID: b.BatchID, Policy: p.Name, PolicyVersion: st.PolicyVersion, WindowStart: st.WindowStart, WindowEnd: st.WindowEnd,
 			Revision: st.Revision, Part: i, Parts: len(st.Batches), Table: p.Load.Table, Mode: string(p.Load.Mode),
 			Object: b.Object, Rows: b.Rows, Bytes: b.Bytes, SHA256: b.SHA256, Columns: records.Columns(p), Manifest: st.Manifest,
-			CreatedAt: st.CompactedAt,
+			CreatedAt: st.CompactedAt, PostLoad: p.Load.PostLoad,
 		}
-		hdr := map[string][]string{messages.HeaderPolicy: {p.Name}, messages.HeaderWindow: {st.ID()}}
 		if _, err := natsx.Publish(ctx, s.cfg.JS, messages.LoadSubject(p.Name), cmd, hdr); err != nil {
 			return fmt.Errorf("window %s: %w", st.ID(), err)
 		}
@@ -195,10 +215,20 @@ func (s *Service) applyResult(ctx context.Context, m jetstream.Msg) (err error) 
 			became = cur.Status
 			return cur, nil
 		}
-		cur.LoadedBatches = append(cur.LoadedBatches, res.BatchID)
-		for _, b := range cur.Batches {
-			if b.BatchID == res.BatchID {
-				cur.LoadedRows += b.Rows
+		if res.BatchID == messages.WindowLoadID(res.Policy, res.WindowStart, res.Revision) {
+			// A whole-window load: every batch committed at once.
+			for _, b := range cur.Batches {
+				if !cur.HasLoaded(b.BatchID) {
+					cur.LoadedBatches = append(cur.LoadedBatches, b.BatchID)
+					cur.LoadedRows += b.Rows
+				}
+			}
+		} else {
+			cur.LoadedBatches = append(cur.LoadedBatches, res.BatchID)
+			for _, b := range cur.Batches {
+				if b.BatchID == res.BatchID {
+					cur.LoadedRows += b.Rows
+				}
 			}
 		}
 		if cur.Status == messages.StatusCompacted && len(cur.LoadedBatches) == len(cur.Batches) {

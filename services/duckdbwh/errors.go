@@ -23,3 +23,7 @@ var ErrRowCount = errors.New("row count mismatch")
 
 // ErrClosed is returned after Close.
 var ErrClosed = errors.New("warehouse closed")
+
+// ErrPostLoad is wrapped when a policy's post-load SQL fails; the whole
+// load is rolled back.
+var ErrPostLoad = errors.New("post-load SQL failed")

@@ -120,12 +120,65 @@ func (w *Warehouse) Load(ctx context.Context, b loader.Batch) (rows int64, dupli
 	if err != nil {
 		return 0, false, fmt.Errorf("table %s: %w", t, err)
 	}
-	if b.ID == "" || b.File == "" {
+	files := b.AllFiles()
+	if b.ID == "" || len(files) == 0 || files[0] == "" {
 		return 0, false, errors.New("batch: id and file are required")
 	}
-	// read_parquet expands glob patterns: a file name must name one file.
-	if !filepath.IsAbs(b.File) || strings.ContainsAny(b.File, "*?[{") {
-		return 0, false, fmt.Errorf("batch %s: file %q must be an absolute path without glob characters (*?[{)", b.ID, b.File)
+	for _, f := range files {
+		// read_parquet expands glob patterns: a file name must name one file.
+		if !filepath.IsAbs(f) || strings.ContainsAny(f, "*?[{") {
+			return 0, false, fmt.Errorf("batch %s: file %q must be an absolute path without glob characters (*?[{)", b.ID, f)
+		}
+	}
+	mode := b.Mode
+	if mode == "" {
+		mode = "append"
+	}
+	var keys []string
+	switch mode {
+	case "append", "replace":
+		if len(b.MergeKey) > 0 {
+			return 0, false, fmt.Errorf("batch %s: merge key set in mode %s", b.ID, mode)
+		}
+	case "merge":
+		if len(b.MergeKey) == 0 {
+			return 0, false, fmt.Errorf("batch %s: mode merge needs a merge key", b.ID)
+		}
+		for _, k := range b.MergeKey {
+			q, err := quoteIdent(k)
+			if err != nil {
+				return 0, false, fmt.Errorf("merge key: %w", err)
+			}
+			keys = append(keys, q)
+		}
+	default:
+		return 0, false, fmt.Errorf("batch %s: load mode %q (valid: append, replace, merge)", b.ID, b.Mode)
+	}
+	order := `"_source_seq" DESC`
+	timeCol := ""
+	if b.TimeColumn != "" {
+		q, err := quoteIdent(b.TimeColumn)
+		if err != nil {
+			return 0, false, fmt.Errorf("time column: %w", err)
+		}
+		timeCol = q
+		order = q + ` DESC, ` + order
+	}
+	// keysMatch: the merge key of a and b is equal. older: a's row is not
+	// newer than b's (event time, then source sequence).
+	keysMatch := func(a, b string) string {
+		conds := make([]string, len(keys))
+		for i, k := range keys {
+			conds[i] = a + `.` + k + ` = ` + b + `.` + k
+		}
+		return strings.Join(conds, " AND ")
+	}
+	older := func(a, b string) string {
+		seq := a + `."_source_seq" <= ` + b + `."_source_seq"`
+		if timeCol == "" {
+			return seq
+		}
+		return `(` + a + `.` + timeCol + ` < ` + b + `.` + timeCol + ` OR (` + a + `.` + timeCol + ` = ` + b + `.` + timeCol + ` AND ` + seq + `))`
 	}
 
 	w.loadMu.Lock()
@@ -161,18 +214,71 @@ func (w *Warehouse) Load(ctx context.Context, b loader.Batch) (rows int64, dupli
 		names[i] = `"` + c.name + `"`
 	}
 	list := strings.Join(names, ", ")
+	// One placeholder per file: read_parquet([?, ?, …]).
+	source := `read_parquet([?` + strings.Repeat(`, ?`, len(files)-1) + `])`
+	fileArgs := make([]any, len(files))
+	for i, f := range files {
+		fileArgs[i] = f
+	}
+	// newest: the window's newest row of each merge key.
+	var newest string
+	if mode == "merge" {
+		newest = `(SELECT * EXCLUDE ("_windrow_rn") FROM (SELECT *, row_number() OVER (PARTITION BY ` + strings.Join(keys, ", ") +
+			` ORDER BY ` + order + `) AS "_windrow_rn" FROM ` + source + `) WHERE "_windrow_rn" = 1) AS n`
+	}
+	if b.Rows > 0 && mode != "append" {
+		// Every row of the files must be accounted for, also when merge
+		// keeps only the newest row of a key.
+		var n int64
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM `+source, fileArgs...).Scan(&n); err != nil {
+			return 0, false, fmt.Errorf("count rows of %v: %w", files, classify(err))
+		}
+		if n != b.Rows {
+			return 0, false, fmt.Errorf("%w: %v hold %d rows, batch says %d", ErrRowCount, files, n, b.Rows)
+		}
+	}
+	switch mode {
+	case "replace":
+		// The window's rows this policy loaded before (any batch, any
+		// revision, any mode), found through the ledger.
+		del := `DELETE FROM ` + t.sql() + ` WHERE "_window_start" = ? AND "_batch_id" IN (SELECT batch_id FROM ` + ledgerTable +
+			` WHERE policy = ? AND table_name = ? AND window_start = ?)`
+		if _, err := tx.ExecContext(ctx, del, b.WindowStart.UTC(), b.Policy, t.String(), b.WindowStart.UTC()); err != nil {
+			return 0, false, fmt.Errorf("replace window in %s: %w", t, classify(err))
+		}
+	case "merge":
+		// Last writer wins by event time, whatever order windows load in:
+		// a row of the table is replaced when the window's newest row of its
+		// key is newer (event time, then source sequence); a window's row is
+		// inserted when no newer row of its key remains.
+		del := `DELETE FROM ` + t.sql() + ` AS t USING ` + newest + ` WHERE ` + keysMatch("t", "n") + ` AND ` + older("t", "n")
+		if _, err := tx.ExecContext(ctx, del, fileArgs...); err != nil {
+			return 0, false, fmt.Errorf("merge into %s: %w", t, classify(err))
+		}
+	}
 	insert := `INSERT INTO ` + t.sql() + ` (` + list + `, "_source_seq", "_window_start", "_window_end", "_batch_id") ` +
-		`SELECT ` + list + `, "_source_seq", ?, ?, ? FROM read_parquet(?)`
-	res, err := tx.ExecContext(ctx, insert, b.WindowStart.UTC(), b.WindowEnd.UTC(), b.ID, b.File)
+		`SELECT ` + list + `, "_source_seq", ?, ?, ? FROM ` + source
+	if mode == "merge" {
+		insert = `INSERT INTO ` + t.sql() + ` (` + list + `, "_source_seq", "_window_start", "_window_end", "_batch_id") ` +
+			`SELECT ` + list + `, "_source_seq", ?, ?, ? FROM ` + newest +
+			` WHERE NOT EXISTS (SELECT 1 FROM ` + t.sql() + ` AS e WHERE ` + keysMatch("e", "n") + `)`
+	}
+	args := append([]any{b.WindowStart.UTC(), b.WindowEnd.UTC(), b.ID}, fileArgs...)
+	res, err := tx.ExecContext(ctx, insert, args...)
 	if err != nil {
-		return 0, false, fmt.Errorf("insert %s into %s: %w", b.File, t, classify(err))
+		return 0, false, fmt.Errorf("insert %v into %s: %w", files, t, classify(err))
 	}
 	rows, err = res.RowsAffected()
 	if err != nil {
 		return 0, false, fmt.Errorf("insert into %s: rows affected: %w", t, err)
 	}
-	if b.Rows > 0 && rows != b.Rows {
-		return 0, false, fmt.Errorf("%w: %s holds %d rows, batch says %d", ErrRowCount, b.File, rows, b.Rows)
+	if b.Rows > 0 && mode != "merge" && rows != b.Rows {
+		return 0, false, fmt.Errorf("%w: %v hold %d rows, batch says %d", ErrRowCount, files, rows, b.Rows)
+	}
+	for i, stmt := range b.PostLoad {
+		if _, err := tx.ExecContext(ctx, stmt, postLoadArgs(stmt, b)...); err != nil {
+			return 0, false, fmt.Errorf("%w: post_load[%d]: %w", ErrPostLoad, i, classify(err))
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO `+ledgerTable+` (batch_id, policy, table_name, window_start, window_end,
 		revision, part, policy_version, rows, loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -276,6 +382,25 @@ func (w *Warehouse) closeIdle(gen uint64) {
 	w.db.Close() // nothing to hand the error to; the next load reopens anyway
 	w.db = nil
 	w.idle = nil
+}
+
+// postLoadArgs binds the named parameters a post-load statement uses
+// ($window_start, $window_end, $policy, $revision); a parameter the
+// statement does not mention is not bound.
+func postLoadArgs(stmt string, b loader.Batch) []any {
+	var out []any
+	for _, p := range []struct {
+		name string
+		v    any
+	}{
+		{"window_start", b.WindowStart.UTC()}, {"window_end", b.WindowEnd.UTC()},
+		{"policy", b.Policy}, {"revision", int64(b.Revision)},
+	} {
+		if strings.Contains(stmt, "$"+p.name) {
+			out = append(out, sql.Named(p.name, p.v))
+		}
+	}
+	return out
 }
 
 // classify wraps errors that mean another process holds the file with ErrUnavailable.

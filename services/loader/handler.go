@@ -68,19 +68,36 @@ func (s *Service) handle(msg *message.Message) (err error) {
 		attribute.String("windrow.batch_id", cmd.BatchID), attribute.Int("windrow.part", cmd.Part), attribute.Int("windrow.parts", cmd.Parts),
 		attribute.String("windrow.table", cmd.Table), attribute.String("windrow.object", cmd.Object), attribute.Int64("windrow.rows", cmd.Rows),
 		attribute.Int64("windrow.bytes", cmd.Bytes))
-	file, err := s.cfg.Files.Path(cmd.Object)
-	if err != nil {
-		return fmt.Errorf("batch %s: resolve object %q: %w", cmd.BatchID, cmd.Object, err)
+	// One file, or every batch of the window for a whole-window load.
+	refs := cmd.Batches
+	if !cmd.WholeWindow() {
+		refs = []messages.BatchRef{{BatchID: cmd.BatchID, Object: cmd.Object, Rows: cmd.Rows, SHA256: cmd.SHA256}}
 	}
-	vctx, verify := s.tracer.Start(ctx, "loader.verify_checksum")
-	err = verifySHA256(vctx, file, cmd.SHA256)
-	endSpan(verify, err)
-	if err != nil {
-		return fmt.Errorf("batch %s: %w", cmd.BatchID, err)
+	files := make([]string, len(refs))
+	vctx, verify := s.tracer.Start(ctx, "loader.verify_checksum", trace.WithAttributes(attribute.Int("windrow.files", len(refs))))
+	for i, ref := range refs {
+		file, err := s.cfg.Files.Path(ref.Object)
+		if err != nil {
+			err = fmt.Errorf("batch %s: resolve object %q: %w", ref.BatchID, ref.Object, err)
+			endSpan(verify, err)
+			return err
+		}
+		if err := verifySHA256(vctx, file, ref.SHA256); err != nil {
+			err = fmt.Errorf("batch %s: %w", ref.BatchID, err)
+			endSpan(verify, err)
+			return err
+		}
+		files[i] = file
 	}
+	verify.End()
+	file := files[0]
 	wctx, tx := s.tracer.Start(ctx, "loader.warehouse_transaction", trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.String("db.operation.name", "load batch"), attribute.String("db.collection.name", cmd.Table)))
-	rows, dup, err := s.cfg.Warehouse.Load(wctx, batchOf(&cmd, file))
+	b := batchOf(&cmd, file)
+	if cmd.WholeWindow() {
+		b.Files = files
+	}
+	rows, dup, err := s.cfg.Warehouse.Load(wctx, b)
 	if err == nil {
 		tx.SetAttributes(attribute.Int64("windrow.rows", rows), attribute.Bool("windrow.duplicate", dup))
 	}
@@ -126,6 +143,7 @@ func batchOf(cmd *messages.LoadCommand, file string) Batch {
 		ID: cmd.BatchID, Policy: cmd.Policy, PolicyVersion: cmd.PolicyVersion, Table: cmd.Table,
 		Columns: cmd.Columns, File: file, WindowStart: cmd.WindowStart, WindowEnd: cmd.WindowEnd,
 		Revision: cmd.Revision, Part: cmd.Part, Rows: cmd.Rows,
+		Mode: cmd.Mode, MergeKey: cmd.MergeKey, TimeColumn: cmd.TimeColumn, PostLoad: cmd.PostLoad,
 	}
 }
 

@@ -19,7 +19,28 @@ type Batch struct {
 	WindowEnd     time.Time
 	Revision      int
 	Part          int
-	Rows          int64 // rows the file holds; 0 means unknown (not checked)
+	Rows          int64 // rows the file holds (all files for a whole-window load); 0 means unknown (not checked)
+
+	// Files, for a whole-window load (modes replace and merge), are every
+	// batch file of the window run, loaded in one transaction; File is the
+	// first of them. ID is then messages.WindowLoadID.
+	Files []string
+	// Mode is "append" (default when empty), "replace" or "merge".
+	Mode string
+	// MergeKey and TimeColumn: mode merge (see messages.LoadCommand).
+	MergeKey   []string
+	TimeColumn string
+	// PostLoad statements run after the rows, in the same transaction, with
+	// the named parameters $window_start, $window_end, $policy, $revision.
+	PostLoad []string
+}
+
+// AllFiles returns Files, or File alone.
+func (b Batch) AllFiles() []string {
+	if len(b.Files) > 0 {
+		return b.Files
+	}
+	return []string{b.File}
 }
 
 // Warehouse loads batches. Implementations must be safe for concurrent use.

@@ -204,3 +204,12 @@ func Columns(p *windows.Policy) []messages.Column {
 	}
 	return out
 }
+
+// TimeColumn is the column holding event time, "" for ingest-time policies
+// (their rows are ordered by source sequence alone).
+func TimeColumn(p *windows.Policy) string {
+	if p.Time.Mode == windows.IngestTime {
+		return ""
+	}
+	return p.Time.Field
+}
