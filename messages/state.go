@@ -61,6 +61,9 @@ type WindowState struct {
 	LoadedRows    int64     `json:"loaded_rows"`
 	LoadedAt      time.Time `json:"loaded_at,omitzero"`
 	LoadDuration  int64     `json:"load_duration_ms"`
+	// Replays counts `windrow replay` runs of the window: its load commands
+	// carry the number, and results of an earlier run are ignored.
+	Replays int `json:"replays,omitempty"`
 	// StagingDeleted: the loaded window's staged segments and registrations are gone.
 	StagingDeleted bool `json:"staging_deleted,omitempty"`
 

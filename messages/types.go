@@ -147,10 +147,19 @@ type LoadCommand struct {
 	TimeColumn string `json:"time_column,omitempty"`
 	// PostLoad: the policy's post-load SQL statements.
 	PostLoad []string `json:"post_load,omitempty"`
+	// Replay, when > 0, is the window's replay number (`windrow replay`):
+	// the loader replaces what an earlier load of the same batch id put in
+	// the table instead of reporting a duplicate.
+	Replay int `json:"replay,omitempty"`
 }
 
-func (m *LoadCommand) Type() string  { return TypeLoadCommand }
-func (m *LoadCommand) MsgID() string { return m.BatchID }
+func (m *LoadCommand) Type() string { return TypeLoadCommand }
+func (m *LoadCommand) MsgID() string {
+	if m.Replay > 0 {
+		return fmt.Sprintf("%s-replay%d", m.BatchID, m.Replay)
+	}
+	return m.BatchID
+}
 
 // WholeWindow reports whether the command loads every batch of its window
 // run at once (modes replace and merge).
@@ -232,10 +241,16 @@ type LoadResult struct {
 	Duration    time.Duration `json:"duration_ns"`
 	LoadedAt    time.Time     `json:"loaded_at"`
 	Loader      string        `json:"loader"`
+	Replay      int           `json:"replay,omitempty"` // the command's replay number
 }
 
-func (m *LoadResult) Type() string  { return TypeLoadResult }
-func (m *LoadResult) MsgID() string { return "result-" + m.BatchID + "-" + string(m.Status) }
+func (m *LoadResult) Type() string { return TypeLoadResult }
+func (m *LoadResult) MsgID() string {
+	if m.Replay > 0 {
+		return fmt.Sprintf("result-%s-replay%d-%s", m.BatchID, m.Replay, m.Status)
+	}
+	return "result-" + m.BatchID + "-" + string(m.Status)
+}
 func (m *LoadResult) Validate() error {
 	errs := checkPolicyWindow(m.Policy, m.WindowStart, m.WindowEnd)
 	if m.BatchID == "" {

@@ -145,6 +145,14 @@ func (s *Service) publishLoads(ctx context.Context, st *messages.WindowState) (e
 	ctx, span := s.tracer.Start(ctx, "compactor.publish_loads", trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(attribute.Int("windrow.batches", len(st.Batches)), attribute.Int("windrow.loaded_batches", len(st.LoadedBatches))))
 	defer func() { endSpan(span, err) }()
+	return PublishLoads(ctx, s.cfg.JS, p, st)
+}
+
+// PublishLoads publishes the load commands of a COMPACTED window that are
+// not loaded yet: one per batch in mode append, one for the whole window in
+// the modes replace and merge. Ids are deterministic (and carry the window's
+// replay number), so publishing again is harmless.
+func PublishLoads(ctx context.Context, js jetstream.JetStream, p *windows.Policy, st *messages.WindowState) error {
 	hdr := map[string][]string{messages.HeaderPolicy: {p.Name}, messages.HeaderWindow: {st.ID()}}
 	if p.Load.Mode != windows.LoadAppend {
 		// replace and merge: the whole window in one command, one transaction.
@@ -155,12 +163,12 @@ func (s *Service) publishLoads(ctx context.Context, st *messages.WindowState) (e
 			BatchID: messages.WindowLoadID(p.Name, st.WindowStart, st.Revision), Policy: p.Name, PolicyVersion: st.PolicyVersion,
 			WindowStart: st.WindowStart, WindowEnd: st.WindowEnd, Revision: st.Revision, Part: 0, Parts: len(st.Batches),
 			Table: p.Load.Table, Mode: string(p.Load.Mode), Rows: st.Rows, Columns: records.Columns(p), Manifest: st.Manifest,
-			CreatedAt: st.CompactedAt, Batches: st.Batches, MergeKey: p.Load.MergeKey, PostLoad: p.Load.PostLoad,
+			CreatedAt: st.CompactedAt, Batches: st.Batches, MergeKey: p.Load.MergeKey, PostLoad: p.Load.PostLoad, Replay: st.Replays,
 		}
 		if p.Load.Mode == windows.LoadMerge {
 			cmd.TimeColumn = records.TimeColumn(p)
 		}
-		if _, err := natsx.Publish(ctx, s.cfg.JS, messages.LoadSubject(p.Name), cmd, hdr); err != nil {
+		if _, err := natsx.Publish(ctx, js, messages.LoadSubject(p.Name), cmd, hdr); err != nil {
 			return fmt.Errorf("window %s: %w", st.ID(), err)
 		}
 		return nil
@@ -173,9 +181,9 @@ func (s *Service) publishLoads(ctx context.Context, st *messages.WindowState) (e
 			BatchID: b.BatchID, Policy: p.Name, PolicyVersion: st.PolicyVersion, WindowStart: st.WindowStart, WindowEnd: st.WindowEnd,
 			Revision: st.Revision, Part: i, Parts: len(st.Batches), Table: p.Load.Table, Mode: string(p.Load.Mode),
 			Object: b.Object, Rows: b.Rows, Bytes: b.Bytes, SHA256: b.SHA256, Columns: records.Columns(p), Manifest: st.Manifest,
-			CreatedAt: st.CompactedAt, PostLoad: p.Load.PostLoad,
+			CreatedAt: st.CompactedAt, PostLoad: p.Load.PostLoad, Replay: st.Replays,
 		}
-		if _, err := natsx.Publish(ctx, s.cfg.JS, messages.LoadSubject(p.Name), cmd, hdr); err != nil {
+		if _, err := natsx.Publish(ctx, js, messages.LoadSubject(p.Name), cmd, hdr); err != nil {
 			return fmt.Errorf("window %s: %w", st.ID(), err)
 		}
 	}
@@ -206,7 +214,7 @@ func (s *Service) applyResult(ctx context.Context, m jetstream.Msg) (err error) 
 	became := messages.WindowStatus("")
 	st, err := s.cfg.States.Update(ctx, messages.WindowKey(res.Policy, messages.WindowID(res.WindowStart)), func(cur *messages.WindowState) (*messages.WindowState, error) {
 		became = ""
-		if cur == nil || cur.Revision != res.Revision || cur.Status == messages.StatusLoaded || cur.HasLoaded(res.BatchID) {
+		if cur == nil || cur.Revision != res.Revision || cur.Replays != res.Replay || cur.Status == messages.StatusLoaded || cur.HasLoaded(res.BatchID) {
 			return nil, statestore.ErrNoChange
 		}
 		if res.Status == messages.LoadFailed {

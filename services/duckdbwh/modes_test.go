@@ -257,3 +257,39 @@ func TestPostLoadRunsInTheLoadTransaction(t *testing.T) {
 		t.Errorf("%d rows after a failed post-load, want the 20 of revision 1", n)
 	}
 }
+
+// TestReplayReplacesWhatTheBatchLoaded: a replay of a loaded batch is not a
+// duplicate; it replaces the batch's rows (exactly once, whether the rows
+// were dropped meanwhile or are still there), and the same replay again is.
+func TestReplayReplacesWhatTheBatchLoaded(t *testing.T) {
+	w := open(t, time.Minute)
+	ctx := context.Background()
+	rows := sales(30, 1)
+	want := windowTotals{30, sumAmounts(rows)}
+	b := batch(writeParquet(t, rows), 0, 30)
+	if _, _, err := w.Load(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	// A user drops the window's rows; a plain redelivery would not bring them back.
+	query(t, w, func(db *sql.DB) {
+		if _, err := db.Exec(`DELETE FROM sales`); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if _, dup, _ := w.Load(ctx, b); !dup {
+		t.Fatal("a redelivered load was not a duplicate")
+	}
+	for i, tc := range []struct {
+		replay  int
+		wantDup bool
+	}{{1, false}, {1, true}, {2, false}} {
+		b.Replay = tc.replay
+		n, dup, err := w.Load(ctx, b)
+		if err != nil || dup != tc.wantDup || n != 30 {
+			t.Fatalf("step %d (replay %d): rows %d dup %v err %v; want 30 rows, dup %v", i, tc.replay, n, dup, err, tc.wantDup)
+		}
+		if got := totalsByWindow(t, w)[t0]; got != want {
+			t.Errorf("step %d (replay %d): window %+v, want %+v (the batch once)", i, tc.replay, got, want)
+		}
+	}
+}

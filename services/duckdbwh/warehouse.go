@@ -198,16 +198,33 @@ func (w *Warehouse) Load(ctx context.Context, b loader.Batch) (rows int64, dupli
 	if _, err := tx.ExecContext(ctx, ledgerDDL); err != nil {
 		return 0, false, fmt.Errorf("create ledger: %w", classify(err))
 	}
-	err = tx.QueryRowContext(ctx, `SELECT rows FROM `+ledgerTable+` WHERE batch_id = ?`, b.ID).Scan(&rows)
+	if _, err := tx.ExecContext(ctx, ledgerReplayDDL); err != nil {
+		return 0, false, fmt.Errorf("ledger replay column: %w", classify(err))
+	}
+	var loadedReplay int
+	err = tx.QueryRowContext(ctx, `SELECT rows, replay FROM `+ledgerTable+` WHERE batch_id = ?`, b.ID).Scan(&rows, &loadedReplay)
+	replaying := false
 	switch {
-	case err == nil:
+	case err == nil && loadedReplay >= b.Replay:
 		return rows, true, nil
+	case err == nil:
+		// A replay of a batch loaded before: what that load put in the
+		// table and its ledger row are replaced below.
+		replaying = true
 	case !errors.Is(err, sql.ErrNoRows):
 		return 0, false, fmt.Errorf("ledger lookup: %w", classify(err))
 	}
 
 	if err := ensureTable(ctx, tx, t, cols); err != nil {
 		return 0, false, err
+	}
+	if replaying {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+t.sql()+` WHERE "_batch_id" = ?`, b.ID); err != nil {
+			return 0, false, fmt.Errorf("replay %s: delete its earlier rows: %w", b.ID, classify(err))
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+ledgerTable+` WHERE batch_id = ?`, b.ID); err != nil {
+			return 0, false, fmt.Errorf("replay %s: ledger: %w", b.ID, classify(err))
+		}
 	}
 	names := make([]string, len(cols))
 	for i, c := range cols {
@@ -281,9 +298,9 @@ func (w *Warehouse) Load(ctx context.Context, b loader.Batch) (rows int64, dupli
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO `+ledgerTable+` (batch_id, policy, table_name, window_start, window_end,
-		revision, part, policy_version, rows, loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		revision, part, policy_version, rows, loaded_at, replay) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		b.ID, b.Policy, t.String(), b.WindowStart.UTC(), b.WindowEnd.UTC(), b.Revision, b.Part, b.PolicyVersion,
-		rows, time.Now().UTC()); err != nil {
+		rows, time.Now().UTC(), b.Replay); err != nil {
 		return 0, false, fmt.Errorf("ledger insert: %w", classify(err))
 	}
 	if err := tx.Commit(); err != nil {
@@ -304,6 +321,10 @@ const ledgerDDL = `CREATE TABLE IF NOT EXISTS ` + ledgerTable + ` (
 	rows BIGINT,
 	loaded_at TIMESTAMPTZ
 )`
+
+// ledgerReplayDDL adds the replay number to a ledger made before replays
+// existed.
+const ledgerReplayDDL = `ALTER TABLE ` + ledgerTable + ` ADD COLUMN IF NOT EXISTS replay INTEGER DEFAULT 0`
 
 // Close closes the file. It waits for a load in progress; later calls of
 // Load and DB return ErrClosed. Close is idempotent.

@@ -112,7 +112,7 @@ func (s *Service) handle(msg *message.Message) (err error) {
 	res := &messages.LoadResult{
 		BatchID: cmd.BatchID, Policy: cmd.Policy, WindowStart: cmd.WindowStart, WindowEnd: cmd.WindowEnd,
 		Revision: cmd.Revision, Part: cmd.Part, Parts: cmd.Parts, Table: cmd.Table,
-		Status: status, Rows: rows, Duration: time.Since(start), LoadedAt: time.Now().UTC(), Loader: s.cfg.Instance,
+		Status: status, Rows: rows, Duration: time.Since(start), LoadedAt: time.Now().UTC(), Loader: s.cfg.Instance, Replay: cmd.Replay,
 	}
 	if err := s.publishResult(ctx, res); err != nil {
 		return err
@@ -143,7 +143,7 @@ func batchOf(cmd *messages.LoadCommand, file string) Batch {
 		ID: cmd.BatchID, Policy: cmd.Policy, PolicyVersion: cmd.PolicyVersion, Table: cmd.Table,
 		Columns: cmd.Columns, File: file, WindowStart: cmd.WindowStart, WindowEnd: cmd.WindowEnd,
 		Revision: cmd.Revision, Part: cmd.Part, Rows: cmd.Rows,
-		Mode: cmd.Mode, MergeKey: cmd.MergeKey, TimeColumn: cmd.TimeColumn, PostLoad: cmd.PostLoad,
+		Mode: cmd.Mode, MergeKey: cmd.MergeKey, TimeColumn: cmd.TimeColumn, PostLoad: cmd.PostLoad, Replay: cmd.Replay,
 	}
 }
 

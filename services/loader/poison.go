@@ -78,7 +78,7 @@ func failedResult(msg *message.Message, cause error, instance string) (*messages
 	res := &messages.LoadResult{
 		BatchID: cmd.BatchID, Policy: cmd.Policy, WindowStart: cmd.WindowStart, WindowEnd: cmd.WindowEnd,
 		Revision: cmd.Revision, Part: cmd.Part, Parts: cmd.Parts, Table: cmd.Table,
-		Status: messages.LoadFailed, Error: text, LoadedAt: time.Now().UTC(), Loader: instance,
+		Status: messages.LoadFailed, Error: text, LoadedAt: time.Now().UTC(), Loader: instance, Replay: cmd.Replay,
 	}
 	return res, res.Validate() == nil
 }

@@ -33,6 +33,10 @@ type Batch struct {
 	// PostLoad statements run after the rows, in the same transaction, with
 	// the named parameters $window_start, $window_end, $policy, $revision.
 	PostLoad []string
+	// Replay > 0 (`windrow replay`): a ledger entry of this id from an
+	// earlier run (a lower replay number) does not make the batch a
+	// duplicate; what that load put in the table is replaced.
+	Replay int
 }
 
 // AllFiles returns Files, or File alone.
