@@ -57,6 +57,12 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err er
 		}
 		defer obj.Close()
 		f, err := s.layout.OpenFile(obj, obj.Size())
+		if errors.Is(err, records.ErrSchemaMismatch) {
+			// Staged under a policy version this one cannot read (a type
+			// changed, a required field added): retrying cannot help.
+			return s.failWindow(ctx, st, fmt.Errorf("segment %s (staged under policy version %d) does not fit policy version %d: %w",
+				r.SegmentID, r.PolicyVersion, s.cfg.Policy.Version, err))
+		}
 		if err != nil {
 			return fmt.Errorf("segment %s: %w", r.SegmentID, err)
 		}

@@ -51,9 +51,67 @@ func (l *Layout) OpenFile(r io.ReaderAt, size int64) (*parquet.File, error) {
 		return nil, fmt.Errorf("open parquet file: %w", err)
 	}
 	if !parquet.EqualNodes(f.Schema(), l.schema) {
-		return nil, fmt.Errorf("%w: file has %s, layout has %s", ErrSchemaMismatch, f.Schema(), l.schema)
+		if err := l.compatible(f.Schema()); err != nil {
+			return nil, fmt.Errorf("%w: %w (file has %s, layout has %s)", ErrSchemaMismatch, err, f.Schema(), l.schema)
+		}
 	}
 	return f, nil
+}
+
+// compatible reports whether rows of schema from can be read as rows of the
+// layout: a file staged under an earlier policy version that lacks fields
+// added since as nullable. Every column of the file must be in the layout,
+// the same; every column only in the layout must be optional (read as null).
+func (l *Layout) compatible(from *parquet.Schema) error {
+	have := map[string]parquet.Field{}
+	for _, f := range from.Fields() {
+		have[f.Name()] = f
+	}
+	for _, f := range l.schema.Fields() {
+		g, ok := have[f.Name()]
+		delete(have, f.Name())
+		switch {
+		case !ok && !f.Optional():
+			return fmt.Errorf("column %s is required now and missing in the file", f.Name())
+		case ok && !parquet.EqualNodes(f, g):
+			return fmt.Errorf("column %s changed (was %s, now %s)", f.Name(), nodeString(g), nodeString(f))
+		}
+	}
+	for name := range have {
+		return fmt.Errorf("column %s of the file is no longer in the policy", name)
+	}
+	return nil
+}
+
+func nodeString(n parquet.Node) string {
+	s := n.Type().String()
+	switch {
+	case n.Optional():
+		s = "optional " + s
+	case n.Repeated():
+		s = "repeated " + s
+	default:
+		s = "required " + s
+	}
+	return s
+}
+
+// rowGroups are f's row groups, converted to the layout's schema when the
+// file was written with an earlier, compatible one.
+func (l *Layout) rowGroups(f *parquet.File) ([]parquet.RowGroup, error) {
+	groups := f.RowGroups()
+	if parquet.EqualNodes(f.Schema(), l.schema) {
+		return groups, nil
+	}
+	conv, err := parquet.Convert(l.schema, f.Schema())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSchemaMismatch, err)
+	}
+	out := make([]parquet.RowGroup, len(groups))
+	for i, g := range groups {
+		out[i] = parquet.ConvertRowGroup(g, conv)
+	}
+	return out, nil
 }
 
 // MergeStats counts what Merge saw.
@@ -71,7 +129,11 @@ func (l *Layout) Merge(files []*parquet.File, yield func([]parquet.Row) error) (
 	var stats MergeStats
 	h := &sourceHeap{layout: l}
 	for _, f := range files {
-		s := &source{groups: f.RowGroups(), buf: make([]parquet.Row, chunkRows)}
+		groups, err := l.rowGroups(f)
+		if err != nil {
+			return stats, err
+		}
+		s := &source{groups: groups, buf: make([]parquet.Row, chunkRows)}
 		ok, err := s.next()
 		if err != nil {
 			return stats, err

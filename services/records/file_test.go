@@ -235,7 +235,9 @@ func TestOpenFileChecksSchema(t *testing.T) {
 		{name: "other type", policy: strings.Replace(allTypesPolicy, "{name: i,     type: int64}", "{name: i,     type: float64}", 1), wantErr: ErrSchemaMismatch},
 		{name: "other requiredness", policy: strings.Replace(allTypesPolicy, "{name: i,     type: int64}", "{name: i,     type: int64, required: true}", 1), wantErr: ErrSchemaMismatch},
 		{name: "extra field", policy: strings.Replace(allTypesPolicy, "    - {name: o,", "    - {name: p, type: bool}\n    - {name: o,", 1), wantErr: ErrSchemaMismatch},
-		{name: "missing field", policy: strings.Replace(allTypesPolicy, "    - {name: o,     type: string}\n", "", 1), wantErr: ErrSchemaMismatch},
+		// A file of an earlier policy version, before the nullable field o was added: read with o null.
+		{name: "missing nullable field", policy: strings.Replace(allTypesPolicy, "    - {name: o,     type: string}\n", "", 1)},
+		{name: "missing required field", policy: strings.Replace(allTypesPolicy, "    - {name: n,     type: int64,     required: true}\n", "", 1), wantErr: ErrSchemaMismatch},
 		{name: "renamed field", policy: strings.Replace(allTypesPolicy, "{name: o,", "{name: q,", 1), wantErr: ErrSchemaMismatch},
 	}
 	for _, tt := range tests {
@@ -328,5 +330,49 @@ func TestCompareNullsFirst(t *testing.T) {
 				t.Fatalf("sorted = %v, want %v", got, want)
 			}
 		})
+	}
+}
+
+// TestMergeReadsSegmentsOfAnEarlierVersion: a window can hold segments
+// staged before a nullable field was added; merged with the new layout,
+// their rows keep every value and have the new column null, in order with
+// rows of the new version.
+func TestMergeReadsSegmentsOfAnEarlierVersion(t *testing.T) {
+	l := mustLayout(t, allTypesPolicy)
+	old := mustLayout(t, strings.Replace(allTypesPolicy, "    - {name: o,     type: string}\n", "", 1))
+	files := openAll(t, l, segment(t, old, seqRange(1, 500), FileOptions{}), segment(t, l, seqRange(400, 900), FileOptions{}))
+	oCol := -1
+	for i, c := range l.schema.Columns() {
+		if c[0] == "o" {
+			oCol = i
+		}
+	}
+	var seqs []uint64
+	nullO := 0
+	stats, err := l.Merge(files, func(rows []parquet.Row) error {
+		for _, r := range rows {
+			seq := l.Seq(r)
+			seqs = append(seqs, seq)
+			isNull := true
+			for _, v := range r {
+				if v.Column() == oCol && !v.IsNull() {
+					isNull = false
+				}
+			}
+			if isNull {
+				nullO++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Rows != 900 || stats.Duplicates != 101 || len(seqs) != 900 {
+		t.Fatalf("merge %+v, %d rows; want 900 rows and 101 duplicates", stats, len(seqs))
+	}
+	// Rows 1..399 come only from the old file: o is null there.
+	if nullO < 399 {
+		t.Errorf("%d rows with o null, want at least the 399 rows only the old segment holds", nullO)
 	}
 }
