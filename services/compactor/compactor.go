@@ -112,6 +112,7 @@ type Service struct {
 	collectors  jetstream.Consumer   // the collectors' consumer, tick goroutine only
 	republished map[string]time.Time // sweep goroutine only: when load commands of a COMPACTED window were last published again
 	slaMarked   map[string]bool      // sweep goroutine only: overdue windows already marked on their trace
+	tempsSwept  time.Time            // sweep goroutine only: when stale temporary files were last removed
 
 	stats struct {
 		sealed, compacted, results, terminated atomic.Int64
@@ -401,6 +402,28 @@ func (s *Service) seal(ctx context.Context, w windows.Window, wm time.Time) (*me
 	return st, nil
 }
 
+// tempSweepEvery is how often the policy's pending-write files left by
+// killed processes are looked for; tempMaxAge is how old one must be.
+const (
+	tempSweepEvery = time.Hour
+	tempMaxAge     = time.Hour
+)
+
+// removeStaleTemps deletes the ".tmp-" files of the policy's staging and
+// batch directories that a process killed mid-write left behind.
+func (s *Service) removeStaleTemps(ctx context.Context) {
+	p := s.cfg.Policy
+	for _, prefix := range []string{"staging/" + p.Name, "batches/" + p.Name} {
+		n, err := s.cfg.Store.RemoveStaleTemps(ctx, prefix, s.cfg.Now().Add(-tempMaxAge))
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("remove stale temporary files", "prefix", prefix, "err", err)
+		}
+		if n > 0 {
+			s.log.Info("removed temporary files left by interrupted writes", "prefix", prefix, "files", n)
+		}
+	}
+}
+
 // republishEvery bounds how often a COMPACTED window's load commands are
 // published again (the load stream's duplicate window is 20 minutes).
 const republishEvery = 5 * time.Minute
@@ -415,6 +438,10 @@ func (s *Service) sweep(ctx context.Context) error {
 		return err
 	}
 	now := s.cfg.Now()
+	if now.Sub(s.tempsSwept) >= tempSweepEvery {
+		s.tempsSwept = now
+		s.removeStaleTemps(ctx)
+	}
 	// States come in window order: within a policy, nearest deadline first.
 	for _, st := range states {
 		s.markOverdue(ctx, st)

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 )
 
 // ErrInvalidKey is returned for keys that are empty, absolute, contain "..",
@@ -273,4 +274,50 @@ func (s *Local) List(ctx context.Context, prefix string) ([]string, error) {
 	})
 	sort.Strings(keys)
 	return keys, err
+}
+
+// RemoveStaleTemps deletes pending writes (".tmp-" files) under prefix that
+// (or, with prefix "", anywhere in the store) that
+// were last written before olderThan: what a process killed in the middle of
+// a write left behind. A live writer touches its file as it writes, so a
+// threshold well above the longest write (an hour) never hits one. It
+// returns how many files it removed.
+func (s *Local) RemoveStaleTemps(ctx context.Context, prefix string, olderThan time.Time) (int, error) {
+	p := s.root // "" is the whole store
+	if prefix != "" {
+		var err error
+		if p, err = s.Path(prefix); err != nil {
+			return 0, err
+		}
+	}
+	removed := 0
+	err := filepath.WalkDir(p, func(file string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if d.IsDir() || !strings.HasPrefix(d.Name(), ".tmp-") {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // committed or aborted meanwhile
+			}
+			return err
+		}
+		if info.ModTime().Before(olderThan) {
+			if err := os.Remove(file); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			removed++
+		}
+		return nil
+	})
+	return removed, err
 }

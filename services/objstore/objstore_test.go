@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"pgregory.net/rapid"
 
@@ -536,5 +537,55 @@ func TestCanceledContext(t *testing.T) {
 	}
 	if names := dirNames(t, s.Root()); len(names) != 0 {
 		t.Fatalf("root holds %v after canceled writes, want nothing", names)
+	}
+}
+
+// TestRemoveStaleTemps: pending files older than the threshold (left by a
+// killed writer) go; a live writer's file and committed objects stay.
+func TestRemoveStaleTemps(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	mustPut(t, s, "a/done.parquet", []byte("committed"))
+	stale, err := s.Create(ctx, "a/killed.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := s.Create(ctx, "b/writing.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { live.Abort() })
+	// The killed writer's file was last written two hours ago.
+	var staleName string
+	for _, n := range dirNames(t, filepath.Join(s.Root(), "a")) {
+		if strings.HasPrefix(n, ".tmp-") {
+			staleName = filepath.Join(s.Root(), "a", n)
+		}
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(staleName, old, old); err != nil {
+		t.Fatal(err)
+	}
+	_ = stale // never committed nor aborted: the process "died"
+	n, err := s.RemoveStaleTemps(ctx, "", time.Now().Add(-time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("RemoveStaleTemps = %d, %v; want 1 removed", n, err)
+	}
+	if _, err := os.Stat(staleName); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale temp file still there: %v", err)
+	}
+	if got := dirNames(t, filepath.Join(s.Root(), "b")); len(got) != 1 {
+		t.Errorf("the live writer's file was removed: %v", got)
+	}
+	if _, err := live.Write([]byte("more")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := live.Commit(); err != nil {
+		t.Fatalf("live writer commit: %v", err)
+	}
+	a, _ := s.List(ctx, "a")
+	b, _ := s.List(ctx, "b")
+	if keys := append(a, b...); !slices.Equal(keys, []string{"a/done.parquet", "b/writing.parquet"}) {
+		t.Errorf("keys %v", keys)
 	}
 }
