@@ -49,8 +49,12 @@ func (c *policyCmd) list(ctx context.Context, args []string) error {
 			continue
 		}
 		p := e.Policy
-		fmt.Fprintf(tw, "%s\tv%d\t%s\t%s %s\t%s\t%s: %s\n", e.Name, e.Version, stamp(e.Stored),
-			p.Window.Kind, shortDuration(p.Window.Size.D()), p.Load.Table, p.Source.Stream, strings.Join(p.Source.Subjects, ", "))
+		window := string(p.Window.Kind)
+		if p.Window.Size > 0 { // kinds without a fixed size show the kind alone
+			window += " " + shortDuration(p.Window.Size.D())
+		}
+		fmt.Fprintf(tw, "%s\tv%d\t%s\t%s\t%s\t%s: %s\n", e.Name, e.Version, stamp(e.Stored),
+			window, p.Load.Table, p.Source.Stream, strings.Join(p.Source.Subjects, ", "))
 	}
 	return tw.Flush()
 }
