@@ -71,7 +71,7 @@ func TestParsePolicy(t *testing.T) {
 			name:    "unknown key",
 			yaml:    edit("  size: 1h\n", "  size: 1h\n  lateness: 5m\n"),
 			wantErr: ErrInvalidPolicy,
-			want:    []string{"policies/sales.yaml:16: window.lateness: unknown field (valid: kind, size, timezone, max_out_of_order, allowed_lateness, late, idle_timeout, future_horizon)"},
+			want:    []string{"policies/sales.yaml:16: window.lateness: unknown field (valid: kind, size, slide, gap, timezone, max_out_of_order, allowed_lateness, late, idle_timeout, future_horizon, max_open_sessions)"},
 		},
 		{
 			name:    "unknown top-level key",
@@ -192,7 +192,7 @@ func TestParsePolicy(t *testing.T) {
 			yaml:    edit("  size: 1h\n", "  size: 1h\n  kind: sliding\n  timezone: Mars/Base\n  late: keep\n  max_out_of_order: -1m\n  allowed_lateness: -1s\n  idle_timeout: 500ms\n"),
 			wantErr: ErrInvalidPolicy,
 			want: []string{
-				`sales.yaml:16: window.kind: "sliding" is not a window kind (valid: tumbling)`,
+				`sales.yaml:16: window.kind: "sliding" is not a window kind (valid: tumbling, hopping, session)`,
 				`sales.yaml:17: window.timezone: "Mars/Base" is not a known IANA time zone (use e.g. UTC`,
 				`sales.yaml:18: window.late: "keep" is not a late mode (valid: drop, dlq)`,
 				"sales.yaml:19: window.max_out_of_order: -1m0s must not be negative",

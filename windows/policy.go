@@ -78,7 +78,14 @@ const (
 type WindowKind string
 
 const (
+	// Tumbling windows tile time: each event is in exactly one window of window.size.
 	Tumbling WindowKind = "tumbling"
+	// Hopping windows of window.size start every window.slide: each event is in
+	// size/slide windows (see HoppingAssigner).
+	Hopping WindowKind = "hopping"
+	// Session windows are per key: a session holds a key's events with pauses
+	// shorter than window.gap (see Sessions).
+	SessionWindows WindowKind = "session"
 )
 
 // Policy is one window policy: which events, which schema, which windows,
@@ -137,11 +144,18 @@ type TimeSpec struct {
 
 // WindowSpec describes windows and lateness.
 type WindowSpec struct {
-	// Kind is "tumbling" (default).
+	// Kind is "tumbling" (default), "hopping" or "session".
 	Kind WindowKind `yaml:"kind" json:"kind"`
-	// Size of a window, > 0, at least 1s, whole seconds. Windows that divide a day (or are whole
-	// days) align to midnight in Timezone.
+	// Size of a window, > 0, at least 1s, whole seconds. Tumbling: windows that divide a day (or are
+	// whole days) align to midnight in Timezone. Hopping: a whole multiple of Slide (at most
+	// MaxHoppingWindowsPerEvent times it). Session: must be empty.
 	Size Duration `yaml:"size" json:"size"`
+	// Slide is how far apart hopping windows start (hopping only): at least 1s, whole seconds,
+	// dividing 24h or whole days (so windows align like tumbling windows of this size), at most Size.
+	Slide Duration `yaml:"slide,omitempty" json:"slide,omitempty"`
+	// Gap ends a session (session only): a pause of Gap or more between two events of a key
+	// starts a new session. At least 1s.
+	Gap Duration `yaml:"gap,omitempty" json:"gap,omitempty"`
 	// Timezone is an IANA zone name used to align boundaries. Default "UTC".
 	Timezone string `yaml:"timezone" json:"timezone"`
 	// MaxOutOfOrder bounds how far behind the newest event another event may be and still be on time. Default 1m.
@@ -155,6 +169,9 @@ type WindowSpec struct {
 	IdleTimeout Duration `yaml:"idle_timeout" json:"idle_timeout"`
 	// FutureHorizon: events later than ingest time + this go to the DLQ with reason "future". Default 24h.
 	FutureHorizon Duration `yaml:"future_horizon" json:"future_horizon"`
+	// MaxOpenSessions caps the sessions open at once across all keys (session only).
+	// 0 means DefaultMaxOpenSessions; see SessionLimit.
+	MaxOpenSessions int `yaml:"max_open_sessions,omitempty" json:"max_open_sessions,omitempty"`
 }
 
 // Segment holds the collector's flush triggers; whichever is reached first flushes.

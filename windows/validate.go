@@ -387,13 +387,7 @@ func (p *Policy) validate() []*FieldError {
 
 // problems checks a WindowSpec except its time zone, with field paths under "window.".
 func (w *WindowSpec) problems() []*FieldError {
-	var ps problems
-	if w.Kind != Tumbling {
-		ps.add("window.kind", "%q is not a window kind (valid: tumbling)", string(w.Kind))
-	}
-	if e := sizeProblem(w.Size); e != nil {
-		ps = append(ps, e)
-	}
+	ps := problems(w.kindProblems())
 	if w.MaxOutOfOrder < 0 {
 		ps.add("window.max_out_of_order", "%s must not be negative", w.MaxOutOfOrder)
 	}
