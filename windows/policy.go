@@ -105,6 +105,16 @@ type Policy struct {
 	Load        Load       `yaml:"load" json:"load"`
 	SLA         SLA        `yaml:"sla" json:"sla"`
 
+	// Key lists the schema fields that partition a window (required string, int64,
+	// date or timestamp fields); empty means no key. Required by session windows.
+	Key []string `yaml:"key,omitempty" json:"key,omitempty"`
+	// MaxKeysPerWindow caps the distinct key tuples of one window (tumbling and
+	// hopping). 0 means DefaultMaxKeysPerWindow; see KeyLimit.
+	MaxKeysPerWindow int `yaml:"max_keys_per_window,omitempty" json:"max_keys_per_window,omitempty"`
+	// KeyOverflow says what happens to an event over a key cap: "dlq" (reason
+	// key_overflow or session_overflow) or "error". "" means dlq; see KeyOverflowMode.
+	KeyOverflow KeyOverflow `yaml:"key_overflow,omitempty" json:"key_overflow,omitempty"`
+
 	// loc caches Window.Timezone once loaded; set by SetDefaults and Validate,
 	// read-only afterwards (see Location).
 	loc *time.Location

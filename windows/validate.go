@@ -301,6 +301,9 @@ func (p *Policy) validate() []*FieldError {
 		p.loc = loc
 	}
 
+	// key (top level, but checked against the schema and the window kind)
+	ps = append(ps, p.keyProblems()...)
+
 	// segment
 	s := p.Segment
 	if s.MaxRows < MinSegmentMaxRows || s.MaxRows > MaxSegmentMaxRows {
