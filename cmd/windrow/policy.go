@@ -212,6 +212,10 @@ func loadPolicyFiles(files []string) ([]policyFile, []error) {
 			errs = append(errs, err)
 			continue
 		}
+		if err := p.NotRunYet(f); err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		if first, dup := byName[p.Name]; dup {
 			errs = append(errs, &windows.FieldError{File: f, Line: nameLine(data), Field: "name",
 				Msg: fmt.Sprintf("policy %q is also defined in %s (one file per policy)", p.Name, first)})

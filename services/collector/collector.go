@@ -168,6 +168,9 @@ func New(cfg Config) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := cfg.Policy.NotRunYet(""); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", "collector", cfg.Policy.Name, err)
+	}
 	layout, err := records.NewLayout(cfg.Policy)
 	if err != nil {
 		return nil, fmt.Errorf("collector %s: %w", cfg.Policy.Name, err)

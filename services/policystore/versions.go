@@ -153,6 +153,11 @@ type Plan struct {
 // Plan compares a parsed policy file (windows.ParsePolicy) with the stored
 // version of its policy. It stores nothing.
 func (s *Store) Plan(ctx context.Context, p *windows.Policy, data []byte) (*Plan, error) {
+	// Valid but not run by this version: storing it would run it as
+	// something else or stop its workers.
+	if err := p.NotRunYet(""); err != nil {
+		return nil, err
+	}
 	canon, err := Canonical(p)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,48 @@
+package windows
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestNotRunYet(t *testing.T) {
+	base := `name: x
+source: {subjects: [e.>]}
+schema:
+  fields:
+    - {name: k, type: string, required: true}
+    - {name: at, type: timestamp, required: true}
+time: {field: at}
+load: {table: x}
+`
+	for _, tc := range []struct {
+		name, extra string
+		want        []string
+	}{
+		{"tumbling", "window: {size: 1h}\n", nil},
+		{"hopping", "window: {kind: hopping, size: 1h, slide: 15m}\n", []string{"x.yaml: window.kind: hopping windows"}},
+		{"session", "window: {kind: session, gap: 30m}\nkey: [k]\n", []string{"x.yaml: window.kind: session windows", "x.yaml: key: partitioning"}},
+		{"keys", "window: {size: 1h}\nkey: [k]\n", []string{"x.yaml: key: partitioning"}},
+	} {
+		p, err := ParsePolicy("x.yaml", []byte(base+tc.extra))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		err = p.NotRunYet("x.yaml")
+		if len(tc.want) == 0 {
+			if err != nil {
+				t.Errorf("%s: %v, want nil", tc.name, err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrInvalidPolicy) {
+			t.Errorf("%s: %v does not match ErrInvalidPolicy", tc.name, err)
+		}
+		for _, w := range tc.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %v, want it to contain %q", tc.name, err, w)
+			}
+		}
+	}
+}
