@@ -1,5 +1,5 @@
 // Package windows holds window policies and the pure logic that turns event times
-// into tumbling windows. It is a leaf: it does no I/O (policies are parsed from
+// into windows (tumbling, hopping, session) and key paths. It is a leaf: it does no I/O (policies are parsed from
 // bytes; only time.LoadLocation reads the host's zone database), imports nothing
 // of NATS, and never reads the clock. Every result is a function of its arguments,
 // so the same events and policy always give the same windows.
@@ -11,7 +11,13 @@
 //   - parse.go: ParsePolicy — strict YAML, SetDefaults, Validate, errors with
 //     file:line, field path and what would be valid, every problem at once.
 //   - validate.go: SetDefaults, Validate, and field look-ups.
-//   - window.go: Window, window IDs, and Assigner (event time → window).
+//   - window.go: Window, window IDs, and Assigner (event time → tumbling window).
+//   - kinds.go, hopping.go: WindowAssigner (an event's windows) and
+//     HoppingAssigner (size/slide windows built from tumbling panes).
+//   - session.go: Sessions (per-key windows closed after a gap).
+//   - keys.go: key paths (Hive-style, escaped) and the per-window key cap.
+//   - support.go: NotRunYet — what the language accepts and the services do
+//     not run yet (hopping, session, key).
 //   - watermark.go: Watermark (the event-time clock) and Segment.Due.
 //   - errors.go: ErrInvalidPolicy, ErrInvalidWindowID and FieldError.
 //
