@@ -14,9 +14,9 @@ func (p *Policy) NotRunYet(file string) error {
 		errs = append(errs, &FieldError{File: file, Field: field, Msg: msg})
 	}
 	switch p.Window.Kind {
-	case Tumbling, "":
+	case Tumbling, Hopping, "":
 	default:
-		add("window.kind", string(p.Window.Kind)+" windows are part of the policy language, but this version's collector and compactor run tumbling windows only (valid today: tumbling)")
+		add("window.kind", string(p.Window.Kind)+" windows are part of the policy language, but this version's collector and compactor run tumbling and hopping windows only (valid today: tumbling, hopping)")
 	}
 	if len(p.Key) > 0 {
 		add("key", "partitioning a window's output by key is part of the policy language, but this version's collector and compactor do not run it yet (leave key out)")

@@ -21,7 +21,7 @@ load: {table: x}
 		want        []string
 	}{
 		{"tumbling", "window: {size: 1h}\n", nil},
-		{"hopping", "window: {kind: hopping, size: 1h, slide: 15m}\n", []string{"x.yaml: window.kind: hopping windows"}},
+		{"hopping", "window: {kind: hopping, size: 1h, slide: 15m}\n", nil},
 		{"session", "window: {kind: session, gap: 30m}\nkey: [k]\n", []string{"x.yaml: window.kind: session windows", "x.yaml: key: partitioning"}},
 		{"keys", "window: {size: 1h}\nkey: [k]\n", []string{"x.yaml: key: partitioning"}},
 	} {

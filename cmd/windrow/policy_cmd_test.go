@@ -548,16 +548,16 @@ func TestPolicyGetVersionsAndList(t *testing.T) {
 	}
 }
 
-// TestPolicyApplyRefusesWhatIsNotRunYet: a valid hopping policy is refused
-// by apply (it would otherwise be collected as tumbling windows), with the
-// file and field; nothing is stored.
+// TestPolicyApplyRefusesWhatIsNotRunYet: a valid session policy is refused
+// by apply (the services do not run session windows yet), with the file
+// and field; nothing is stored.
 func TestPolicyApplyRefusesWhatIsNotRunYet(t *testing.T) {
 	e := newPolicyEnv(t)
-	hopping := replace(t, ordersPolicyFile, "size: 1h", "kind: hopping, size: 1h, slide: 15m")
-	path := writeFile(t, filepath.Join(t.TempDir(), "hopping.yaml"), hopping)
+	session := replace(t, ordersPolicyFile, "size: 1h", "kind: session, gap: 30m") + "key: [id]\n"
+	path := writeFile(t, filepath.Join(t.TempDir(), "session.yaml"), session)
 	r := e.run("apply", path)
-	want := path + ": window.kind: hopping windows are part of the policy language, but this version's collector and compactor run tumbling windows only"
+	want := path + ": window.kind: session windows are part of the policy language, but this version's collector and compactor run tumbling and hopping windows only"
 	if r.code != 1 || !strings.Contains(r.errOut, want) || e.values() != 0 {
-		t.Fatalf("apply of a hopping policy: exit %d, stderr %q, %d stored; want 1, %q, none", r.code, r.errOut, e.values(), want)
+		t.Fatalf("apply of a session policy: exit %d, stderr %q, %d stored; want 1, %q, none", r.code, r.errOut, e.values(), want)
 	}
 }

@@ -111,7 +111,9 @@ type Stats struct {
 type Service struct {
 	cfg    Config
 	layout *records.Layout
-	assign *windows.Assigner // intake goroutine only
+	assign *windows.Assigner        // tumbling windows; intake goroutine only
+	hop    *windows.HoppingAssigner // hopping windows (nil otherwise); intake goroutine only
+	wins   []windows.WindowMicros   // reused by hopping assignment
 	log    *slog.Logger
 
 	cur     *batch      // intake goroutine only
@@ -175,12 +177,18 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("collector %s: %w", cfg.Policy.Name, err)
 	}
-	assign, err := windows.NewAssigner(cfg.Policy.Window)
+	var assign *windows.Assigner
+	var hop *windows.HoppingAssigner
+	if cfg.Policy.Window.Kind == windows.Hopping {
+		hop, err = windows.NewHoppingAssigner(cfg.Policy.Window)
+	} else {
+		assign, err = windows.NewAssigner(cfg.Policy.Window)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("collector %s: %w", cfg.Policy.Name, err)
 	}
 	s := &Service{
-		cfg: cfg, layout: layout, assign: assign,
+		cfg: cfg, layout: layout, assign: assign, hop: hop,
 		log:      cfg.Logger.With("service", "collector", "policy", cfg.Policy.Name, "policy_version", cfg.Policy.Version),
 		free:     make(chan *batch, 2),
 		flushCh:  make(chan *batch),
@@ -480,13 +488,30 @@ func (s *Service) intake(ctx context.Context, m jetstream.Msg) error {
 			time.UnixMicro(evt).UTC().Format(time.RFC3339), horizon, meta.Timestamp.UTC().Format(time.RFC3339)), "")
 		return s.maybeHandOff()
 	}
-	start, end := s.assign.AssignMicros(evt)
-	if wm := s.watermark.Load(); (wm != 0 && end+p.Window.AllowedLateness.D().Microseconds() <= wm) || s.isSealed(start) {
-		win := windows.Window{Start: time.UnixMicro(start).UTC(), End: time.UnixMicro(end).UTC()}
-		if err := s.lateOrStaged(ctx, b, m, seq, meta.NumDelivered, evt, win); err != nil {
+	if s.hop == nil {
+		start, end := s.assign.AssignMicros(evt)
+		if err := s.place(ctx, b, m, seq, meta.NumDelivered, evt, row, start, end); err != nil {
 			return err
 		}
 		return s.maybeHandOff()
+	}
+	// Hopping: the event belongs to every window that covers it.
+	s.wins = s.hop.AssignAllMicros(evt, s.wins[:0])
+	for _, w := range s.wins {
+		if err := s.place(ctx, b, m, seq, meta.NumDelivered, evt, row, w.StartUs, w.EndUs); err != nil {
+			return err
+		}
+	}
+	return s.maybeHandOff()
+}
+
+// place puts a decoded event into the buffer of window [start, end), or
+// takes the late path when that window is closed.
+func (s *Service) place(ctx context.Context, b *batch, m jetstream.Msg, seq, delivered uint64, evt int64, row parquet.Row, start, end int64) error {
+	p := s.cfg.Policy
+	if wm := s.watermark.Load(); (wm != 0 && end+p.Window.AllowedLateness.D().Microseconds() <= wm) || s.isSealed(start) {
+		win := windows.Window{Start: time.UnixMicro(start).UTC(), End: time.UnixMicro(end).UTC()}
+		return s.lateOrStaged(ctx, b, m, seq, delivered, evt, win)
 	}
 	wb := b.buf[start]
 	if wb == nil {
@@ -505,7 +530,7 @@ func (s *Service) intake(ctx context.Context, m jetstream.Msg) error {
 	wb.minSeq, wb.maxSeq = min(wb.minSeq, seq), max(wb.maxSeq, seq)
 	wb.minEvt, wb.maxEvt = min(wb.minEvt, evt), max(wb.maxEvt, evt)
 	b.rows++
-	return s.maybeHandOff()
+	return nil
 }
 
 func (s *Service) maybeHandOff() error {

@@ -27,7 +27,12 @@ func (s *Service) deadLetter(b *batch, m jetstream.Msg, seq uint64, reason, deta
 			out.Header[k] = v
 		}
 	}
-	out.Header.Set(messages.HeaderMsgID, "dlq-"+p.Name+"-"+strconv.FormatUint(seq, 10))
+	id := "dlq-" + p.Name + "-" + strconv.FormatUint(seq, 10)
+	if s.hop != nil && windowID != "" {
+		// Hopping: an event can be late for several windows, one record each.
+		id += "-" + windowID
+	}
+	out.Header.Set(messages.HeaderMsgID, id)
 	out.Header.Set(messages.HeaderPolicy, p.Name)
 	out.Header.Set(messages.HeaderReason, reason)
 	out.Header.Set(messages.HeaderDetail, detail)
@@ -208,7 +213,11 @@ func (s *Service) late(b *batch, m jetstream.Msg, seq uint64, evt int64, win win
 		return
 	}
 	out := nats.NewMsg(messages.LateSubject(p.Name, win.ID()))
-	out.Header.Set(messages.HeaderMsgID, "late-"+p.Name+"-"+strconv.FormatUint(seq, 10))
+	lateID := "late-" + p.Name + "-" + strconv.FormatUint(seq, 10)
+	if s.hop != nil {
+		lateID += "-" + win.ID()
+	}
+	out.Header.Set(messages.HeaderMsgID, lateID)
 	out.Header.Set(messages.HeaderPolicy, p.Name)
 	out.Header.Set(messages.HeaderWindow, win.ID())
 	out.Header.Set(messages.HeaderSourceSubject, m.Subject())
