@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -88,6 +89,7 @@ func runRoles(ctx context.Context, name string, args []string, roles []string) e
 	objects := fs.String("objects", "", "object store directory (default DATA_DIR/objects)")
 	instance := fs.String("instance", "", "instance name, stable across restarts (default the host name)")
 	ackWait := fs.Duration("ack-wait", 0, "ack wait of the collector and loader consumers (default 2m; at least 10s)")
+	connectWait := fs.Duration("connect-wait", 2*time.Minute, "how long to keep trying to reach an external NATS server that is not up yet (0: fail at once)")
 	var policies stringList
 	fs.Var(&policies, "policy", "policy file or directory to apply at start (repeatable)")
 	logFormat := fs.String("log-format", "", "log format: text or json")
@@ -139,7 +141,7 @@ func runRoles(ctx context.Context, name string, args []string, roles []string) e
 	s, err := stack.Open(ctx, stack.Config{
 		DataDir: dataDir, Embedded: embedded, NATSPort: natsPort, NATS: nc,
 		ObjectDir: pick("objects", *objects, cfg.ObjectStore.Dir), DuckDB: pick("duckdb", *duck, cfg.Warehouse.DuckDB),
-		Roles: roles, Instance: pick("instance", *instance, cfg.Instance), AckWait: *ackWait, Logger: log,
+		Roles: roles, Instance: pick("instance", *instance, cfg.Instance), AckWait: *ackWait, ConnectWait: *connectWait, Logger: log,
 		MetricsAddr: maddr,
 	})
 	if err != nil {

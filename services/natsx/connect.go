@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -175,4 +178,45 @@ func WaitJetStream(ctx context.Context, js jetstream.JetStream) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// ConnectRetry is Connect that keeps trying for up to wait while the server
+// cannot be reached (not listening yet, restarting): with backoff from
+// 250ms to 5s, logging each failed attempt. Authentication, TLS and
+// configuration errors end it at once. wait 0 tries once.
+func ConnectRetry(ctx context.Context, cfg ClientConfig, wait time.Duration, log *slog.Logger) (*nats.Conn, error) {
+	deadline := time.Now().Add(wait)
+	backoff := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		nc, err := Connect(cfg, nil)
+		if err == nil {
+			if attempt > 1 && log != nil {
+				log.Info("connected to NATS", "url", ConnectedURL(nc), "attempts", attempt)
+			}
+			return nc, nil
+		}
+		if !unreachable(err) || time.Now().Add(backoff).After(deadline) {
+			return nil, err
+		}
+		if log != nil {
+			log.Warn("NATS not reachable yet; retrying", "err", err, "in", backoff, "until", deadline.Format(time.RFC3339))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, errors.Join(err, ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// unreachable reports whether a connect error means the server could not
+// be reached (worth retrying) rather than that it refused us.
+func unreachable(err error) bool {
+	if errors.Is(err, nats.ErrNoServers) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, nats.ErrTimeout) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

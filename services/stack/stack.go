@@ -77,6 +77,11 @@ type Config struct {
 	// telemetry.New for its service name, which follows the OTEL_*
 	// environment (off without an OTLP endpoint). Close shuts them down.
 	Tracing map[string]*telemetry.Tracing
+	// ConnectWait is how long to keep trying to reach an external NATS
+	// server that is not up yet (refused or dropped connections; never
+	// authentication or TLS errors). 0: fail at the first attempt. The role
+	// commands wait 2 minutes, so services can start in any order.
+	ConnectWait time.Duration
 	// WrapWarehouse, if set, wraps the warehouse the loader uses: fault
 	// injection in tests (a warehouse that fails now and then).
 	WrapWarehouse func(loader.Warehouse) loader.Warehouse
@@ -226,7 +231,7 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 		if c.Name == "" {
 			c.Name = "windrow " + cfg.Instance
 		}
-		nc, err := natsx.Connect(c, nil)
+		nc, err := natsx.ConnectRetry(ctx, c, cfg.ConnectWait, s.Log)
 		if err != nil {
 			return nil, err
 		}
