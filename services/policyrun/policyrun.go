@@ -48,9 +48,15 @@ func Run(ctx context.Context, store *policystore.Store, log *slog.Logger, work W
 			defer close(r.done)
 			backoff := time.Second
 			for {
+				began := time.Now()
 				err := work(wctx, p)
 				if wctx.Err() != nil {
 					return
+				}
+				if time.Since(began) > time.Minute {
+					// It ran well before failing: a new trouble, not the
+					// same one again; start the backoff over.
+					backoff = time.Second
 				}
 				log.Error("policy worker failed; restarting", "policy", p.Name, "version", p.Version, "err", err, "backoff", backoff)
 				select {
