@@ -1,21 +1,91 @@
 package windows
 
 import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // FieldType is the type of one schema field. The set is closed: the decoder,
 // the Parquet encoder and every warehouse map each of these explicitly.
+// Decimals carry their precision and scale in the name: "decimal(12,2)"
+// (see FieldType.Decimal).
 type FieldType string
 
 const (
-	TypeString    FieldType = "string"
-	TypeInt64     FieldType = "int64"
-	TypeFloat64   FieldType = "float64"
-	TypeBool      FieldType = "bool"
-	TypeTimestamp FieldType = "timestamp" // microseconds since the Unix epoch, UTC
-	TypeDate      FieldType = "date"      // days since the Unix epoch
+	TypeString  FieldType = "string"
+	TypeInt64   FieldType = "int64"
+	TypeFloat64 FieldType = "float64"
+	TypeBool    FieldType = "bool"
+	// TypeTimestamp is a timestamp with time zone: an instant, stored as
+	// microseconds since the Unix epoch, UTC-adjusted.
+	TypeTimestamp FieldType = "timestamp"
+	TypeDate      FieldType = "date" // days since the Unix epoch
+	// TypeDecimal is the prefix of "decimal(P,S)": an exact number of P
+	// significant digits (1..MaxDecimalPrecision), S (0..P) of them after
+	// the point.
+	TypeDecimal FieldType = "decimal"
+	// TypeObject is a nested JSON object; Field.Fields lists its members.
+	TypeObject FieldType = "object"
+	// TypeList is a JSON array; Field.Items is the type of its elements.
+	TypeList FieldType = "list"
 )
+
+// Limits of nested and decimal types.
+const (
+	// MaxDecimalPrecision is the largest precision of a decimal field
+	// (the largest DuckDB, Spark and PostgreSQL's numeric loaders share).
+	MaxDecimalPrecision = 38
+	// MaxNestingDepth caps how many object and list levels a field nests:
+	// an object of lists of objects is 3.
+	MaxNestingDepth = 4
+	// MaxFromLen is the longest JSON key a field may read (Field.From).
+	MaxFromLen = 256
+)
+
+// Decimal returns the precision and scale of a "decimal(P,S)" type; ok is
+// false for any other type, or a decimal with P or S not in range (P in
+// 1..MaxDecimalPrecision, S in 0..P). Spaces around P and S are allowed;
+// Canonical removes them.
+func (t FieldType) Decimal() (precision, scale int, ok bool) {
+	s, found := strings.CutPrefix(string(t), string(TypeDecimal)+"(")
+	if !found {
+		return 0, 0, false
+	}
+	s, found = strings.CutSuffix(s, ")")
+	ps, ss, comma := strings.Cut(s, ",")
+	if !found || !comma {
+		return 0, 0, false
+	}
+	p, err1 := strconv.Atoi(strings.TrimSpace(ps))
+	sc, err2 := strconv.Atoi(strings.TrimSpace(ss))
+	if err1 != nil || err2 != nil || p < 1 || p > MaxDecimalPrecision || sc < 0 || sc > p {
+		return 0, 0, false
+	}
+	return p, sc, true
+}
+
+// IsDecimal reports whether t is written as a decimal type, valid or not.
+func (t FieldType) IsDecimal() bool {
+	return t == TypeDecimal || strings.HasPrefix(string(t), string(TypeDecimal)+"(")
+}
+
+// IsNested reports whether t is an object or a list.
+func (t FieldType) IsNested() bool { return t == TypeObject || t == TypeList }
+
+// Canonical returns t in the form Columns and the warehouses use:
+// "decimal(12,2)" for "decimal(12, 2)"; other types as they are.
+func (t FieldType) Canonical() FieldType {
+	if p, s, ok := t.Decimal(); ok {
+		return FieldType(fmt.Sprintf("decimal(%d,%d)", p, s))
+	}
+	return t
+}
 
 // EpochUnit says how a JSON number in a timestamp field is read.
 type EpochUnit string
@@ -133,15 +203,74 @@ type Schema struct {
 	Fields []Field `yaml:"fields" json:"fields"`
 }
 
-// Field is one column.
+// Field is one column, or one member of an object field, or (without a name)
+// the elements of a list field.
 type Field struct {
-	// Name is the JSON key and the column name: [a-z_][a-z0-9_]{0,62}, not starting with "_w".
-	Name string    `yaml:"name" json:"name"`
+	// Name is the column name, and the JSON key unless From is set:
+	// [a-z_][a-z0-9_]{0,62}, not starting with "_w" (top level). Empty for Items.
+	Name string    `yaml:"name,omitempty" json:"name,omitempty"`
 	Type FieldType `yaml:"type" json:"type"`
-	// Required fields must be present and not null; others are nullable.
+	// Required fields must be present and not null (or have a Default);
+	// others are nullable.
 	Required bool `yaml:"required,omitempty" json:"required,omitempty"`
 	// Unit reads JSON numbers in a timestamp field. Default "ms". Strings are RFC 3339.
 	Unit EpochUnit `yaml:"unit,omitempty" json:"unit,omitempty"`
+	// From is the JSON key read into this field when it is not Name: any
+	// string of 1..MaxFromLen bytes, e.g. "storeId".
+	From string `yaml:"from,omitempty" json:"from,omitempty"`
+	// Default is the value of a missing or null field, as text that reads as
+	// Type ("web", "0", "12.50", "2026-01-01"); scalar types only. A
+	// required field with a default never fails as missing.
+	Default *string `yaml:"default,omitempty" json:"default,omitempty"`
+	// Fields are the members of an object field (type object only).
+	Fields []Field `yaml:"fields,omitempty" json:"fields,omitempty"`
+	// Items is the type of a list field's elements (type list only).
+	Items Items `yaml:"items,omitempty" json:"items,omitzero"`
+}
+
+// Key is the JSON key the field is read from: From, or else Name.
+func (f *Field) Key() string {
+	if f.From != "" {
+		return f.From
+	}
+	return f.Name
+}
+
+// Items is the element type of a list field: a Field without a name, e.g.
+// {type: int64} or {type: object, fields: [...]}. Of is nil when absent.
+type Items struct{ Of *Field }
+
+// UnmarshalYAML reads the element field strictly (unknown keys are errors).
+func (it *Items) UnmarshalYAML(n *yaml.Node) error {
+	w := &walker{lines: map[string]int{}}
+	var f Field
+	w.walk("", n, reflect.ValueOf(&f).Elem())
+	if len(w.errs) > 0 {
+		msgs := make([]string, len(w.errs))
+		for i, e := range w.errs {
+			e.Line = 0
+			msgs[i] = e.Error()
+		}
+		return &valueError{strings.Join(msgs, "; ")}
+	}
+	it.Of = &f
+	return nil
+}
+
+// MarshalYAML writes the element field.
+func (it Items) MarshalYAML() (any, error) { return it.Of, nil }
+
+// MarshalJSON writes the element field, or null.
+func (it Items) MarshalJSON() ([]byte, error) { return json.Marshal(it.Of) }
+
+// UnmarshalJSON reads the element field.
+func (it *Items) UnmarshalJSON(b []byte) error {
+	var f *Field
+	if err := json.Unmarshal(b, &f); err != nil {
+		return err
+	}
+	it.Of = f
+	return nil
 }
 
 // TimeSpec says where event time comes from.

@@ -3,10 +3,14 @@ package windows
 import (
 	"errors"
 	"fmt"
+	"math"
+	"math/big"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Defaults applied by SetDefaults to fields left at their zero value.
@@ -45,6 +49,7 @@ const (
 	maxNameLen         = 63
 	lineagePrefix      = "_w"
 	validTypesList     = "string, int64, float64, bool, timestamp, date"
+	moreTypesNote      = "; exact and nested types: decimal(P,S), object, list"
 	validUnitsList     = "s, ms, us, ns"
 	validCompressList  = "zstd, snappy, gzip, none"
 	nameRule           = "1-63 characters: a lowercase letter, then lowercase letters, digits or _"
@@ -75,10 +80,7 @@ func (p *Policy) SetDefaults() {
 		p.Time.Mode = EventTime
 	}
 	for i := range p.Schema.Fields {
-		f := &p.Schema.Fields[i]
-		if f.Type == TypeTimestamp && f.Unit == "" {
-			f.Unit = DefaultTimestampUnit
-		}
+		setFieldDefaults(&p.Schema.Fields[i])
 	}
 	w := &p.Window
 	if w.Kind == "" {
@@ -251,20 +253,22 @@ func (p *Policy) validate() []*FieldError {
 				seenField[f.Name] = i
 			}
 		}
-		switch f.Type {
-		case TypeString, TypeInt64, TypeFloat64, TypeBool, TypeTimestamp, TypeDate:
-		case "":
-			ps.add(base+".type", "is required (valid: %s)", validTypesList)
-		default:
-			ps.add(base+".type", "%q is not a type (valid: %s)", string(f.Type), validTypesList)
+		ps.fieldProblems(base, &f, 1)
+		if f.Default != nil && p.Time.Mode == EventTime && f.Name == p.Time.Field {
+			ps.add(base+".default", "is not allowed on the time field %q: an event without a time has no window", f.Name)
 		}
-		if f.Unit != "" {
-			switch {
-			case f.Type != TypeTimestamp && f.Type != "":
-				ps.add(base+".unit", "is only allowed on timestamp fields, and this field is %s", string(f.Type))
-			case f.Unit != UnitSeconds && f.Unit != UnitMilliseconds && f.Unit != UnitMicroseconds && f.Unit != UnitNanoseconds:
-				ps.add(base+".unit", "%q is not an epoch unit (valid: %s)", string(f.Unit), validUnitsList)
-			}
+	}
+	ps.keyProblems("schema.fields", p.Schema.Fields)
+	// Sorting, merging and event time read one value per row: they name
+	// top-level scalar fields, never an object or a list.
+	for i, name := range p.Output.SortBy {
+		if j := p.FieldIndex(name); j >= 0 && p.Schema.Fields[j].Type.IsNested() {
+			ps.add(fmt.Sprintf("output.sort_by[%d]", i), "%q is an %s field: sort by top-level scalar fields only", name, p.Schema.Fields[j].Type)
+		}
+	}
+	for i, name := range p.Load.MergeKey {
+		if j := p.FieldIndex(name); j >= 0 && p.Schema.Fields[j].Type.IsNested() {
+			ps.add(fmt.Sprintf("load.merge_key[%d]", i), "%q is an %s field: a merge key is made of top-level scalar fields", name, p.Schema.Fields[j].Type)
 		}
 	}
 
@@ -500,4 +504,197 @@ func candidateList(names []string) string {
 		return ""
 	}
 	return "; candidates: " + strings.Join(names, ", ")
+}
+
+// setFieldDefaults gives timestamp fields their default unit and writes
+// decimal types canonically, in nested fields too.
+func setFieldDefaults(f *Field) {
+	if f.Type == TypeTimestamp && f.Unit == "" {
+		f.Unit = DefaultTimestampUnit
+	}
+	f.Type = f.Type.Canonical()
+	for i := range f.Fields {
+		setFieldDefaults(&f.Fields[i])
+	}
+	if f.Items.Of != nil {
+		setFieldDefaults(f.Items.Of)
+	}
+}
+
+const decimalRule = "decimal(P,S): precision P 1..38 digits, scale S 0..P of them after the point, e.g. decimal(12,2)"
+
+// fieldProblems checks one field's type, unit, from, default and nested
+// fields (not its name, which depends on where the field is). depth counts
+// the object and list levels down to f.
+func (ps *problems) fieldProblems(base string, f *Field, depth int) {
+	switch {
+	case f.Type == TypeString, f.Type == TypeInt64, f.Type == TypeFloat64, f.Type == TypeBool, f.Type == TypeTimestamp, f.Type == TypeDate:
+	case f.Type.IsDecimal():
+		if _, _, ok := f.Type.Decimal(); !ok {
+			ps.add(base+".type", "%q is not a valid decimal type (%s)", string(f.Type), decimalRule)
+		}
+	case f.Type.IsNested():
+		if depth > MaxNestingDepth {
+			ps.add(base+".type", "%s nests too deep: at most %d levels of object and list", f.Type, MaxNestingDepth)
+		}
+	case f.Type == "":
+		ps.add(base+".type", "is required (valid: %s)%s", validTypesList, moreTypesNote)
+	default:
+		ps.add(base+".type", "%q is not a type (valid: %s)%s", string(f.Type), validTypesList, moreTypesNote)
+	}
+	if f.Unit != "" {
+		switch {
+		case f.Type != TypeTimestamp && f.Type != "":
+			ps.add(base+".unit", "is only allowed on timestamp fields, and this field is %s", string(f.Type))
+		case f.Unit != UnitSeconds && f.Unit != UnitMilliseconds && f.Unit != UnitMicroseconds && f.Unit != UnitNanoseconds:
+			ps.add(base+".unit", "%q is not an epoch unit (valid: %s)", string(f.Unit), validUnitsList)
+		}
+	}
+	if len(f.From) > MaxFromLen || !utf8.ValidString(f.From) {
+		ps.add(base+".from", "must be a JSON key of 1..%d bytes of valid UTF-8 (it is %d bytes)", MaxFromLen, len(f.From))
+	}
+	if f.Default != nil {
+		switch {
+		case f.Type.IsNested():
+			ps.add(base+".default", "is only allowed on scalar fields, and this field is %s (give its members defaults instead)", f.Type)
+		default:
+			if why := defaultProblem(f, *f.Default); why != "" {
+				ps.add(base+".default", "%q is not a valid %s value (%s)", *f.Default, f.Type, why)
+			}
+		}
+	}
+	switch f.Type {
+	case TypeObject:
+		if len(f.Fields) == 0 {
+			ps.add(base+".fields", "an object field needs at least one member, e.g. fields: [{name: a, type: int64}]")
+		}
+		seen := make(map[string]int, len(f.Fields))
+		for i := range f.Fields {
+			m := &f.Fields[i]
+			mb := fmt.Sprintf("%s.fields[%d]", base, i)
+			switch {
+			case m.Name == "":
+				ps.add(mb+".name", "is required (%s)", fieldNameRule)
+			case !fieldNameRE.MatchString(m.Name):
+				ps.add(mb+".name", "%q is not a valid field name (%s)", m.Name, fieldNameRule)
+			default:
+				if j, dup := seen[m.Name]; dup {
+					ps.add(mb+".name", "%q is already the name of %s.fields[%d] (member names must be unique)", m.Name, base, j)
+				} else {
+					seen[m.Name] = i
+				}
+			}
+			ps.fieldProblems(mb, m, depth+1)
+		}
+		ps.keyProblems(base+".fields", f.Fields)
+	case TypeList:
+		it := f.Items.Of
+		if it == nil {
+			ps.add(base+".items", "a list field needs the type of its elements, e.g. items: {type: int64}")
+			break
+		}
+		ib := base + ".items"
+		if it.Name != "" {
+			ps.add(ib+".name", "elements have no name: remove it (the list is the field %q)", f.Name)
+		}
+		if it.From != "" {
+			ps.add(ib+".from", "elements are not read from a key: remove it")
+		}
+		if it.Default != nil {
+			ps.add(ib+".default", "elements have no default: a null element stays null (or, with required: true, is refused)")
+		} else {
+			ps.fieldProblems(ib, it, depth+1)
+		}
+	}
+	if f.Type != TypeObject && len(f.Fields) > 0 {
+		ps.add(base+".fields", "is only allowed on object fields, and this field is %s", f.Type)
+	}
+	if f.Type != TypeList && f.Items.Of != nil {
+		ps.add(base+".items", "is only allowed on list fields, and this field is %s", f.Type)
+	}
+}
+
+// keyProblems reports two fields of one object (or the top level) that
+// read the same JSON key.
+func (ps *problems) keyProblems(base string, fields []Field) {
+	seen := make(map[string]int, len(fields))
+	for i := range fields {
+		f := &fields[i]
+		if f.Name == "" {
+			continue
+		}
+		k := f.Key()
+		if j, dup := seen[k]; dup {
+			if f.From == "" && fields[j].From == "" {
+				continue // the same name twice: reported with the names
+			}
+			what := ".name"
+			if f.From != "" {
+				what = ".from"
+			}
+			ps.add(fmt.Sprintf("%s[%d]%s", base, i, what), "JSON key %q is already read by %s[%d] (each key fills one field; rename with from)", k, base, j)
+			continue
+		}
+		seen[k] = i
+	}
+}
+
+// defaultProblem says why text is not a value of f's scalar type, or "".
+// It accepts what the decoder accepts in an event (for a string, any text).
+func defaultProblem(f *Field, text string) string {
+	switch {
+	case f.Type == TypeString:
+		return ""
+	case f.Type == TypeInt64:
+		if _, err := strconv.ParseInt(text, 10, 64); err != nil {
+			return "want an integer that fits 64 bits"
+		}
+	case f.Type == TypeFloat64:
+		x, err := strconv.ParseFloat(text, 64)
+		if err != nil || math.IsInf(x, 0) || math.IsNaN(x) {
+			return "want a finite number"
+		}
+	case f.Type == TypeBool:
+		if text != "true" && text != "false" {
+			return "want true or false"
+		}
+	case f.Type == TypeDate:
+		if t, err := time.Parse(time.DateOnly, text); err != nil || t.Year() < 1 {
+			return "want a date YYYY-MM-DD"
+		}
+	case f.Type == TypeTimestamp:
+		if _, err := strconv.ParseInt(text, 10, 64); err == nil {
+			return "" // epoch number in unit; the decoder checks its range
+		}
+		if _, err := time.Parse(time.RFC3339Nano, text); err != nil {
+			return "want an RFC 3339 time such as 2026-01-01T00:00:00Z, or an epoch number in unit"
+		}
+	case f.Type.IsDecimal():
+		p, s, ok := f.Type.Decimal()
+		if !ok {
+			return "" // the type is reported
+		}
+		return decimalProblem(text, p, s)
+	}
+	return ""
+}
+
+// decimalProblem says why text is not an exact decimal(p,s) number, or "".
+func decimalProblem(text string, p, s int) string {
+	if strings.ContainsAny(text, "/_ ") || text == "" {
+		return "want a number such as 12.50"
+	}
+	r, ok := new(big.Rat).SetString(text)
+	if !ok {
+		return "want a number such as 12.50"
+	}
+	scaled := new(big.Rat).Mul(r, new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(s)), nil)))
+	if !scaled.IsInt() {
+		return fmt.Sprintf("more than %d digits after the point", s)
+	}
+	limit := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(p)), nil)
+	if new(big.Int).Abs(scaled.Num()).Cmp(limit) >= 0 {
+		return fmt.Sprintf("more than %d digits before the point", p-s)
+	}
+	return ""
 }
