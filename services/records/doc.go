@@ -9,6 +9,15 @@
 // repeated string values share one copy. Rows live until the caller has
 // written them and then calls Decoder.Reset, which reuses their memory.
 //
+// Decimals are read from the literal text of a JSON number or numeric
+// string, never through float64, into DECIMAL on INT32, INT64 or
+// FIXED_LEN_BYTE_ARRAY. Object fields are Parquet groups and list fields
+// three-level LISTs; the decoder shreds them into repetition and definition
+// levels (nested.go). Their non-repeated leaves sit at their column index in
+// every row, like scalar fields; the values of repeated columns follow, so a
+// row of a schema with lists has a variable length. A field's From key and
+// Default are applied while decoding.
+//
 // WriteFile sorts nothing: callers sort rows with Layout.Compare (sort
 // fields, then source sequence). Merge reads any number of sorted files and
 // yields one sorted stream without duplicate source sequences: two copies of

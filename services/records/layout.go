@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
@@ -21,44 +23,109 @@ const SeqColumn = "_source_seq"
 
 // Layout maps a policy's fields to Parquet columns. It is immutable and safe
 // for concurrent use.
+//
+// Top-level scalar fields are one column each. An object field is a Parquet
+// group (its members in policy order) and a list field a three-level LIST;
+// their leaves are columns too. Columns that never repeat come first (sorted
+// by name, as parquet.Group sorts them, so flat schemas are what they always
+// were), then the fields holding a list: every row has exactly one value of
+// each non-repeated column, at its column index, so sorting, merging and the
+// sequence read row[col] whatever the lists hold.
 type Layout struct {
 	policy  *windows.Policy
 	schema  *parquet.Schema
-	col     []int // policy field index → Parquet column index
+	col     []int // policy field index → Parquet column index (first leaf of a nested field)
 	def     []int // policy field index → definition level of a present value
 	seqCol  int   // column of _source_seq
 	timeCol int   // column of the time field, -1 in ingest mode
 	sortBy  []int // Parquet columns to sort by, sequence last
 	names   []string
+	fields  []*node // compiled top-level fields, in policy order
+	ids     []*node // every node by id
+	fixed   int     // columns before the first repeated one
+	nested  bool    // some field is an object or a list
 }
 
 // NewLayout builds the layout of a validated policy.
 func NewLayout(p *windows.Policy) (*Layout, error) {
-	group := parquet.Group{SeqColumn: parquet.Int(64)}
-	for _, f := range p.Schema.Fields {
-		node, err := leaf(f.Type)
+	fields := p.Schema.Fields
+	l := &Layout{policy: p, col: make([]int, len(fields)), def: make([]int, len(fields)), timeCol: -1}
+	b := &builder{nextID: len(fields)} // top-level field i has id i; nested nodes follow
+	type top struct {
+		name     string
+		pn       parquet.Node
+		n        *node
+		repeated bool
+	}
+	tops := make([]top, 0, len(fields)+1)
+	tops = append(tops, top{name: SeqColumn, pn: parquet.Int(64)})
+	for i := range fields {
+		f := &fields[i]
+		pn, n, err := b.parquetNode(f, f.Name)
 		if err != nil {
 			return nil, fmt.Errorf("field %s: %w", f.Name, err)
 		}
-		if !f.Required {
-			node = parquet.Optional(node)
-		}
-		group[f.Name] = node
+		n.id = i
+		l.fields = append(l.fields, n)
+		l.nested = l.nested || n.kind == kindObject || n.kind == kindList
+		tops = append(tops, top{name: f.Name, pn: wrap(pn, f.Required), n: n, repeated: n.repeated()})
 	}
-	schema := parquet.NewSchema(p.Name, group)
-	l := &Layout{policy: p, schema: schema, col: make([]int, len(p.Schema.Fields)), def: make([]int, len(p.Schema.Fields)), timeCol: -1}
-	for i, f := range p.Schema.Fields {
-		c, ok := schema.Lookup(f.Name)
-		if !ok {
-			return nil, fmt.Errorf("field %s: not in Parquet schema", f.Name)
+	slices.SortStableFunc(tops, func(a, b top) int {
+		if a.repeated != b.repeated {
+			if a.repeated {
+				return 1
+			}
+			return -1
 		}
-		l.col[i] = c.ColumnIndex
-		if !f.Required {
-			l.def[i] = 1
+		return strings.Compare(a.name, b.name)
+	})
+	var root parquet.Node
+	if l.nested {
+		g := &orderedGroup{}
+		for _, t := range tops {
+			g.fields = append(g.fields, namedNode{Node: t.pn, name: t.name})
+		}
+		root = g
+	} else {
+		g := parquet.Group{}
+		for _, t := range tops {
+			g[t.name] = t.pn
+		}
+		root = g
+	}
+	schema := parquet.NewSchema(p.Name, root)
+	l.schema = schema
+	col := 0
+	l.fixed = -1
+	for _, t := range tops {
+		if t.repeated && l.fixed < 0 {
+			l.fixed = col
+		}
+		if t.n == nil {
+			l.seqCol = col
+			col++
+			continue
+		}
+		col = t.n.levels(0, 0, col)
+	}
+	if l.fixed < 0 {
+		l.fixed = col
+	}
+	if col != len(schema.Columns()) {
+		return nil, fmt.Errorf("layout has %d columns, the Parquet schema %d", col, len(schema.Columns()))
+	}
+	l.ids = make([]*node, b.nextID)
+	for i, n := range l.fields {
+		l.col[i] = n.col
+		l.def[i] = n.def
+		n.walk(func(c *node) { l.ids[c.id] = c })
+	}
+	for i, path := range schema.Columns() {
+		c, ok := schema.Lookup(path...)
+		if !ok || c.ColumnIndex != i {
+			return nil, fmt.Errorf("column %s: not at index %d of the Parquet schema", strings.Join(path, "."), i)
 		}
 	}
-	c, _ := schema.Lookup(SeqColumn)
-	l.seqCol = c.ColumnIndex
 	if i := p.TimeFieldIndex(); i >= 0 {
 		l.timeCol = l.col[i]
 	}
@@ -67,32 +134,32 @@ func NewLayout(p *windows.Policy) (*Layout, error) {
 		if i < 0 {
 			return nil, fmt.Errorf("sort_by: no field %q", name)
 		}
+		if k := l.fields[i].kind; k == kindObject || k == kindList {
+			return nil, fmt.Errorf("sort_by: field %q is not a scalar", name)
+		}
 		l.sortBy = append(l.sortBy, l.col[i])
 	}
 	l.sortBy = append(l.sortBy, l.seqCol)
 	l.names = make([]string, len(schema.Columns()))
 	for i, path := range schema.Columns() {
-		l.names[i] = path[0]
+		l.names[i] = strings.Join(path, ".")
+	}
+	// Defaults are decoded once, as events are, for the decoder to copy.
+	var d *Decoder
+	for _, n := range l.ids {
+		if n == nil || n.field.Default == nil {
+			continue
+		}
+		if d == nil {
+			d = NewDecoder(l)
+		}
+		v, err := d.defaultValue(n, *n.field.Default)
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", n.path, err)
+		}
+		n.dflt = &v
 	}
 	return l, nil
-}
-
-func leaf(t windows.FieldType) (parquet.Node, error) {
-	switch t {
-	case windows.TypeString:
-		return parquet.String(), nil
-	case windows.TypeInt64:
-		return parquet.Int(64), nil
-	case windows.TypeFloat64:
-		return parquet.Leaf(parquet.DoubleType), nil
-	case windows.TypeBool:
-		return parquet.Leaf(parquet.BooleanType), nil
-	case windows.TypeTimestamp:
-		return parquet.Timestamp(parquet.Microsecond), nil
-	case windows.TypeDate:
-		return parquet.Date(), nil
-	}
-	return nil, fmt.Errorf("type %q has no Parquet mapping", t)
 }
 
 // Policy returns the policy the layout was built from.
@@ -170,6 +237,17 @@ func compareValues(a, b *parquet.Value) int {
 		return cmp.Compare(a.Int32(), b.Int32())
 	case parquet.Double:
 		return cmp.Compare(a.Double(), b.Double())
+	case parquet.FixedLenByteArray:
+		// Decimals: big-endian two's complement of one length. Of one
+		// sign, the bytes order as unsigned; a negative is less.
+		x, y := a.ByteArray(), b.ByteArray()
+		if len(x) > 0 && len(y) > 0 && (x[0]^y[0])&0x80 != 0 {
+			if x[0]&0x80 != 0 {
+				return -1
+			}
+			return 1
+		}
+		return bytes.Compare(x, y)
 	case parquet.Boolean:
 		ab, bb := a.Boolean(), b.Boolean()
 		switch {
@@ -197,12 +275,51 @@ func Codec(c windows.Compression) compress.Codec {
 }
 
 // Columns lists a policy's fields as the loader creates them, in policy order.
+// A column's Type is its field type as ColumnType writes it.
 func Columns(p *windows.Policy) []messages.Column {
 	out := make([]messages.Column, len(p.Schema.Fields))
-	for i, f := range p.Schema.Fields {
-		out[i] = messages.Column{Name: f.Name, Type: string(f.Type), Required: f.Required}
+	for i := range p.Schema.Fields {
+		f := &p.Schema.Fields[i]
+		out[i] = messages.Column{Name: f.Name, Type: ColumnType(f), Required: f.Required}
 	}
 	return out
+}
+
+// ColumnType writes a field's type for messages.Column.Type: a scalar type as
+// in the policy ("int64", "decimal(12,2)"), an object as
+// "object<name:type,...>" with its members in policy order, a list as
+// "list<type>". Members and elements are nullable in the warehouse (a STRUCT
+// member or a list element has no NOT NULL); required ones are checked by
+// the decoder.
+func ColumnType(f *windows.Field) string {
+	var b strings.Builder
+	writeType(&b, f)
+	return b.String()
+}
+
+func writeType(b *strings.Builder, f *windows.Field) {
+	switch f.Type {
+	case windows.TypeObject:
+		b.WriteString("object<")
+		for i := range f.Fields {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			m := &f.Fields[i]
+			b.WriteString(m.Name)
+			b.WriteByte(':')
+			writeType(b, m)
+		}
+		b.WriteByte('>')
+	case windows.TypeList:
+		b.WriteString("list<")
+		if it := f.Items.Of; it != nil {
+			writeType(b, it)
+		}
+		b.WriteByte('>')
+	default:
+		b.WriteString(string(f.Type.Canonical()))
+	}
 }
 
 // TimeColumn is the column holding event time, "" for ingest-time policies
