@@ -23,7 +23,8 @@ var lineage = []column{
 	{name: "_batch_id", sqlType: "VARCHAR"},
 }
 
-// sqlTypes maps messages.Column.Type to DuckDB types.
+// sqlTypes maps the scalar messages.Column.Type values to DuckDB types;
+// sqlType maps the others.
 var sqlTypes = map[string]string{
 	"string":    "VARCHAR",
 	"int64":     "BIGINT",
@@ -42,6 +43,89 @@ type column struct {
 	name     string
 	sqlType  string
 	required bool
+	policy   string // the batch's column type as the policy wrote it; "" for lineage
+}
+
+// maxTypeDepth bounds the nesting of object and list types (the policy
+// allows 4 levels; this only guards the parser).
+const maxTypeDepth = 16
+
+// sqlType maps a column type of a batch (records.ColumnType) to DuckDB's:
+// a scalar type, "decimal(P,S)" → DECIMAL(P,S), "object<a:T,...>" →
+// STRUCT("a" T, ...) with members in that order, "list<T>" → T[].
+func sqlType(t string) (string, error) {
+	s, rest, err := parseType(t, 0)
+	if err != nil {
+		return "", err
+	}
+	if rest != "" {
+		return "", fmt.Errorf("unexpected %q after the type", rest)
+	}
+	return s, nil
+}
+
+// parseType reads one type at the start of t and returns its DuckDB type
+// and what follows it.
+func parseType(t string, depth int) (string, string, error) {
+	if depth > maxTypeDepth {
+		return "", "", fmt.Errorf("types nest more than %d levels", maxTypeDepth)
+	}
+	end := strings.IndexAny(t, "<>,")
+	name := t
+	if end >= 0 {
+		name = t[:end]
+	}
+	switch {
+	case strings.HasPrefix(t, "decimal("):
+		close := strings.IndexByte(t, ')')
+		if close < 0 {
+			return "", "", fmt.Errorf("%q: want decimal(P,S)", t)
+		}
+		var p, sc int
+		if n, err := fmt.Sscanf(t[:close+1], "decimal(%d,%d)", &p, &sc); n != 2 || err != nil || p < 1 || p > 38 || sc < 0 || sc > p {
+			return "", "", fmt.Errorf("%q: want decimal(P,S) with P 1..38 and S 0..P", t[:close+1])
+		}
+		return fmt.Sprintf("DECIMAL(%d,%d)", p, sc), t[close+1:], nil
+	case strings.HasPrefix(t, "list<"):
+		elem, rest, err := parseType(t[len("list<"):], depth+1)
+		if err != nil {
+			return "", "", err
+		}
+		if !strings.HasPrefix(rest, ">") {
+			return "", "", fmt.Errorf("list type: want > after the element type, got %q", rest)
+		}
+		return elem + "[]", rest[1:], nil
+	case strings.HasPrefix(t, "object<"):
+		rest := t[len("object<"):]
+		var members []string
+		for {
+			colon := strings.IndexByte(rest, ':')
+			if colon < 0 {
+				return "", "", fmt.Errorf("object type: want name:type, got %q", rest)
+			}
+			q, err := quoteIdent(rest[:colon])
+			if err != nil {
+				return "", "", fmt.Errorf("object member: %w", err)
+			}
+			mt, after, err := parseType(rest[colon+1:], depth+1)
+			if err != nil {
+				return "", "", err
+			}
+			members = append(members, q+" "+mt)
+			switch {
+			case strings.HasPrefix(after, ","):
+				rest = after[1:]
+				continue
+			case strings.HasPrefix(after, ">"):
+				return "STRUCT(" + strings.Join(members, ", ") + ")", after[1:], nil
+			}
+			return "", "", fmt.Errorf("object type: want , or > after a member, got %q", after)
+		}
+	}
+	if s, ok := sqlTypes[name]; ok {
+		return s, t[len(name):], nil
+	}
+	return "", "", fmt.Errorf("%q is not a column type (valid: string, int64, float64, bool, timestamp, date, decimal(P,S), object<name:type,...>, list<type>)", name)
 }
 
 // quoteIdent checks name and returns it double-quoted.
@@ -113,11 +197,11 @@ func batchColumns(cols []messages.Column) ([]column, error) {
 			return nil, fmt.Errorf("%w: column %q is repeated or reserved for lineage", ErrInvalidIdentifier, c.Name)
 		}
 		seen[c.Name] = true
-		t, ok := sqlTypes[c.Type]
-		if !ok {
-			return nil, fmt.Errorf("%w: column %q has type %q, want string, int64, float64, bool, timestamp or date", ErrSchemaMismatch, c.Name, c.Type)
+		t, err := sqlType(c.Type)
+		if err != nil {
+			return nil, fmt.Errorf("%w: column %q has type %q: %w", ErrSchemaMismatch, c.Name, c.Type, err)
 		}
-		out = append(out, column{name: c.Name, sqlType: t, required: c.Required})
+		out = append(out, column{name: c.Name, sqlType: t, required: c.Required, policy: c.Type})
 	}
 	return out, nil
 }
@@ -164,30 +248,70 @@ func ensureTable(ctx context.Context, tx *sql.Tx, t tableName, cols []column) er
 		h, ok := have[c.name]
 		if !ok {
 			if c.required || isLineage(c.name) {
-				return fmt.Errorf("%w: table %s lacks column %q, which is NOT NULL or lineage (only nullable columns are added)", ErrSchemaMismatch, t, c.name)
+				what := "NOT NULL"
+				if isLineage(c.name) {
+					what = "a lineage column"
+				}
+				return fmt.Errorf("%w: table %s has no column %q, and the batch's %s column %s cannot be added to an existing table (%s)",
+					ErrSchemaMismatch, t, c.name, what, batchType(c), evolutionHint)
 			}
 			if _, err := tx.ExecContext(ctx, "ALTER TABLE "+t.sql()+" ADD COLUMN "+columnDDL(c)); err != nil {
 				return fmt.Errorf("add column %s.%s: %w", t, c.name, err)
 			}
 			continue
 		}
-		wantType := c.sqlType
-		if d, ok := describedTypes[wantType]; ok {
-			wantType = d
+		wantType, err := describeType(ctx, tx, c.sqlType)
+		if err != nil {
+			return fmt.Errorf("column %s.%s: %w", t, c.name, err)
 		}
 		if h.dataType != wantType {
-			return fmt.Errorf("%w: %s.%s is %s, batch has %s", ErrSchemaMismatch, t, c.name, h.dataType, wantType)
+			return fmt.Errorf("%w: table %s column %q is %s in the table, but the batch has %s (%s)",
+				ErrSchemaMismatch, t, c.name, h.dataType, batchType(c), evolutionHint)
 		}
 		if !h.nullable && !c.required {
-			return fmt.Errorf("%w: %s.%s is NOT NULL, batch column is nullable", ErrSchemaMismatch, t, c.name)
+			return fmt.Errorf("%w: table %s column %q is %s NOT NULL in the table, but the batch's column is nullable (%s)",
+				ErrSchemaMismatch, t, c.name, h.dataType, evolutionHint)
 		}
 	}
 	for _, name := range order {
 		if !want[name] && !have[name].nullable {
-			return fmt.Errorf("%w: %s.%s is NOT NULL and the batch has no such column", ErrSchemaMismatch, t, name)
+			return fmt.Errorf("%w: table %s column %q is %s NOT NULL in the table, and the batch has no such column (%s)",
+				ErrSchemaMismatch, t, name, have[name].dataType, evolutionHint)
 		}
 	}
 	return nil
+}
+
+// evolutionHint ends every refused schema change.
+const evolutionHint = "only new nullable columns can be added; use a new table or migrate by hand"
+
+// batchType names a batch column's type for an error: DuckDB's, and the
+// policy's when it is spelt differently.
+func batchType(c column) string {
+	s := c.sqlType
+	if c.required {
+		s += " NOT NULL"
+	}
+	if c.policy != "" && !strings.EqualFold(c.policy, c.sqlType) {
+		s += " (policy type " + c.policy + ")"
+	}
+	return s
+}
+
+// describeType returns a DDL type as information_schema.columns writes it
+// (TIMESTAMPTZ is "TIMESTAMP WITH TIME ZONE", STRUCT members unquoted).
+func describeType(ctx context.Context, tx *sql.Tx, ddl string) (string, error) {
+	if d, ok := describedTypes[ddl]; ok {
+		return d, nil
+	}
+	if !strings.ContainsAny(ddl, "([") {
+		return ddl, nil
+	}
+	var s string
+	if err := tx.QueryRowContext(ctx, "SELECT typeof(CAST(NULL AS "+ddl+"))").Scan(&s); err != nil {
+		return "", fmt.Errorf("describe type %s: %w", ddl, err)
+	}
+	return s, nil
 }
 
 func isLineage(name string) bool {
