@@ -37,4 +37,5 @@ const (
 	ReasonInvalidUTF8   = "invalid_utf8"   // a string is not valid UTF-8
 	ReasonLate          = "late"           // the window was sealed (late: dlq)
 	ReasonFuture        = "future"         // event time beyond the policy's future horizon
+	ReasonKeyOverflow   = "key_overflow"   // its window already holds max_keys_per_window other keys (key_overflow: dlq)
 )

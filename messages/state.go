@@ -46,13 +46,16 @@ type WindowState struct {
 	FirstStagedAt time.Time `json:"first_staged_at,omitzero"` // when the first segment's write began; the run's trace starts here
 
 	// Sealing and compaction, maintained by compactors.
-	Watermark   time.Time  `json:"watermark,omitzero"`
-	SealedAt    time.Time  `json:"sealed_at,omitzero"`
-	Owner       string     `json:"owner,omitempty"` // compactor instance working on the window
-	LeaseUntil  time.Time  `json:"lease_until,omitzero"`
-	CompactedAt time.Time  `json:"compacted_at,omitzero"`
-	Rows        int64      `json:"rows"`       // rows after dedup
-	Duplicates  int64      `json:"duplicates"` // rows dropped by dedup on source sequence
+	Watermark   time.Time `json:"watermark,omitzero"`
+	SealedAt    time.Time `json:"sealed_at,omitzero"`
+	Owner       string    `json:"owner,omitempty"` // compactor instance working on the window
+	LeaseUntil  time.Time `json:"lease_until,omitzero"`
+	CompactedAt time.Time `json:"compacted_at,omitzero"`
+	Rows        int64     `json:"rows"`       // rows after dedup
+	Duplicates  int64     `json:"duplicates"` // rows dropped by dedup on source sequence
+	// KeyOverflow counts rows of keys beyond max_keys_per_window that were
+	// dead-lettered (reason key_overflow) instead of loaded.
+	KeyOverflow int64      `json:"key_overflow,omitempty"`
 	Batches     []BatchRef `json:"batches,omitempty"`
 	Manifest    string     `json:"manifest,omitempty"`
 
@@ -90,8 +93,8 @@ func (s *WindowState) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("status: %q, want OPEN, SEALED, COMPACTED, LOADED or FAILED", s.Status))
 	}
-	if (s.Status == StatusCompacted || s.Status == StatusLoaded) && s.Rows+s.Duplicates != s.StagedRows {
-		errs = append(errs, fmt.Errorf("rows %d + duplicates %d differ from staged rows %d", s.Rows, s.Duplicates, s.StagedRows))
+	if (s.Status == StatusCompacted || s.Status == StatusLoaded) && s.Rows+s.Duplicates+s.KeyOverflow != s.StagedRows {
+		errs = append(errs, fmt.Errorf("rows %d + duplicates %d + key overflow %d differ from staged rows %d", s.Rows, s.Duplicates, s.KeyOverflow, s.StagedRows))
 	}
 	if err := joinErrs(errs); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrInvalid, TypeWindowState, err)

@@ -275,6 +275,9 @@ type BatchRef struct {
 	Rows    int64  `json:"rows"`
 	Bytes   int64  `json:"bytes"`
 	SHA256  string `json:"sha256"`
+	// Key is the key path of the batch's rows ("store_id=042/") for a
+	// policy with key; every row of the batch has that key.
+	Key string `json:"key,omitempty"`
 }
 
 // BatchManifest sits next to a window run's batch files and lists them.

@@ -18,8 +18,8 @@ func (p *Policy) NotRunYet(file string) error {
 	default:
 		add("window.kind", string(p.Window.Kind)+" windows are part of the policy language, but this version's collector and compactor run tumbling and hopping windows only (valid today: tumbling, hopping)")
 	}
-	if len(p.Key) > 0 {
-		add("key", "partitioning a window's output by key is part of the policy language, but this version's collector and compactor do not run it yet (leave key out)")
+	if len(p.Key) > 0 && p.Window.Kind == SessionWindows {
+		add("key", "sessions per key are part of the policy language, but this version's collector and compactor do not run session windows yet")
 	}
 	return errors.Join(errs...)
 }

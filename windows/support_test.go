@@ -22,8 +22,8 @@ load: {table: x}
 	}{
 		{"tumbling", "window: {size: 1h}\n", nil},
 		{"hopping", "window: {kind: hopping, size: 1h, slide: 15m}\n", nil},
-		{"session", "window: {kind: session, gap: 30m}\nkey: [k]\n", []string{"x.yaml: window.kind: session windows", "x.yaml: key: partitioning"}},
-		{"keys", "window: {size: 1h}\nkey: [k]\n", []string{"x.yaml: key: partitioning"}},
+		{"session", "window: {kind: session, gap: 30m}\nkey: [k]\n", []string{"x.yaml: window.kind: session windows", "x.yaml: key: sessions per key"}},
+		{"keys", "window: {size: 1h}\nkey: [k]\n", nil},
 	} {
 		p, err := ParsePolicy("x.yaml", []byte(base+tc.extra))
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/parquet-go/parquet-go"
 	"go.opentelemetry.io/otel/attribute"
@@ -85,7 +86,19 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err er
 		bw.abort()
 		err = fmt.Errorf("compact window %s: %w", st.ID(), err)
 		endSpan(merge, err)
+		if errors.Is(err, errKeyOverflow) {
+			return s.failWindow(ctx, st, err)
+		}
 		return err
+	}
+	overflow := int64(len(bw.overflow))
+	if overflow > 0 {
+		// Before the window is COMPACTED: a crash here republishes the same
+		// records (same msg ids) on the retry.
+		if err := s.deadLetterOverflow(ctx, st, bw.overflow); err != nil {
+			endSpan(merge, err)
+			return err
+		}
 	}
 	merge.SetAttributes(attribute.Int64("windrow.rows", stats.Rows), attribute.Int64("windrow.duplicates", stats.Duplicates),
 		attribute.Int("windrow.batches", len(bw.refs)))
@@ -96,7 +109,7 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err er
 
 	manifest := &messages.BatchManifest{
 		Policy: p.Name, PolicyVersion: p.Version, WindowStart: st.WindowStart, WindowEnd: st.WindowEnd, Revision: st.Revision,
-		Table: p.Load.Table, Columns: records.Columns(s.cfg.Policy), Batches: bw.refs, Rows: stats.Rows, Duplicates: stats.Duplicates,
+		Table: p.Load.Table, Columns: records.Columns(s.cfg.Policy), Batches: bw.refs, Rows: stats.Rows - overflow, Duplicates: stats.Duplicates,
 		Segments: len(regs), CreatedAt: time.Now().UTC(),
 	}
 	data, err := messages.Encode(manifest)
@@ -119,8 +132,9 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err er
 		cur.Status = messages.StatusCompacted
 		cur.CompactedAt = now
 		cur.StagedRows = staged
-		cur.Rows = stats.Rows
+		cur.Rows = stats.Rows - overflow
 		cur.Duplicates = stats.Duplicates
+		cur.KeyOverflow = overflow
 		cur.Batches = bw.refs
 		cur.Manifest = manifestKey
 		cur.Segments = int64(len(regs))
@@ -325,15 +339,66 @@ type batchWriter struct {
 	refs      []messages.BatchRef
 	lastRenew time.Time
 	span      trace.Span // of the batch being written
+	object    string     // key of the batch being written
+	key       string     // key path of the rows being written ("" without a key)
+	keys      int        // distinct keys seen
+	overflow  []uint64   // source sequences of rows of keys over the cap (key_overflow: dlq)
 }
 
+// write takes the next rows of the merge. With a key, rows come key by key
+// (key fields sort first): each key gets its own files under its key path,
+// and a window with more distinct keys than max_keys_per_window overflows
+// as the policy says.
 func (b *batchWriter) write(rows []parquet.Row) error {
+	l := b.s.layout
+	if !l.HasKey() {
+		return b.writeRun(rows)
+	}
+	for len(rows) > 0 {
+		n := 1
+		for n < len(rows) && l.SameKey(rows[0], rows[n]) {
+			n++
+		}
+		run := rows[:n]
+		rows = rows[n:]
+		if kp := l.KeyPath(run[0]); kp != b.key || b.keys == 0 {
+			if b.pw != nil {
+				if err := b.closePart(); err != nil {
+					return err
+				}
+			}
+			b.key = kp
+			b.keys++
+		}
+		if limit := b.s.cfg.Policy.KeyLimit(); b.keys > limit {
+			if b.s.cfg.Policy.KeyOverflowMode() == windows.KeyOverflowError {
+				return fmt.Errorf("%w: window %s holds more than max_keys_per_window %d distinct keys (key_overflow: error)",
+					errKeyOverflow, b.st.ID(), limit)
+			}
+			for _, r := range run {
+				b.overflow = append(b.overflow, l.Seq(r))
+			}
+			continue
+		}
+		if err := b.writeRun(run); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errKeyOverflow: a window has more keys than allowed and the policy says error.
+var errKeyOverflow = errors.New("key overflow")
+
+func (b *batchWriter) writeRun(rows []parquet.Row) error {
 	p := b.s.cfg.Policy
 	if b.pw == nil {
 		part := len(b.refs)
 		_, b.span = b.s.tracer.Start(b.ctx, "compactor.write_batch", trace.WithAttributes(
-			attribute.String("windrow.batch_id", messages.BatchID(p.Name, b.st.WindowStart, b.st.Revision, part)), attribute.Int("windrow.part", part)))
-		w, err := b.s.cfg.Store.Create(b.ctx, fmt.Sprintf("%s/part-%04d.parquet", b.prefix, part))
+			attribute.String("windrow.batch_id", messages.BatchID(p.Name, b.st.WindowStart, b.st.Revision, part)), attribute.Int("windrow.part", part),
+			attribute.String("windrow.key", b.key)))
+		b.object = fmt.Sprintf("%s/%spart-%04d.parquet", b.prefix, b.key, part)
+		w, err := b.s.cfg.Store.Create(b.ctx, b.object)
 		if err != nil {
 			return err
 		}
@@ -380,7 +445,7 @@ func (b *batchWriter) closePart() error {
 	part := len(b.refs)
 	ref := messages.BatchRef{
 		BatchID: messages.BatchID(p.Name, b.st.WindowStart, b.st.Revision, part),
-		Object:  fmt.Sprintf("%s/part-%04d.parquet", b.prefix, part), Rows: b.rows, Bytes: size, SHA256: sha,
+		Object:  b.object, Rows: b.rows, Bytes: size, SHA256: sha, Key: b.key,
 	}
 	b.refs = append(b.refs, ref)
 	b.pw, b.out = nil, nil
@@ -425,4 +490,42 @@ func (s *Service) renew(ctx context.Context, st *messages.WindowState) error {
 		err = errLostLease
 	}
 	return err
+}
+
+// deadLetterOverflow sends the original events of rows whose key came after
+// the window's first max_keys_per_window keys to the dead-letter stream
+// (reason key_overflow), read back from the source stream by sequence.
+func (s *Service) deadLetterOverflow(ctx context.Context, st *messages.WindowState, seqs []uint64) error {
+	p := s.cfg.Policy
+	stream, err := s.cfg.JS.Stream(ctx, p.Source.Stream)
+	if err != nil {
+		return fmt.Errorf("key overflow: source stream: %w", err)
+	}
+	detail := fmt.Sprintf("window %s holds more than max_keys_per_window %d distinct keys", st.ID(), p.KeyLimit())
+	for _, seq := range seqs {
+		raw, err := stream.GetMsg(ctx, seq)
+		if err != nil {
+			return fmt.Errorf("key overflow: read source event %d: %w", seq, err)
+		}
+		out := nats.NewMsg(messages.DLQSubject(p.Name))
+		out.Data = raw.Data
+		for k, v := range raw.Header {
+			if k != messages.HeaderMsgID && k != "Nats-Expected-Stream" {
+				out.Header[k] = v
+			}
+		}
+		out.Header.Set(messages.HeaderMsgID, fmt.Sprintf("dlq-%s-%d-key-%s", p.Name, seq, st.ID()))
+		out.Header.Set(messages.HeaderPolicy, p.Name)
+		out.Header.Set(messages.HeaderReason, messages.ReasonKeyOverflow)
+		out.Header.Set(messages.HeaderDetail, detail)
+		out.Header.Set(messages.HeaderSourceStream, p.Source.Stream)
+		out.Header.Set(messages.HeaderSourceSubject, raw.Subject)
+		out.Header.Set(messages.HeaderSourceSeq, strconv.FormatUint(seq, 10))
+		out.Header.Set(messages.HeaderWindow, st.ID())
+		if _, err := s.cfg.JS.PublishMsg(ctx, out); err != nil {
+			return fmt.Errorf("key overflow: dead-letter event %d: %w", seq, err)
+		}
+	}
+	s.log.WarnContext(ctx, "rows over the key cap dead-lettered", "window", st.ID(), "rows", len(seqs), "max_keys_per_window", p.KeyLimit())
+	return nil
 }

@@ -90,8 +90,8 @@ func Reconcile(ctx context.Context, js jetstream.JetStream, states *statestore.S
 		switch st.Status {
 		case messages.StatusCompacted, messages.StatusLoaded:
 			r.Rows += st.Rows
-			if st.Rows+st.Duplicates != st.StagedRows {
-				w.problem("rows %d + duplicates %d ≠ staged %d", st.Rows, st.Duplicates, st.StagedRows)
+			if st.Rows+st.Duplicates+st.KeyOverflow != st.StagedRows {
+				w.problem("rows %d + duplicates %d + key overflow %d ≠ staged %d", st.Rows, st.Duplicates, st.KeyOverflow, st.StagedRows)
 			}
 			var inBatches int64
 			for _, b := range st.Batches {

@@ -32,18 +32,20 @@ const SeqColumn = "_source_seq"
 // each non-repeated column, at its column index, so sorting, merging and the
 // sequence read row[col] whatever the lists hold.
 type Layout struct {
-	policy  *windows.Policy
-	schema  *parquet.Schema
-	col     []int // policy field index → Parquet column index (first leaf of a nested field)
-	def     []int // policy field index → definition level of a present value
-	seqCol  int   // column of _source_seq
-	timeCol int   // column of the time field, -1 in ingest mode
-	sortBy  []int // Parquet columns to sort by, sequence last
-	names   []string
-	fields  []*node // compiled top-level fields, in policy order
-	ids     []*node // every node by id
-	fixed   int     // columns before the first repeated one
-	nested  bool    // some field is an object or a list
+	policy   *windows.Policy
+	schema   *parquet.Schema
+	col      []int // policy field index → Parquet column index (first leaf of a nested field)
+	def      []int // policy field index → definition level of a present value
+	seqCol   int   // column of _source_seq
+	timeCol  int   // column of the time field, -1 in ingest mode
+	sortBy   []int // Parquet columns to sort by: key fields, sort_by, sequence last
+	keyCols  []int // Parquet columns of the key fields, in key order
+	keyTypes []windows.FieldType
+	names    []string
+	fields   []*node // compiled top-level fields, in policy order
+	ids      []*node // every node by id
+	fixed    int     // columns before the first repeated one
+	nested   bool    // some field is an object or a list
 }
 
 // NewLayout builds the layout of a validated policy.
@@ -129,7 +131,24 @@ func NewLayout(p *windows.Policy) (*Layout, error) {
 	if i := p.TimeFieldIndex(); i >= 0 {
 		l.timeCol = l.col[i]
 	}
+	// Key fields sort first: a window's rows come out of the merge key by
+	// key, so the compactor writes one key's files at a time.
+	for _, name := range p.Key {
+		i := p.FieldIndex(name)
+		if i < 0 {
+			return nil, fmt.Errorf("key: no field %q", name)
+		}
+		if k := l.fields[i].kind; k == kindObject || k == kindList {
+			return nil, fmt.Errorf("key: field %q is not a scalar", name)
+		}
+		l.keyCols = append(l.keyCols, l.col[i])
+		l.keyTypes = append(l.keyTypes, p.Schema.Fields[i].Type)
+		l.sortBy = append(l.sortBy, l.col[i])
+	}
 	for _, name := range p.Output.SortBy {
+		if slices.Contains(p.Key, name) {
+			continue // already first
+		}
 		i := p.FieldIndex(name)
 		if i < 0 {
 			return nil, fmt.Errorf("sort_by: no field %q", name)
@@ -329,4 +348,39 @@ func TimeColumn(p *windows.Policy) string {
 		return ""
 	}
 	return p.Time.Field
+}
+
+// HasKey reports whether the policy partitions windows by key.
+func (l *Layout) HasKey() bool { return len(l.keyCols) > 0 }
+
+// SameKey reports whether two rows have the same key.
+func (l *Layout) SameKey(a, b parquet.Row) bool {
+	for _, c := range l.keyCols {
+		if compareValues(&a[c], &b[c]) != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// KeyPath is a row's Hive-style key path ("store_id=042/"), "" without a key.
+func (l *Layout) KeyPath(row parquet.Row) string {
+	if len(l.keyCols) == 0 {
+		return ""
+	}
+	values := make([]string, len(l.keyCols))
+	for i, c := range l.keyCols {
+		v := row[c]
+		switch l.keyTypes[i] {
+		case windows.TypeInt64:
+			values[i] = windows.KeyInt64(v.Int64())
+		case windows.TypeDate:
+			values[i] = windows.KeyDate(int64(v.Int32()))
+		case windows.TypeTimestamp:
+			values[i] = windows.KeyTimestamp(v.Int64())
+		default:
+			values[i] = string(v.ByteArray())
+		}
+	}
+	return l.policy.KeyPath(values)
 }
