@@ -35,8 +35,12 @@ var (
 
 // Column describes one column of a batch, as the loader creates it.
 type Column struct {
-	Name     string `json:"name"`
-	Type     string `json:"type"` // a windows.FieldType, or "int64"/"timestamp" for lineage columns
+	Name string `json:"name"`
+	// Type is the policy type: a scalar windows.FieldType ("int64",
+	// "timestamp", …, "decimal(12,2)"), or the spelled-out nested type
+	// ("object<a:int64,b:string>", "list<int64>"); "int64"/"timestamp" for
+	// lineage columns.
+	Type     string `json:"type"`
 	Required bool   `json:"required,omitempty"`
 }
 
