@@ -55,6 +55,7 @@ var (
 	chaosLogLevel = flag.String("chaos.log-level", "warn", "log level of the windrow processes")
 	chaosKeep     = flag.Bool("chaos.keep", false, "keep the run's directory (binaries, NATS store, objects, DuckDB file, logs)")
 	chaosReportTo = flag.String("chaos.report", "", "also write the report to this file")
+	chaosLoadMode = flag.String("chaos.load-mode", "append", "load mode of the policy: append (a transaction per batch) or replace (a transaction per window over all its batches)")
 )
 
 const (
@@ -94,8 +95,8 @@ func TestChaos(t *testing.T) {
 	}
 	defer cancel()
 	seed := *chaosSeed
-	t.Logf("chaos: seed %d, %d events over %d hourly windows, published in %s, %d kills, %d NATS restarts (replay with -chaos.seed=%d)",
-		seed, *chaosEvents, *chaosWindows, *chaosPublish, *chaosKills, *chaosRestarts, seed)
+	t.Logf("chaos: seed %d, %d events over %d hourly windows, published in %s, %d kills, %d NATS restarts, load mode %s (replay with -chaos.seed=%d)",
+		seed, *chaosEvents, *chaosWindows, *chaosPublish, *chaosKills, *chaosRestarts, *chaosLoadMode, seed)
 
 	root := t.TempDir()
 	if *chaosKeep {
@@ -157,7 +158,11 @@ func TestChaos(t *testing.T) {
 
 	// 2. The policy, applied with the CLI; then the three roles.
 	policyFile := filepath.Join(root, "chaos_sales.yaml")
-	if err := os.WriteFile(policyFile, []byte(chaosPolicy), 0o644); err != nil {
+	if *chaosLoadMode != "append" && *chaosLoadMode != "replace" {
+		t.Fatalf("-chaos.load-mode %q: want append or replace", *chaosLoadMode)
+	}
+	policyYAML := strings.Replace(chaosPolicy, "load: {table: chaos_sales}", "load: {table: chaos_sales, mode: "+*chaosLoadMode+"}", 1)
+	if err := os.WriteFile(policyFile, []byte(policyYAML), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	actx, acancel := context.WithTimeout(ctx, time.Minute)
@@ -167,7 +172,7 @@ func TestChaos(t *testing.T) {
 		t.Fatalf("windrow policy apply: %v\n%s", err, out)
 	}
 	t.Logf("windrow policy apply: %s", strings.TrimSpace(string(out)))
-	policy, err := windows.ParsePolicy(policyFile, []byte(chaosPolicy))
+	policy, err := windows.ParsePolicy(policyFile, []byte(policyYAML))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/services/inspect"
+	"github.com/windrow/windrow/windows"
 )
 
 func runStatus(ctx context.Context, args []string) error {
@@ -39,7 +40,14 @@ func runStatus(ctx context.Context, args []string) error {
 		if *only != "" && p.Name != *only {
 			continue
 		}
-		fmt.Printf("policy %s v%d: %s %s windows on %v → table %s\n", p.Name, p.Version, p.Window.Size.D(), p.Window.Kind, p.Source.Subjects, p.Load.Table)
+		shape := fmt.Sprintf("%s %s windows", p.Window.Size.D(), p.Window.Kind)
+		if p.Window.Kind == windows.Hopping {
+			shape += fmt.Sprintf(" every %s", p.Window.Slide.D())
+		}
+		if len(p.Key) > 0 {
+			shape += fmt.Sprintf(" keyed by %v", p.Key)
+		}
+		fmt.Printf("policy %s v%d: %s on %v → table %s (%s)\n", p.Name, p.Version, shape, p.Source.Subjects, p.Load.Table, p.Load.Mode)
 		if wm, ok, err := s.Watermarks.Get(ctx, p.Name); err == nil && ok {
 			how := "event time"
 			if wm.Idle {
