@@ -62,15 +62,7 @@ load: {table: hop}
 			a.amt += ev.Amount
 		}
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	runErr := make(chan error, 1)
-	go func() { runErr <- s.Run(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-runErr; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	defer runRoles(t, ctx, s)()
 	waitLoaded(t, ctx, s, p.Name, len(want), 2*time.Minute)
 
 	db, release, err := s.Warehouse.DB(ctx)

@@ -54,15 +54,7 @@ load: {table: keyed}
 			over[w]++
 		}
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	runErr := make(chan error, 1)
-	go func() { runErr <- s.Run(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-runErr; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	defer runRoles(t, ctx, s)()
 	ws := waitLoaded(t, ctx, s, p.Name, len(loaded), 2*time.Minute)
 	for _, w := range ws {
 		if w.Rows != loaded[w.ID()] || w.KeyOverflow != over[w.ID()] {
@@ -145,15 +137,7 @@ load: {table: keyed_strict}
 	if err := (&Publisher{JS: s.JS}).PublishEvents(ctx, events, "keyedstrict"); err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	runErr := make(chan error, 1)
-	go func() { runErr <- s.Run(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-runErr; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	defer runRoles(t, ctx, s)()
 	deadline := time.Now().Add(time.Minute)
 	for {
 		st, _, err := s.States.Get(ctx, p.Name, messages.WindowID(h0))

@@ -34,15 +34,7 @@ func TestLivePolicyChange(t *testing.T) {
 	s := openStack(t, ctx, t.TempDir())
 	defer s.Close()
 	p1 := applyPolicy(t, ctx, s, livePolicyV1)
-	runCtx, stop := context.WithCancel(ctx)
-	runErr := make(chan error, 1)
-	go func() { runErr <- s.Run(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-runErr; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	defer runRoles(t, ctx, s)()
 
 	h0 := time.Date(2026, 8, 3, 0, 0, 0, 0, time.UTC)
 	gen := Sales{Seed: 5, Events: 60_000, Start: h0, Span: 6 * time.Hour, SubjectPrefix: "live"}

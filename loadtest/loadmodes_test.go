@@ -47,15 +47,7 @@ load:
   mode: replace
   post_load:` + yamlList(rollupSQL)
 	p := applyPolicy(t, ctx, s, src)
-	runCtx, stop := context.WithCancel(ctx)
-	runErr := make(chan error, 1)
-	go func() { runErr <- s.Run(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-runErr; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	defer runRoles(t, ctx, s)()
 
 	day := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	gen := Sales{Seed: 7, Events: 100_000, Start: day, Span: 48 * time.Hour, Jitter: time.Minute, SubjectPrefix: "rsales"}
@@ -132,15 +124,7 @@ window: {size: 1h, max_out_of_order: 1m, idle_timeout: 1s}
 segment: {max_age: 200ms}
 load: {table: orders_state, mode: merge, merge_key: [order_id]}
 `)
-	runCtx, stop := context.WithCancel(ctx)
-	runErr := make(chan error, 1)
-	go func() { runErr <- s.Run(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-runErr; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	defer runRoles(t, ctx, s)()
 	h0 := time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)
 	var events []Event
 	add := func(id, status string, amount float64, at time.Time) {

@@ -60,15 +60,7 @@ source: {stream: REPLAYED, subjects: [replayed.>]}
 segment: {max_age: 500ms}
 load: {table: replayed}
 `)
-	runCtx, stop := context.WithCancel(ctx)
-	runErr := make(chan error, 1)
-	go func() { runErr <- s.Run(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-runErr; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	defer runRoles(t, ctx, s)()
 	h0 := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
 	events := slices.Collect(Sales{Seed: 3, Events: 20_000, Start: h0, Span: 4 * time.Hour, Jitter: time.Minute, SubjectPrefix: "replayed"}.All())
 	if err := (&Publisher{JS: s.JS}).PublishEvents(ctx, events, "replayed"); err != nil {
