@@ -194,10 +194,16 @@ func sameValues(a, b []parquet.Value) bool {
 // name says what it must do, "ok_…" decode or "<reason>_…" fail with that
 // dead-letter reason, so a seed cannot drift into testing something else.
 func TestFuzzDecodeSeeds(t *testing.T) {
-	l := salesLayout(t)
-	seeds := readCorpus(t, "testdata/fuzz/FuzzDecode")
+	checkSeeds(t, salesLayout(t), "testdata/fuzz/FuzzDecode")
+}
+
+// checkSeeds decodes every seed of a corpus directory: a seed named ok_…
+// must decode, one named <reason>_… must be dead-lettered with that reason.
+func checkSeeds(t *testing.T, l *Layout, dir string) {
+	t.Helper()
+	seeds := readCorpus(t, dir)
 	if len(seeds) < 12 {
-		t.Fatalf("%d seeds in testdata/fuzz/FuzzDecode, want at least 12", len(seeds))
+		t.Fatalf("%d seeds in %s, want at least 12", len(seeds), dir)
 	}
 	for name, data := range seeds {
 		t.Run(name, func(t *testing.T) {

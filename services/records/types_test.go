@@ -461,34 +461,7 @@ func FuzzDecodeTyped(f *testing.F) {
 }
 
 func TestFuzzDecodeTypedSeeds(t *testing.T) {
-	l := mustLayout(t, typedPolicy)
-	seeds := readCorpus(t, "testdata/fuzz/FuzzDecodeTyped")
-	if len(seeds) < 12 {
-		t.Fatalf("%d seeds in testdata/fuzz/FuzzDecodeTyped, want at least 12", len(seeds))
-	}
-	for name, data := range seeds {
-		t.Run(name, func(t *testing.T) {
-			wantReason := ""
-			if !strings.HasPrefix(name, "ok_") {
-				for r := range decodeReasons {
-					if strings.HasPrefix(name, r+"_") {
-						wantReason = r
-					}
-				}
-				if wantReason == "" {
-					t.Fatalf("seed name %q starts neither with ok_ nor with a decode reason", name)
-				}
-			}
-			_, _, err := NewDecoder(l).Decode(data, 1, 0)
-			var de *DecodeError
-			switch {
-			case wantReason == "" && err != nil:
-				t.Fatalf("Decode(%.80q) = %v, want a row", data, err)
-			case wantReason != "" && (!errors.As(err, &de) || de.Reason != wantReason):
-				t.Fatalf("Decode(%.80q) = %v, want reason %s", data, err, wantReason)
-			}
-		})
-	}
+	checkSeeds(t, mustLayout(t, typedPolicy), "testdata/fuzz/FuzzDecodeTyped")
 }
 
 // BenchmarkDecodeTyped decodes events with decimals, an object and lists
