@@ -1,6 +1,9 @@
 package windows
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // NotRunYet lists what a valid policy asks for that this version of the
 // services does not run yet: the policy language is ahead of the pipeline
@@ -22,4 +25,23 @@ func (p *Policy) NotRunYet(file string) error {
 		add("key", "sessions per key are part of the policy language, but this version's collector and compactor do not run session windows yet")
 	}
 	return errors.Join(errs...)
+}
+
+// ShapeChange describes how the window shape (kind, size, slide, gap, time
+// zone) differs between two specs, "" when it does not. Windows of the old
+// shape that are still open would be split by the new one.
+func ShapeChange(old, new WindowSpec) string {
+	switch {
+	case old.Kind != new.Kind:
+		return fmt.Sprintf("window.kind %s → %s", old.Kind, new.Kind)
+	case old.Size != new.Size:
+		return fmt.Sprintf("window.size %s → %s", old.Size, new.Size)
+	case old.Slide != new.Slide:
+		return fmt.Sprintf("window.slide %s → %s", old.Slide, new.Slide)
+	case old.Gap != new.Gap:
+		return fmt.Sprintf("window.gap %s → %s", old.Gap, new.Gap)
+	case old.Timezone != new.Timezone:
+		return fmt.Sprintf("window.timezone %s → %s", old.Timezone, new.Timezone)
+	}
+	return ""
 }

@@ -22,11 +22,19 @@ var ErrNotFound = errors.New("policy not found")
 
 // Store reads and writes policies.
 type Store struct {
-	kv jetstream.KeyValue
+	kv    jetstream.KeyValue
+	guard Guard
 }
 
 // New returns a store over the policies bucket.
 func New(kv jetstream.KeyValue) *Store { return &Store{kv: kv} }
+
+// Guard checks a change of a stored policy against the running pipeline
+// before it is stored (Plan and Apply call it); an error refuses the change.
+type Guard func(ctx context.Context, old, new *windows.Policy) error
+
+// SetGuard installs g; call it before the store is used concurrently.
+func (s *Store) SetGuard(g Guard) { s.guard = g }
 
 // ErrConflict is returned when a policy changed in the store between the
 // read a change was planned on and the write: the write is refused rather

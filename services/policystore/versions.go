@@ -179,6 +179,11 @@ func (s *Store) Plan(ctx context.Context, p *windows.Policy, data []byte) (*Plan
 		return nil, err
 	}
 	plan.Changed = !bytes.Equal(plan.Old, plan.New)
+	if plan.Changed && s.guard != nil {
+		if err := s.guard(ctx, cur.Policy, p); err != nil {
+			return nil, err
+		}
+	}
 	return plan, nil
 }
 

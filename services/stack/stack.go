@@ -255,6 +255,7 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 	s.States = statestore.New(topo.Windows)
 	s.Watermarks = statestore.NewWatermarks(topo.Watermarks)
 	s.Policies = policystore.New(topo.Policies)
+	s.Policies.SetGuard(s.windowShapeGuard)
 	if s.Metrics != nil && slices.Contains(cfg.Roles, RoleCompactor) {
 		if err := s.startCluster(topo.Windows); err != nil {
 			return nil, err
@@ -720,4 +721,35 @@ func addCompactorStats(a, b compactor.Stats) compactor.Stats {
 		Sealed: a.Sealed + b.Sealed, Compacted: a.Compacted + b.Compacted,
 		Results: a.Results + b.Results, ResultsTerminated: a.ResultsTerminated + b.ResultsTerminated,
 	}
+}
+
+// windowShapeGuard refuses to change a policy's window shape while windows
+// of the old shape are not loaded: the new shape would split them (an open
+// 1h window [10:00, 11:00) and a 2h window [10:00, 12:00) sharing events).
+// Once every window is LOADED (or FAILED) the change applies to the windows
+// that open from then on.
+func (s *Stack) windowShapeGuard(ctx context.Context, old, new *windows.Policy) error {
+	change := windows.ShapeChange(old.Window, new.Window)
+	if change == "" {
+		return nil
+	}
+	states, err := s.States.List(ctx, old.Name)
+	if err != nil {
+		return fmt.Errorf("policy %s: %s: check its windows: %w", old.Name, change, err)
+	}
+	var open []string
+	for _, st := range states {
+		if st.Status != messages.StatusLoaded && st.Status != messages.StatusFailed {
+			open = append(open, st.ID()+" "+string(st.Status))
+		}
+	}
+	if len(open) == 0 {
+		return nil
+	}
+	shown := open
+	if len(shown) > 5 {
+		shown = append(shown[:5:5], fmt.Sprintf("and %d more", len(open)-5))
+	}
+	return fmt.Errorf("policy %s: %s while %d windows of the old shape are not loaded (%s): the new shape would split them; "+
+		"apply it once they are loaded (windrow status shows them), or use a new policy name and table", old.Name, change, len(open), strings.Join(shown, ", "))
 }
