@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,18 +51,18 @@ func TestLivePolicyChange(t *testing.T) {
 
 	// Publish in slices; apply v2 when half is out.
 	pub := &Publisher{JS: s.JS}
-	var applied atomic.Bool
+	applied := false
 	const chunk = 2_000
 	for i := 0; i < len(events); i += chunk {
 		end := min(i+chunk, len(events))
 		if err := pub.PublishEvents(ctx, events[i:end], fmt.Sprintf("live-%d", i)); err != nil {
 			t.Fatal(err)
 		}
-		if end >= half && !applied.Load() {
+		if end >= half && !applied {
 			if _, err := s.Policies.Apply(ctx, "live.yaml", []byte(livePolicyV2)); err != nil {
 				t.Fatal(err)
 			}
-			applied.Store(true)
+			applied = true
 		}
 		time.Sleep(20 * time.Millisecond) // events keep flowing while the workers restart
 	}

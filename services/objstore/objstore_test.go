@@ -546,8 +546,8 @@ func TestRemoveStaleTemps(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
 	mustPut(t, s, "a/done.parquet", []byte("committed"))
-	stale, err := s.Create(ctx, "a/killed.parquet")
-	if err != nil {
+	// A writer that is never committed nor aborted: its process "died".
+	if _, err := s.Create(ctx, "a/killed.parquet"); err != nil {
 		t.Fatal(err)
 	}
 	live, err := s.Create(ctx, "b/writing.parquet")
@@ -566,7 +566,6 @@ func TestRemoveStaleTemps(t *testing.T) {
 	if err := os.Chtimes(staleName, old, old); err != nil {
 		t.Fatal(err)
 	}
-	_ = stale // never committed nor aborted: the process "died"
 	n, err := s.RemoveStaleTemps(ctx, "", time.Now().Add(-time.Hour))
 	if err != nil || n != 1 {
 		t.Fatalf("RemoveStaleTemps = %d, %v; want 1 removed", n, err)
