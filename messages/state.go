@@ -70,6 +70,20 @@ type WindowState struct {
 	// StagingDeleted: the loaded window's staged segments and registrations are gone.
 	StagingDeleted bool `json:"staging_deleted,omitempty"`
 
+	// Revisions (late: revise). Revision r > 0 is made of the registrations
+	// with sequence in (RevisionBase, LastSegmentSeq] and of Prior: with load
+	// mode replace the previous revision's batches (the window's complete
+	// rows, merged in), otherwise the batches of every earlier revision (what
+	// the table holds; rows found there are dropped as duplicates, so the
+	// revision's batches hold only new rows).
+	RevisionBase uint64     `json:"revision_base,omitempty"`
+	Prior        []BatchRef `json:"prior_batches,omitempty"`
+	// BaseRows counts the rows of Prior merged into this revision (replace only).
+	BaseRows int64 `json:"base_rows,omitempty"`
+	// Next gathers the segments registered after the cutoff of a window
+	// that is no longer OPEN: its next revision (late: revise only).
+	Next *PendingRevision `json:"next_revision,omitempty"`
+
 	Error   string `json:"error,omitempty"`
 	TraceID string `json:"trace_id,omitempty"`
 	// TraceParent is the W3C traceparent of the window run's root span,
@@ -77,6 +91,17 @@ type WindowState struct {
 	// is its child (see services/telemetry). Empty when tracing was off.
 	TraceParent string    `json:"traceparent,omitempty"`
 	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// PendingRevision counts the segments of a window's next revision, staged
+// (late: revise) while the window is SEALED, COMPACTED or LOADED.
+type PendingRevision struct {
+	Segments       int64     `json:"segments"`
+	StagedRows     int64     `json:"staged_rows"`
+	LastSegmentSeq uint64    `json:"last_segment_seq"` // the next revision's cutoff, once it starts
+	MinEventTime   time.Time `json:"min_event_time,omitzero"`
+	MaxEventTime   time.Time `json:"max_event_time,omitzero"`
+	FirstStagedAt  time.Time `json:"first_staged_at"` // the revision starts window.revise_after later (once LOADED)
 }
 
 // ID is the window id.
@@ -93,8 +118,17 @@ func (s *WindowState) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("status: %q, want OPEN, SEALED, COMPACTED, LOADED or FAILED", s.Status))
 	}
-	if (s.Status == StatusCompacted || s.Status == StatusLoaded) && s.Rows+s.Duplicates+s.KeyOverflow != s.StagedRows {
-		errs = append(errs, fmt.Errorf("rows %d + duplicates %d + key overflow %d differ from staged rows %d", s.Rows, s.Duplicates, s.KeyOverflow, s.StagedRows))
+	if (s.Status == StatusCompacted || s.Status == StatusLoaded) && s.Rows+s.Duplicates+s.KeyOverflow != s.StagedRows+s.BaseRows {
+		errs = append(errs, fmt.Errorf("rows %d + duplicates %d + key overflow %d differ from staged rows %d + base rows %d", s.Rows, s.Duplicates, s.KeyOverflow, s.StagedRows, s.BaseRows))
+	}
+	if s.Revision == 0 && (s.RevisionBase != 0 || len(s.Prior) > 0 || s.BaseRows != 0) {
+		errs = append(errs, fmt.Errorf("revision 0 has revision_base %d, %d prior batches, base rows %d; want none", s.RevisionBase, len(s.Prior), s.BaseRows))
+	}
+	if s.Revision > 0 && s.Status != StatusFailed && s.LastSegmentSeq <= s.RevisionBase {
+		errs = append(errs, fmt.Errorf("revision %d: last_segment_seq %d not above revision_base %d", s.Revision, s.LastSegmentSeq, s.RevisionBase))
+	}
+	if s.Next != nil && s.Next.LastSegmentSeq <= s.LastSegmentSeq {
+		errs = append(errs, fmt.Errorf("next_revision.last_segment_seq %d not above last_segment_seq %d", s.Next.LastSegmentSeq, s.LastSegmentSeq))
 	}
 	if err := joinErrs(errs); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrInvalid, TypeWindowState, err)

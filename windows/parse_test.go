@@ -71,7 +71,7 @@ func TestParsePolicy(t *testing.T) {
 			name:    "unknown key",
 			yaml:    edit("  size: 1h\n", "  size: 1h\n  lateness: 5m\n"),
 			wantErr: ErrInvalidPolicy,
-			want:    []string{"policies/sales.yaml:16: window.lateness: unknown field (valid: kind, size, slide, gap, timezone, max_out_of_order, allowed_lateness, late, idle_timeout, future_horizon, max_open_sessions)"},
+			want:    []string{"policies/sales.yaml:16: window.lateness: unknown field (valid: kind, size, slide, gap, timezone, max_out_of_order, allowed_lateness, late, revise_after, idle_timeout, future_horizon, max_open_sessions)"},
 		},
 		{
 			name:    "unknown top-level key",
@@ -194,11 +194,23 @@ func TestParsePolicy(t *testing.T) {
 			want: []string{
 				`sales.yaml:16: window.kind: "sliding" is not a window kind (valid: tumbling, hopping, session)`,
 				`sales.yaml:17: window.timezone: "Mars/Base" is not a known IANA time zone (use e.g. UTC`,
-				`sales.yaml:18: window.late: "keep" is not a late mode (valid: drop, dlq)`,
+				`sales.yaml:18: window.late: "keep" is not a late mode (valid: drop, dlq, revise)`,
 				"sales.yaml:19: window.max_out_of_order: -1m0s must not be negative",
 				"sales.yaml:20: window.allowed_lateness: -1s must not be negative",
 				"sales.yaml:21: window.idle_timeout: 500ms is too short (valid: at least 1s)",
 			},
+		},
+		{
+			name:    "revise_after without late: revise",
+			yaml:    edit("  size: 1h\n", "  size: 1h\n  revise_after: 5m\n"),
+			wantErr: ErrInvalidPolicy,
+			want:    []string{"sales.yaml:16: window.revise_after: is only used with late: revise (late is drop): remove it, or set late: revise"},
+		},
+		{
+			name:    "revise_after out of range",
+			yaml:    edit("  size: 1h\n", "  size: 1h\n  late: revise\n  revise_after: 500ms\n"),
+			wantErr: ErrInvalidPolicy,
+			want:    []string{"sales.yaml:17: window.revise_after: 500ms is out of range (valid: 1s..24h0m0s; absent means 1m0s)"},
 		},
 		{
 			name:    "Local time zone",

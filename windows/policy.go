@@ -113,6 +113,11 @@ type LateMode string
 const (
 	LateDrop LateMode = "drop" // counted (a marker on the late subject), not loaded
 	LateDLQ  LateMode = "dlq"  // the event goes to the dead-letter stream, reason "late"
+	// LateRevise stages the event for a new revision of its window: once the
+	// window is loaded, its late events are compacted into revision r+1 (after
+	// window.revise_after), as its own batches, and loaded by the policy's load
+	// mode: with replace the table ends up with the window's complete rows.
+	LateRevise LateMode = "revise"
 )
 
 // LoadMode says how a window's batches are applied to the table.
@@ -301,8 +306,13 @@ type WindowSpec struct {
 	MaxOutOfOrder Duration `yaml:"max_out_of_order" json:"max_out_of_order"`
 	// AllowedLateness keeps a window open this long after the watermark passed its end. Default 0.
 	AllowedLateness Duration `yaml:"allowed_lateness" json:"allowed_lateness"`
-	// Late says what happens to events for a sealed window: "drop" (default, counted) or "dlq".
+	// Late says what happens to events for a sealed window: "drop" (default, counted), "dlq"
+	// (dead-lettered, reason "late") or "revise" (loaded as a new revision of the window).
 	Late LateMode `yaml:"late" json:"late"`
+	// ReviseAfter (late: revise only) is how long a loaded window's late events gather before
+	// they are compacted into its next revision, counted from the first of them. Default 1m,
+	// 1s..24h.
+	ReviseAfter Duration `yaml:"revise_after,omitempty" json:"revise_after,omitempty"`
 	// IdleTimeout: once the source has had nothing pending or in flight this long, the
 	// watermark follows the wall clock (now - MaxOutOfOrder). Default 30s.
 	IdleTimeout Duration `yaml:"idle_timeout" json:"idle_timeout"`

@@ -21,6 +21,7 @@ const (
 	DefaultAllowedLateness = Duration(0)
 	DefaultIdleTimeout     = Duration(30 * time.Second)
 	DefaultFutureHorizon   = Duration(24 * time.Hour)
+	DefaultReviseAfter     = Duration(time.Minute)
 	DefaultSegmentMaxRows  = 100_000
 	DefaultSegmentMaxBytes = 64 * MiB
 	DefaultSegmentMaxAge   = Duration(5 * time.Second)
@@ -40,6 +41,8 @@ const (
 	// MaxSegmentMaxAge stays well below the collector consumer's ack wait (2m) so a segment is
 	// flushed, and its messages acked, before JetStream redelivers them.
 	MaxSegmentMaxAge   = Duration(30 * time.Second)
+	MinReviseAfter     = Duration(time.Second)
+	MaxReviseAfter     = Duration(24 * time.Hour)
 	MinTargetFileSize  = 1 * MiB
 	MaxTargetFileSize  = 4 * GiB
 	MinRowGroupRows    = 1000
@@ -94,6 +97,9 @@ func (p *Policy) SetDefaults() {
 	}
 	if w.Late == "" {
 		w.Late = LateDrop
+	}
+	if w.Late == LateRevise && w.ReviseAfter == 0 {
+		w.ReviseAfter = DefaultReviseAfter
 	}
 	if w.IdleTimeout == 0 {
 		w.IdleTimeout = DefaultIdleTimeout
@@ -403,8 +409,15 @@ func (w *WindowSpec) problems() []*FieldError {
 	}
 	switch w.Late {
 	case LateDrop, LateDLQ:
+		if w.ReviseAfter != 0 {
+			ps.add("window.revise_after", "is only used with late: revise (late is %s): remove it, or set late: revise", string(w.Late))
+		}
+	case LateRevise:
+		if w.ReviseAfter < MinReviseAfter || w.ReviseAfter > MaxReviseAfter {
+			ps.add("window.revise_after", "%s is out of range (valid: %s..%s; absent means %s)", w.ReviseAfter, MinReviseAfter, MaxReviseAfter, DefaultReviseAfter)
+		}
 	default:
-		ps.add("window.late", "%q is not a late mode (valid: drop, dlq)", string(w.Late))
+		ps.add("window.late", "%q is not a late mode (valid: drop, dlq, revise)", string(w.Late))
 	}
 	if w.IdleTimeout < MinIdleTimeout {
 		ps.add("window.idle_timeout", "%s is too short (valid: at least %s)", w.IdleTimeout, MinIdleTimeout)

@@ -319,6 +319,9 @@ func (s *Service) Run(ctx context.Context) error {
 			next = s.fetch(ctx, cons, fetchWait)
 		}
 		runErr = s.take(ctx, cur)
+		if runErr == nil {
+			runErr = s.err() // the flusher failed, or the consumer is gone
+		}
 		if time.Since(lastWM) >= 250*time.Millisecond {
 			s.readWatermark(ctx)
 			lastWM = time.Now()
@@ -364,6 +367,9 @@ func (s *Service) fetch(ctx context.Context, cons jetstream.Consumer, wait time.
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("fetch", "err", err)
+			if err := s.checkConsumer(ctx); err != nil {
+				s.fail(err)
+			}
 			select {
 			case <-time.After(wait):
 			case <-ctx.Done():
@@ -372,6 +378,25 @@ func (s *Service) fetch(ctx context.Context, cons jetstream.Consumer, wait time.
 		return nil
 	}
 	return mb
+}
+
+// checkConsumer, after a failed pull, finds out whether the durable
+// consumer is gone (deleted by an operator, lost with a stream restored from
+// a backup): then the service fails and its restart creates it again, which
+// redelivers the stream from its start (dedup and the redelivery checks
+// keep that exactly once). Otherwise it waits a little, so that a server in
+// trouble is not asked in a tight loop.
+func (s *Service) checkConsumer(ctx context.Context) error {
+	p := s.cfg.Policy
+	_, err := s.cfg.JS.Consumer(ctx, p.Source.Stream, messages.CollectorConsumer(p.Name))
+	if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("consumer %s on stream %s is gone: %w", messages.CollectorConsumer(p.Name), p.Source.Stream, err)
+	}
+	select {
+	case <-time.After(100 * time.Millisecond):
+	case <-ctx.Done():
+	}
+	return nil
 }
 
 // take takes in the messages of one pull request and hands the batch to the
@@ -389,6 +414,9 @@ func (s *Service) take(ctx context.Context, mb jetstream.MessageBatch) error {
 		}
 		if err := mb.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
 			s.log.Warn("fetch", "err", err)
+			if err := s.checkConsumer(ctx); err != nil {
+				return err
+			}
 		}
 	}
 	if !s.cur.empty() && time.Since(s.cur.first) >= s.cfg.Policy.Segment.MaxAge.D() {
@@ -509,7 +537,9 @@ func (s *Service) intake(ctx context.Context, m jetstream.Msg) error {
 // takes the late path when that window is closed.
 func (s *Service) place(ctx context.Context, b *batch, m jetstream.Msg, seq, delivered uint64, evt int64, row parquet.Row, start, end int64) error {
 	p := s.cfg.Policy
-	if wm := s.watermark.Load(); (wm != 0 && end+p.Window.AllowedLateness.D().Microseconds() <= wm) || s.isSealed(start) {
+	// With late: revise every event is staged: the registration's compare-and-set
+	// decides whether it joins the window's current run or its next revision.
+	if wm := s.watermark.Load(); p.Window.Late != windows.LateRevise && ((wm != 0 && end+p.Window.AllowedLateness.D().Microseconds() <= wm) || s.isSealed(start)) {
 		win := windows.Window{Start: time.UnixMicro(start).UTC(), End: time.UnixMicro(end).UTC()}
 		return s.lateOrStaged(ctx, b, m, seq, delivered, evt, win)
 	}
@@ -620,7 +650,15 @@ func (s *Service) stage(ctx context.Context, b *batch, wb *windowBuf) error {
 		if cur.Status != messages.StatusOpen {
 			// Sealed meanwhile. The seal froze the cutoff: a registration at
 			// or below it is part of the window, one above it is not.
-			late = ack.Sequence > cur.LastSegmentSeq
+			if ack.Sequence <= cur.LastSegmentSeq {
+				return nil, statestore.ErrNoChange
+			}
+			if p.Window.Late == windows.LateRevise {
+				// Part of the window's next revision.
+				addToNext(cur, reg, ack.Sequence, t0)
+				return cur, nil
+			}
+			late = true
 			s.sealed.Store(wb.win.Start.UnixMicro(), true)
 			return nil, statestore.ErrNoChange
 		}
@@ -679,6 +717,28 @@ func (s *Service) stage(ctx context.Context, b *batch, wb *windowBuf) error {
 		span.End()
 	}
 	return nil
+}
+
+// addToNext counts a segment registered (at sequence seq) after the cutoff
+// of a window that is no longer OPEN in the window's next revision.
+func addToNext(st *messages.WindowState, reg *messages.SegmentRegistered, seq uint64, t0 time.Time) {
+	n := st.Next
+	if n == nil {
+		n = &messages.PendingRevision{MinEventTime: reg.MinEventTime, MaxEventTime: reg.MaxEventTime, FirstStagedAt: t0.UTC()}
+		st.Next = n
+	}
+	n.Segments++
+	n.StagedRows += reg.Rows
+	n.LastSegmentSeq = max(n.LastSegmentSeq, seq)
+	if reg.MinEventTime.Before(n.MinEventTime) {
+		n.MinEventTime = reg.MinEventTime
+	}
+	if reg.MaxEventTime.After(n.MaxEventTime) {
+		n.MaxEventTime = reg.MaxEventTime
+	}
+	if t0.Before(n.FirstStagedAt) {
+		n.FirstStagedAt = t0.UTC()
+	}
 }
 
 // traceID is the trace id of a traceparent, "" if there is none.

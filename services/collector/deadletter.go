@@ -178,7 +178,7 @@ func (s *Service) wasStaged(ctx context.Context, win windows.Window, seq uint64)
 		regs, ok := s.regs[win.Start.UnixMicro()]
 		s.mu.Unlock()
 		if !ok {
-			regs, err = staging.ReadRegistrations(ctx, s.cfg.JS, p.Name, win.ID(), st.LastSegmentSeq)
+			regs, err = staging.ReadRegistrations(ctx, s.cfg.JS, p.Name, win.ID(), st.RevisionBase, st.LastSegmentSeq)
 			if err != nil {
 				return false, err
 			}

@@ -85,7 +85,7 @@ func TestUnwritableStagingStopsAckingAndLosesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	regs, err := staging.ReadRegistrations(ctx, env.JS, p.Name, win.ID(), st.LastSegmentSeq)
+	regs, err := staging.ReadRegistrations(ctx, env.JS, p.Name, win.ID(), 0, st.LastSegmentSeq)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err er
 	ctx, span := s.tracer.Start(telemetry.RunContext(ctx, st.TraceParent), "compactor.compact", trace.WithAttributes(runAttrs(p.Name, st)...))
 	defer func() { endSpan(span, err) }()
 	_, read := s.tracer.Start(ctx, "compactor.read_segments")
-	regs, err := staging.ReadRegistrations(ctx, s.cfg.JS, p.Name, st.ID(), st.LastSegmentSeq)
+	regs, err := staging.ReadRegistrations(ctx, s.cfg.JS, p.Name, st.ID(), st.RevisionBase, st.LastSegmentSeq)
 	if err != nil {
 		endSpan(read, err)
 		return err
@@ -70,6 +70,25 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err er
 		files = append(files, f)
 		staged += r.Rows
 	}
+	// A revision also reads the batches of earlier runs: merged in (replace)
+	// or as known rows that are not loaded again (append, merge).
+	var known []*parquet.File
+	var baseRows, knownRows int64
+	if st.Revision > 0 {
+		prior, rows, closePrior, err := s.openPrior(ctx, st)
+		if err != nil {
+			endSpan(read, err)
+			return err
+		}
+		defer closePrior()
+		if p.Load.Mode == windows.LoadReplace {
+			files = append(prior, files...)
+			baseRows = rows
+		} else {
+			known, knownRows = prior, rows
+		}
+		read.SetAttributes(attribute.Int("windrow.prior_batches", len(st.Prior)), attribute.Int64("windrow.prior_rows", rows))
+	}
 	read.SetAttributes(attribute.Int64("windrow.staged_rows", staged))
 	read.End()
 
@@ -77,8 +96,13 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err er
 	// Merge: a k-way merge of the sorted segments that drops a source
 	// sequence seen before (dedup), written out as batches (child spans).
 	mctx, merge := s.tracer.Start(ctx, "compactor.merge_dedup")
-	bw := &batchWriter{ctx: mctx, s: s, st: st, prefix: prefix, lastRenew: time.Now()}
-	stats, err := s.layout.Merge(files, bw.write)
+	bw := &batchWriter{ctx: mctx, s: s, st: st, prefix: prefix, lastRenew: time.Now(), known: map[string]bool{}}
+	for _, b := range st.Prior {
+		if b.Key != "" {
+			bw.known[b.Key] = true // keys loaded before stay admitted
+		}
+	}
+	stats, err := s.layout.MergeKnown(known, files, bw.write)
 	if err == nil {
 		err = bw.finish()
 	}
@@ -103,9 +127,13 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err er
 	merge.SetAttributes(attribute.Int64("windrow.rows", stats.Rows), attribute.Int64("windrow.duplicates", stats.Duplicates),
 		attribute.Int("windrow.batches", len(bw.refs)))
 	merge.End()
-	if stats.Rows+stats.Duplicates != staged {
-		return fmt.Errorf("compact window %s: merged %d rows + %d duplicates, segments hold %d", st.ID(), stats.Rows, stats.Duplicates, staged)
+	if stats.Rows+stats.Duplicates != staged+baseRows || stats.Known != knownRows {
+		return fmt.Errorf("compact window %s: merged %d rows + %d duplicates (%d known), segments hold %d, earlier batches %d",
+			st.ID(), stats.Rows, stats.Duplicates, stats.Known, staged, baseRows+knownRows)
 	}
+	// Nothing new for the table (a revision of redelivered events only):
+	// the window is LOADED as it is, without a load.
+	unchanged := st.Revision > 0 && stats.Rows-overflow == baseRows
 
 	manifest := &messages.BatchManifest{
 		Policy: p.Name, PolicyVersion: p.Version, WindowStart: st.WindowStart, WindowEnd: st.WindowEnd, Revision: st.Revision,
@@ -132,12 +160,22 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err er
 		cur.Status = messages.StatusCompacted
 		cur.CompactedAt = now
 		cur.StagedRows = staged
+		cur.BaseRows = baseRows
 		cur.Rows = stats.Rows - overflow
 		cur.Duplicates = stats.Duplicates
 		cur.KeyOverflow = overflow
 		cur.Batches = bw.refs
 		cur.Manifest = manifestKey
 		cur.Segments = int64(len(regs))
+		if unchanged || len(bw.refs) == 0 {
+			cur.Status = messages.StatusLoaded
+			cur.LoadedAt = now
+			cur.LoadedBatches = nil
+			for _, b := range cur.Batches {
+				cur.LoadedBatches = append(cur.LoadedBatches, b.BatchID)
+			}
+			cur.LoadedRows = cur.Rows // what the table holds of this run already
+		}
 		return cur, nil
 	})
 	if err != nil {
@@ -147,6 +185,13 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err er
 		return fmt.Errorf("compact window %s: %w", st.ID(), errLostLease)
 	}
 	s.stats.compacted.Add(1)
+	if next.Status == messages.StatusLoaded {
+		s.log.InfoContext(ctx, "window has nothing new to load", "window", st.ID(), "revision", st.Revision,
+			"rows", stats.Rows, "duplicates", stats.Duplicates)
+		s.cleanup(ctx, next)
+		s.emitRun(ctx, next, nil)
+		return nil
+	}
 	span.SetAttributes(attribute.Int64("windrow.rows", stats.Rows), attribute.Int64("windrow.duplicates", stats.Duplicates),
 		attribute.Int("windrow.batches", len(bw.refs)), attribute.Int("windrow.segments", len(regs)))
 	s.log.InfoContext(ctx, "compacted window", "window", st.ID(), "segments", len(regs), "rows", stats.Rows, "duplicates", stats.Duplicates,
@@ -165,15 +210,39 @@ func (s *Service) publishLoads(ctx context.Context, st *messages.WindowState) (e
 	ctx, span := s.tracer.Start(ctx, "compactor.publish_loads", trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(attribute.Int("windrow.batches", len(st.Batches)), attribute.Int("windrow.loaded_batches", len(st.LoadedBatches))))
 	defer func() { endSpan(span, err) }()
-	return PublishLoads(ctx, s.cfg.JS, p, st)
+	cols, err := ManifestColumns(ctx, s.cfg.Store, st)
+	if err != nil {
+		return err
+	}
+	return PublishLoads(ctx, s.cfg.JS, p, st, cols)
+}
+
+// ManifestColumns returns the columns of a compacted window's batch files,
+// from its manifest: the files were written under the policy version that
+// compacted them, which may not be the version running now (a nullable
+// column added since is then absent from the files).
+func ManifestColumns(ctx context.Context, store *objstore.Local, st *messages.WindowState) ([]messages.Column, error) {
+	data, err := store.Get(ctx, st.Manifest)
+	if err != nil {
+		return nil, fmt.Errorf("window %s: manifest: %w", st.ID(), err)
+	}
+	var m messages.BatchManifest
+	if err := messages.Decode(messages.TypeBatchManifest, data, &m); err != nil {
+		return nil, fmt.Errorf("window %s: manifest %s: %w", st.ID(), st.Manifest, err)
+	}
+	return m.Columns, nil
 }
 
 // PublishLoads publishes the load commands of a COMPACTED window that are
 // not loaded yet: one per batch in mode append, one for the whole window in
 // the modes replace and merge. Ids are deterministic (and carry the window's
-// replay number), so publishing again is harmless.
-func PublishLoads(ctx context.Context, js jetstream.JetStream, p *windows.Policy, st *messages.WindowState) error {
+// replay number), so publishing again is harmless. cols are the columns of
+// the batch files (ManifestColumns); nil means the policy's.
+func PublishLoads(ctx context.Context, js jetstream.JetStream, p *windows.Policy, st *messages.WindowState, cols []messages.Column) error {
 	hdr := map[string][]string{messages.HeaderPolicy: {p.Name}, messages.HeaderWindow: {st.ID()}}
+	if cols == nil {
+		cols = records.Columns(p)
+	}
 	if p.Load.Mode != windows.LoadAppend {
 		// replace and merge: the whole window in one command, one transaction.
 		if len(st.LoadedBatches) == len(st.Batches) {
@@ -182,7 +251,7 @@ func PublishLoads(ctx context.Context, js jetstream.JetStream, p *windows.Policy
 		cmd := &messages.LoadCommand{
 			BatchID: messages.WindowLoadID(p.Name, st.WindowStart, st.Revision), Policy: p.Name, PolicyVersion: st.PolicyVersion,
 			WindowStart: st.WindowStart, WindowEnd: st.WindowEnd, Revision: st.Revision, Part: 0, Parts: len(st.Batches),
-			Table: p.Load.Table, Mode: string(p.Load.Mode), Rows: st.Rows, Columns: records.Columns(p), Manifest: st.Manifest,
+			Table: p.Load.Table, Mode: string(p.Load.Mode), Rows: st.Rows, Columns: cols, Manifest: st.Manifest,
 			CreatedAt: st.CompactedAt, Batches: st.Batches, MergeKey: p.Load.MergeKey, PostLoad: p.Load.PostLoad, Replay: st.Replays,
 		}
 		if p.Load.Mode == windows.LoadMerge {
@@ -200,7 +269,7 @@ func PublishLoads(ctx context.Context, js jetstream.JetStream, p *windows.Policy
 		cmd := &messages.LoadCommand{
 			BatchID: b.BatchID, Policy: p.Name, PolicyVersion: st.PolicyVersion, WindowStart: st.WindowStart, WindowEnd: st.WindowEnd,
 			Revision: st.Revision, Part: i, Parts: len(st.Batches), Table: p.Load.Table, Mode: string(p.Load.Mode),
-			Object: b.Object, Rows: b.Rows, Bytes: b.Bytes, SHA256: b.SHA256, Columns: records.Columns(p), Manifest: st.Manifest,
+			Object: b.Object, Rows: b.Rows, Bytes: b.Bytes, SHA256: b.SHA256, Columns: cols, Manifest: st.Manifest,
 			CreatedAt: st.CompactedAt, PostLoad: p.Load.PostLoad, Replay: st.Replays,
 		}
 		if _, err := natsx.Publish(ctx, js, messages.LoadSubject(p.Name), cmd, hdr); err != nil {
@@ -287,19 +356,28 @@ func (s *Service) applyResult(ctx context.Context, m jetstream.Msg) (err error) 
 // cleanup deletes a loaded window's staged segments and their
 // registrations; the batches stay, and redelivery checks use them.
 func (s *Service) cleanup(ctx context.Context, st *messages.WindowState) {
-	if err := s.cfg.Store.DeletePrefix(ctx, staging.WindowPrefix(st.Policy, st.ID())); err != nil {
-		s.log.WarnContext(ctx, "delete staged segments", "window", st.ID(), "err", err)
+	if s.cfg.Policy.Window.Late == windows.LateRevise || st.Next != nil || st.Revision > 0 {
+		// Segments of the next revision may be registered already: only
+		// what this run read goes.
+		if err := s.cleanupRevised(ctx, st); err != nil {
+			s.log.WarnContext(ctx, "delete staged segments and registrations", "window", st.ID(), "revision", st.Revision, "err", err)
+			return
+		}
+	} else {
+		if err := s.cfg.Store.DeletePrefix(ctx, staging.WindowPrefix(st.Policy, st.ID())); err != nil {
+			s.log.WarnContext(ctx, "delete staged segments", "window", st.ID(), "err", err)
+		}
+		stream, err := s.cfg.JS.Stream(ctx, messages.StreamSegments)
+		if err == nil {
+			err = stream.Purge(ctx, jetstream.WithPurgeSubject(messages.SegmentSubject(st.Policy, st.ID())))
+		}
+		if err != nil {
+			s.log.WarnContext(ctx, "purge segment registrations", "window", st.ID(), "err", err)
+			return
+		}
 	}
-	stream, err := s.cfg.JS.Stream(ctx, messages.StreamSegments)
-	if err == nil {
-		err = stream.Purge(ctx, jetstream.WithPurgeSubject(messages.SegmentSubject(st.Policy, st.ID())))
-	}
-	if err != nil {
-		s.log.WarnContext(ctx, "purge segment registrations", "window", st.ID(), "err", err)
-		return
-	}
-	_, err = s.cfg.States.Update(ctx, st.Key(), func(cur *messages.WindowState) (*messages.WindowState, error) {
-		if cur == nil || cur.Status != messages.StatusLoaded || cur.StagingDeleted {
+	_, err := s.cfg.States.Update(ctx, st.Key(), func(cur *messages.WindowState) (*messages.WindowState, error) {
+		if cur == nil || cur.Status != messages.StatusLoaded || cur.Revision != st.Revision || cur.StagingDeleted {
 			return nil, statestore.ErrNoChange
 		}
 		cur.StagingDeleted = true
@@ -338,11 +416,13 @@ type batchWriter struct {
 	rows      int64
 	refs      []messages.BatchRef
 	lastRenew time.Time
-	span      trace.Span // of the batch being written
-	object    string     // key of the batch being written
-	key       string     // key path of the rows being written ("" without a key)
-	keys      int        // distinct keys seen
-	overflow  []uint64   // source sequences of rows of keys over the cap (key_overflow: dlq)
+	span      trace.Span      // of the batch being written
+	object    string          // key of the batch being written
+	key       string          // key path of the rows being written ("" without a key)
+	known     map[string]bool // admitted keys: loaded by an earlier revision, or within the cap
+	started   bool            // a key run has begun
+	admitted  bool            // the current key is admitted
+	overflow  []uint64        // source sequences of rows of keys over the cap (key_overflow: dlq)
 }
 
 // write takes the next rows of the merge. With a key, rows come key by key
@@ -361,16 +441,20 @@ func (b *batchWriter) write(rows []parquet.Row) error {
 		}
 		run := rows[:n]
 		rows = rows[n:]
-		if kp := l.KeyPath(run[0]); kp != b.key || b.keys == 0 {
+		if kp := l.KeyPath(run[0]); kp != b.key || !b.started {
 			if b.pw != nil {
 				if err := b.closePart(); err != nil {
 					return err
 				}
 			}
 			b.key = kp
-			b.keys++
+			b.started = true
+			b.admitted = b.known[kp] || len(b.known) < b.s.cfg.Policy.KeyLimit()
+			if b.admitted {
+				b.known[kp] = true
+			}
 		}
-		if limit := b.s.cfg.Policy.KeyLimit(); b.keys > limit {
+		if limit := b.s.cfg.Policy.KeyLimit(); !b.admitted {
 			if b.s.cfg.Policy.KeyOverflowMode() == windows.KeyOverflowError {
 				return fmt.Errorf("%w: window %s holds more than max_keys_per_window %d distinct keys (key_overflow: error)",
 					errKeyOverflow, b.st.ID(), limit)

@@ -481,6 +481,19 @@ func (s *Service) sweep(ctx context.Context) error {
 		case messages.StatusLoaded:
 			if !st.StagingDeleted {
 				s.cleanup(ctx, st)
+				continue
+			}
+			if !s.reviseDue(st, now) {
+				continue
+			}
+			rev, err := s.startRevision(ctx, st)
+			if err != nil {
+				return err
+			}
+			if rev != nil {
+				if err := s.compact(ctx, rev); err != nil {
+					s.log.Error("compact revision; will retry after the lease", "window", st.ID(), "revision", rev.Revision, "err", err)
+				}
 			}
 		}
 	}

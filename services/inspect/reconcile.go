@@ -87,11 +87,23 @@ func Reconcile(ctx context.Context, js jetstream.JetStream, states *statestore.S
 		if inWarehouse != nil {
 			w.Warehouse = inWarehouse[st.ID()]
 		}
+		if st.Next != nil {
+			// Late events staged for the window's next revision.
+			r.Staging += st.Next.StagedRows
+		}
+		// The window's rows in the table: with revisions in append or merge
+		// mode, earlier revisions' batches hold rows this run does not.
+		var earlier int64
+		if st.Revision > 0 && p.Load.Mode != windows.LoadReplace {
+			for _, b := range st.Prior {
+				earlier += b.Rows
+			}
+		}
 		switch st.Status {
 		case messages.StatusCompacted, messages.StatusLoaded:
-			r.Rows += st.Rows
-			if st.Rows+st.Duplicates+st.KeyOverflow != st.StagedRows {
-				w.problem("rows %d + duplicates %d + key overflow %d ≠ staged %d", st.Rows, st.Duplicates, st.KeyOverflow, st.StagedRows)
+			r.Rows += st.Rows + earlier
+			if st.Rows+st.Duplicates+st.KeyOverflow != st.StagedRows+st.BaseRows {
+				w.problem("rows %d + duplicates %d + key overflow %d ≠ staged %d + earlier revision %d", st.Rows, st.Duplicates, st.KeyOverflow, st.StagedRows, st.BaseRows)
 			}
 			var inBatches int64
 			for _, b := range st.Batches {
@@ -104,14 +116,18 @@ func Reconcile(ctx context.Context, js jetstream.JetStream, states *statestore.S
 				if st.LoadedRows != st.Rows {
 					w.problem("loaded %d rows of %d", st.LoadedRows, st.Rows)
 				}
-				if w.Warehouse >= 0 && w.Warehouse != st.Rows {
-					w.problem("warehouse holds %d rows, the window %d", w.Warehouse, st.Rows)
+				if w.Warehouse >= 0 && w.Warehouse != st.Rows+earlier {
+					w.problem("warehouse holds %d rows, the window %d", w.Warehouse, st.Rows+earlier)
 				}
 			}
 		case messages.StatusFailed:
 			w.problem("FAILED: %s", st.Error)
 		default:
 			r.Staging += st.StagedRows
+			if st.Revision > 0 {
+				// What the table holds of the window until the revision loads.
+				r.Staging += st.BaseRows + earlier
+			}
 		}
 		r.Windows = append(r.Windows, w)
 	}

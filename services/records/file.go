@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
@@ -117,7 +118,8 @@ func (l *Layout) rowGroups(f *parquet.File) ([]parquet.RowGroup, error) {
 // MergeStats counts what Merge saw.
 type MergeStats struct {
 	Rows       int64 // rows yielded
-	Duplicates int64 // rows dropped because their source sequence was already yielded
+	Duplicates int64 // rows dropped because their source sequence was already yielded (or known)
+	Known      int64 // rows of the known files (MergeKnown), read and not yielded
 }
 
 const chunkRows = 512
@@ -126,14 +128,23 @@ const chunkRows = 512
 // rows in Compare order, dropping rows whose source sequence repeats. The rows
 // passed to yield are valid only until yield returns.
 func (l *Layout) Merge(files []*parquet.File, yield func([]parquet.Row) error) (MergeStats, error) {
+	return l.MergeKnown(nil, files, yield)
+}
+
+// MergeKnown is Merge over known and files together, yielding only rows of
+// files: a row whose source sequence is in a known file (rows the table
+// already holds) is dropped and counted as a duplicate, as is a repeat
+// within files. known files are read (and counted in Known), never yielded.
+// Rows of one event compare equal; the known copy comes first.
+func (l *Layout) MergeKnown(known, files []*parquet.File, yield func([]parquet.Row) error) (MergeStats, error) {
 	var stats MergeStats
 	h := &sourceHeap{layout: l}
-	for _, f := range files {
+	for i, f := range append(slices.Clip(known), files...) {
 		groups, err := l.rowGroups(f)
 		if err != nil {
 			return stats, err
 		}
-		s := &source{groups: groups, buf: make([]parquet.Row, chunkRows)}
+		s := &source{groups: groups, buf: make([]parquet.Row, chunkRows), known: i < len(known)}
 		ok, err := s.next()
 		if err != nil {
 			return stats, err
@@ -157,9 +168,13 @@ func (l *Layout) Merge(files []*parquet.File, yield func([]parquet.Row) error) (
 		s := h.items[0]
 		row := s.buf[s.pos]
 		seq := row[l.seqCol].Int64()
-		if seq == last {
+		switch {
+		case s.known:
+			stats.Known++
+			last = seq
+		case seq == last:
 			stats.Duplicates++
-		} else {
+		default:
 			out = append(out, row)
 			stats.Rows++
 			last = seq
@@ -187,6 +202,7 @@ func (l *Layout) Merge(files []*parquet.File, yield func([]parquet.Row) error) (
 }
 
 type source struct {
+	known  bool // rows are known (MergeKnown): they suppress, and are not yielded
 	groups []parquet.RowGroup
 	rows   parquet.Rows
 	buf    []parquet.Row
@@ -225,7 +241,10 @@ type sourceHeap struct {
 func (h *sourceHeap) Len() int { return len(h.items) }
 func (h *sourceHeap) Less(i, j int) bool {
 	a, b := h.items[i], h.items[j]
-	return h.layout.Compare(a.buf[a.pos], b.buf[b.pos]) < 0
+	if c := h.layout.Compare(a.buf[a.pos], b.buf[b.pos]); c != 0 {
+		return c < 0
+	}
+	return a.known && !b.known
 }
 func (h *sourceHeap) Swap(i, j int) { h.items[i], h.items[j] = h.items[j], h.items[i] }
 func (h *sourceHeap) Push(x any)    { h.items = append(h.items, x.(*source)) }

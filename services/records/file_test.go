@@ -376,3 +376,49 @@ func TestMergeReadsSegmentsOfAnEarlierVersion(t *testing.T) {
 		t.Errorf("%d rows with o null, want at least the 399 rows only the old segment holds", nullO)
 	}
 }
+
+// TestMergeKnown: rows whose source sequence is in a known file (what a
+// window's earlier revisions loaded) are dropped, whichever side of a chunk
+// boundary they meet; rows new to the known files are yielded once each.
+func TestMergeKnown(t *testing.T) {
+	l := mustLayout(t, allTypesPolicy)
+	known := [][]byte{
+		segment(t, l, seqRange(1, 1500), FileOptions{RowGroupRows: 1000}),
+		segment(t, l, seqRange(3001, 3100), FileOptions{}),
+	}
+	// New segments: redeliveries of known events, new events, and a repeat.
+	files := [][]byte{
+		segment(t, l, append(seqRange(1400, 1600), 5000), FileOptions{}),
+		segment(t, l, append(seqRange(3050, 3200), 1600, 1), FileOptions{}),
+	}
+	var got []uint64
+	stats, err := l.MergeKnown(openAll(t, l, known...), openAll(t, l, files...), func(rows []parquet.Row) error {
+		for _, r := range rows {
+			got = append(got, l.Seq(r))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append(append(seqRange(1501, 1600), seqRange(3101, 3200)...), 5000)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("yielded %d sequences %v…, want %d: 1501..1600, 3101..3200, 5000", len(got), got[:min(5, len(got))], len(want))
+	}
+	// Input: 202 + 153 new-file rows; 201 of them known (1400..1500 = 101,
+	// 3050..3100 = 51, seq 1 once) or repeated (1600 once).
+	newRows := int64(202 + 153)
+	if stats.Known != 1600 || stats.Rows != int64(len(want)) || stats.Rows+stats.Duplicates != newRows {
+		t.Fatalf("stats = %+v, want Known 1600, Rows %d, Rows+Duplicates %d", stats, len(want), newRows)
+	}
+
+	// Without known files the same segments yield every distinct sequence.
+	stats, err = l.Merge(openAll(t, l, files...), func([]parquet.Row) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Known != 0 || stats.Rows != 201+151+2 {
+		t.Fatalf("Merge stats = %+v, want Rows %d", stats, 201+151+2)
+	}
+}

@@ -113,7 +113,13 @@ func Start(ctx context.Context, cfg Config, from, to time.Time, dryRun bool) ([]
 			return out, fmt.Errorf("replay window %s: %w", st.ID(), err)
 		}
 		w.Replay = next.Replays
-		if err := compactor.PublishLoads(ctx, cfg.JS, p, next); err != nil {
+		var cols []messages.Column
+		if cfg.Store != nil {
+			if cols, err = compactor.ManifestColumns(ctx, cfg.Store, next); err != nil {
+				return append(out, w), fmt.Errorf("replay window %s: %w", st.ID(), err)
+			}
+		}
+		if err := compactor.PublishLoads(ctx, cfg.JS, p, next, cols); err != nil {
 			// The window is COMPACTED: the compactor's sweep publishes its
 			// commands again.
 			return append(out, w), fmt.Errorf("replay window %s: publish load commands (the compactor will retry): %w", st.ID(), err)

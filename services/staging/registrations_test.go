@@ -96,24 +96,29 @@ func TestReadRegistrations(t *testing.T) {
 		window time.Time
 		cutoff uint64
 		want   []segSeq
+		after  uint64 // a revision's lower bound
 	}{
-		{"cutoff 0", "p", w, 0, nil},
-		{"cutoff at first", "p", w, 1, []segSeq{a}},
-		{"cutoff between own registrations", "p", w, 3, []segSeq{a}},
-		{"cutoff at second", "p", w, 4, []segSeq{a, b}},
-		{"cutoff at re-registration", "p", w, 5, []segSeq{a, b}},
-		{"cutoff at last", "p", w, 6, []segSeq{a, b, c}},
-		{"cutoff past the stream", "p", w, 1000, []segSeq{a, b, c}},
-		{"cutoff max", "p", w, math.MaxUint64, []segSeq{a, b, c}},
-		{"other window", "p", w2, math.MaxUint64, []segSeq{{"x", 2}}},
-		{"other window, cutoff before it", "p", w2, 1, nil},
-		{"other policy", "q", w, math.MaxUint64, []segSeq{{"qa", 3}}},
-		{"window without registrations", "p", day0.AddDate(0, 0, 5), math.MaxUint64, nil},
-		{"policy without registrations", "r", w, math.MaxUint64, nil},
+		{"cutoff 0", "p", w, 0, nil, 0},
+		{"cutoff at first", "p", w, 1, []segSeq{a}, 0},
+		{"cutoff between own registrations", "p", w, 3, []segSeq{a}, 0},
+		{"cutoff at second", "p", w, 4, []segSeq{a, b}, 0},
+		{"cutoff at re-registration", "p", w, 5, []segSeq{a, b}, 0},
+		{"cutoff at last", "p", w, 6, []segSeq{a, b, c}, 0},
+		{"cutoff past the stream", "p", w, 1000, []segSeq{a, b, c}, 0},
+		{"cutoff max", "p", w, math.MaxUint64, []segSeq{a, b, c}, 0},
+		{"other window", "p", w2, math.MaxUint64, []segSeq{{"x", 2}}, 0},
+		{"other window, cutoff before it", "p", w2, 1, nil, 0},
+		{"other policy", "q", w, math.MaxUint64, []segSeq{{"qa", 3}}, 0},
+		{"window without registrations", "p", day0.AddDate(0, 0, 5), math.MaxUint64, nil, 0},
+		{"policy without registrations", "r", w, math.MaxUint64, nil, 0},
+		{"revision after the first", "p", w, 6, []segSeq{b, {"a", 5}, c}, 1},
+		{"revision after the second", "p", w, 6, []segSeq{{"a", 5}, c}, 4},
+		{"revision after the re-registration", "p", w, 6, []segSeq{c}, 5},
+		{"revision with nothing new", "p", w, 6, nil, 6},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			regs, err := staging.ReadRegistrations(ctx, js, tt.policy, messages.WindowID(tt.window), tt.cutoff)
+			regs, err := staging.ReadRegistrations(ctx, js, tt.policy, messages.WindowID(tt.window), tt.after, tt.cutoff)
 			if err != nil {
 				t.Fatalf("ReadRegistrations: %v", err)
 			}
@@ -152,13 +157,16 @@ func TestReadRegistrationsManyBatches(t *testing.T) {
 	for _, tt := range []struct {
 		cutoff uint64
 		want   []segSeq
+		after  uint64 // a revision's lower bound
 	}{
-		{math.MaxUint64, want},
-		{want[1049].seq, want[:1050]},
-		{want[999].seq, want[:1000]},
-		{want[1000].seq, want[:1001]},
+		{math.MaxUint64, want, 0},
+		{want[1049].seq, want[:1050], 0},
+		{want[999].seq, want[:1000], 0},
+		{want[1000].seq, want[:1001], 0},
+		{want[1049].seq, want[1000:1050], want[999].seq},
+		{math.MaxUint64, want[1:], want[0].seq},
 	} {
-		regs, err := staging.ReadRegistrations(ctx, js, "p", messages.WindowID(day0), tt.cutoff)
+		regs, err := staging.ReadRegistrations(ctx, js, "p", messages.WindowID(day0), tt.after, tt.cutoff)
 		if err != nil {
 			t.Fatalf("ReadRegistrations(cutoff %d): %v", tt.cutoff, err)
 		}
@@ -207,12 +215,12 @@ func TestReadRegistrationsRejectsBadMessages(t *testing.T) {
 			if _, err := js.PublishMsg(ctx, m); err != nil {
 				t.Fatal(err)
 			}
-			regs, err := staging.ReadRegistrations(ctx, js, "p", messages.WindowID(day0), math.MaxUint64)
+			regs, err := staging.ReadRegistrations(ctx, js, "p", messages.WindowID(day0), 0, math.MaxUint64)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("ReadRegistrations = %v, %v; want error %v", summarize(regs), err, tt.wantErr)
 			}
 			// Below the bad message's sequence the window still reads.
-			regs, err = staging.ReadRegistrations(ctx, js, "p", messages.WindowID(day0), 1)
+			regs, err = staging.ReadRegistrations(ctx, js, "p", messages.WindowID(day0), 0, 1)
 			if err != nil || !slices.Equal(summarize(regs), []segSeq{{"a", 1}}) {
 				t.Fatalf("ReadRegistrations(cutoff 1) = %v, %v; want [a@1]", summarize(regs), err)
 			}
@@ -222,7 +230,7 @@ func TestReadRegistrationsRejectsBadMessages(t *testing.T) {
 
 func TestReadRegistrationsWithoutStream(t *testing.T) {
 	_, js := testnats.Connect(t, testnats.RunServer(t)) // not provisioned
-	_, err := staging.ReadRegistrations(context.Background(), js, "p", messages.WindowID(day0), 10)
+	_, err := staging.ReadRegistrations(context.Background(), js, "p", messages.WindowID(day0), 0, 10)
 	if !errors.Is(err, jetstream.ErrStreamNotFound) {
 		t.Fatalf("err = %v, want jetstream.ErrStreamNotFound", err)
 	}

@@ -36,8 +36,9 @@ type Registration struct {
 }
 
 // ReadRegistrations returns the window's registrations with stream sequence
-// <= cutoff, one per segment id, in stream order.
-func ReadRegistrations(ctx context.Context, js jetstream.JetStream, policy, windowID string, cutoff uint64) ([]Registration, error) {
+// in (after, cutoff], one per segment id, in stream order: after is 0 for a
+// window's first run and the previous revision's cutoff for a revision.
+func ReadRegistrations(ctx context.Context, js jetstream.JetStream, policy, windowID string, after, cutoff uint64) ([]Registration, error) {
 	subject := messages.SegmentSubject(policy, windowID)
 	stream, err := js.Stream(ctx, messages.StreamSegments)
 	if err != nil {
@@ -77,7 +78,7 @@ func ReadRegistrations(ctx context.Context, js jetstream.JetStream, policy, wind
 			if meta.NumPending == 0 || meta.Sequence.Stream >= cutoff {
 				done = true
 			}
-			if meta.Sequence.Stream > cutoff {
+			if meta.Sequence.Stream > cutoff || meta.Sequence.Stream <= after {
 				continue
 			}
 			var reg messages.SegmentRegistered

@@ -130,6 +130,13 @@ key_overflow: error
   idle_timeout: 10s
   future_horizon: 48h
 `},
+	{Section: "window", Title: "Late events revise loaded windows",
+		Text: "Events for a window that is already loaded are gathered for 5 minutes, then loaded as the window's next revision (with load mode replace, the table ends up with the window's complete rows).",
+		YAML: `window:
+  size: 1h
+  late: revise
+  revise_after: 5m
+`},
 	{Section: "window", Title: "Hopping windows",
 		Text: "One-hour windows starting every 15 minutes: each event is in four of them.",
 		YAML: `window:

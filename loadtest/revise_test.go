@@ -1,0 +1,220 @@
+package loadtest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/services/inspect"
+	"github.com/windrow/windrow/services/stack"
+	"github.com/windrow/windrow/windows"
+)
+
+// TestLateRevise: with late: revise, events for windows that are already
+// loaded become new revisions of those windows, as their own batches:
+//
+//  1. 20,000 events over three hourly windows are loaded (revision 0);
+//  2. late events for two of them (and for a window never seen) arrive: the
+//     two windows get revision 1, the new window revision 0;
+//  3. the collectors' consumer is deleted, so every event of the stream is
+//     delivered again as new (what a lost consumer or a restore from backup
+//     does), together with late events for the third window: the windows get
+//     a revision in which the redelivered rows are all found to be
+//     duplicates of what the table holds, and the third window's new rows
+//     are loaded.
+//
+// After each step the table holds every accepted event exactly once, with
+// exact per-window counts and sums; in mode replace the post-load rollup
+// equals a GROUP BY over the raw rows; windrow reconcile balances.
+func TestLateRevise(t *testing.T) {
+	for _, mode := range []windows.LoadMode{windows.LoadReplace, windows.LoadAppend} {
+		t.Run(string(mode), func(t *testing.T) { testLateRevise(t, mode) })
+	}
+}
+
+func testLateRevise(t *testing.T, mode windows.LoadMode) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	s := openStack(t, ctx, t.TempDir())
+	defer s.Close()
+	name := "rev_" + string(mode)
+	src := fmt.Sprintf(`name: %s
+source: {stream: REV_%s, subjects: [%s.>]}
+`, name, strings.ToUpper(string(mode)), name) + SalesSchemaYAML + `window: {size: 1h, max_out_of_order: 2m, idle_timeout: 1s, late: revise, revise_after: 1s}
+segment: {max_rows: 5000, max_age: 200ms}
+output: {target_file_size: 1MiB, row_group_rows: 2000}
+load:
+  table: ` + name + `
+  mode: ` + string(mode) + "\n"
+	if mode == windows.LoadReplace {
+		// An hourly rollup per store, kept in the load's transaction.
+		src += "  post_load:" + yamlList([]string{
+			`CREATE TABLE IF NOT EXISTS ` + name + `_hourly (window_start TIMESTAMPTZ, store_id VARCHAR, sales BIGINT, quantity BIGINT, revenue DOUBLE)`,
+			`DELETE FROM ` + name + `_hourly WHERE window_start = $window_start`,
+			`INSERT INTO ` + name + `_hourly SELECT $window_start, store_id, count(*), sum(quantity), sum(amount) FROM ` + name + ` WHERE _window_start = $window_start GROUP BY store_id`,
+		})
+	}
+	p := applyPolicy(t, ctx, s, src)
+	defer runRoles(t, ctx, s)()
+	assign, err := windows.NewAssigner(p.Window)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := &Publisher{JS: s.JS}
+	h0 := time.Date(2026, 5, 4, 0, 0, 0, 0, time.UTC)
+	var all []Event
+	publish := func(evs []Event, tag string) {
+		t.Helper()
+		for i := range evs {
+			evs[i].Subject = strings.Replace(evs[i].Subject, "events.sales", name, 1)
+		}
+		if err := pub.PublishEvents(ctx, evs, tag); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, evs...)
+	}
+	lateFor := func(tag string, start time.Time, n int) []Event {
+		out := make([]Event, n)
+		for i := range out {
+			out[i] = SaleAt(fmt.Sprintf("%s-%d", tag, i), 1+i%7, start.Add(time.Duration(i)*time.Second), int64(1+i%5), float64(i%13)+0.25)
+		}
+		return out
+	}
+	check := func(step string, wantRevisions map[string]int) {
+		t.Helper()
+		ws := waitRevisions(t, ctx, s, p.Name, wantRevisions, 2*time.Minute)
+		checkTable(t, ctx, s, name, "quantity", "amount", expectOf(all, assign))
+		if mode == windows.LoadReplace {
+			checkHourlyRollup(t, ctx, s, name)
+		}
+		rec, err := inspect.Reconcile(ctx, s.JS, s.States, p, s.Warehouse)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rec.OK() || rec.Published != int64(len(all)) || rec.Rows != int64(len(all)) {
+			t.Errorf("%s: reconcile: %s; problems %v", step, rec.Summary(), rec.Problems)
+			for _, w := range rec.Windows {
+				if len(w.Problems) > 0 {
+					t.Errorf("%s: reconcile window %s: %v", step, w.State.ID(), w.Problems)
+				}
+			}
+		}
+		for _, w := range ws {
+			t.Logf("%s: window %s revision %d: %d rows (%d duplicates, %d carried over) in %d batches", step, w.ID(), w.Revision, w.Rows, w.Duplicates, w.BaseRows, len(w.Batches))
+		}
+	}
+
+	// 1. Three windows, loaded.
+	publish(slices.Collect(Sales{Seed: 11, Events: 20_000, Start: h0, Span: 3 * time.Hour, Jitter: time.Minute}.All()), "base")
+	w0, w1, w2, w5 := messages.WindowID(h0), messages.WindowID(h0.Add(time.Hour)), messages.WindowID(h0.Add(2*time.Hour)), messages.WindowID(h0.Add(5*time.Hour))
+	check("loaded", map[string]int{w0: 0, w1: 0, w2: 0})
+
+	// 2. Late events for two loaded windows and for a window not seen yet.
+	publish(lateFor("late-a", h0.Add(10*time.Minute), 300), "late-a")
+	publish(lateFor("late-b", h0.Add(70*time.Minute), 200), "late-b")
+	publish(lateFor("late-new", h0.Add(5*time.Hour), 50), "late-new")
+	check("late events", map[string]int{w0: 1, w1: 1, w2: 0, w5: 0})
+	ws, err := inspect.Windows(ctx, s.States, p.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range ws {
+		if w.ID() != w0 && w.ID() != w1 {
+			continue
+		}
+		for _, b := range w.Batches {
+			if !strings.Contains(b.Object, "/r1/") || !strings.Contains(b.BatchID, "-r1-") {
+				t.Errorf("window %s revision 1: batch %s at %s, want its own batches under r1/", w.ID(), b.BatchID, b.Object)
+			}
+		}
+		late := map[string]int64{w0: 300, w1: 200}[w.ID()]
+		if mode == windows.LoadAppend && w.Rows != late {
+			t.Errorf("window %s revision 1 (append): %d rows, want the %d late rows only", w.ID(), w.Rows, late)
+		}
+		if mode == windows.LoadReplace && w.Rows != w.BaseRows+late {
+			t.Errorf("window %s revision 1 (replace): %d rows, want %d carried over + %d late", w.ID(), w.Rows, w.BaseRows, late)
+		}
+	}
+
+	// 3. Every event delivered again as new, plus late events for window 2.
+	if err := s.JS.DeleteConsumer(ctx, p.Source.Stream, messages.CollectorConsumer(p.Name)); err != nil {
+		t.Fatal(err)
+	}
+	publish(lateFor("late-c", h0.Add(150*time.Minute), 120), "late-c")
+	check("redelivered", map[string]int{w0: 2, w1: 2, w2: 1, w5: 1})
+	ws, err = inspect.Windows(ctx, s.States, p.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range ws {
+		if w.ID() == w2 {
+			if w.Duplicates < 1 {
+				t.Errorf("window %s: the redelivered rows were not counted as duplicates (%d)", w.ID(), w.Duplicates)
+			}
+			continue
+		}
+		// Only redelivered rows: nothing new, loaded without a load.
+		if fresh := w.Rows - w.BaseRows; fresh != 0 || w.Duplicates != w.StagedRows {
+			t.Errorf("window %s revision %d: %d new rows, %d duplicates of %d staged; want 0 new, all duplicates", w.ID(), w.Revision, fresh, w.Duplicates, w.StagedRows)
+		}
+	}
+}
+
+// waitRevisions waits until the policy's windows are exactly want's, each
+// LOADED at (at least) its revision, with no late rows pending.
+func waitRevisions(t *testing.T, ctx context.Context, s *stack.Stack, policy string, want map[string]int, timeout time.Duration) []*messages.WindowState {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ws, err := inspect.Windows(ctx, s.States, policy)
+		if err != nil {
+			t.Fatalf("list windows: %v", err)
+		}
+		done := len(ws) == len(want)
+		var b strings.Builder
+		for _, w := range ws {
+			if w.Status == messages.StatusFailed {
+				t.Fatalf("window %s failed: %s", w.ID(), w.Error)
+			}
+			rev, ok := want[w.ID()]
+			if !ok || w.Status != messages.StatusLoaded || w.Revision < rev || w.Next != nil || !w.StagingDeleted {
+				done = false
+			}
+			fmt.Fprintf(&b, "%s=%s/r%d(next %v) ", w.ID(), w.Status, w.Revision, w.Next != nil)
+		}
+		if done {
+			return ws
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("policy %s: want windows %v loaded within %s, have: %s", policy, want, timeout, b.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// checkHourlyRollup compares table_hourly, kept by post-load SQL, with a
+// GROUP BY over the table's rows.
+func checkHourlyRollup(t *testing.T, ctx context.Context, s *stack.Stack, table string) {
+	t.Helper()
+	db, release, err := s.Warehouse.DB(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	raw := `SELECT _window_start, store_id, count(*), sum(quantity), round(sum(amount), 6) FROM ` + table + ` GROUP BY ALL`
+	rollup := `SELECT window_start, store_id, sales, quantity, round(revenue, 6) FROM ` + table + `_hourly`
+	var diff, sales, rows int64
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM ((`+raw+` EXCEPT `+rollup+`) UNION ALL (`+rollup+` EXCEPT `+raw+`))`).Scan(&diff); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRowContext(ctx, `SELECT (SELECT coalesce(sum(sales), 0) FROM `+table+`_hourly), (SELECT count(*) FROM `+table+`)`).Scan(&sales, &rows); err != nil {
+		t.Fatal(err)
+	}
+	if diff != 0 || sales != rows {
+		t.Errorf("rollup %s_hourly: %d groups differ from the raw rows; it counts %d sales, the table holds %d rows", table, diff, sales, rows)
+	}
+}

@@ -1,0 +1,147 @@
+package compactor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/services/staging"
+	"github.com/windrow/windrow/services/statestore"
+	"github.com/windrow/windrow/services/telemetry"
+	"github.com/windrow/windrow/windows"
+)
+
+// Revisions (late: revise). Collectors stage a loaded (or sealed) window's
+// late events as usual; the compare-and-set that registers such a segment
+// finds the window no longer OPEN and, the registration being above the
+// cutoff, counts it in the state's Next instead. Once the window is LOADED
+// and its staging cleaned up, and window.revise_after has passed since the
+// first of them, a compactor starts the next revision: one compare-and-set
+// LOADED → SEALED with revision+1, the pending registrations' newest
+// sequence as the new cutoff and the old cutoff as RevisionBase, and the
+// batches the table holds as Prior. The revision is then compacted (and, on
+// a crash, claimed and compacted again) like any sealed window:
+//
+//   - load mode replace: the previous revision's batches are merged with the
+//     new segments, so the revision's batches are the window's complete rows
+//     and the replace load swaps them in;
+//   - append and merge: rows found in any earlier revision's batches are
+//     dropped as duplicates, so the revision's batches hold only new rows.
+//
+// A revision with nothing new (redelivered events only) is LOADED at once.
+
+// reviseAfter is the policy's revise_after, or its default.
+func (s *Service) reviseAfter() time.Duration {
+	if d := s.cfg.Policy.Window.ReviseAfter.D(); d > 0 {
+		return d
+	}
+	return windows.DefaultReviseAfter.D()
+}
+
+// reviseDue reports whether a window's next revision should start now.
+func (s *Service) reviseDue(st *messages.WindowState, now time.Time) bool {
+	return st.Status == messages.StatusLoaded && st.StagingDeleted && st.Next != nil &&
+		!now.Before(st.Next.FirstStagedAt.Add(s.reviseAfter()))
+}
+
+// startRevision moves a LOADED window with pending late segments to SEALED
+// under the next revision, owned by this instance. It returns the state
+// when this instance owns the revision, nil when there is nothing to do.
+func (s *Service) startRevision(ctx context.Context, st *messages.WindowState) (*messages.WindowState, error) {
+	p := s.cfg.Policy
+	now := s.cfg.Now().UTC()
+	started := false
+	run := s.cfg.Tracing.NewRun(ctx) // a revision is a run of its own, with its own trace
+	out, err := s.cfg.States.Update(ctx, st.Key(), func(cur *messages.WindowState) (*messages.WindowState, error) {
+		started = false
+		if cur == nil || !s.reviseDue(cur, now) {
+			return nil, statestore.ErrNoChange
+		}
+		n := cur.Next
+		prior := cur.Batches
+		if p.Load.Mode != windows.LoadReplace {
+			prior = append(append([]messages.BatchRef(nil), cur.Prior...), cur.Batches...)
+		}
+		next := &messages.WindowState{
+			Policy: cur.Policy, PolicyVersion: p.Version, WindowStart: cur.WindowStart, WindowEnd: cur.WindowEnd,
+			Revision: cur.Revision + 1, Status: messages.StatusSealed,
+			Segments: n.Segments, StagedRows: n.StagedRows, LastSegmentSeq: n.LastSegmentSeq,
+			MaxSourceSeq: cur.MaxSourceSeq, MinEventTime: n.MinEventTime, MaxEventTime: n.MaxEventTime, FirstStagedAt: n.FirstStagedAt,
+			Watermark: cur.Watermark, SealedAt: now, Owner: s.cfg.Instance, LeaseUntil: now.Add(s.cfg.Lease),
+			Replays: cur.Replays, RevisionBase: cur.LastSegmentSeq, Prior: prior,
+			TraceParent: run, TraceID: traceIDOf(run),
+		}
+		started = true
+		return next, nil
+	})
+	if err != nil || !started {
+		return nil, err
+	}
+	s.stats.sealed.Add(1)
+	s.log.InfoContext(ctx, "revising window", "window", out.ID(), "revision", out.Revision, "late_segments", out.Segments,
+		"late_rows", out.StagedRows, "prior_batches", len(out.Prior), "cutoff", out.LastSegmentSeq, "after", out.RevisionBase)
+	return out, nil
+}
+
+// openPrior opens the batch files of a revision's Prior.
+func (s *Service) openPrior(ctx context.Context, st *messages.WindowState) (files []*parquet.File, rows int64, closeAll func(), err error) {
+	var closers []func() error
+	closeAll = func() {
+		for _, c := range closers {
+			_ = c()
+		}
+	}
+	for _, b := range st.Prior {
+		obj, err := s.cfg.Store.Open(ctx, b.Object)
+		if err != nil {
+			closeAll()
+			return nil, 0, nil, fmt.Errorf("revision %d: earlier batch %s: %w", st.Revision, b.BatchID, err)
+		}
+		closers = append(closers, obj.Close)
+		f, err := s.layout.OpenFile(obj, obj.Size())
+		if err != nil {
+			closeAll()
+			return nil, 0, nil, fmt.Errorf("revision %d: earlier batch %s: %w", st.Revision, b.BatchID, err)
+		}
+		files = append(files, f)
+		rows += b.Rows
+	}
+	return files, rows, closeAll, nil
+}
+
+// cleanupRevised deletes the staged segments of a loaded window's runs so
+// far (registrations at or below its cutoff) and purges those
+// registrations, keeping any registered since for its next revision.
+func (s *Service) cleanupRevised(ctx context.Context, st *messages.WindowState) error {
+	regs, err := staging.ReadRegistrations(ctx, s.cfg.JS, st.Policy, st.ID(), 0, st.LastSegmentSeq)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, r := range regs {
+		if err := s.cfg.Store.Delete(ctx, r.Object); err != nil {
+			errs = append(errs, fmt.Errorf("delete segment %s: %w", r.Object, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	stream, err := s.cfg.JS.Stream(ctx, messages.StreamSegments)
+	if err != nil {
+		return err
+	}
+	return stream.Purge(ctx, jetstream.WithPurgeSubject(messages.SegmentSubject(st.Policy, st.ID())), jetstream.WithPurgeSequence(st.LastSegmentSeq+1))
+}
+
+// traceIDOf is the trace id of a traceparent, "" if there is none.
+func traceIDOf(traceparent string) string {
+	if sc, ok := telemetry.ParseTraceParent(traceparent); ok {
+		return sc.TraceID().String()
+	}
+	return ""
+}
