@@ -158,6 +158,8 @@ type Stack struct {
 	mu         sync.Mutex
 	collectors map[string]*collector.Service // running workers, by policy
 	compactors map[string]*compactor.Service
+	// collectorVersions is the policy version each running collector runs.
+	collectorVersions map[string]uint64
 	// Counters of this process's workers that stopped (a restart, a new
 	// policy version), so that the counters of a policy never go back.
 	collectorsDone map[string]collector.Stats
@@ -357,12 +359,17 @@ func (s *Stack) runCollector(ctx context.Context, p *windows.Policy) error {
 	}
 	s.mu.Lock()
 	s.collectors[p.Name] = c
+	if s.collectorVersions == nil {
+		s.collectorVersions = map[string]uint64{}
+	}
+	s.collectorVersions[p.Name] = p.Version
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.collectors[p.Name] == c {
 			delete(s.collectors, p.Name)
+			delete(s.collectorVersions, p.Name)
 		}
 		s.collectorsDone[p.Name] = addCollectorStats(s.collectorsDone[p.Name], c.Stats())
 	}()
@@ -400,6 +407,15 @@ func (s *Stack) CollectorStats(policy string) (collector.Stats, bool) {
 		st = addCollectorStats(st, c.Stats())
 	}
 	return st, ok || done
+}
+
+// CollectorVersion returns the policy version this process's collector of a
+// policy runs; false when none runs.
+func (s *Stack) CollectorVersion(policy string) (uint64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.collectorVersions[policy]
+	return v, ok
 }
 
 // ApplyPolicy validates and stores one policy file and makes sure its source
