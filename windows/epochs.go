@@ -18,11 +18,16 @@ import (
 type PastShape struct {
 	// Until is the switch instant (UTC): the end of a window of this shape and
 	// the start of a window of the next one, so that no window is split.
-	Until    time.Time  `yaml:"until" json:"until"`
-	Kind     WindowKind `yaml:"kind" json:"kind"`
-	Size     Duration   `yaml:"size" json:"size"`
-	Slide    Duration   `yaml:"slide,omitempty" json:"slide,omitempty"`
-	Timezone string     `yaml:"timezone" json:"timezone"`
+	Until time.Time `yaml:"until" json:"until"`
+	// Kind is window.kind of the shape: tumbling or hopping (session windows
+	// have no fixed boundaries to switch at).
+	Kind WindowKind `yaml:"kind" json:"kind"`
+	// Size is window.size of the shape.
+	Size Duration `yaml:"size" json:"size"`
+	// Slide is window.slide of a hopping shape.
+	Slide Duration `yaml:"slide,omitempty" json:"slide,omitempty"`
+	// Timezone is window.timezone of the shape. Default "UTC".
+	Timezone string `yaml:"timezone" json:"timezone"`
 }
 
 // MaxSwitchSearch bounds the search for a switch instant (Policy.SwitchInstant):
