@@ -76,17 +76,23 @@ type expect struct {
 	total int64
 }
 
-func expectOf(events []Event, assign *windows.Assigner) *expect {
+// expectOf puts each event into every window assign gives it (one for
+// tumbling windows); total counts events.
+func expectOf(events []Event, assign windows.WindowAssigner) *expect {
 	e := &expect{rows: map[string]int64{}, qty: map[string]int64{}, amt: map[string]float64{}, late: map[string]int64{}, dlq: map[string]int64{}}
+	var ws []windows.Window
 	for _, ev := range events {
 		if ev.Malformed {
 			e.dlq[ev.Reason]++
 			continue
 		}
-		w := assign.Assign(ev.Time).ID()
-		e.rows[w]++
-		e.qty[w] += ev.Quantity
-		e.amt[w] += ev.Amount
+		ws = assign.AssignAll(ev.Time, ws[:0])
+		for _, win := range ws {
+			w := win.ID()
+			e.rows[w]++
+			e.qty[w] += ev.Quantity
+			e.amt[w] += ev.Amount
+		}
 		e.total++
 	}
 	return e

@@ -14,6 +14,9 @@
 //   - window.go: Window, window IDs, and Assigner (event time → tumbling window).
 //   - kinds.go, hopping.go: WindowAssigner (an event's windows) and
 //     HoppingAssigner (size/slide windows built from tumbling panes).
+//   - epochs.go: shape changes — PastShape (window_history), SwitchInstant
+//     (the instant a new shape may apply from) and EpochAssigner (an event's
+//     windows of the shape that applied at its time).
 //   - session.go: Sessions (per-key windows closed after a gap).
 //   - keys.go: key paths (Hive-style, escaped) and the per-window key cap.
 //   - support.go: NotRunYet — what the language accepts and the services do
@@ -27,6 +30,12 @@
 // midnight in the policy's time zone (a day with a DST change has a 23h or 25h
 // daily window); sizes of n whole days span n local days, aligned to the epoch's
 // local day number. A window's ID is its start, "20060102T150405Z".
+//
+// A policy's window shape may change: the change applies from a switch
+// instant T that ends a window of the old shape and starts one of the new
+// shape (Policy.SwitchInstant), recorded in Policy.WindowHistory. Events
+// before T get windows of the old shape, events from T those of the new one,
+// and no window covers instants on both sides of T (EpochAssigner).
 //
 // # Watermark rule
 //

@@ -89,3 +89,30 @@ func ExampleWatermark() {
 	// false
 	// true 13:05:00
 }
+
+// A policy whose windows grew from 1h to 2h at a switch instant: events before
+// it are in hourly windows, events from it on in two-hour windows.
+func ExampleEpochAssigner() {
+	p := &windows.Policy{
+		Window: windows.WindowSpec{Kind: windows.Tumbling, Size: windows.Duration(2 * time.Hour), Timezone: "UTC"},
+		WindowHistory: []windows.PastShape{{
+			Until: time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC),
+			Kind:  windows.Tumbling, Size: windows.Duration(time.Hour), Timezone: "UTC",
+		}},
+	}
+	a, err := windows.NewEpochAssigner(p)
+	if err != nil {
+		panic(err)
+	}
+	for _, t := range []time.Time{
+		time.Date(2026, 11, 26, 23, 30, 0, 0, time.UTC),
+		time.Date(2026, 11, 27, 0, 30, 0, 0, time.UTC),
+		time.Date(2026, 11, 27, 1, 30, 0, 0, time.UTC),
+	} {
+		fmt.Println(a.AssignAll(t, nil)[0])
+	}
+	// Output:
+	// 20261126T230000Z[2026-11-26T23:00:00Z, 2026-11-27T00:00:00Z)
+	// 20261127T000000Z[2026-11-27T00:00:00Z, 2026-11-27T02:00:00Z)
+	// 20261127T000000Z[2026-11-27T00:00:00Z, 2026-11-27T02:00:00Z)
+}

@@ -164,7 +164,7 @@ func TestParsePolicyWindowKindsAndKeys(t *testing.T) {
 		{
 			name: "unknown top-level key lists the key fields",
 			yaml: basePolicy + "keys: [order_id]\n",
-			want: []string{"sales.yaml:18: keys: unknown field (valid: name, description, source, schema, time, window, segment, output, load, sla, key, max_keys_per_window, key_overflow)"},
+			want: []string{"sales.yaml:18: keys: unknown field (valid: name, description, source, schema, time, window, segment, output, load, sla, window_history, key, max_keys_per_window, key_overflow)"},
 		},
 	}
 	for _, tt := range tests {

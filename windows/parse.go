@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -192,7 +193,10 @@ type walker struct {
 	errs  []*FieldError
 }
 
-var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+var (
+	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+	timeType        = reflect.TypeFor[time.Time]() // decoded by yaml from a timestamp scalar
+)
 
 func (w *walker) fail(line int, path, format string, args ...any) {
 	w.errs = append(w.errs, &FieldError{Line: line, Field: path, Msg: fmt.Sprintf(format, args...)})
@@ -210,7 +214,7 @@ func (w *walker) walk(path string, n *yaml.Node, v reflect.Value) {
 	if n.ShortTag() == "!!null" {
 		return // absent: the zero value, defaulted later
 	}
-	if reflect.PointerTo(v.Type()).Implements(unmarshalerType) {
+	if reflect.PointerTo(v.Type()).Implements(unmarshalerType) || v.Type() == timeType {
 		if err := n.Decode(v.Addr().Interface()); err != nil {
 			w.fail(n.Line, path, "%s", valueMessage(err, n, v.Type()))
 		}
@@ -323,6 +327,9 @@ func valueMessage(err error, n *yaml.Node, t reflect.Type) string {
 }
 
 func wantedKind(t reflect.Type) string {
+	if t == timeType {
+		return "an RFC 3339 time such as 2026-11-27T00:00:00Z"
+	}
 	switch t.Kind() {
 	case reflect.String:
 		return "a string"

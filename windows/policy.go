@@ -180,6 +180,13 @@ type Policy struct {
 	Load        Load       `yaml:"load" json:"load"`
 	SLA         SLA        `yaml:"sla" json:"sla"`
 
+	// WindowHistory lists the window shapes the policy had before a change of
+	// window.kind, size, slide or timezone, oldest first, each with the instant it
+	// stopped applying (see PastShape). The policy store writes it when it stores
+	// a shape change and keeps it when later files leave it out; it is not
+	// written by hand.
+	WindowHistory []PastShape `yaml:"window_history,omitempty" json:"window_history,omitempty"`
+
 	// Key lists the schema fields that partition a window (required string, int64,
 	// date or timestamp fields); empty means no key. Required by session windows.
 	Key []string `yaml:"key,omitempty" json:"key,omitempty"`

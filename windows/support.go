@@ -28,8 +28,9 @@ func (p *Policy) NotRunYet(file string) error {
 }
 
 // ShapeChange describes how the window shape (kind, size, slide, gap, time
-// zone) differs between two specs, "" when it does not. Windows of the old
-// shape that are still open would be split by the new one.
+// zone) differs between two specs, "" when it does not. Such a change
+// applies from a switch instant on (Policy.SwitchInstant, WindowHistory), so
+// that no window of the old shape is split by the new one.
 func ShapeChange(old, new WindowSpec) string {
 	switch {
 	case old.Kind != new.Kind:

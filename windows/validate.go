@@ -136,6 +136,16 @@ func (p *Policy) SetDefaults() {
 	if loc, err := loadZone(w.Timezone); err == nil {
 		p.loc = loc
 	}
+	for i := range p.WindowHistory {
+		h := &p.WindowHistory[i]
+		h.Until = h.Until.UTC()
+		if h.Kind == "" {
+			h.Kind = Tumbling
+		}
+		if h.Timezone == "" {
+			h.Timezone = DefaultTimezone
+		}
+	}
 }
 
 // Validate checks every documented constraint and reports every problem at once:
@@ -310,6 +320,8 @@ func (p *Policy) validate() []*FieldError {
 	} else {
 		p.loc = loc
 	}
+
+	ps = append(ps, p.historyProblems()...)
 
 	// key (top level, but checked against the schema and the window kind)
 	ps = append(ps, p.keyProblems()...)

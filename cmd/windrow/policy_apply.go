@@ -44,11 +44,14 @@ func (c *policyCmd) apply(ctx context.Context, args []string) error {
 		name := f.policy.Name
 		plan, err := s.Policies.Plan(ctx, f.policy, f.data)
 		if err != nil {
-			fmt.Fprintf(c.errOut, "%s: %v\n", name, err)
+			fmt.Fprintf(c.errOut, "%s: %v\n", name, policystore.InFile(err, f.path))
 			failed++
 			continue
 		}
 		fmt.Fprint(c.out, planDiff(plan, f.path))
+		if plan.Switch != nil {
+			fmt.Fprintf(c.out, "%s: %s\n", name, plan.Switch)
+		}
 		if *dryRun {
 			fmt.Fprintf(c.out, "%s: %s\n", name, dryRunStatus(plan))
 			continue
@@ -144,13 +147,16 @@ func (c *policyCmd) diff(ctx context.Context, args []string) error {
 		for _, f := range valid {
 			plan, err := s.Policies.Plan(ctx, f.policy, f.data)
 			if err != nil {
-				fmt.Fprintf(c.errOut, "%s: %v\n", f.policy.Name, err)
+				fmt.Fprintf(c.errOut, "%s: %v\n", f.policy.Name, policystore.InFile(err, f.path))
 				trouble++
 				continue
 			}
 			if plan.Changed {
 				differ++
 				fmt.Fprint(c.out, planDiff(plan, f.path))
+				if plan.Switch != nil {
+					fmt.Fprintf(c.out, "%s: %s\n", f.policy.Name, plan.Switch)
+				}
 			}
 		}
 	}

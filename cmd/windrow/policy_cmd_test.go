@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -495,7 +496,9 @@ func TestPolicyGetVersionsAndList(t *testing.T) {
 	if r := e.run("get", "daily_store_sales", "--version", fmt.Sprint(v1)); r.code != 0 || r.out != sales || !strings.Contains(r.errOut, fmt.Sprintf("# daily_store_sales v%d, stored ", v1)) {
 		t.Fatalf("get --version %d: exit %d; want the old text", v1, r.code)
 	}
-	if r := e.run("get", "daily_store_sales"); r.code != 0 || r.out != changed || !strings.Contains(r.errOut, fmt.Sprintf("v%d, stored ", v2)) || !strings.Contains(r.errOut, "current") {
+	// The stored text is the file as written, with the shape change recorded below it.
+	if r := e.run("get", "daily_store_sales"); r.code != 0 || !strings.HasPrefix(r.out, changed) ||
+		!strings.Contains(r.out[len(changed):], "\nwindow_history:\n  - {until: ") || !strings.Contains(r.out, ", kind: tumbling, size: 24h0m0s, timezone: \"UTC\"}\n") || !strings.Contains(r.errOut, fmt.Sprintf("v%d, stored ", v2)) || !strings.Contains(r.errOut, "current") {
 		t.Fatalf("get: exit %d; want the current text", r.code)
 	}
 	if r := e.run("get", "daily_store_sales", "--format", "yaml"); r.code != 0 || !strings.Contains(r.out, "  size: 12h0m0s\n") || strings.Contains(r.out, "#") {
@@ -504,9 +507,10 @@ func TestPolicyGetVersionsAndList(t *testing.T) {
 	if r := e.run("get", "daily_store_sales", "--format", "json", "--version", fmt.Sprint(v1)); r.code != 0 || !strings.Contains(r.out, fmt.Sprintf(`"version": %d`, v1)) || !strings.Contains(r.out, `"size": "24h0m0s"`) {
 		t.Fatalf("get --format json --version: exit %d", r.code)
 	}
+	// +6 -1: the size, and window_history (5 lines of the canonical form).
 	r := e.run("get", "daily_store_sales", "--history")
 	if r.code != 0 || !strings.Contains(r.out, fmt.Sprintf("v%d ", v1)) || !strings.Contains(r.out, "created") ||
-		!strings.Contains(r.out, "updated (+1 -1 lines) (current)") {
+		!strings.Contains(r.out, "updated (+6 -1 lines) (current)") {
 		t.Fatalf("get --history: exit %d; want created and updated (current)", r.code)
 	}
 	if r := e.run("get", "daily_store_sales", "--version", "999999"); r.code != 1 || !strings.Contains(r.err.Error(), fmt.Sprintf("the history holds v%d, v%d", v1, v2)) {
@@ -559,5 +563,58 @@ func TestPolicyApplyRefusesWhatIsNotRunYet(t *testing.T) {
 	want := path + ": window.kind: session windows are part of the policy language, but this version's collector and compactor run tumbling and hopping windows only"
 	if r.code != 1 || !strings.Contains(r.errOut, want) || e.values() != 0 {
 		t.Fatalf("apply of a session policy: exit %d, stderr %q, %d stored; want 1, %q, none", r.code, r.errOut, e.values(), want)
+	}
+}
+
+// TestPolicyApplyRecordsAShapeChange: a new window size is not refused while
+// windows are open; apply (and --dry-run) says from which instant it applies,
+// the stored policy records the old shape in window_history, and applying or
+// diffing the same file again shows no change.
+func TestPolicyApplyRecordsAShapeChange(t *testing.T) {
+	e := newPolicyEnv(t)
+	path := writeFile(t, filepath.Join(t.TempDir(), "orders.yaml"), ordersPolicyFile)
+	if r := e.run("apply", path); r.code != 0 {
+		t.Fatalf("apply: exit %d, %s", r.code, r.errOut)
+	}
+	v1 := e.version("orders")
+	// An open window (ahead of the clock) ends at 2027-01-02: nothing before that changes shape.
+	e.putWindow("orders", time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), messages.StatusOpen)
+	twoHours := replace(t, ordersPolicyFile, "size: 1h", "size: 2h")
+	writeFile(t, path, twoHours)
+	switchLine := "orders: window.size 1h0m0s → 2h0m0s applies from 2027-01-02T00:00:00Z; windows before that keep 1h0m0s tumbling windows in UTC\n"
+
+	r := e.run("apply", "--dry-run", path)
+	if r.code != 0 || !strings.Contains(r.out, switchLine) || !strings.Contains(r.out, "+window_history:\n+  - until: 2027-01-02T00:00:00Z\n") ||
+		!strings.Contains(r.out, "would be updated") || e.version("orders") != v1 {
+		t.Fatalf("apply --dry-run: exit %d, stdout %q, stderr %q; want the switch instant, nothing stored", r.code, r.out, r.errOut)
+	}
+	r = e.run("apply", path)
+	if r.code != 0 || !strings.Contains(r.out, switchLine) || !strings.Contains(r.out, fmt.Sprintf("updated v%d → v", v1)) {
+		t.Fatalf("apply: exit %d, stdout %q, stderr %q; want the switch instant and an update", r.code, r.out, r.errOut)
+	}
+	p, err := e.store.Get(context.Background(), "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []windows.PastShape{{Until: time.Date(2027, 1, 2, 0, 0, 0, 0, time.UTC), Kind: windows.Tumbling, Size: windows.Duration(time.Hour), Timezone: "UTC"}}
+	if !slices.Equal(p.WindowHistory, want) || p.Window.Size.D() != 2*time.Hour {
+		t.Fatalf("stored size %s, history %+v; want 2h and %+v", p.Window.Size.D(), p.WindowHistory, want)
+	}
+	// The same file again: the history is kept, nothing changes.
+	v2 := e.version("orders")
+	if r := e.run("apply", path); r.code != 0 || !strings.Contains(r.out, fmt.Sprintf("orders: unchanged (v%d)", v2)) || strings.Contains(r.out, "window_history") {
+		t.Fatalf("apply of the same file: exit %d, stdout %q", r.code, r.out)
+	}
+	if r := e.run("diff", path); r.code != 0 || r.out != "" {
+		t.Fatalf("diff of the same file: exit %d, stdout %q; want no difference", r.code, r.out)
+	}
+
+	// Hours in Asia/Kolkata (+05:30) never meet UTC hours: refused, naming the file and the field.
+	kolkata := replace(t, twoHours, "size: 2h", "size: 2h, timezone: Asia/Kolkata")
+	writeFile(t, path, kolkata)
+	r = e.run("apply", path)
+	wantErr := path + ": window.timezone: UTC → Asia/Kolkata: no instant within 100000 windows after 2027-01-02T00:00:00Z"
+	if r.code != 1 || !strings.Contains(r.errOut, wantErr) || e.version("orders") != v2 {
+		t.Fatalf("apply of a zone that never meets: exit %d, stderr %q; want 1 and %q", r.code, r.errOut, wantErr)
 	}
 }

@@ -44,6 +44,10 @@ func runStatus(ctx context.Context, args []string) error {
 		if p.Window.Kind == windows.Hopping {
 			shape += fmt.Sprintf(" every %s", p.Window.Slide.D())
 		}
+		if h := p.WindowHistory; len(h) > 0 {
+			last := h[len(h)-1]
+			shape += fmt.Sprintf(" from %s (%s %s before)", last.Until.Format(time.RFC3339), last.Size.D(), last.Kind)
+		}
 		if len(p.Key) > 0 {
 			shape += fmt.Sprintf(" keyed by %v", p.Key)
 		}

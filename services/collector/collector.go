@@ -111,9 +111,9 @@ type Stats struct {
 type Service struct {
 	cfg    Config
 	layout *records.Layout
-	assign *windows.Assigner        // tumbling windows; intake goroutine only
-	hop    *windows.HoppingAssigner // hopping windows (nil otherwise); intake goroutine only
-	wins   []windows.WindowMicros   // reused by hopping assignment
+	assign *windows.Assigner      // tumbling windows; intake goroutine only
+	hop    windows.WindowAssigner // hopping windows or several shapes (nil otherwise); intake goroutine only
+	wins   []windows.WindowMicros // reused by hopping assignment
 	log    *slog.Logger
 
 	cur     *batch      // intake goroutine only
@@ -178,9 +178,9 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("collector %s: %w", cfg.Policy.Name, err)
 	}
 	var assign *windows.Assigner
-	var hop *windows.HoppingAssigner
-	if cfg.Policy.Window.Kind == windows.Hopping {
-		hop, err = windows.NewHoppingAssigner(cfg.Policy.Window)
+	var hop windows.WindowAssigner
+	if cfg.Policy.Window.Kind == windows.Hopping || len(cfg.Policy.WindowHistory) > 0 {
+		hop, err = windows.NewEpochAssigner(cfg.Policy) // the shape of each event's time
 	} else {
 		assign, err = windows.NewAssigner(cfg.Policy.Window)
 	}

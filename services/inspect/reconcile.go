@@ -3,6 +3,7 @@ package inspect
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -150,7 +151,7 @@ func Reconcile(ctx context.Context, js jetstream.JetStream, states *statestore.S
 		r.InFlight = int64(lag.Pending) + int64(lag.AckPending)
 	}
 	accounted := r.Rows + r.DeadLetters + r.LateDropped + r.Redriven
-	if p.Window.Kind == windows.Hopping {
+	if p.Window.Kind == windows.Hopping || slices.ContainsFunc(p.WindowHistory, func(h windows.PastShape) bool { return h.Kind == windows.Hopping }) {
 		// An event is in size/slide windows (fewer at the edges of the
 		// stream), and late for some of them: the policy-wide balance is not
 		// defined; the per-window checks above are what holds.

@@ -2,6 +2,12 @@
 // messages.BucketPolicies, one key per policy holding the policy file as the
 // user wrote it. A policy's version is the key's KV revision, so every
 // service that reads it agrees on the number, and every batch records it.
+//
+// One part of a stored policy is written by the store, not by the user:
+// window_history, the window shapes the policy had before a change of window
+// shape and the instants they stopped applying. Plan records a shape change
+// there and carries the history over to every later file that leaves it out;
+// the store appends it to the file as written, below a marker comment.
 package policystore
 
 import (
@@ -23,18 +29,23 @@ var ErrNotFound = errors.New("policy not found")
 // Store reads and writes policies.
 type Store struct {
 	kv    jetstream.KeyValue
-	guard Guard
+	floor ShapeFloor
 }
 
 // New returns a store over the policies bucket.
 func New(kv jetstream.KeyValue) *Store { return &Store{kv: kv} }
 
-// Guard checks a change of a stored policy against the running pipeline
-// before it is stored (Plan and Apply call it); an error refuses the change.
-type Guard func(ctx context.Context, old, new *windows.Policy) error
+// ShapeFloor returns the earliest instant from which a new window shape may
+// apply to a stored policy: no window of its current shapes that may hold
+// events (stored windows, the windows of the watermark and of now) ends
+// later. Plan calls it for a change of window shape and switches shapes at
+// the first instant from the floor on that splits no window
+// (windows.Policy.SwitchInstant).
+type ShapeFloor func(ctx context.Context, cur *windows.Policy) (time.Time, error)
 
-// SetGuard installs g; call it before the store is used concurrently.
-func (s *Store) SetGuard(g Guard) { s.guard = g }
+// SetShapeFloor installs f; call it before the store is used concurrently.
+// Without one, Plan refuses changes of window shape.
+func (s *Store) SetShapeFloor(f ShapeFloor) { s.floor = f }
 
 // ErrConflict is returned when a policy changed in the store between the
 // read a change was planned on and the write: the write is refused rather
@@ -66,7 +77,7 @@ func (s *Store) Apply(ctx context.Context, filename string, data []byte) (*windo
 	for attempt := 1; ; attempt++ {
 		plan, err := s.Plan(ctx, p, data)
 		if err != nil {
-			return nil, err
+			return nil, InFile(err, filename)
 		}
 		stored, err := s.Commit(ctx, plan)
 		if errors.Is(err, ErrConflict) && attempt < applyAttempts {

@@ -158,6 +158,8 @@ type Stack struct {
 	mu         sync.Mutex
 	collectors map[string]*collector.Service // running workers, by policy
 	compactors map[string]*compactor.Service
+	// collectorVersions is the policy version each running collector runs.
+	collectorVersions map[string]uint64
 	// Counters of this process's workers that stopped (a restart, a new
 	// policy version), so that the counters of a policy never go back.
 	collectorsDone map[string]collector.Stats
@@ -255,7 +257,7 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 	s.States = statestore.New(topo.Windows)
 	s.Watermarks = statestore.NewWatermarks(topo.Watermarks)
 	s.Policies = policystore.New(topo.Policies)
-	s.Policies.SetGuard(s.windowShapeGuard)
+	s.Policies.SetShapeFloor(s.shapeFloor)
 	if s.Metrics != nil && slices.Contains(cfg.Roles, RoleCompactor) {
 		if err := s.startCluster(topo.Windows); err != nil {
 			return nil, err
@@ -357,12 +359,17 @@ func (s *Stack) runCollector(ctx context.Context, p *windows.Policy) error {
 	}
 	s.mu.Lock()
 	s.collectors[p.Name] = c
+	if s.collectorVersions == nil {
+		s.collectorVersions = map[string]uint64{}
+	}
+	s.collectorVersions[p.Name] = p.Version
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.collectors[p.Name] == c {
 			delete(s.collectors, p.Name)
+			delete(s.collectorVersions, p.Name)
 		}
 		s.collectorsDone[p.Name] = addCollectorStats(s.collectorsDone[p.Name], c.Stats())
 	}()
@@ -400,6 +407,15 @@ func (s *Stack) CollectorStats(policy string) (collector.Stats, bool) {
 		st = addCollectorStats(st, c.Stats())
 	}
 	return st, ok || done
+}
+
+// CollectorVersion returns the policy version this process's collector of a
+// policy runs; false when none runs.
+func (s *Stack) CollectorVersion(policy string) (uint64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.collectorVersions[policy]
+	return v, ok
 }
 
 // ApplyPolicy validates and stores one policy file and makes sure its source
@@ -723,33 +739,43 @@ func addCompactorStats(a, b compactor.Stats) compactor.Stats {
 	}
 }
 
-// windowShapeGuard refuses to change a policy's window shape while windows
-// of the old shape are not loaded: the new shape would split them (an open
-// 1h window [10:00, 11:00) and a 2h window [10:00, 12:00) sharing events).
-// Once every window is LOADED (or FAILED) the change applies to the windows
-// that open from then on.
-func (s *Stack) windowShapeGuard(ctx context.Context, old, new *windows.Policy) error {
-	change := windows.ShapeChange(old.Window, new.Window)
-	if change == "" {
-		return nil
-	}
-	states, err := s.States.List(ctx, old.Name)
+// shapeFloor is the earliest instant a new window shape may apply to a
+// policy from: the latest end of its stored windows (any status), and of the
+// windows, under its current shapes, of now and of the newest event time its
+// watermark stands for (watermark + max_out_of_order), so that no window of
+// the old shape that may hold events is split. Events dated later than that
+// which a collector takes in between the apply and its restart on the new
+// version are the one gap (see docs/architecture.md, "Window shape changes").
+func (s *Stack) shapeFloor(ctx context.Context, cur *windows.Policy) (time.Time, error) {
+	at := time.Now()
+	wm, ok, err := s.Watermarks.Get(ctx, cur.Name)
 	if err != nil {
-		return fmt.Errorf("policy %s: %s: check its windows: %w", old.Name, change, err)
+		return time.Time{}, fmt.Errorf("watermark of %s: %w", cur.Name, err)
 	}
-	var open []string
+	if ok {
+		at = later(at, wm.Watermark.Add(cur.Window.MaxOutOfOrder.D()))
+	}
+	assign, err := windows.NewEpochAssigner(cur)
+	if err != nil {
+		return time.Time{}, err
+	}
+	floor := at
+	for _, w := range assign.AssignAll(at, nil) {
+		floor = later(floor, w.End)
+	}
+	states, err := s.States.List(ctx, cur.Name)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("windows of %s: %w", cur.Name, err)
+	}
 	for _, st := range states {
-		if st.Status != messages.StatusLoaded && st.Status != messages.StatusFailed {
-			open = append(open, st.ID()+" "+string(st.Status))
-		}
+		floor = later(floor, st.WindowEnd)
 	}
-	if len(open) == 0 {
-		return nil
+	return floor, nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
 	}
-	shown := open
-	if len(shown) > 5 {
-		shown = append(shown[:5:5], fmt.Sprintf("and %d more", len(open)-5))
-	}
-	return fmt.Errorf("policy %s: %s while %d windows of the old shape are not loaded (%s): the new shape would split them; "+
-		"apply it once they are loaded (windrow status shows them), or use a new policy name and table", old.Name, change, len(open), strings.Join(shown, ", "))
+	return a
 }

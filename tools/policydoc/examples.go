@@ -58,6 +58,16 @@ max_keys_per_window: 50000
 key_overflow: error
 `},
 
+	{Section: "", Title: "Window shapes before a change (written by windrow)",
+		Text: "policy apply writes window_history when the window shape changes, below a marker comment; a file does not need it. Here: 30m windows until 20 November, hopping 1h windows sliding by 15m until 27 November, the hopping 2h windows of window from then on.",
+		YAML: `window:
+  kind: hopping
+  size: 2h
+  slide: 30m
+window_history:
+  - {until: 2026-11-20T00:00:00Z, kind: tumbling, size: 30m, timezone: UTC}
+  - {until: 2026-11-27T00:00:00Z, kind: hopping, size: 1h, slide: 15m, timezone: UTC}
+`},
 	{Section: "source", Title: "A stream and several subject filters",
 		YAML: `source:
   stream: ORDERS
