@@ -121,34 +121,11 @@ func BenchmarkMerge(b *testing.B) {
 	l := salesLayout(b)
 	var datas [][]byte
 	for k := range files {
-		events := salesEvents(uint64(k+1), perFile, benchStart, 24*time.Hour)
-		dec := NewDecoder(l)
-		rows := make([]parquet.Row, 0, perFile)
-		for i, ev := range events {
-			row, _, err := dec.Decode(ev, uint64(k*perFile+i+1), 0)
-			if err != nil {
-				b.Fatal(err)
-			}
-			rows = append(rows, row)
-		}
-		slices.SortFunc(rows, l.Compare)
-		var out bytes.Buffer
-		if err := l.WriteFile(&out, rows, FileOptions{Codec: Codec(windows.CompressSnappy)}); err != nil {
-			b.Fatal(err)
-		}
-		datas = append(datas, out.Bytes())
+		datas = append(datas, benchSegment(b, l, uint64(k+1), uint64(k*perFile+1), perFile))
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		pfs := make([]*parquet.File, len(datas))
-		for i, data := range datas {
-			f, err := l.OpenFile(bytes.NewReader(data), int64(len(data)))
-			if err != nil {
-				b.Fatal(err)
-			}
-			pfs[i] = f
-		}
-		stats, err := l.Merge(pfs, func([]parquet.Row) error { return nil })
+		stats, err := l.Merge(openBench(b, l, datas), func([]parquet.Row) error { return nil })
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -157,4 +134,75 @@ func BenchmarkMerge(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*files*perFile)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkMergeKnown is the compaction of a revision in mode append: the
+// window's earlier batches (350,000 rows in 7 files) are read as known rows,
+// and a late segment of 50,000 rows, half of them redelivered copies of
+// known rows, is merged against them. rows/s counts every row read.
+func BenchmarkMergeKnown(b *testing.B) {
+	const files, perFile = 7, 50_000
+	l := salesLayout(b)
+	var known [][]byte
+	var last []parquet.Row
+	for k := range files {
+		last = benchRows(b, l, uint64(k+1), uint64(k*perFile+1), perFile)
+		known = append(known, benchFile(b, l, last))
+	}
+	late := append(slices.Clone(last[perFile/2:]), benchRows(b, l, files+1, files*perFile+1, perFile/2)...)
+	lateData := benchFile(b, l, late)
+	b.ReportAllocs()
+	for b.Loop() {
+		stats, err := l.MergeKnown(openBench(b, l, known), openBench(b, l, [][]byte{lateData}), func([]parquet.Row) error { return nil })
+		if err != nil {
+			b.Fatal(err)
+		}
+		if stats.Known != files*perFile || stats.Rows != perFile/2 || stats.Duplicates != perFile/2 {
+			b.Fatalf("stats %+v, want %d known, %d rows, %d duplicates", stats, files*perFile, perFile/2, perFile/2)
+		}
+	}
+	b.ReportMetric(float64(b.N*(files+1)*perFile)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// benchSegment is a sorted segment of n sales rows with source sequences
+// first, first+1, …
+func benchSegment(b *testing.B, l *Layout, seed, first uint64, n int) []byte {
+	return benchFile(b, l, benchRows(b, l, seed, first, n))
+}
+
+func benchRows(b *testing.B, l *Layout, seed, first uint64, n int) []parquet.Row {
+	events := salesEvents(seed, n, benchStart, 24*time.Hour)
+	dec := NewDecoder(l)
+	rows := make([]parquet.Row, 0, n)
+	for i, ev := range events {
+		row, _, err := dec.Decode(ev, first+uint64(i), 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rows = append(rows, row.Clone())
+	}
+	return rows
+}
+
+// benchFile sorts rows and writes them as a segment.
+func benchFile(b *testing.B, l *Layout, rows []parquet.Row) []byte {
+	rows = slices.Clone(rows)
+	slices.SortFunc(rows, l.Compare)
+	var out bytes.Buffer
+	if err := l.WriteFile(&out, rows, FileOptions{Codec: Codec(windows.CompressSnappy)}); err != nil {
+		b.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+func openBench(b *testing.B, l *Layout, datas [][]byte) []*parquet.File {
+	pfs := make([]*parquet.File, len(datas))
+	for i, data := range datas {
+		f, err := l.OpenFile(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		pfs[i] = f
+	}
+	return pfs
 }
