@@ -218,3 +218,86 @@ func checkHourlyRollup(t *testing.T, ctx context.Context, s *stack.Stack, table 
 		t.Errorf("rollup %s_hourly: %d groups differ from the raw rows; it counts %d sales, the table holds %d rows", table, diff, sales, rows)
 	}
 }
+
+// TestLateReviseKeepsTheKeysOfEarlierRevisions: with a key cap, the keys a
+// window loaded stay admitted in its revisions, and a new key counts
+// against the cap with them: revision 0 loads stores 004 and 005 (cap 3);
+// late events of stores 001, 002 and 004 make revision 1, which admits
+// 001 (the third key), dead-letters 002 (key_overflow) and adds to 004,
+// although 001 and 002 sort before the keys already loaded.
+func TestLateReviseKeepsTheKeysOfEarlierRevisions(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s := openStack(t, ctx, t.TempDir())
+	defer s.Close()
+	p := applyPolicy(t, ctx, s, `name: krev
+source: {stream: KREV, subjects: [krev.>]}
+`+SalesSchemaYAML+`window: {size: 1h, max_out_of_order: 1m, idle_timeout: 1s, late: revise, revise_after: 1s}
+segment: {max_age: 200ms}
+key: [store_id]
+max_keys_per_window: 3
+load: {table: krev}
+`)
+	defer runRoles(t, ctx, s)()
+	h0 := time.Date(2026, 4, 6, 0, 0, 0, 0, time.UTC)
+	sales := func(tag string, stores []int, n int) []Event {
+		var out []Event
+		for _, store := range stores {
+			for i := range n {
+				ev := SaleAt(fmt.Sprintf("%s-%d-%d", tag, store, i), store, h0.Add(time.Duration(i)*time.Second), int64(store), 1)
+				ev.Subject = strings.Replace(ev.Subject, "events.sales", "krev", 1)
+				out = append(out, ev)
+			}
+		}
+		return out
+	}
+	pub := &Publisher{JS: s.JS}
+	if err := pub.PublishEvents(ctx, sales("r0", []int{4, 5}, 500), "r0"); err != nil {
+		t.Fatal(err)
+	}
+	w0 := messages.WindowID(h0)
+	waitRevisions(t, ctx, s, p.Name, map[string]int{w0: 0}, 2*time.Minute)
+	if err := pub.PublishEvents(ctx, sales("r1", []int{1, 2, 4}, 100), "r1"); err != nil {
+		t.Fatal(err)
+	}
+	ws := waitRevisions(t, ctx, s, p.Name, map[string]int{w0: 1}, 2*time.Minute)
+	if w := ws[0]; w.Rows != 200 || w.KeyOverflow != 100 {
+		t.Errorf("revision 1: %d rows, %d over the key cap; want 200 (stores 001, 004) and 100 (store 002)", w.Rows, w.KeyOverflow)
+	}
+	db, release, err := s.Warehouse.DB(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	rows, err := db.QueryContext(ctx, `SELECT store_id, count(*) FROM krev GROUP BY 1 ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var store string
+		var n int64
+		if err := rows.Scan(&store, &n); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s=%d", store, n))
+	}
+	rows.Close()
+	if want := []string{"store-001=100", "store-004=600", "store-005=500"}; !slices.Equal(got, want) {
+		t.Errorf("table: %v, want %v", got, want)
+	}
+	dl, err := inspect.CountDeadLetters(ctx, s.JS, p.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dl.ByReason[messages.ReasonKeyOverflow] != 100 {
+		t.Errorf("%d key_overflow dead letters, want 100 (store 002)", dl.ByReason[messages.ReasonKeyOverflow])
+	}
+	rec, err := inspect.Reconcile(ctx, s.JS, s.States, p, s.Warehouse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rec.OK() {
+		t.Errorf("reconcile: %s %v", rec.Summary(), rec.Problems)
+	}
+}
