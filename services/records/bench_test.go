@@ -125,7 +125,7 @@ func BenchmarkMerge(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		stats, err := l.Merge(openBench(b, l, datas), func([]parquet.Row) error { return nil })
+		stats, err := l.Merge(openAll(b, l, datas...), func([]parquet.Row) error { return nil })
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -153,7 +153,7 @@ func BenchmarkMergeKnown(b *testing.B) {
 	lateData := benchFile(b, l, late)
 	b.ReportAllocs()
 	for b.Loop() {
-		stats, err := l.MergeKnown(openBench(b, l, known), openBench(b, l, [][]byte{lateData}), func([]parquet.Row) error { return nil })
+		stats, err := l.MergeKnown(openAll(b, l, known...), openAll(b, l, lateData), func([]parquet.Row) error { return nil })
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -193,16 +193,4 @@ func benchFile(b *testing.B, l *Layout, rows []parquet.Row) []byte {
 		b.Fatal(err)
 	}
 	return out.Bytes()
-}
-
-func openBench(b *testing.B, l *Layout, datas [][]byte) []*parquet.File {
-	pfs := make([]*parquet.File, len(datas))
-	for i, data := range datas {
-		f, err := l.OpenFile(bytes.NewReader(data), int64(len(data)))
-		if err != nil {
-			b.Fatal(err)
-		}
-		pfs[i] = f
-	}
-	return pfs
 }

@@ -83,7 +83,7 @@ func seqRange(from, to uint64) []uint64 {
 	return out
 }
 
-func openAll(t *testing.T, l *Layout, datas ...[]byte) []*parquet.File {
+func openAll(t testing.TB, l *Layout, datas ...[]byte) []*parquet.File {
 	t.Helper()
 	files := make([]*parquet.File, len(datas))
 	for i, data := range datas {
