@@ -25,6 +25,7 @@ type chaosExpect struct {
 	reason    map[int]string // DLQ reason of each malformed event
 	windows   []string       // window ids, in order
 	malformed int
+	late      int // late events (-chaos.late=revise), the last of the events
 }
 
 func expectEvents(gen Sales, assign *windows.Assigner) *chaosExpect {
@@ -53,13 +54,38 @@ func expectEvents(gen Sales, assign *windows.Assigner) *chaosExpect {
 	return e
 }
 
+// addLate appends the late events (lateRounds), by event time and
+// quantity, after the generated ones: late event j is event G+j, G the
+// number of generated events (their msg ids follow on).
+func (e *chaosExpect) addLate(times []time.Time, qty []int8, assign *windows.Assigner) {
+	index := map[string]int16{}
+	for w, id := range e.windows {
+		index[id] = int16(w)
+	}
+	for j, t := range times {
+		id := assign.Assign(t).ID()
+		w, ok := index[id]
+		if !ok {
+			w = int16(len(e.windows))
+			index[id] = w
+			e.windows = append(e.windows, id)
+		}
+		e.win = append(e.win, w)
+		e.qty = append(e.qty, qty[j])
+		e.late++
+	}
+}
+
 // chaosWindowRow is one line of the reconciliation table.
 type chaosWindowRow struct {
 	id                                    string
 	published, loaded, dlq, late, dropped int64 // late: dead-lettered with reason late (part of dlq)
 	dups                                  int64
 	qtyPublished, qtyAccounted            int64
-	stagedDups                            int64 // rows compaction dropped as staged twice
+	stagedDups                            int64 // rows the window's last compaction dropped as staged twice or loaded before
+	sentLate                              int64 // late events published for the window (-chaos.late=revise), part of published
+	revision                              int   // the window's final revision
+	revisionRows                          int64 // rows of the final revision's batches (append: the rows new to it)
 }
 
 // chaosVerification is the independent reconciliation of a run.
@@ -130,6 +156,9 @@ func verifyChaos(ctx context.Context, js jetstream.JetStream, wh *duckdbwh.Wareh
 			r := v.rows[w]
 			r.published++
 			r.qtyPublished += int64(want.qty[i])
+			if i >= len(want.win)-want.late {
+				r.sentLate++
+			}
 		} else {
 			bad.published++
 		}
@@ -297,6 +326,7 @@ func verifyChaos(ctx context.Context, js jetstream.JetStream, wh *duckdbwh.Wareh
 		v.total.dups += r.dups
 		v.total.qtyPublished += r.qtyPublished
 		v.total.qtyAccounted += r.qtyAccounted
+		v.total.sentLate += r.sentLate
 	}
 	if bad.published != int64(want.malformed) {
 		v.problem("%d malformed events in the source stream, generated %d", bad.published, want.malformed)
@@ -408,11 +438,25 @@ func crossCheck(r *inspect.Reconciliation, v *chaosVerification, events int) []s
 			continue
 		}
 		row.stagedDups = w.State.Duplicates
+		row.revision = w.State.Revision
+		row.revisionRows = w.State.Rows
 		if w.State.Status != messages.StatusLoaded {
 			add("window %s is %s", id, w.State.Status)
 		}
-		if w.Warehouse != row.loaded || w.State.Rows != row.loaded || w.State.LoadedRows != row.loaded {
-			add("window %s: state rows %d, loaded rows %d, warehouse count %d; the table holds %d", id, w.State.Rows, w.State.LoadedRows, w.Warehouse, row.loaded)
+		if n := w.State.Next; n != nil {
+			add("window %s: revision %d is loaded, yet %d late rows wait for the next one", id, w.State.Revision, n.StagedRows)
+		}
+		// In load mode replace a revision's batches are the complete
+		// window; otherwise the table also holds every earlier revision's.
+		var earlier int64
+		if w.State.Revision > 0 && r.Policy.Load.Mode != windows.LoadReplace {
+			for _, b := range w.State.Prior {
+				earlier += b.Rows
+			}
+		}
+		if w.Warehouse != row.loaded || w.State.Rows+earlier != row.loaded || w.State.LoadedRows+earlier != row.loaded {
+			add("window %s revision %d: state rows %d, loaded rows %d, earlier revisions' rows %d, warehouse count %d; the table holds %d",
+				id, w.State.Revision, w.State.Rows, w.State.LoadedRows, earlier, w.Warehouse, row.loaded)
 		}
 		if w.Late != row.late+row.dropped {
 			add("window %s: windrow counts %d late, the DLQ and markers hold %d", id, w.Late, row.late+row.dropped)
@@ -437,6 +481,7 @@ type chaosReport struct {
 	natsProc  *proc
 	reconcile *inspect.Reconciliation
 	verify    *chaosVerification
+	late      *lateRounds // nil unless -chaos.late=revise
 	problems  []string
 }
 
@@ -492,16 +537,34 @@ func (r *chaosReport) String() string {
 	for _, row := range v.rows {
 		staged += row.stagedDups
 	}
-	fmt.Fprintf(&b, "redelivery absorbed: compaction dropped %d rows staged twice; %d of %d load results were \"duplicate\" (a batch committed, then its command delivered again)\n",
+	fmt.Fprintf(&b, "redelivery absorbed: compaction dropped %d rows staged twice (or, in a revision, loaded before) in the windows' last runs; %d of %d load results were \"duplicate\" (a batch committed, then its command delivered again)\n",
 		staged, v.dupLoads, v.results)
-	fmt.Fprintf(&b, "\nper window: published = loaded + dead-lettered + late-dropped (late: dead-lettered as late, part of dead-lettered)\n")
-	fmt.Fprintf(&b, "%-17s %9s %9s %13s %12s %5s %10s %13s %13s %s\n", "window", "published", "loaded", "dead-lettered", "late-dropped", "late", "duplicates", "qty published", "qty accounted", "")
+	revised, maxRev, revisions := 0, 0, 0
+	v.total.revisionRows = 0
+	for _, row := range v.rows {
+		if row.revision > 0 {
+			revised++
+		}
+		revisions += row.revision
+		maxRev = max(maxRev, row.revision)
+		v.total.revisionRows += row.revisionRows
+	}
+	v.total.revision = revisions // the total line: revisions in all
+	if l := r.late; l != nil {
+		fmt.Fprintf(&b, "late: revise: %d late events for loaded windows in %d rounds (%d publishes retried); %d windows revised, %d revisions in all, highest revision %d\n",
+			len(l.times), len(l.log), l.retries, revised, revisions, maxRev)
+		for k, rd := range l.log {
+			fmt.Fprintf(&b, "  round %d at %7s: %5d events for %s\n", k+1, rd.at.Round(100*time.Millisecond), rd.events, strings.Join(rd.windows, " "))
+		}
+	}
+	fmt.Fprintf(&b, "\nper window: published = loaded + dead-lettered + late-dropped (late: dead-lettered as late, part of dead-lettered; sent late: published for a loaded window, part of published; rev: final revision, its rows: the batches of that revision)\n")
+	fmt.Fprintf(&b, "%-17s %9s %9s %9s %13s %12s %5s %10s %13s %13s %3s %9s %s\n", "window", "published", "sent late", "loaded", "dead-lettered", "late-dropped", "late", "duplicates", "qty published", "qty accounted", "rev", "its rows", "")
 	line := func(row *chaosWindowRow) {
 		ok := "ok"
 		if row.published != row.loaded+row.dlq+row.dropped || row.qtyPublished != row.qtyAccounted || row.dups != 0 {
 			ok = "MISMATCH"
 		}
-		fmt.Fprintf(&b, "%-17s %9d %9d %13d %12d %5d %10d %13d %13d %s\n", row.id, row.published, row.loaded, row.dlq, row.dropped, row.late, row.dups, row.qtyPublished, row.qtyAccounted, ok)
+		fmt.Fprintf(&b, "%-17s %9d %9d %9d %13d %12d %5d %10d %13d %13d %3d %9d %s\n", row.id, row.published, row.sentLate, row.loaded, row.dlq, row.dropped, row.late, row.dups, row.qtyPublished, row.qtyAccounted, row.revision, row.revisionRows, ok)
 	}
 	for _, row := range v.rows {
 		line(row)

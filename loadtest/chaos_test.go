@@ -56,6 +56,9 @@ var (
 	chaosKeep     = flag.Bool("chaos.keep", false, "keep the run's directory (binaries, NATS store, objects, DuckDB file, logs)")
 	chaosReportTo = flag.String("chaos.report", "", "also write the report to this file")
 	chaosLoadMode = flag.String("chaos.load-mode", "append", "load mode of the policy: append (a transaction per batch) or replace (a transaction per window over all its batches)")
+	chaosLate     = flag.String("chaos.late", "dlq", "the policy's late: dlq (events that come too late are dead-lettered), drop, or revise (late events for loaded windows are published in rounds and make revisions)")
+	chaosLateFrac = flag.Float64("chaos.late-share", 0.05, "with -chaos.late=revise: late events for loaded windows, as a share of -chaos.events, published on top of them")
+	chaosLateRnds = flag.Int("chaos.late-rounds", 6, "with -chaos.late=revise: rounds of late events, spread over the publishing")
 )
 
 const (
@@ -65,10 +68,14 @@ const (
 	// half of the events arrive out of order; it stays below the policy's
 	// max_out_of_order (2m), so none of them is late.
 	chaosJitter = 90 * time.Second
+	// chaosReviseAfter is the policy's revise_after with -chaos.late=revise:
+	// short, so that a window is revised several times within the run.
+	chaosReviseAfter = 2 * time.Second
 )
 
 // chaosPolicy: hourly windows, closed without allowed lateness; late events
-// are dead-lettered; segments flush at 20,000 rows or after 1s.
+// are dead-lettered (-chaos.late changes that); segments flush at 20,000
+// rows or after 1s.
 const chaosPolicy = `name: chaos_sales
 source: {stream: CHAOS, subjects: [chaos.sales.>]}
 ` + SalesSchemaYAML + `window: {size: 1h, max_out_of_order: 2m, allowed_lateness: 0s, late: dlq, idle_timeout: 2s}
@@ -81,11 +88,27 @@ load: {table: chaos_sales}
 // of the real binary against a NATS server process, publishes a bounded
 // stream of events while it SIGKILLs the roles and restarts the NATS server,
 // then proves exactly once: per window, published = loaded + dead-lettered +
-// late-dropped, no source sequence twice in the warehouse, none lost.
+// late-dropped, no source sequence twice in the warehouse, none lost. With
+// -chaos.late=revise it also publishes, in rounds, late events for windows
+// already loaded: they make revisions of those windows, and count in them.
 func TestChaos(t *testing.T) {
 	if *chaosEvents < 1 || *chaosWindows < 1 || *chaosKills < 0 || *chaosRestarts < 0 || *chaosPublish <= 0 {
 		t.Fatalf("bad flags: -chaos.events %d -chaos.windows %d -chaos.kills %d -chaos.nats-restarts %d -chaos.publish-for %s",
 			*chaosEvents, *chaosWindows, *chaosKills, *chaosRestarts, *chaosPublish)
+	}
+	if *chaosLoadMode != "append" && *chaosLoadMode != "replace" {
+		t.Fatalf("-chaos.load-mode %q: want append or replace", *chaosLoadMode)
+	}
+	revise := *chaosLate == string(windows.LateRevise)
+	if *chaosLate != string(windows.LateDLQ) && *chaosLate != string(windows.LateDrop) && !revise {
+		t.Fatalf("-chaos.late %q: want dlq, drop or revise", *chaosLate)
+	}
+	lateEvents := 0
+	if revise {
+		if *chaosLateFrac <= 0 || *chaosLateFrac > 1 || *chaosLateRnds < 1 {
+			t.Fatalf("bad flags: -chaos.late-share %g (want > 0, at most 1), -chaos.late-rounds %d (want at least 1)", *chaosLateFrac, *chaosLateRnds)
+		}
+		lateEvents = max(*chaosLateRnds, int(float64(*chaosEvents)**chaosLateFrac))
 	}
 	runStart := time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -95,8 +118,8 @@ func TestChaos(t *testing.T) {
 	}
 	defer cancel()
 	seed := *chaosSeed
-	t.Logf("chaos: seed %d, %d events over %d hourly windows, published in %s, %d kills, %d NATS restarts, load mode %s (replay with -chaos.seed=%d)",
-		seed, *chaosEvents, *chaosWindows, *chaosPublish, *chaosKills, *chaosRestarts, *chaosLoadMode, seed)
+	t.Logf("chaos: seed %d, %d events over %d hourly windows, published in %s, %d kills, %d NATS restarts, load mode %s, late: %s with %d late events in %d rounds (replay with -chaos.seed=%d)",
+		seed, *chaosEvents, *chaosWindows, *chaosPublish, *chaosKills, *chaosRestarts, *chaosLoadMode, *chaosLate, lateEvents, *chaosLateRnds, seed)
 
 	root := t.TempDir()
 	if *chaosKeep {
@@ -158,10 +181,12 @@ func TestChaos(t *testing.T) {
 
 	// 2. The policy, applied with the CLI; then the three roles.
 	policyFile := filepath.Join(root, "chaos_sales.yaml")
-	if *chaosLoadMode != "append" && *chaosLoadMode != "replace" {
-		t.Fatalf("-chaos.load-mode %q: want append or replace", *chaosLoadMode)
-	}
 	policyYAML := strings.Replace(chaosPolicy, "load: {table: chaos_sales}", "load: {table: chaos_sales, mode: "+*chaosLoadMode+"}", 1)
+	late := "late: " + *chaosLate
+	if revise {
+		late += ", revise_after: " + chaosReviseAfter.String()
+	}
+	policyYAML = strings.Replace(policyYAML, "late: dlq", late, 1)
 	if err := os.WriteFile(policyFile, []byte(policyYAML), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -237,9 +262,24 @@ func TestChaos(t *testing.T) {
 	mk.published = pubDone
 	chaosCtx, stopChaos := context.WithCancel(ctx)
 	defer stopChaos()
-	var pubErr, chaosErr error
+	var pubErr, chaosErr, lateErr error
 	var published time.Duration
 	var wg sync.WaitGroup
+	var lr *lateRounds
+	if revise {
+		// Late events for loaded windows, in rounds over the publishing.
+		lr = &lateRounds{js: pubJS, states: client.States, policy: chaosPolicyName, subject: gen.SubjectPrefix,
+			rng: rand.New(rand.NewPCG(seed, seed^0x1a7e)), seed: seed, first: *chaosEvents, events: lateEvents, rounds: *chaosLateRnds,
+			start: mk.start, span: *chaosPublish, burst: time.Second, waitLoad: 2 * time.Minute}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lateErr = lr.run(chaosCtx, t.Logf)
+			if lateErr != nil {
+				stopChaos()
+			}
+		}()
+	}
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -272,6 +312,13 @@ func TestChaos(t *testing.T) {
 	}
 	if chaosErr != nil {
 		t.Fatalf("killer: %v", chaosErr)
+	}
+	if lateErr != nil {
+		t.Fatalf("late events: %v", lateErr)
+	}
+	if lr != nil {
+		want.addLate(lr.times, lr.qty, assign)
+		t.Logf("published %d late events for loaded windows in %d rounds (%d publishes retried)", len(lr.times), len(lr.log), lr.retries)
 	}
 	t.Logf("published %d events in %s (%d publishes retried); %d chaos actions done at %s",
 		*chaosEvents, published.Round(time.Second), pub.retries.Load(), len(mk.records), time.Since(mk.start).Round(time.Second))
@@ -320,7 +367,7 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer wh.Close()
-	rep := &chaosReport{seed: seed, events: *chaosEvents, monkey: mk, procs: procs, roles: roles, natsProc: natsProc}
+	rep := &chaosReport{seed: seed, events: *chaosEvents + want.late, monkey: mk, procs: procs, roles: roles, natsProc: natsProc, late: lr}
 	rec, err := inspect.Reconcile(ctx, client.JS, client.States, policy, wh)
 	if err != nil {
 		t.Fatalf("reconcile: %v", err)
@@ -332,7 +379,21 @@ func TestChaos(t *testing.T) {
 	}
 	rep.verify = v
 	rep.problems = append(rep.problems, v.problems...)
-	rep.problems = append(rep.problems, crossCheck(rec, v, *chaosEvents)...)
+	rep.problems = append(rep.problems, crossCheck(rec, v, *chaosEvents+want.late)...)
+	if revise {
+		// Revisions must have happened, and some window must have been
+		// revised again after a revision (the protocol's harder half).
+		maxRev := 0
+		for _, row := range v.rows {
+			maxRev = max(maxRev, row.revision)
+		}
+		if maxRev < 2 {
+			rep.problems = append(rep.problems, fmt.Sprintf("late: revise: the highest revision of a window is %d, want at least 2", maxRev))
+		}
+		if v.total.sentLate != int64(want.late) {
+			rep.problems = append(rep.problems, fmt.Sprintf("late: revise: %d late events in the source stream, published %d", v.total.sentLate, want.late))
+		}
+	}
 	fileProblems, nParquet, nManifests, nTemps := checkFiles(dirs["data"])
 	rep.problems = append(rep.problems, fileProblems...)
 	t.Logf("files read back under their final names: %d Parquet, %d manifests, all complete unless listed as problems; %d temporary files left by kills", nParquet, nManifests, nTemps)
@@ -376,8 +437,8 @@ func TestChaos(t *testing.T) {
 
 func chaosMsgID(seed uint64, i int) string { return fmt.Sprintf("chaos-%d-%d", seed, i) }
 
-// waitSettled waits until the policy has n windows, all LOADED, and the
-// consumers of the collectors, the loader and the load results have nothing
+// waitSettled waits until the policy has n windows, all LOADED with no
+// late rows waiting for a next revision (late: revise), and the consumers of the collectors, the loader and the load results have nothing
 // pending or unacked (a load command whose ack a kill prevented comes back
 // after the ack wait: that redelivery is part of settling). A FAILED window
 // ends the wait at once.
@@ -403,10 +464,13 @@ func waitSettled(ctx context.Context, s *stack.Stack, p *windows.Policy, n int, 
 			if w.Status == messages.StatusFailed {
 				return fmt.Errorf("window %s FAILED: %s", w.ID(), w.Error)
 			}
-			if w.Status == messages.StatusLoaded {
-				loaded++
+			if w.Status == messages.StatusLoaded && w.Next == nil {
+				loaded++ // and no late rows wait for its next revision (late: revise)
 			}
-			fmt.Fprintf(&b, "\n  %s %-9s segments %d staged %d rows %d loaded %d", w.ID(), w.Status, w.Segments, w.StagedRows, w.Rows, w.LoadedRows)
+			fmt.Fprintf(&b, "\n  %s %-9s r%d segments %d staged %d rows %d loaded %d", w.ID(), w.Status, w.Revision, w.Segments, w.StagedRows, w.Rows, w.LoadedRows)
+			if w.Next != nil {
+				fmt.Fprintf(&b, " next revision: %d segments, %d rows, first staged %s", w.Next.Segments, w.Next.StagedRows, w.Next.FirstStagedAt.Format(time.RFC3339Nano))
+			}
 		}
 		if len(ws) != n || loaded != n {
 			settled = false
