@@ -78,8 +78,14 @@ type WindowState struct {
 	// revision's batches hold only new rows).
 	RevisionBase uint64     `json:"revision_base,omitempty"`
 	Prior        []BatchRef `json:"prior_batches,omitempty"`
-	// BaseRows counts the rows of Prior merged into this revision (replace only).
+	// BaseRows counts the rows of Prior merged into this revision (replace
+	// only), or, for session windows, the rows carried in from the pane before.
 	BaseRows int64 `json:"base_rows,omitempty"`
+	// Session windows: the rows of sessions still open at the pane's end,
+	// carried into the next pane (which merges them in, counted in its
+	// BaseRows), and the object holding them.
+	CarryRows int64  `json:"carry_rows,omitempty"`
+	Carry     string `json:"carry,omitempty"`
 	// Next gathers the segments registered after the cutoff of a window
 	// that is no longer OPEN: its next revision (late: revise only).
 	Next *PendingRevision `json:"next_revision,omitempty"`
@@ -118,11 +124,12 @@ func (s *WindowState) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("status: %q, want OPEN, SEALED, COMPACTED, LOADED or FAILED", s.Status))
 	}
-	if (s.Status == StatusCompacted || s.Status == StatusLoaded) && s.Rows+s.Duplicates+s.KeyOverflow != s.StagedRows+s.BaseRows {
-		errs = append(errs, fmt.Errorf("rows %d + duplicates %d + key overflow %d differ from staged rows %d + base rows %d", s.Rows, s.Duplicates, s.KeyOverflow, s.StagedRows, s.BaseRows))
+	if (s.Status == StatusCompacted || s.Status == StatusLoaded) && s.Rows+s.Duplicates+s.KeyOverflow+s.CarryRows != s.StagedRows+s.BaseRows {
+		errs = append(errs, fmt.Errorf("rows %d + duplicates %d + key overflow %d + carried %d differ from staged rows %d + base rows %d",
+			s.Rows, s.Duplicates, s.KeyOverflow, s.CarryRows, s.StagedRows, s.BaseRows))
 	}
-	if s.Revision == 0 && (s.RevisionBase != 0 || len(s.Prior) > 0 || s.BaseRows != 0) {
-		errs = append(errs, fmt.Errorf("revision 0 has revision_base %d, %d prior batches, base rows %d; want none", s.RevisionBase, len(s.Prior), s.BaseRows))
+	if s.Revision == 0 && (s.RevisionBase != 0 || len(s.Prior) > 0) {
+		errs = append(errs, fmt.Errorf("revision 0 has revision_base %d, %d prior batches; want none", s.RevisionBase, len(s.Prior)))
 	}
 	if s.Revision > 0 && s.Status != StatusFailed && s.LastSegmentSeq <= s.RevisionBase {
 		errs = append(errs, fmt.Errorf("revision %d: last_segment_seq %d not above revision_base %d", s.Revision, s.LastSegmentSeq, s.RevisionBase))

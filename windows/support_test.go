@@ -22,7 +22,8 @@ load: {table: x}
 	}{
 		{"tumbling", "window: {size: 1h}\n", nil},
 		{"hopping", "window: {kind: hopping, size: 1h, slide: 15m}\n", nil},
-		{"session", "window: {kind: session, gap: 30m}\nkey: [k]\n", []string{"x.yaml: window.kind: session windows", "x.yaml: key: sessions per key"}},
+		{"session", "window: {kind: session, gap: 30m}\nkey: [k]\n", nil},
+		{"session revise", "window: {kind: session, gap: 30m, late: revise}\nkey: [k]\n", []string{"x.yaml: window.late: revise is not run for session windows yet"}},
 		{"keys", "window: {size: 1h}\nkey: [k]\n", nil},
 	} {
 		p, err := ParsePolicy("x.yaml", []byte(base+tc.extra))
@@ -43,6 +44,23 @@ load: {table: x}
 			if err == nil || !strings.Contains(err.Error(), w) {
 				t.Errorf("%s: %v, want it to contain %q", tc.name, err, w)
 			}
+		}
+	}
+}
+
+func TestSessionPane(t *testing.T) {
+	for _, tc := range []struct {
+		gap, want string
+	}{
+		{"1s", "1h"}, {"30m", "1h"}, {"1h", "1h"}, {"61m", "2h"}, {"5h", "6h"}, {"13h", "24h"}, {"24h", "24h"}, {"25h", "48h"}, {"72h", "72h"},
+	} {
+		gap, err := parseDuration(tc.gap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := parseDuration(tc.want)
+		if got := (WindowSpec{Kind: SessionWindows, Gap: gap}).SessionPane(); got != want {
+			t.Errorf("gap %s: pane %s, want %s", tc.gap, got, want)
 		}
 	}
 }

@@ -63,7 +63,7 @@ const (
 )
 
 // LineageColumns are the columns windrow adds to every batch; no schema field may use these names.
-var LineageColumns = []string{"_window_start", "_window_end", "_batch_id", "_source_seq"}
+var LineageColumns = []string{"_window_start", "_window_end", "_batch_id", "_source_seq", SessionStartField, SessionEndField}
 
 var (
 	policyNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)

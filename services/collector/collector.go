@@ -181,6 +181,9 @@ func New(cfg Config) (*Service, error) {
 	var hop windows.WindowAssigner
 	if cfg.Policy.Window.Kind == windows.Hopping || len(cfg.Policy.WindowHistory) > 0 {
 		hop, err = windows.NewEpochAssigner(cfg.Policy) // the shape of each event's time
+	} else if cfg.Policy.Window.Kind == windows.SessionWindows {
+		// Session windows: staged in panes, cut into sessions by the compactor.
+		assign, err = windows.NewAssigner(cfg.Policy.Window.PaneSpec())
 	} else {
 		assign, err = windows.NewAssigner(cfg.Policy.Window)
 	}

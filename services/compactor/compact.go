@@ -35,6 +35,13 @@ func BatchPrefix(policy string, loc *time.Location, st *messages.WindowState) st
 func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err error) {
 	p := s.cfg.Policy
 	start := time.Now()
+	// Session windows: a pane waits for the one before it (its carried sessions).
+	var panes sessionPanes
+	if s.layout.IsSession() {
+		if panes, err = s.panes(ctx, st); err != nil {
+			return err
+		}
+	}
 	ctx, span := s.tracer.Start(telemetry.RunContext(ctx, st.TraceParent), "compactor.compact", trace.WithAttributes(runAttrs(p.Name, st)...))
 	defer func() { endSpan(span, err) }()
 	_, read := s.tracer.Start(ctx, "compactor.read_segments")
@@ -89,6 +96,17 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err er
 		}
 		read.SetAttributes(attribute.Int("windrow.prior_batches", len(st.Prior)), attribute.Int64("windrow.prior_rows", rows))
 	}
+	if panes.carryIn != "" {
+		f, closeCarry, err := s.openCarry(ctx, panes.carryIn)
+		if err != nil {
+			endSpan(read, err)
+			return err
+		}
+		defer closeCarry()
+		files = append(files, f)
+		baseRows = panes.carryInRows
+		read.SetAttributes(attribute.Int64("windrow.carried_in_rows", baseRows))
+	}
 	read.SetAttributes(attribute.Int64("windrow.staged_rows", staged))
 	read.End()
 
@@ -102,12 +120,29 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err er
 			bw.known[b.Key] = true // keys loaded before stay admitted
 		}
 	}
-	stats, err := s.layout.MergeKnown(known, files, bw.write)
+	write := bw.write
+	var carry *carryWriter
+	var cutter *sessionCutter
+	if s.layout.IsSession() {
+		carry = &carryWriter{ctx: mctx, s: s, key: prefix + "/carry.parquet"}
+		cutter = &sessionCutter{layout: s.layout, gap: p.Window.Gap.D().Microseconds(), paneEnd: st.WindowEnd.UnixMicro(),
+			carryOut: panes.carryOut, emit: bw.writeRun, carry: carry.write}
+		write = cutter.add
+	}
+	stats, err := s.layout.MergeKnown(known, files, write)
+	if err == nil && cutter != nil {
+		if err = cutter.flush(); err == nil {
+			_, err = carry.finish()
+		}
+	}
 	if err == nil {
 		err = bw.finish()
 	}
 	if err != nil {
 		bw.abort()
+		if carry != nil {
+			carry.abort()
+		}
 		err = fmt.Errorf("compact window %s: %w", st.ID(), err)
 		endSpan(merge, err)
 		if errors.Is(err, errKeyOverflow) {
@@ -134,10 +169,15 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err er
 	// Nothing new for the table (a revision of redelivered events only):
 	// the window is LOADED as it is, without a load.
 	unchanged := st.Revision > 0 && stats.Rows-overflow == baseRows
+	var carried int64
+	var carryKey string
+	if carry != nil && carry.saved {
+		carried, carryKey = carry.rows, carry.key
+	}
 
 	manifest := &messages.BatchManifest{
 		Policy: p.Name, PolicyVersion: p.Version, WindowStart: st.WindowStart, WindowEnd: st.WindowEnd, Revision: st.Revision,
-		Table: p.Load.Table, Columns: records.Columns(s.cfg.Policy), Batches: bw.refs, Rows: stats.Rows - overflow, Duplicates: stats.Duplicates,
+		Table: p.Load.Table, Columns: records.Columns(s.cfg.Policy), Batches: bw.refs, Rows: stats.Rows - overflow - carried, Duplicates: stats.Duplicates,
 		Segments: len(regs), CreatedAt: time.Now().UTC(),
 	}
 	data, err := messages.Encode(manifest)
@@ -161,7 +201,8 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err er
 		cur.CompactedAt = now
 		cur.StagedRows = staged
 		cur.BaseRows = baseRows
-		cur.Rows = stats.Rows - overflow
+		cur.CarryRows, cur.Carry = carried, carryKey
+		cur.Rows = stats.Rows - overflow - carried
 		cur.Duplicates = stats.Duplicates
 		cur.KeyOverflow = overflow
 		cur.Batches = bw.refs
@@ -185,6 +226,13 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err er
 		return fmt.Errorf("compact window %s: %w", st.ID(), errLostLease)
 	}
 	s.stats.compacted.Add(1)
+	if carried > 0 {
+		// The sessions carried out are loaded with the next pane: make sure
+		// it exists (a crash before this is repaired by the sweep).
+		if err := s.openNextPane(ctx, next); err != nil {
+			return err
+		}
+	}
 	if next.Status == messages.StatusLoaded {
 		s.log.InfoContext(ctx, "window has nothing new to load", "window", st.ID(), "revision", st.Revision,
 			"rows", stats.Rows, "duplicates", stats.Duplicates)

@@ -354,7 +354,7 @@ func (s *Service) tick(ctx context.Context) error {
 		s.mu.Unlock()
 		if st != nil {
 			if err := s.compact(ctx, st); err != nil {
-				s.log.Error("compact window; will retry after the lease", "window", w.ID(), "err", err)
+				s.logCompactErr(st, err)
 			}
 		}
 	}
@@ -445,9 +445,20 @@ func (s *Service) sweep(ctx context.Context) error {
 		s.tempsSwept = now
 		s.removeStaleTemps(ctx)
 	}
+	ids := make(map[string]bool, len(states))
+	for _, st := range states {
+		ids[st.ID()] = true
+	}
 	// States come in window order: within a policy, nearest deadline first.
 	for _, st := range states {
 		s.markOverdue(ctx, st)
+		if st.CarryRows > 0 && (st.Status == messages.StatusCompacted || st.Status == messages.StatusLoaded) && !ids[messages.WindowID(st.WindowEnd)] {
+			// Session windows: the pane that loads the sessions this one
+			// carried is missing (a crash right after the compaction).
+			if err := s.openNextPane(ctx, st); err != nil {
+				return err
+			}
+		}
 		switch st.Status {
 		case messages.StatusOpen:
 			s.mu.Lock()
@@ -463,7 +474,7 @@ func (s *Service) sweep(ctx context.Context) error {
 			}
 			if claimed != nil {
 				if err := s.compact(ctx, claimed); err != nil {
-					s.log.Error("compact window; will retry after the lease", "window", st.ID(), "err", err)
+					s.logCompactErr(st, err)
 				}
 			}
 		case messages.StatusCompacted:
@@ -498,6 +509,15 @@ func (s *Service) sweep(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// logCompactErr logs a failed compaction, which the sweep retries.
+func (s *Service) logCompactErr(st *messages.WindowState, err error) {
+	if errors.Is(err, errPaneWaits) {
+		s.log.Debug("compact pane later", "window", st.ID(), "err", err)
+		return
+	}
+	s.log.Error("compact window; will retry after the lease", "window", st.ID(), "err", err)
 }
 
 // claim takes over a sealed window from an owner whose lease expired (or

@@ -83,6 +83,10 @@ func Reconcile(ctx context.Context, js jetstream.JetStream, states *statestore.S
 			return nil, fmt.Errorf("warehouse counts of %s: %w", p.Load.Table, err)
 		}
 	}
+	emitted := map[string]bool{} // windows compacted or loaded
+	for _, st := range ws {
+		emitted[st.ID()] = st.Status == messages.StatusCompacted || st.Status == messages.StatusLoaded
+	}
 	for _, st := range ws {
 		w := &WindowReconciliation{State: st, Late: dl.LateByWindow[st.ID()], Warehouse: -1}
 		if inWarehouse != nil {
@@ -103,8 +107,13 @@ func Reconcile(ctx context.Context, js jetstream.JetStream, states *statestore.S
 		switch st.Status {
 		case messages.StatusCompacted, messages.StatusLoaded:
 			r.Rows += st.Rows + earlier
-			if st.Rows+st.Duplicates+st.KeyOverflow != st.StagedRows+st.BaseRows {
-				w.problem("rows %d + duplicates %d + key overflow %d ≠ staged %d + earlier revision %d", st.Rows, st.Duplicates, st.KeyOverflow, st.StagedRows, st.BaseRows)
+			if st.Rows+st.Duplicates+st.KeyOverflow+st.CarryRows != st.StagedRows+st.BaseRows {
+				w.problem("rows %d + duplicates %d + key overflow %d + carried out %d ≠ staged %d + earlier revision or carried in %d",
+					st.Rows, st.Duplicates, st.KeyOverflow, st.CarryRows, st.StagedRows, st.BaseRows)
+			}
+			if st.CarryRows > 0 && !emitted[messages.WindowID(st.WindowEnd)] {
+				// Sessions carried into a pane that is not compacted yet.
+				r.Staging += st.CarryRows
 			}
 			var inBatches int64
 			for _, b := range st.Batches {

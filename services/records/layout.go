@@ -50,6 +50,7 @@ type Layout struct {
 
 // NewLayout builds the layout of a validated policy.
 func NewLayout(p *windows.Policy) (*Layout, error) {
+	p = p.WithSessionFields() // session policies: two more columns, set by the compactor
 	fields := p.Schema.Fields
 	l := &Layout{policy: p, col: make([]int, len(fields)), def: make([]int, len(fields)), timeCol: -1}
 	b := &builder{nextID: len(fields)} // top-level field i has id i; nested nodes follow
@@ -145,7 +146,13 @@ func NewLayout(p *windows.Policy) (*Layout, error) {
 		l.keyTypes = append(l.keyTypes, p.Schema.Fields[i].Type)
 		l.sortBy = append(l.sortBy, l.col[i])
 	}
-	for _, name := range p.Output.SortBy {
+	sortBy := p.Output.SortBy
+	if p.Window.Kind == windows.SessionWindows && l.timeCol >= 0 {
+		// Sessions are cut from each key's rows in time order.
+		l.sortBy = append(l.sortBy, l.timeCol)
+		sortBy = slices.DeleteFunc(slices.Clone(sortBy), func(n string) bool { return n == p.Time.Field })
+	}
+	for _, name := range sortBy {
 		if slices.Contains(p.Key, name) {
 			continue // already first
 		}
@@ -296,6 +303,7 @@ func Codec(c windows.Compression) compress.Codec {
 // Columns lists a policy's fields as the loader creates them, in policy order.
 // A column's Type is its field type as ColumnType writes it.
 func Columns(p *windows.Policy) []messages.Column {
+	p = p.WithSessionFields()
 	out := make([]messages.Column, len(p.Schema.Fields))
 	for i := range p.Schema.Fields {
 		f := &p.Schema.Fields[i]
@@ -348,6 +356,25 @@ func TimeColumn(p *windows.Policy) string {
 		return ""
 	}
 	return p.Time.Field
+}
+
+// IsSession reports whether the layout is a session policy's (with the
+// session bound columns).
+func (l *Layout) IsSession() bool { return l.policy.Window.Kind == windows.SessionWindows }
+
+// TimeMicros is the row's event time in microseconds (event-time policies).
+func (l *Layout) TimeMicros(row parquet.Row) int64 { return row[l.timeCol].Int64() }
+
+// SetSession sets a session policy's row's session bounds (microseconds).
+func (l *Layout) SetSession(row parquet.Row, startUs, endUs int64) {
+	n := len(l.fields)
+	for i, us := range []int64{startUs, endUs} {
+		f := n - 2 + i
+		v := parquet.Int64Value(us)
+		v.SetDefinitionLevel(l.def[f])
+		v.SetColumnIndex(l.col[f])
+		row[l.col[f]] = v
+	}
 }
 
 // HasKey reports whether the policy partitions windows by key.
