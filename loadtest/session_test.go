@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/windrow/windrow/services/inspect"
+	"github.com/windrow/windrow/services/natsx"
 )
 
 // TestSessionWindows: session windows per store (gap 20m, so panes of 1h)
@@ -32,7 +33,6 @@ key: [store_id]
 segment: {max_rows: 2000, max_age: 200ms}
 load: {table: visits}
 `)
-	defer runRoles(t, ctx, s)()
 	if pane := p.Window.SessionPane(); pane.D() != time.Hour {
 		t.Fatalf("pane %s, want 1h", pane)
 	}
@@ -73,10 +73,18 @@ load: {table: visits}
 	add(9, h0.Add(5*time.Hour+55*time.Minute))
 	// Out of order within 10-minute steps: no event is late.
 	rng.Shuffle(len(events), func(i, j int) { events[i], events[j] = events[j], events[i] })
-	slices.SortStableFunc(events, func(a, b Event) int { return a.Time.Truncate(10 * time.Minute).Compare(b.Time.Truncate(10 * time.Minute)) })
+	slices.SortStableFunc(events, func(a, b Event) int {
+		return a.Time.Truncate(10 * time.Minute).Compare(b.Time.Truncate(10 * time.Minute))
+	})
+	// Published before the roles start: with idle_timeout 1s, a pause in
+	// publishing would let the watermark jump to the wall clock.
+	if _, err := natsx.EnsureSourceStream(ctx, s.JS, p.Source.Stream, p.Source.Subjects); err != nil {
+		t.Fatal(err)
+	}
 	if err := (&Publisher{JS: s.JS}).PublishEvents(ctx, events, "visits"); err != nil {
 		t.Fatal(err)
 	}
+	defer runRoles(t, ctx, s)()
 
 	want := cutSessions(events, 20*time.Minute)
 	// Panes 00:00..06:00: seven windows, the last one opened by the carry
