@@ -552,17 +552,23 @@ func TestPolicyGetVersionsAndList(t *testing.T) {
 	}
 }
 
-// TestPolicyApplyRefusesWhatIsNotRunYet: a valid session policy is refused
-// by apply (the services do not run session windows yet), with the file
-// and field; nothing is stored.
+// TestPolicyApplyRefusesWhatIsNotRunYet: a valid policy that asks for what
+// the services do not run (late: revise with session windows) is refused by
+// apply with the file and field; nothing is stored.
 func TestPolicyApplyRefusesWhatIsNotRunYet(t *testing.T) {
 	e := newPolicyEnv(t)
-	session := replace(t, ordersPolicyFile, "size: 1h", "kind: session, gap: 30m") + "key: [id]\n"
+	session := replace(t, ordersPolicyFile, "size: 1h, late: dlq", "kind: session, gap: 30m, late: revise") + "key: [id]\n"
 	path := writeFile(t, filepath.Join(t.TempDir(), "session.yaml"), session)
 	r := e.run("apply", path)
-	want := path + ": window.kind: session windows are part of the policy language, but this version's collector and compactor run tumbling and hopping windows only"
+	want := path + ": window.late: revise is not run for session windows yet (valid with sessions: drop, dlq)"
 	if r.code != 1 || !strings.Contains(r.errOut, want) || e.values() != 0 {
-		t.Fatalf("apply of a session policy: exit %d, stderr %q, %d stored; want 1, %q, none", r.code, r.errOut, e.values(), want)
+		t.Fatalf("apply of a session policy with late: revise: exit %d, stderr %q, %d stored; want 1, %q, none", r.code, r.errOut, e.values(), want)
+	}
+	// Session windows themselves are run.
+	session = replace(t, ordersPolicyFile, "size: 1h", "kind: session, gap: 30m") + "key: [id]\n"
+	writeFile(t, path, session)
+	if r := e.run("apply", path); r.code != 0 || e.values() != 1 {
+		t.Fatalf("apply of a session policy: exit %d, stderr %q; want it stored", r.code, r.errOut)
 	}
 }
 
