@@ -341,7 +341,11 @@ type Segment struct {
 type Output struct {
 	Compression    Compression `yaml:"compression" json:"compression"`           // default zstd
 	TargetFileSize ByteSize    `yaml:"target_file_size" json:"target_file_size"` // default 128MiB, 1MiB..4GiB
-	RowGroupSize   int         `yaml:"row_group_rows" json:"row_group_rows"`     // default 122880 rows, 1000..10,000,000
+	// MaxFileRows caps the rows of one batch file, besides target_file_size: a very large
+	// window becomes more, smaller batches (each one load in mode append). 0 (default): no cap;
+	// else 1000..1,000,000,000.
+	MaxFileRows  int `yaml:"max_file_rows,omitempty" json:"max_file_rows,omitempty"`
+	RowGroupSize int `yaml:"row_group_rows" json:"row_group_rows"` // default 122880 rows, 1000..10,000,000
 	// SortBy lists field names; the batch is sorted by them, then by source sequence.
 	// Default: the time field (event mode) or nothing (ingest mode).
 	SortBy []string `yaml:"sort_by" json:"sort_by"`

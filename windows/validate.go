@@ -45,6 +45,8 @@ const (
 	MaxReviseAfter     = Duration(24 * time.Hour)
 	MinTargetFileSize  = 1 * MiB
 	MaxTargetFileSize  = 4 * GiB
+	MinMaxFileRows     = 1000
+	MaxMaxFileRows     = 1_000_000_000
 	MinRowGroupRows    = 1000
 	MaxRowGroupRows    = 10_000_000
 	MinWindowSize      = Duration(time.Second)
@@ -347,6 +349,9 @@ func (p *Policy) validate() []*FieldError {
 	}
 	if o.TargetFileSize < MinTargetFileSize || o.TargetFileSize > MaxTargetFileSize {
 		ps.add("output.target_file_size", "%s is out of range (valid: %s..%s)", o.TargetFileSize, MinTargetFileSize, MaxTargetFileSize)
+	}
+	if n := o.MaxFileRows; n != 0 && (n < MinMaxFileRows || n > MaxMaxFileRows) {
+		ps.add("output.max_file_rows", "%d is out of range (valid: %d..%d; absent or 0 means no cap)", n, MinMaxFileRows, MaxMaxFileRows)
 	}
 	if o.RowGroupSize < MinRowGroupRows || o.RowGroupSize > MaxRowGroupRows {
 		ps.add("output.row_group_rows", "%d is out of range (valid: %d..%d)", o.RowGroupSize, MinRowGroupRows, MaxRowGroupRows)

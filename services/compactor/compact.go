@@ -523,6 +523,33 @@ func (b *batchWriter) write(rows []parquet.Row) error {
 var errKeyOverflow = errors.New("key overflow")
 
 func (b *batchWriter) writeRun(rows []parquet.Row) error {
+	// output.max_file_rows: a file ends at the cap, the rest goes on in the next.
+	limit := int64(b.s.cfg.Policy.Output.MaxFileRows)
+	for len(rows) > 0 {
+		n := int64(len(rows))
+		if limit > 0 {
+			var cur int64
+			if b.pw != nil {
+				cur = b.rows
+			}
+			n = min(n, limit-cur)
+		}
+		if err := b.writeFile(rows[:n]); err != nil {
+			return err
+		}
+		rows = rows[n:]
+		if limit > 0 && b.pw != nil && b.rows >= limit {
+			if err := b.closePart(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// writeFile writes rows into the current batch file (started when there is
+// none) and closes it at the target size.
+func (b *batchWriter) writeFile(rows []parquet.Row) error {
 	p := b.s.cfg.Policy
 	if b.pw == nil {
 		part := len(b.refs)

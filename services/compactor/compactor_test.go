@@ -3,6 +3,8 @@ package compactor
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -236,5 +238,43 @@ func TestCompactFailsOnMissingRegistrations(t *testing.T) {
 	got, _, _ := env.States.Get(ctx, p.Name, win.ID())
 	if got.Status != messages.StatusFailed || got.Error == "" {
 		t.Errorf("state %s error %q, want FAILED with a reason", got.Status, got.Error)
+	}
+}
+
+// TestMaxFileRowsSplitsBatches: output.max_file_rows cuts a window's rows
+// into files of at most that many rows (besides target_file_size), the same
+// files on a retry.
+func TestMaxFileRowsSplitsBatches(t *testing.T) {
+	env := testkit.New(t)
+	p := testkit.Policy(t, strings.Replace(policySrc, "row_group_rows: 1000}", "row_group_rows: 1000, max_file_rows: 1000}", 1))
+	l, err := records.NewLayout(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	win := windows.Window{Start: hour, End: hour.Add(time.Hour)}
+	stageSegment(t, env, l, p, win, seqRange(1, 1800))
+	stageSegment(t, env, l, p, win, seqRange(1501, 3500)) // 300 redelivered
+	c, err := New(Config{JS: env.JS, Store: env.Store, States: env.States, Watermarks: env.Watermarks, Policy: p, Instance: "c1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.seal(ctx, win, win.End.Add(time.Minute))
+	if err != nil || st == nil {
+		t.Fatalf("seal: %v %v", st, err)
+	}
+	if err := c.compact(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	done, _, err := env.States.Get(ctx, p.Name, win.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []int64
+	for _, b := range done.Batches {
+		rows = append(rows, b.Rows)
+	}
+	if want := []int64{1000, 1000, 1000, 500}; !slices.Equal(rows, want) || done.Rows != 3500 {
+		t.Fatalf("batches of %v rows (window %d); want %v (3500)", rows, done.Rows, want)
 	}
 }

@@ -174,6 +174,7 @@ key: [order_id]
 		YAML: `output:
   compression: snappy
   target_file_size: 256MiB
+  max_file_rows: 5000000
   row_group_rows: 65536
   sort_by: [order_id, created_at]
 `},
