@@ -301,3 +301,93 @@ load: {table: krev}
 		t.Errorf("reconcile: %s %v", rec.Summary(), rec.Problems)
 	}
 }
+
+// TestEarlyLoads: a daily window with early_every is loaded while it is
+// still open: its first part as revision 0, what arrives later as
+// revisions, and what arrives after it closed as a last one. After each
+// step the table holds exactly what was published for the day so far (in
+// mode append only the new rows are loaded each time; in mode replace the
+// window's rows so far are swapped in).
+func TestEarlyLoads(t *testing.T) {
+	for _, mode := range []windows.LoadMode{windows.LoadAppend, windows.LoadReplace} {
+		t.Run(string(mode), func(t *testing.T) { testEarlyLoads(t, mode) })
+	}
+}
+
+func testEarlyLoads(t *testing.T, mode windows.LoadMode) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s := openStack(t, ctx, t.TempDir())
+	defer s.Close()
+	name := "early_" + string(mode)
+	// idle_timeout 1h: the watermark only moves with events, so the day
+	// stays open until an event of the next day arrives.
+	p := applyPolicy(t, ctx, s, fmt.Sprintf(`name: %s
+source: {stream: EARLY_%s, subjects: [%s.>]}
+`, name, strings.ToUpper(string(mode)), name)+SalesSchemaYAML+`window: {size: 24h, max_out_of_order: 10m, idle_timeout: 1h, late: revise, revise_after: 1s, early_every: 2s}
+segment: {max_rows: 5000, max_age: 200ms}
+load: {table: `+name+`, mode: `+string(mode)+`}
+`)
+	defer runRoles(t, ctx, s)()
+	assign, err := windows.NewAssigner(p.Window)
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2026, 9, 14, 0, 0, 0, 0, time.UTC)
+	d0, d1 := messages.WindowID(day), messages.WindowID(day.Add(24*time.Hour))
+	pub := &Publisher{JS: s.JS}
+	var all []Event
+	publish := func(from, to time.Duration, n int, seed uint64) {
+		t.Helper()
+		evs := slices.Collect(Sales{Seed: seed, Events: n, Start: day.Add(from), Span: to - from, SubjectPrefix: name}.All())
+		if err := pub.PublishEvents(ctx, evs, fmt.Sprintf("%s-%d", name, seed)); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, evs...)
+	}
+	open := func(step string) {
+		t.Helper()
+		wm, ok, err := s.Watermarks.Get(ctx, p.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok && !wm.Watermark.Before(day.Add(24*time.Hour)) {
+			t.Fatalf("%s: watermark %s has closed the day: the loads checked were not early", step, wm.Watermark)
+		}
+	}
+
+	// 1. The morning: loaded while the day is open.
+	publish(0, 8*time.Hour, 6000, 1)
+	waitRevisions(t, ctx, s, p.Name, map[string]int{d0: 0}, 2*time.Minute)
+	open("morning")
+	checkTable(t, ctx, s, name, "quantity", "amount", expectOf(all, assign))
+
+	// 2. The afternoon: a revision, the day still open.
+	publish(8*time.Hour, 16*time.Hour, 6000, 2)
+	ws := waitRevisions(t, ctx, s, p.Name, map[string]int{d0: 1}, 2*time.Minute)
+	open("afternoon")
+	for _, w := range ws {
+		t.Logf("afternoon: window %s revision %d: %d rows", w.ID(), w.Revision, w.Rows)
+	}
+	checkTable(t, ctx, s, name, "quantity", "amount", expectOf(all, assign))
+
+	// 3. The evening, then an event of the next day closes the day.
+	publish(16*time.Hour, 24*time.Hour, 6000, 3)
+	rev := 0
+	if ws, err := inspect.Windows(ctx, s.States, p.Name); err == nil && len(ws) == 1 {
+		rev = ws[0].Revision + 1
+	}
+	publish(24*time.Hour+30*time.Minute, 24*time.Hour+31*time.Minute, 1, 4)
+	ws = waitRevisions(t, ctx, s, p.Name, map[string]int{d0: rev, d1: 0}, 2*time.Minute)
+	for _, w := range ws {
+		t.Logf("closed: window %s revision %d: %d rows", w.ID(), w.Revision, w.Rows)
+	}
+	checkTable(t, ctx, s, name, "quantity", "amount", expectOf(all, assign))
+	rec, err := inspect.Reconcile(ctx, s.JS, s.States, p, s.Warehouse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rec.OK() || rec.Rows != int64(len(all)) {
+		t.Errorf("reconcile: %s %v", rec.Summary(), rec.Problems)
+	}
+}

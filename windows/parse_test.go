@@ -71,7 +71,7 @@ func TestParsePolicy(t *testing.T) {
 			name:    "unknown key",
 			yaml:    edit("  size: 1h\n", "  size: 1h\n  lateness: 5m\n"),
 			wantErr: ErrInvalidPolicy,
-			want:    []string{"policies/sales.yaml:16: window.lateness: unknown field (valid: kind, size, slide, gap, timezone, max_out_of_order, allowed_lateness, late, revise_after, idle_timeout, future_horizon, max_open_sessions)"},
+			want:    []string{"policies/sales.yaml:16: window.lateness: unknown field (valid: kind, size, slide, gap, timezone, max_out_of_order, allowed_lateness, late, revise_after, early_every, early_rows, idle_timeout, future_horizon, max_open_sessions)"},
 		},
 		{
 			name:    "unknown top-level key",
@@ -211,6 +211,26 @@ func TestParsePolicy(t *testing.T) {
 			yaml:    edit("  size: 1h\n", "  size: 1h\n  late: revise\n  revise_after: 500ms\n"),
 			wantErr: ErrInvalidPolicy,
 			want:    []string{"sales.yaml:17: window.revise_after: 500ms is out of range (valid: 1s..24h0m0s; absent means 1m0s)"},
+		},
+		{
+			name:    "early loads without late: revise",
+			n:       2,
+			yaml:    edit("  size: 1h\n", "  size: 1h\n  early_every: 10m\n  early_rows: 50000\n"),
+			wantErr: ErrInvalidPolicy,
+			want: []string{
+				"sales.yaml:16: window.early_every: needs late: revise, because what a window receives after its early load is loaded as revisions (late is drop)",
+				"sales.yaml:17: window.early_rows: needs late: revise",
+			},
+		},
+		{
+			name:    "early loads out of range",
+			n:       2,
+			yaml:    edit("  size: 1h\n", "  size: 1h\n  late: revise\n  early_every: 100ms\n  early_rows: 10\n"),
+			wantErr: ErrInvalidPolicy,
+			want: []string{
+				"sales.yaml:17: window.early_every: 100ms is out of range (valid: 1s..24h0m0s; absent or 0 means off)",
+				"sales.yaml:18: window.early_rows: 10 is out of range (valid: 1000..1000000000; absent or 0 means off)",
+			},
 		},
 		{
 			name:    "Local time zone",

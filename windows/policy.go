@@ -320,6 +320,14 @@ type WindowSpec struct {
 	// they are compacted into its next revision, counted from the first of them. Default 1m,
 	// 1s..24h.
 	ReviseAfter Duration `yaml:"revise_after,omitempty" json:"revise_after,omitempty"`
+	// EarlyEvery (late: revise only) loads a window early, before it closes: its first batches
+	// once its first segment is this old, then, until the window closes, a revision with the
+	// events staged since every EarlyEvery. 0 (default): off; else 1s..24h.
+	EarlyEvery Duration `yaml:"early_every,omitempty" json:"early_every,omitempty"`
+	// EarlyRows (late: revise only) loads a window early once this many rows are staged for it
+	// (its first batches, then a revision each time that many more are staged), before it
+	// closes. 0 (default): off; else 1000..1,000,000,000.
+	EarlyRows int64 `yaml:"early_rows,omitempty" json:"early_rows,omitempty"`
 	// IdleTimeout: once the source has had nothing pending or in flight this long, the
 	// watermark follows the wall clock (now - MaxOutOfOrder). Default 30s.
 	IdleTimeout Duration `yaml:"idle_timeout" json:"idle_timeout"`

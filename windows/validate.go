@@ -42,6 +42,8 @@ const (
 	// flushed, and its messages acked, before JetStream redelivers them.
 	MaxSegmentMaxAge   = Duration(30 * time.Second)
 	MinReviseAfter     = Duration(time.Second)
+	MinEarlyRows       = 1000
+	MaxEarlyRows       = 1_000_000_000
 	MaxReviseAfter     = Duration(24 * time.Hour)
 	MinTargetFileSize  = 1 * MiB
 	MaxTargetFileSize  = 4 * GiB
@@ -429,9 +431,21 @@ func (w *WindowSpec) problems() []*FieldError {
 		if w.ReviseAfter != 0 {
 			ps.add("window.revise_after", "is only used with late: revise (late is %s): remove it, or set late: revise", string(w.Late))
 		}
+		if w.EarlyEvery != 0 {
+			ps.add("window.early_every", "needs late: revise, because what a window receives after its early load is loaded as revisions (late is %s): set late: revise, or remove it", string(w.Late))
+		}
+		if w.EarlyRows != 0 {
+			ps.add("window.early_rows", "needs late: revise, because what a window receives after its early load is loaded as revisions (late is %s): set late: revise, or remove it", string(w.Late))
+		}
 	case LateRevise:
 		if w.ReviseAfter < MinReviseAfter || w.ReviseAfter > MaxReviseAfter {
 			ps.add("window.revise_after", "%s is out of range (valid: %s..%s; absent means %s)", w.ReviseAfter, MinReviseAfter, MaxReviseAfter, DefaultReviseAfter)
+		}
+		if w.EarlyEvery != 0 && (w.EarlyEvery < MinReviseAfter || w.EarlyEvery > MaxReviseAfter) {
+			ps.add("window.early_every", "%s is out of range (valid: %s..%s; absent or 0 means off)", w.EarlyEvery, MinReviseAfter, MaxReviseAfter)
+		}
+		if w.EarlyRows != 0 && (w.EarlyRows < MinEarlyRows || w.EarlyRows > MaxEarlyRows) {
+			ps.add("window.early_rows", "%d is out of range (valid: %d..%d; absent or 0 means off)", w.EarlyRows, MinEarlyRows, MaxEarlyRows)
 		}
 	default:
 		ps.add("window.late", "%q is not a late mode (valid: drop, dlq, revise)", string(w.Late))

@@ -92,13 +92,13 @@ func runStatus(ctx context.Context, args []string) error {
 			if traceID == "" {
 				traceID = "-"
 			}
-			// Revisions (late: revise): "LOADED r2", "+40 late" rows staged for the next one.
+			// Revisions (late: revise): "LOADED r2", "+40 next": rows staged for the next one.
 			state := string(w.Status)
 			if w.Revision > 0 {
 				state += fmt.Sprintf(" r%d", w.Revision)
 			}
 			if w.Next != nil {
-				state += fmt.Sprintf(" +%d late", w.Next.StagedRows)
+				state += fmt.Sprintf(" +%d next", w.Next.StagedRows)
 			}
 			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", w.WindowStart.Format("2006-01-02T15:04Z07:00"), state, w.StagedRows, w.Rows, w.Duplicates,
 				dl.LateByWindow[w.ID()], w.Segments, len(w.Batches), inspect.HumanBytes(inspect.Bytes(w)), wm, w.UpdatedAt.Format(time.RFC3339), sla, traceID)

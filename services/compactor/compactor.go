@@ -464,6 +464,16 @@ func (s *Service) sweep(ctx context.Context) error {
 			s.mu.Lock()
 			s.open[st.WindowStart.UnixMicro()] = windows.Window{Start: st.WindowStart.UTC(), End: st.WindowEnd.UTC()}
 			s.mu.Unlock()
+			// early_every, early_rows: loaded before it closes.
+			sealed, err := s.sealEarly(ctx, st, now)
+			if err != nil {
+				return err
+			}
+			if sealed != nil {
+				if err := s.compact(ctx, sealed); err != nil {
+					s.logCompactErr(sealed, err)
+				}
+			}
 		case messages.StatusSealed:
 			if st.Owner != s.cfg.Instance && now.Before(st.LeaseUntil) {
 				continue
@@ -494,10 +504,11 @@ func (s *Service) sweep(ctx context.Context) error {
 				s.cleanup(ctx, st)
 				continue
 			}
-			if !s.reviseDue(st, now) {
+			closed := s.closed(windows.Window{Start: st.WindowStart.UTC(), End: st.WindowEnd.UTC()})
+			if !s.reviseDue(st, now, closed) {
 				continue
 			}
-			rev, err := s.startRevision(ctx, st)
+			rev, err := s.startRevision(ctx, st, closed)
 			if err != nil {
 				return err
 			}

@@ -43,23 +43,63 @@ func (s *Service) reviseAfter() time.Duration {
 	return windows.DefaultReviseAfter.D()
 }
 
-// reviseDue reports whether a window's next revision should start now.
-func (s *Service) reviseDue(st *messages.WindowState, now time.Time) bool {
-	return st.Status == messages.StatusLoaded && st.StagingDeleted && st.Next != nil &&
-		!now.Before(st.Next.FirstStagedAt.Add(s.reviseAfter()))
+// reviseDue reports whether a window's next revision should start now:
+// revise_after after the first pending segment once the window is closed
+// (closed: the watermark passed its end + allowed_lateness); before that,
+// only when an early trigger (early_every, early_rows) says so.
+func (s *Service) reviseDue(st *messages.WindowState, now time.Time, closed bool) bool {
+	if st.Status != messages.StatusLoaded || !st.StagingDeleted || st.Next == nil {
+		return false
+	}
+	if closed {
+		return !now.Before(st.Next.FirstStagedAt.Add(s.reviseAfter()))
+	}
+	return s.earlyDue(st.Next.FirstStagedAt, st.Next.StagedRows, now)
+}
+
+// earlyDue applies the policy's early triggers to what is staged.
+func (s *Service) earlyDue(first time.Time, rows int64, now time.Time) bool {
+	w := s.cfg.Policy.Window
+	if w.Late != windows.LateRevise {
+		return false
+	}
+	return (w.EarlyEvery > 0 && !first.IsZero() && !now.Before(first.Add(w.EarlyEvery.D()))) ||
+		(w.EarlyRows > 0 && rows >= w.EarlyRows)
+}
+
+// closed reports whether the watermark has closed w (end + allowed_lateness).
+func (s *Service) closed(w windows.Window) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.wm.Closed(w)
+}
+
+// sealEarly seals an OPEN window before the watermark closes it, when an
+// early trigger says so: it is compacted and loaded as revision 0, and the
+// events it receives from now on make its next revisions (late: revise).
+func (s *Service) sealEarly(ctx context.Context, st *messages.WindowState, now time.Time) (*messages.WindowState, error) {
+	w := windows.Window{Start: st.WindowStart.UTC(), End: st.WindowEnd.UTC()}
+	if st.Status != messages.StatusOpen || s.closed(w) || !s.earlyDue(st.FirstStagedAt, st.StagedRows, now) {
+		return nil, nil
+	}
+	s.mu.Lock()
+	wm, _ := s.wm.Value()
+	s.mu.Unlock()
+	s.log.InfoContext(ctx, "loading window early", "window", st.ID(), "staged_rows", st.StagedRows, "first_staged_at", st.FirstStagedAt)
+	return s.seal(ctx, w, wm)
 }
 
 // startRevision moves a LOADED window with pending late segments to SEALED
 // under the next revision, owned by this instance. It returns the state
 // when this instance owns the revision, nil when there is nothing to do.
-func (s *Service) startRevision(ctx context.Context, st *messages.WindowState) (*messages.WindowState, error) {
+func (s *Service) startRevision(ctx context.Context, st *messages.WindowState, closed bool) (*messages.WindowState, error) {
 	p := s.cfg.Policy
 	now := s.cfg.Now().UTC()
 	started := false
 	run := s.cfg.Tracing.NewRun(ctx) // a revision is a run of its own, with its own trace
 	out, err := s.cfg.States.Update(ctx, st.Key(), func(cur *messages.WindowState) (*messages.WindowState, error) {
 		started = false
-		if cur == nil || !s.reviseDue(cur, now) {
+		if cur == nil || !s.reviseDue(cur, now, closed) {
 			return nil, statestore.ErrNoChange
 		}
 		n := cur.Next

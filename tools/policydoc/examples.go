@@ -147,6 +147,14 @@ window_history:
   late: revise
   revise_after: 5m
 `},
+	{Section: "window", Title: "A daily window loaded through the day",
+		Text: "The day's rows reach the table every hour (or every 5 million rows) while the day is open; with load mode append each load adds only the new rows.",
+		YAML: `window:
+  size: 24h
+  late: revise
+  early_every: 1h
+  early_rows: 5000000
+`},
 	{Section: "window", Title: "Hopping windows",
 		Text: "One-hour windows starting every 15 minutes: each event is in four of them.",
 		YAML: `window:
