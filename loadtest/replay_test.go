@@ -5,11 +5,15 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/windrow/windrow/services/inspect"
+	"github.com/windrow/windrow/services/natsx"
 	"github.com/windrow/windrow/services/replay"
 	"github.com/windrow/windrow/services/stack"
+	"github.com/windrow/windrow/windows"
 )
 
 // tableDigest is a digest of every row of the table, lineage included, in
@@ -114,5 +118,119 @@ load: {table: replayed}
 	// Only LOADED windows in range are replayed; an empty range is refused.
 	if _, err := replay.Start(ctx, replay.Config{JS: s.JS, States: s.States, Policy: p}, to, from, false); err == nil {
 		t.Error("a replay with --from after --to was accepted")
+	}
+}
+
+// TestReplayFromStream: windows rebuilt from the source stream with the
+// policy as it is now. The events carry a "channel" the first policy does
+// not collect; after a policy change adds the field, and with one window's
+// batch files deleted and two windows' rows dropped from the table, a
+// rebuild of three of the four windows from the stream loads them again,
+// complete, with the new column filled; the fourth keeps its rows (and no
+// channel). No event is loaded twice; reconcile balances.
+func TestReplayFromStream(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s := openStack(t, ctx, t.TempDir())
+	defer s.Close()
+	v1 := `name: rebuilt
+source: {stream: REBUILT, subjects: [rebuilt.>]}
+` + SalesSchemaYAML + `window: {size: 1h, max_out_of_order: 5m, idle_timeout: 1s}
+segment: {max_age: 500ms}
+load: {table: rebuilt, mode: replace}
+`
+	p := applyPolicy(t, ctx, s, v1)
+	h0 := time.Date(2026, 2, 9, 0, 0, 0, 0, time.UTC)
+	events := slices.Collect(Sales{Seed: 31, Events: 20_000, Start: h0, Span: 4 * time.Hour, SubjectPrefix: "rebuilt", MalformedEvery: 500}.All())
+	for i := range events {
+		if !events[i].Malformed {
+			events[i].Data = []byte(strings.Replace(string(events[i].Data), "{", fmt.Sprintf(`{"channel":"ch-%d",`, i%3), 1))
+		}
+	}
+	if _, err := natsx.EnsureSourceStream(ctx, s.JS, p.Source.Stream, p.Source.Subjects); err != nil {
+		t.Fatal(err)
+	}
+	if err := (&Publisher{JS: s.JS}).PublishEvents(ctx, events, "rebuilt"); err != nil {
+		t.Fatal(err)
+	}
+	defer runRoles(t, ctx, s)()
+	assign, err := windows.NewAssigner(p.Window)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := expectOf(events, assign)
+	ws := waitLoaded(t, ctx, s, p.Name, 4, 2*time.Minute)
+	checkTable(t, ctx, s, "rebuilt", "quantity", "amount", want)
+
+	// The policy collects channel from now on; one window's files are lost,
+	// two windows' rows are dropped.
+	p2 := applyPolicy(t, ctx, s, strings.Replace(v1, "    - {name: business_day, type: date}\n", "    - {name: business_day, type: date}\n    - {name: channel, type: string}\n", 1))
+	if err := s.Store.DeletePrefix(ctx, ws[1].Manifest[:strings.LastIndexByte(ws[1].Manifest, '/')]); err != nil {
+		t.Fatal(err)
+	}
+	db, release, err := s.Warehouse.DB(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `DELETE FROM rebuilt WHERE _window_start IN (?, ?)`, ws[0].WindowStart, ws[2].WindowStart); err != nil {
+		t.Fatal(err)
+	}
+	release()
+
+	// Rebuild windows 0..2 from the stream.
+	rep, err := replay.FromStream(ctx, replay.Config{JS: s.JS, States: s.States, Store: s.Store, Policy: p2}, h0, h0.Add(3*time.Hour), false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var malformed int64
+	for _, ev := range events {
+		if ev.Malformed {
+			malformed++
+		}
+	}
+	if rep.Read != int64(len(events)) || rep.Malformed != malformed || len(rep.Windows) != 3 {
+		t.Fatalf("rebuild read %d events (%d not accepted), %d windows; want %d (%d), 3", rep.Read, rep.Malformed, len(rep.Windows), len(events), malformed)
+	}
+	for _, w := range rep.Windows {
+		if w.Skipped != "" || w.Rows != want.rows[w.ID] {
+			t.Errorf("window %s: staged %d events (%s), want %d", w.ID, w.Rows, w.Skipped, want.rows[w.ID])
+		}
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer wcancel()
+	if err := replay.WaitRebuilt(wctx, s.States, p.Name, rep.Windows, nil); err != nil {
+		t.Fatal(err)
+	}
+	checkTable(t, ctx, s, "rebuilt", "quantity", "amount", want)
+	db, release, err = s.Warehouse.DB(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	rows, err := db.QueryContext(ctx, `SELECT strftime(_window_start AT TIME ZONE 'UTC', '%Y%m%dT%H%M%SZ'), count(*), count(channel) FROM rebuilt GROUP BY 1 ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var w string
+		var n, withChannel int64
+		if err := rows.Scan(&w, &n, &withChannel); err != nil {
+			t.Fatal(err)
+		}
+		wantChannel := n // rebuilt: every row has its channel
+		if w == ws[3].ID() {
+			wantChannel = 0 // not rebuilt: loaded before the field existed
+		}
+		if withChannel != wantChannel {
+			t.Errorf("window %s: %d of %d rows with a channel, want %d", w, withChannel, n, wantChannel)
+		}
+	}
+	rows.Close()
+	rec, err := inspect.Reconcile(ctx, s.JS, s.States, p2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rec.OK() {
+		t.Errorf("reconcile: %s %v", rec.Summary(), rec.Problems)
 	}
 }

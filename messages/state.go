@@ -108,6 +108,38 @@ type PendingRevision struct {
 	MinEventTime   time.Time `json:"min_event_time,omitzero"`
 	MaxEventTime   time.Time `json:"max_event_time,omitzero"`
 	FirstStagedAt  time.Time `json:"first_staged_at"` // the revision starts window.revise_after later (once LOADED)
+	// Rebuild (windrow replay --from-stream): the revision is made from its
+	// segments alone, not merged with the batches loaded before.
+	Rebuild bool `json:"rebuild,omitempty"`
+	// HoldUntil: a rebuild is staging the window's events; no revision
+	// starts before this time (renewed while it stages, zero when done).
+	HoldUntil time.Time `json:"hold_until,omitzero"`
+}
+
+// AddToNext counts a segment registered (at sequence seq, its write begun
+// at t0) after the cutoff of a window that is no longer OPEN in the
+// window's next revision.
+func (st *WindowState) AddToNext(reg *SegmentRegistered, seq uint64, t0 time.Time) {
+	n := st.Next
+	if n == nil {
+		n = &PendingRevision{}
+		st.Next = n
+	}
+	if n.Segments == 0 {
+		n.MinEventTime, n.MaxEventTime, n.FirstStagedAt = reg.MinEventTime, reg.MaxEventTime, t0.UTC()
+	}
+	n.Segments++
+	n.StagedRows += reg.Rows
+	n.LastSegmentSeq = max(n.LastSegmentSeq, seq)
+	if reg.MinEventTime.Before(n.MinEventTime) {
+		n.MinEventTime = reg.MinEventTime
+	}
+	if reg.MaxEventTime.After(n.MaxEventTime) {
+		n.MaxEventTime = reg.MaxEventTime
+	}
+	if t0.Before(n.FirstStagedAt) {
+		n.FirstStagedAt = t0.UTC()
+	}
 }
 
 // ID is the window id.
@@ -134,7 +166,7 @@ func (s *WindowState) Validate() error {
 	if s.Revision > 0 && s.Status != StatusFailed && s.LastSegmentSeq <= s.RevisionBase {
 		errs = append(errs, fmt.Errorf("revision %d: last_segment_seq %d not above revision_base %d", s.Revision, s.LastSegmentSeq, s.RevisionBase))
 	}
-	if s.Next != nil && s.Next.LastSegmentSeq <= s.LastSegmentSeq {
+	if s.Next != nil && s.Next.Segments > 0 && s.Next.LastSegmentSeq <= s.LastSegmentSeq {
 		errs = append(errs, fmt.Errorf("next_revision.last_segment_seq %d not above last_segment_seq %d", s.Next.LastSegmentSeq, s.LastSegmentSeq))
 	}
 	if err := joinErrs(errs); err != nil {

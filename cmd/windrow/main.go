@@ -29,7 +29,7 @@ func init() {
 		{"loader", "--nats-url URL [--data-dir D] [--duckdb F]", "run only the loader role against an existing NATS", roleCmd("loader")},
 		{"publish", "--subject S [--file F|-]", "publish NDJSON events (async, with Nats-Msg-Id, progress and rate)", runPublish},
 		{"status", "[--policy P]", "show each policy's windows: state, rows, files, lag, watermark", runStatus},
-		{"replay", "--policy P --from T1 --to T2 [--dry-run]", "load windows again from their batch files, replacing what they put in the warehouse", runReplay},
+		{"replay", "--policy P --from T1 --to T2 [--from-stream] [--dry-run]", "load windows again from their batch files (or rebuild them from the source stream), replacing what they put in the warehouse", runReplay},
 		{"reconcile", "[--policy P] [--window W]", "check per window and per policy that published = loaded + dead-lettered + late", runReconcile},
 		{"policy", "validate|apply|diff|list|get|delete ...", "manage window policies (versioned in NATS KV; apply shows a diff)", runPolicy},
 		{"dlq", "ls|show|redrive ...", "list dead letters by policy and reason, show one, re-publish fixed or all of a reason", runDLQ},

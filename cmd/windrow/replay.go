@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/windrow/windrow/services/replay"
+	"github.com/windrow/windrow/services/statestore"
 )
 
 func runReplay(ctx context.Context, args []string) error {
@@ -21,6 +22,7 @@ func runReplay(ctx context.Context, args []string) error {
 	toS := fs.String("to", "", "replay windows that start before this time or date (required)")
 	dry := fs.Bool("dry-run", false, "only show which windows would be replayed")
 	wait := fs.Duration("wait", 10*time.Minute, "wait this long for the replayed windows to be loaded again; 0: do not wait")
+	fromStream := fs.Bool("from-stream", false, "rebuild the windows from the source stream's retained events with the policy as it is now (load mode replace), instead of loading their batch files again")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -43,6 +45,9 @@ func runReplay(ctx context.Context, args []string) error {
 	to, err := parseWhen(*toS, p.Location())
 	if err != nil {
 		return fmt.Errorf("replay: --to: %w", err)
+	}
+	if *fromStream {
+		return rebuildFromStream(ctx, s.States, replay.Config{JS: s.JS, States: s.States, Store: s.Store, Policy: p}, from, to, *dry, *wait)
 	}
 	ws, err := replay.Start(ctx, replay.Config{JS: s.JS, States: s.States, Store: s.Store, Policy: p}, from, to, *dry)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
@@ -85,6 +90,52 @@ func runReplay(ctx context.Context, args []string) error {
 		return fmt.Errorf("replay: %w (a loader must be running: windrow up or windrow loader)", err)
 	}
 	fmt.Printf("replayed %d windows of %s; `windrow reconcile --policy %s` checks them\n", replayed, p.Name, p.Name)
+	return nil
+}
+
+// rebuildFromStream is `windrow replay --from-stream`.
+func rebuildFromStream(ctx context.Context, states *statestore.Store, cfg replay.Config, from, to time.Time, dry bool, wait time.Duration) error {
+	p := cfg.Policy
+	lastPct := -1
+	rep, err := replay.FromStream(ctx, cfg, from, to, dry, func(read, last uint64) {
+		if pct := int(100 * read / max(last, 1)); pct/10 != lastPct/10 {
+			fmt.Printf("reading %s: %d of %d events (%d%%)\n", p.Source.Stream, read, last, pct)
+			lastPct = pct
+		}
+	})
+	if rep != nil {
+		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "WINDOW\tWAS\tREVISION\tEVENTS STAGED\t")
+		for _, w := range rep.Windows {
+			what := fmt.Sprintf("%d", w.Rows)
+			if w.Skipped != "" {
+				what = "skipped: " + w.Skipped
+			} else if dry {
+				what = "would be rebuilt"
+			}
+			fmt.Fprintf(tw, "%s\t%s\tr%d\t%s\t\n", w.ID, w.Status, w.Revision, what)
+		}
+		tw.Flush()
+		if !dry {
+			fmt.Printf("read %d events; staged %d; %d the policy does not accept (not staged)\n", rep.Read, rep.Staged, rep.Malformed)
+		}
+	}
+	if err != nil || dry || rep == nil || wait == 0 {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	last := -1
+	err = replay.WaitRebuilt(wctx, states, p.Name, rep.Windows, func(loaded, total int) {
+		if loaded != last {
+			fmt.Printf("rebuilt and loaded: %d of %d windows\n", loaded, total)
+			last = loaded
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("replay --from-stream: %w (a compactor and a loader must be running: windrow up)", err)
+	}
+	fmt.Printf("rebuilt the windows of %s from %s; `windrow reconcile --policy %s` checks them\n", p.Name, p.Source.Stream, p.Name)
 	return nil
 }
 

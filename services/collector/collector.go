@@ -658,7 +658,7 @@ func (s *Service) stage(ctx context.Context, b *batch, wb *windowBuf) error {
 			}
 			if p.Window.Late == windows.LateRevise {
 				// Part of the window's next revision.
-				addToNext(cur, reg, ack.Sequence, t0)
+				cur.AddToNext(reg, ack.Sequence, t0)
 				return cur, nil
 			}
 			late = true
@@ -720,28 +720,6 @@ func (s *Service) stage(ctx context.Context, b *batch, wb *windowBuf) error {
 		span.End()
 	}
 	return nil
-}
-
-// addToNext counts a segment registered (at sequence seq) after the cutoff
-// of a window that is no longer OPEN in the window's next revision.
-func addToNext(st *messages.WindowState, reg *messages.SegmentRegistered, seq uint64, t0 time.Time) {
-	n := st.Next
-	if n == nil {
-		n = &messages.PendingRevision{MinEventTime: reg.MinEventTime, MaxEventTime: reg.MaxEventTime, FirstStagedAt: t0.UTC()}
-		st.Next = n
-	}
-	n.Segments++
-	n.StagedRows += reg.Rows
-	n.LastSegmentSeq = max(n.LastSegmentSeq, seq)
-	if reg.MinEventTime.Before(n.MinEventTime) {
-		n.MinEventTime = reg.MinEventTime
-	}
-	if reg.MaxEventTime.After(n.MaxEventTime) {
-		n.MaxEventTime = reg.MaxEventTime
-	}
-	if t0.Before(n.FirstStagedAt) {
-		n.FirstStagedAt = t0.UTC()
-	}
 }
 
 // traceID is the trace id of a traceparent, "" if there is none.

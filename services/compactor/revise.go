@@ -48,8 +48,13 @@ func (s *Service) reviseAfter() time.Duration {
 // (closed: the watermark passed its end + allowed_lateness); before that,
 // only when an early trigger (early_every, early_rows) says so.
 func (s *Service) reviseDue(st *messages.WindowState, now time.Time, closed bool) bool {
-	if st.Status != messages.StatusLoaded || !st.StagingDeleted || st.Next == nil {
+	if st.Status != messages.StatusLoaded || !st.StagingDeleted || st.Next == nil || st.Next.Segments == 0 {
 		return false
+	}
+	if st.Next.Rebuild {
+		// A rebuild from the stream is made once its staging is complete
+		// (the hold released), at once; never from part of it.
+		return st.Next.HoldUntil.IsZero()
 	}
 	if closed {
 		return !now.Before(st.Next.FirstStagedAt.Add(s.reviseAfter()))
@@ -104,7 +109,10 @@ func (s *Service) startRevision(ctx context.Context, st *messages.WindowState, c
 		}
 		n := cur.Next
 		prior := cur.Batches
-		if p.Load.Mode != windows.LoadReplace {
+		switch {
+		case n.Rebuild && p.Load.Mode == windows.LoadReplace:
+			prior = nil // rebuilt from the source stream: its segments alone
+		case p.Load.Mode != windows.LoadReplace:
 			prior = append(append([]messages.BatchRef(nil), cur.Prior...), cur.Batches...)
 		}
 		next := &messages.WindowState{

@@ -13,8 +13,9 @@
 // the same replay twice, or a redelivered replay command, loads each batch
 // once.
 //
-// Not built: re-processing from the source stream (for windows whose batch
-// files are gone, or to apply a changed policy to old data).
+// FromStream (stream.go) re-processes windows from the source stream
+// instead: for windows whose batch files are gone, or to apply a changed
+// policy to old data.
 package replay
 
 import (
@@ -38,8 +39,11 @@ type Window struct {
 	Status  messages.WindowStatus // before the replay
 	Batches int
 	Rows    int64
-	Replay  int    // the window's replay number after this replay
-	Skipped string // why it was not replayed; empty when it was
+	Replay  int // the window's replay number after this replay
+	// Revision (rebuild from the stream): the revision loaded before it;
+	// Rows: the events staged for it.
+	Revision int
+	Skipped  string // why it was not replayed; empty when it was
 }
 
 // Config is what a replay needs.
