@@ -86,6 +86,12 @@ type chaosWindowRow struct {
 	sentLate                              int64 // late events published for the window (-chaos.late=revise), part of published
 	revision                              int   // the window's final revision
 	revisionRows                          int64 // rows of the final revision's batches (append: the rows new to it)
+	// inTable counts the table's rows of the window (its _window_start).
+	// With tumbling windows they are the window's loaded events; with
+	// session windows, the rows of the sessions that ended in the pane,
+	// carried in from earlier panes or not, while loaded counts the pane's
+	// own events wherever their session was loaded.
+	inTable int64
 }
 
 // chaosVerification is the independent reconciliation of a run.
@@ -99,6 +105,9 @@ type chaosVerification struct {
 	duplicateOf map[string]bool
 	results     int
 	streamMsg   uint64
+	// lateEvent marks, by event index, the events dead-lettered as late or
+	// dropped as late: not part of any window.
+	lateEvent []bool
 }
 
 func (v *chaosVerification) problem(format string, args ...any) {
@@ -110,7 +119,8 @@ func (v *chaosVerification) problem(format string, args ...any) {
 // the late markers, and checks that every accepted event is in exactly one
 // of table and DLQ, in its window, with its quantity.
 func verifyChaos(ctx context.Context, js jetstream.JetStream, wh *duckdbwh.Warehouse, p *windows.Policy, want *chaosExpect, seed uint64) (*chaosVerification, error) {
-	v := &chaosVerification{byID: map[string]*chaosWindowRow{}, duplicateOf: map[string]bool{}}
+	v := &chaosVerification{byID: map[string]*chaosWindowRow{}, duplicateOf: map[string]bool{}, lateEvent: make([]bool, len(want.win))}
+	session := p.Window.Kind == windows.SessionWindows
 	for _, id := range want.windows {
 		r := &chaosWindowRow{id: id}
 		v.rows = append(v.rows, r)
@@ -211,15 +221,31 @@ func verifyChaos(ctx context.Context, js jetstream.JetStream, wh *duckdbwh.Wareh
 			continue
 		}
 		r := v.byID[win]
+		if r == nil && session && want.win[i] >= 0 && win > winOf(i) {
+			// A pane after the event's own: its session was carried
+			// there, into a pane that has no event of its own.
+			r = &chaosWindowRow{id: win}
+			v.rows = append(v.rows, r)
+			v.byID[win] = r
+		}
 		if r == nil {
 			v.problem("the table holds event %d (seq %d) in window %s, which no generated event belongs to", i, seq, win)
 			continue
 		}
+		r.inTable++
+		if session && want.win[i] >= 0 {
+			// The session decides the pane (checked session by session in
+			// verifySessions); carried sessions only move forward. The
+			// event counts in its own pane's balance.
+			if win < winOf(i) {
+				v.problem("the table holds event %d (seq %d) in pane %s, before its own pane %s", i, seq, win, winOf(i))
+			}
+			r = v.rows[want.win[i]]
+		} else if want := winOf(i); want != win {
+			v.problem("the table holds event %d (seq %d) in window %s, want %s", i, seq, win, want)
+		}
 		if seen[seq] > 1 {
 			r.dups++
-		}
-		if want := winOf(i); want != win {
-			v.problem("the table holds event %d (seq %d) in window %s, want %s", i, seq, win, want)
 		}
 		if int64(want.qty[i]) != qty {
 			v.problem("the table holds event %d (seq %d) with quantity %d, want %d", i, seq, qty, want.qty[i])
@@ -255,6 +281,7 @@ func verifyChaos(ctx context.Context, js jetstream.JetStream, wh *duckdbwh.Wareh
 			}
 			r.late++
 			r.qtyAccounted += int64(want.qty[i])
+			v.lateEvent[i] = true
 		case want.win[i] >= 0:
 			v.problem("well-formed event %d (seq %d) dead-lettered with reason %q", i, seq, reason)
 		case reason != want.reason[i]:
@@ -281,6 +308,7 @@ func verifyChaos(ctx context.Context, js jetstream.JetStream, wh *duckdbwh.Wareh
 		}
 		r.dropped++
 		r.qtyAccounted += int64(want.qty[i])
+		v.lateEvent[i] = true
 		return nil
 	})
 	if err != nil {
@@ -327,6 +355,7 @@ func verifyChaos(ctx context.Context, js jetstream.JetStream, wh *duckdbwh.Wareh
 		v.total.qtyPublished += r.qtyPublished
 		v.total.qtyAccounted += r.qtyAccounted
 		v.total.sentLate += r.sentLate
+		v.total.inTable += r.inTable
 	}
 	if bad.published != int64(want.malformed) {
 		v.problem("%d malformed events in the source stream, generated %d", bad.published, want.malformed)
@@ -434,7 +463,7 @@ func crossCheck(r *inspect.Reconciliation, v *chaosVerification, events int) []s
 		}
 		row := v.byID[id]
 		if row == nil {
-			add("window %s has a state but no generated event", id)
+			add("window %s has a state (rows %d, carried in %d) but neither a generated event nor a row in the table", id, w.State.Rows, w.State.BaseRows)
 			continue
 		}
 		row.stagedDups = w.State.Duplicates
@@ -454,9 +483,9 @@ func crossCheck(r *inspect.Reconciliation, v *chaosVerification, events int) []s
 				earlier += b.Rows
 			}
 		}
-		if w.Warehouse != row.loaded || w.State.Rows+earlier != row.loaded || w.State.LoadedRows+earlier != row.loaded {
+		if w.Warehouse != row.inTable || w.State.Rows+earlier != row.inTable || w.State.LoadedRows+earlier != row.inTable {
 			add("window %s revision %d: state rows %d, loaded rows %d, earlier revisions' rows %d, warehouse count %d; the table holds %d",
-				id, w.State.Revision, w.State.Rows, w.State.LoadedRows, earlier, w.Warehouse, row.loaded)
+				id, w.State.Revision, w.State.Rows, w.State.LoadedRows, earlier, w.Warehouse, row.inTable)
 		}
 		if w.Late != row.late+row.dropped {
 			add("window %s: windrow counts %d late, the DLQ and markers hold %d", id, w.Late, row.late+row.dropped)
@@ -481,7 +510,8 @@ type chaosReport struct {
 	natsProc  *proc
 	reconcile *inspect.Reconciliation
 	verify    *chaosVerification
-	late      *lateRounds // nil unless -chaos.late=revise
+	late      *lateRounds    // nil unless -chaos.late=revise
+	sessions  *chaosSessions // nil unless -chaos.window=session
 	problems  []string
 }
 
@@ -574,6 +604,9 @@ func (r *chaosReport) String() string {
 	if v.lost > 0 {
 		fmt.Fprintf(&b, "LOST: %d events\n", v.lost)
 	}
+	if r.sessions != nil {
+		fmt.Fprintf(&b, "\n%s\n", r.sessions)
+	}
 	ok := "OK"
 	if !r.reconcile.OK() {
 		ok = "PROBLEMS"
@@ -586,6 +619,9 @@ func (r *chaosReport) String() string {
 	}
 	if len(r.problems) == 0 {
 		fmt.Fprintf(&b, "\nPASS: every accepted event is loaded once or dead-lettered once, none lost, none twice\n")
+		if r.sessions != nil {
+			fmt.Fprintf(&b, "PASS: the table's sessions are the independent cut of the accepted events, each loaded once, whole, with the pane it ends in\n")
+		}
 	} else {
 		fmt.Fprintf(&b, "\nFAIL: %d problems\n", len(r.problems))
 	}

@@ -43,6 +43,11 @@ import (
 //
 //	go test -tags chaos -run TestChaos -timeout 30m -v ./loadtest/ -args -chaos.events=2000000 -chaos.kills=60 \
 //		-chaos.nats-restarts=4 -chaos.publish-for=8m -chaos.settle=6m
+//
+// With -chaos.window=session the policy has session windows per store (gap
+// 20m, panes of 1h) over many stores, and the run also holds the table's
+// sessions against an independent cut of the accepted events
+// (verifySessions).
 var (
 	chaosEvents   = flag.Int("chaos.events", 500_000, "events to publish, a share of them malformed or out of order")
 	chaosWindows  = flag.Int("chaos.windows", 12, "hourly windows the events spread over")
@@ -59,6 +64,7 @@ var (
 	chaosLate     = flag.String("chaos.late", "dlq", "the policy's late: dlq (events that come too late are dead-lettered), drop, or revise (late events for loaded windows are published in rounds and make revisions)")
 	chaosLateFrac = flag.Float64("chaos.late-share", 0.05, "with -chaos.late=revise: late events for loaded windows, as a share of -chaos.events, published on top of them")
 	chaosLateRnds = flag.Int("chaos.late-rounds", 6, "with -chaos.late=revise: rounds of late events, spread over the publishing")
+	chaosWindow   = flag.String("chaos.window", "tumbling", "the policy's windows: tumbling (hourly) or session (per store, gap 20m, so panes of 1h; late must be dlq or drop)")
 )
 
 const (
@@ -71,6 +77,15 @@ const (
 	// chaosReviseAfter is the policy's revise_after with -chaos.late=revise:
 	// short, so that a window is revised several times within the run.
 	chaosReviseAfter = 2 * time.Second
+	// chaosSessionGap is the gap of -chaos.window=session: panes of 1h.
+	chaosSessionGap = 20 * time.Minute
+	// chaosStorePause is, with -chaos.window=session, the mean pause
+	// between two events of a store (the generator draws the store of each
+	// event at random, so pauses are about exponential): about 8% of them
+	// are a gap or longer, so a session holds about a dozen events, and
+	// many cross a pane boundary, some several (30,000 events: 2,679
+	// sessions, 638 of them over 3 panes or more, one over 9).
+	chaosStorePause = 8 * time.Minute
 )
 
 // chaosPolicy: hourly windows, closed without allowed lateness; late events
@@ -82,6 +97,11 @@ source: {stream: CHAOS, subjects: [chaos.sales.>]}
 segment: {max_rows: 20000, max_age: 1s}
 output: {sort_by: [store_id, sold_at]}
 load: {table: chaos_sales}
+`
+
+// chaosSessionWindow replaces chaosPolicy's window with -chaos.window=session.
+const chaosSessionWindow = `window: {kind: session, gap: 20m, max_out_of_order: 2m, allowed_lateness: 0s, late: dlq, idle_timeout: 2s}
+key: [store_id]
 `
 
 // TestChaos runs the collector, compactor and loader as separate processes
@@ -103,6 +123,13 @@ func TestChaos(t *testing.T) {
 	if *chaosLate != string(windows.LateDLQ) && *chaosLate != string(windows.LateDrop) && !revise {
 		t.Fatalf("-chaos.late %q: want dlq, drop or revise", *chaosLate)
 	}
+	session := *chaosWindow == string(windows.SessionWindows)
+	if *chaosWindow != string(windows.Tumbling) && !session {
+		t.Fatalf("-chaos.window %q: want tumbling or session", *chaosWindow)
+	}
+	if session && revise {
+		t.Fatalf("-chaos.window session with -chaos.late revise: session policies refuse late: revise")
+	}
 	lateEvents := 0
 	if revise {
 		if *chaosLateFrac <= 0 || *chaosLateFrac > 1 || *chaosLateRnds < 1 {
@@ -118,8 +145,8 @@ func TestChaos(t *testing.T) {
 	}
 	defer cancel()
 	seed := *chaosSeed
-	t.Logf("chaos: seed %d, %d events over %d hourly windows, published in %s, %d kills, %d NATS restarts, load mode %s, late: %s with %d late events in %d rounds (replay with -chaos.seed=%d)",
-		seed, *chaosEvents, *chaosWindows, *chaosPublish, *chaosKills, *chaosRestarts, *chaosLoadMode, *chaosLate, lateEvents, *chaosLateRnds, seed)
+	t.Logf("chaos: seed %d, %d events over %d hourly windows, published in %s, %d kills, %d NATS restarts, load mode %s, late: %s with %d late events in %d rounds, %s windows (replay with -chaos.seed=%d)",
+		seed, *chaosEvents, *chaosWindows, *chaosPublish, *chaosKills, *chaosRestarts, *chaosLoadMode, *chaosLate, lateEvents, *chaosLateRnds, *chaosWindow, seed)
 
 	root := t.TempDir()
 	if *chaosKeep {
@@ -186,6 +213,9 @@ func TestChaos(t *testing.T) {
 	if revise {
 		late += ", revise_after: " + chaosReviseAfter.String()
 	}
+	if session {
+		policyYAML = strings.Replace(policyYAML, "window: {size: 1h, max_out_of_order: 2m, allowed_lateness: 0s, late: dlq, idle_timeout: 2s}\n", chaosSessionWindow, 1)
+	}
 	policyYAML = strings.Replace(policyYAML, "late: dlq", late, 1)
 	if err := os.WriteFile(policyFile, []byte(policyYAML), 0o644); err != nil {
 		t.Fatal(err)
@@ -200,6 +230,9 @@ func TestChaos(t *testing.T) {
 	policy, err := windows.ParsePolicy(policyFile, []byte(policyYAML))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if session && (policy.Window.Gap.D() != chaosSessionGap || policy.Window.SessionPane().D() != time.Hour) {
+		t.Fatalf("-chaos.window session: the policy has gap %s, panes of %s; want %s, 1h", policy.Window.Gap, policy.Window.SessionPane(), chaosSessionGap)
 	}
 	// Each role reaches NATS through its own loopback proxy, which lets the
 	// killer stop it right after a given publish (see natsProxy).
@@ -231,12 +264,21 @@ func TestChaos(t *testing.T) {
 	day := time.Date(2026, 9, 7, 0, 0, 0, 0, time.UTC)
 	gen := Sales{Seed: seed, Events: *chaosEvents, Start: day, Span: time.Duration(*chaosWindows) * time.Hour,
 		Jitter: chaosJitter, MalformedEvery: 1000, SubjectPrefix: "chaos.sales"}
-	assign, err := windows.NewAssigner(policy.Window)
+	spec := policy.Window
+	if session {
+		// Many stores, so that a store pauses for a gap or more now and then.
+		gen.Stores = max(1, int(int64(*chaosEvents)*int64(chaosStorePause)/int64(gen.Span)))
+		spec = policy.Window.PaneSpec() // events are staged into panes
+	}
+	assign, err := windows.NewAssigner(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := expectEvents(gen, assign)
 	t.Logf("generated: %d events, %d malformed, %d windows", *chaosEvents, want.malformed, len(want.windows))
+	if session {
+		t.Logf("session windows: %d stores, gap %s, panes of %s", gen.Stores, chaosSessionGap, policy.Window.SessionPane())
+	}
 
 	pubConn, err := nats.Connect(natsURL, nats.Name("chaos publisher"), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond),
 		nats.ReconnectBufSize(64<<20))
@@ -331,7 +373,7 @@ func TestChaos(t *testing.T) {
 			t.Fatalf("%s is not running a minute after the chaos ended", p.name)
 		}
 	}
-	if err := waitSettled(ctx, client, policy, len(want.windows), *chaosSettle); err != nil {
+	if err := waitSettled(ctx, client, policy, want.windows, *chaosSettle); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("settled %s after the chaos ended", time.Since(settleStart).Round(100*time.Millisecond))
@@ -380,6 +422,14 @@ func TestChaos(t *testing.T) {
 	rep.verify = v
 	rep.problems = append(rep.problems, v.problems...)
 	rep.problems = append(rep.problems, crossCheck(rec, v, *chaosEvents+want.late)...)
+	if session {
+		sess, err := verifySessions(ctx, wh, policy, gen, assign, v, rec)
+		if err != nil {
+			t.Fatalf("verify sessions: %v", err)
+		}
+		rep.sessions = sess
+		rep.problems = append(rep.problems, sess.problems...)
+	}
 	if revise {
 		// Revisions must have happened, and some window must have been
 		// revised again after a revision (the protocol's harder half).
@@ -437,12 +487,19 @@ func TestChaos(t *testing.T) {
 
 func chaosMsgID(seed uint64, i int) string { return fmt.Sprintf("chaos-%d-%d", seed, i) }
 
-// waitSettled waits until the policy has n windows, all LOADED with no
-// late rows waiting for a next revision (late: revise), and the consumers of the collectors, the loader and the load results have nothing
+// waitSettled waits until the policy has the windows want (tumbling:
+// exactly those), all LOADED with no late rows waiting for a next revision
+// (late: revise), and the consumers of the collectors, the loader and the load results have nothing
 // pending or unacked (a load command whose ack a kill prevented comes back
-// after the ack wait: that redelivery is part of settling). A FAILED window
-// ends the wait at once.
-func waitSettled(ctx context.Context, s *stack.Stack, p *windows.Policy, n int, timeout time.Duration) error {
+// after the ack wait: that redelivery is part of settling). With session
+// windows the panes of want must be there, and more may be: a pane that
+// carried sessions opens the next one, which may have no event of its own;
+// so every pane must be LOADED and no COMPACTED or LOADED pane may have
+// carried rows into a next pane that is not LOADED. A FAILED window ends
+// the wait at once.
+func waitSettled(ctx context.Context, s *stack.Stack, p *windows.Policy, want []string, timeout time.Duration) error {
+	session := p.Window.Kind == windows.SessionWindows
+	n := len(want)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	consumers := []struct{ what, stream, name string }{
@@ -460,6 +517,10 @@ func waitSettled(ctx context.Context, s *stack.Stack, p *windows.Policy, n int, 
 			fmt.Fprintf(&b, "\n  windows: %v", err)
 		}
 		loaded := 0
+		status := map[string]messages.WindowStatus{}
+		for _, w := range ws {
+			status[w.ID()] = w.Status
+		}
 		for _, w := range ws {
 			if w.Status == messages.StatusFailed {
 				return fmt.Errorf("window %s FAILED: %s", w.ID(), w.Error)
@@ -468,11 +529,30 @@ func waitSettled(ctx context.Context, s *stack.Stack, p *windows.Policy, n int, 
 				loaded++ // and no late rows wait for its next revision (late: revise)
 			}
 			fmt.Fprintf(&b, "\n  %s %-9s r%d segments %d staged %d rows %d loaded %d", w.ID(), w.Status, w.Revision, w.Segments, w.StagedRows, w.Rows, w.LoadedRows)
+			if session {
+				fmt.Fprintf(&b, " carried in %d out %d", w.BaseRows, w.CarryRows)
+				next := messages.WindowID(w.WindowEnd)
+				if w.CarryRows > 0 && (w.Status == messages.StatusCompacted || w.Status == messages.StatusLoaded) && status[next] != messages.StatusLoaded {
+					settled = false
+					fmt.Fprintf(&b, " (into pane %s, which is %q)", next, status[next])
+				}
+			}
 			if w.Next != nil {
 				fmt.Fprintf(&b, " next revision: %d segments, %d rows, first staged %s", w.Next.Segments, w.Next.StagedRows, w.Next.FirstStagedAt.Format(time.RFC3339Nano))
 			}
 		}
-		if len(ws) != n || loaded != n {
+		switch {
+		case session:
+			for _, id := range want {
+				if _, ok := status[id]; !ok {
+					settled = false
+					fmt.Fprintf(&b, "\n  pane %s: no state yet", id)
+				}
+			}
+			if loaded != len(ws) {
+				settled = false
+			}
+		case len(ws) != n || loaded != n:
 			settled = false
 		}
 		for _, c := range consumers {
@@ -493,6 +573,9 @@ func waitSettled(ctx context.Context, s *stack.Stack, p *windows.Policy, n int, 
 		}
 		select {
 		case <-ctx.Done():
+			if session {
+				return fmt.Errorf("not settled within %s (want the %d panes with events and every pane a carry opened LOADED, and every consumer drained); last seen:%s", timeout, n, last)
+			}
 			return fmt.Errorf("not settled within %s (want %d windows LOADED and every consumer drained); last seen:%s", timeout, n, last)
 		case <-time.After(250 * time.Millisecond):
 		}
