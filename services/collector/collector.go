@@ -611,32 +611,12 @@ func (s *Service) stage(ctx context.Context, b *batch, wb *windowBuf) error {
 	p := s.cfg.Policy
 	winID := wb.win.ID()
 	t0 := time.Now()
-	s.layout.SortRows(wb.rows)
-	segID := fmt.Sprintf("%016x-%s", wb.minSeq, nuid.Next())
-	key := staging.SegmentKey(p.Name, winID, segID)
-	w, err := s.cfg.Store.Create(ctx, key)
+	reg, ack, err := staging.Write(ctx, s.cfg.JS, s.cfg.Store, s.layout, p,
+		&staging.Segment{Window: wb.win, Rows: wb.rows, MinSeq: wb.minSeq, MaxSeq: wb.maxSeq, MinEvt: wb.minEvt, MaxEvt: wb.maxEvt}, s.cfg.Instance)
 	if err != nil {
 		return err
 	}
-	if err := s.layout.WriteFile(w, wb.rows, records.FileOptions{Codec: records.Codec(windows.CompressSnappy)}); err != nil {
-		w.Abort()
-		return fmt.Errorf("write segment %s: %w", key, err)
-	}
-	size, _, err := w.Commit()
-	if err != nil {
-		return err
-	}
-	reg := &messages.SegmentRegistered{
-		Policy: p.Name, PolicyVersion: p.Version, WindowStart: wb.win.Start, WindowEnd: wb.win.End,
-		SegmentID: segID, Object: key, Rows: int64(len(wb.rows)), Bytes: size,
-		MinSourceSeq: wb.minSeq, MaxSourceSeq: wb.maxSeq,
-		MinEventTime: time.UnixMicro(wb.minEvt).UTC(), MaxEventTime: time.UnixMicro(wb.maxEvt).UTC(),
-		Collector: s.cfg.Instance, CreatedAt: time.Now().UTC(),
-	}
-	ack, err := natsx.Publish(ctx, s.cfg.JS, messages.SegmentSubject(p.Name, winID), reg, nil)
-	if err != nil {
-		return err
-	}
+	segID, key, size := reg.SegmentID, reg.Object, reg.Bytes
 	var late bool
 	var run string // the window run's traceparent
 	_, err = s.cfg.States.Update(ctx, messages.WindowKey(p.Name, winID), func(cur *messages.WindowState) (*messages.WindowState, error) {

@@ -138,6 +138,20 @@ var errChanged = errors.New("window state changed")
 // Wait waits until every replayed window (Skipped empty) is LOADED again,
 // calling progress after each check; it fails on a FAILED window.
 func Wait(ctx context.Context, states *statestore.Store, policy string, ws []Window, progress func(loaded, total int)) error {
+	return waitWindows(ctx, states, policy, ws, "loaded again", progress, func(st *messages.WindowState, w Window) (bool, error) {
+		switch {
+		case st.Replays != w.Replay:
+			return false, fmt.Errorf("window %s: replayed again meanwhile (replay %d, this one %d)", w.ID, st.Replays, w.Replay)
+		case st.Status == messages.StatusFailed:
+			return false, fmt.Errorf("window %s: replay failed: %s", w.ID, st.Error)
+		}
+		return st.Status == messages.StatusLoaded, nil
+	})
+}
+
+// waitWindows polls the windows not skipped until done says each is done.
+func waitWindows(ctx context.Context, states *statestore.Store, policy string, ws []Window, what string,
+	progress func(done, total int), done func(*messages.WindowState, Window) (bool, error)) error {
 	total := 0
 	for _, w := range ws {
 		if w.Skipped == "" {
@@ -145,7 +159,7 @@ func Wait(ctx context.Context, states *statestore.Store, policy string, ws []Win
 		}
 	}
 	for {
-		loaded := 0
+		n := 0
 		for _, w := range ws {
 			if w.Skipped != "" {
 				continue
@@ -154,24 +168,23 @@ func Wait(ctx context.Context, states *statestore.Store, policy string, ws []Win
 			if err != nil {
 				return err
 			}
-			switch {
-			case st.Replays != w.Replay:
-				return fmt.Errorf("window %s: replayed again meanwhile (replay %d, this one %d)", w.ID, st.Replays, w.Replay)
-			case st.Status == messages.StatusFailed:
-				return fmt.Errorf("window %s: replay failed: %s", w.ID, st.Error)
-			case st.Status == messages.StatusLoaded:
-				loaded++
+			ok, err := done(st, w)
+			if err != nil {
+				return err
+			}
+			if ok {
+				n++
 			}
 		}
 		if progress != nil {
-			progress(loaded, total)
+			progress(n, total)
 		}
-		if loaded == total {
+		if n == total {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%d of %d windows loaded again: %w", loaded, total, ctx.Err())
+			return fmt.Errorf("%d of %d windows %s: %w", n, total, what, ctx.Err())
 		case <-time.After(250 * time.Millisecond):
 		}
 	}

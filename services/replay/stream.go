@@ -7,13 +7,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nuid"
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/natsx"
 	"github.com/windrow/windrow/services/records"
 	"github.com/windrow/windrow/services/staging"
+	"github.com/windrow/windrow/services/statestore"
 	"github.com/windrow/windrow/windows"
 )
 
@@ -171,10 +170,10 @@ func stageFromStream(ctx context.Context, cfg Config, chosen map[int64]*Window, 
 		return fmt.Errorf("read %s: %w", p.Source.Stream, err)
 	}
 	dec := records.NewDecoder(layout)
-	bufs := map[int64]*streamBuf{}
+	bufs := map[int64]*staging.Segment{}
 	flush := func(start int64) error {
 		b := bufs[start]
-		if b == nil || len(b.rows) == 0 {
+		if b == nil || len(b.Rows) == 0 {
 			return nil
 		}
 		delete(bufs, start)
@@ -213,12 +212,12 @@ func stageFromStream(ctx context.Context, cfg Config, chosen map[int64]*Window, 
 			}
 			b := bufs[start]
 			if b == nil {
-				b = &streamBuf{win: windows.Window{Start: time.UnixMicro(start).UTC(), End: time.UnixMicro(end).UTC()}, minSeq: seq, minEvt: evt, maxEvt: evt}
+				b = &staging.Segment{Window: windows.Window{Start: time.UnixMicro(start).UTC(), End: time.UnixMicro(end).UTC()}, MinSeq: seq, MinEvt: evt, MaxEvt: evt}
 				bufs[start] = b
 			}
-			b.add(row, seq, evt)
+			addRow(b, row, seq, evt)
 			rep.Staged++
-			if len(b.rows) >= p.Segment.MaxRows {
+			if len(b.Rows) >= p.Segment.MaxRows {
 				if err := flush(start); err != nil {
 					return err
 				}
@@ -243,50 +242,23 @@ func stageFromStream(ctx context.Context, cfg Config, chosen map[int64]*Window, 
 	return nil
 }
 
-type streamBuf struct {
-	win            windows.Window
-	rows           []parquet.Row
-	minSeq, maxSeq uint64
-	minEvt, maxEvt int64
-}
-
-func (b *streamBuf) add(row parquet.Row, seq uint64, evt int64) {
-	b.rows = append(b.rows, row)
-	b.minSeq, b.maxSeq = min(b.minSeq, seq), max(b.maxSeq, seq)
-	b.minEvt, b.maxEvt = min(b.minEvt, evt), max(b.maxEvt, evt)
+// addRow adds an event's row to a segment being gathered.
+func addRow(b *staging.Segment, row parquet.Row, seq uint64, evt int64) {
+	b.Rows = append(b.Rows, row)
+	b.MinSeq, b.MaxSeq = min(b.MinSeq, seq), max(b.MaxSeq, seq)
+	b.MinEvt, b.MaxEvt = min(b.MinEvt, evt), max(b.MaxEvt, evt)
 }
 
 // stageSegment writes, registers and counts one segment of a window being
 // rebuilt, as a collector stages one (see services/collector).
-func stageSegment(ctx context.Context, cfg Config, layout *records.Layout, w *Window, b *streamBuf) error {
+func stageSegment(ctx context.Context, cfg Config, layout *records.Layout, w *Window, b *staging.Segment) error {
 	p := cfg.Policy
 	t0 := time.Now()
-	layout.SortRows(b.rows)
-	segID := fmt.Sprintf("%016x-%s", b.minSeq, nuid.Next())
-	key := staging.SegmentKey(p.Name, w.ID, segID)
-	out, err := cfg.Store.Create(ctx, key)
+	reg, ack, err := staging.Write(ctx, cfg.JS, cfg.Store, layout, p, b, "replay")
 	if err != nil {
 		return err
 	}
-	if err := layout.WriteFile(out, b.rows, records.FileOptions{Codec: records.Codec(windows.CompressSnappy)}); err != nil {
-		out.Abort()
-		return fmt.Errorf("write segment %s: %w", key, err)
-	}
-	size, _, err := out.Commit()
-	if err != nil {
-		return err
-	}
-	reg := &messages.SegmentRegistered{
-		Policy: p.Name, PolicyVersion: p.Version, WindowStart: b.win.Start, WindowEnd: b.win.End,
-		SegmentID: segID, Object: key, Rows: int64(len(b.rows)), Bytes: size,
-		MinSourceSeq: b.minSeq, MaxSourceSeq: b.maxSeq,
-		MinEventTime: time.UnixMicro(b.minEvt).UTC(), MaxEventTime: time.UnixMicro(b.maxEvt).UTC(),
-		Collector: "replay", CreatedAt: time.Now().UTC(),
-	}
-	ack, err := natsx.Publish(ctx, cfg.JS, messages.SegmentSubject(p.Name, w.ID), reg, nil)
-	if err != nil {
-		return err
-	}
+	segID := reg.SegmentID
 	_, err = cfg.States.Update(ctx, messages.WindowKey(p.Name, w.ID), func(cur *messages.WindowState) (*messages.WindowState, error) {
 		if cur == nil || cur.Status != messages.StatusLoaded || cur.Next == nil || !cur.Next.Rebuild || ack.Sequence <= cur.LastSegmentSeq {
 			return nil, errChanged
@@ -307,42 +279,11 @@ func stageSegment(ctx context.Context, cfg Config, layout *records.Layout, w *Wi
 
 // WaitRebuilt waits until every window a rebuild staged is loaded under a
 // revision after the one it had.
-func WaitRebuilt(ctx context.Context, states interface {
-	Get(ctx context.Context, policy, windowID string) (*messages.WindowState, uint64, error)
-}, policy string, ws []Window, progress func(loaded, total int)) error {
-	total := 0
-	for _, w := range ws {
-		if w.Skipped == "" {
-			total++
+func WaitRebuilt(ctx context.Context, states *statestore.Store, policy string, ws []Window, progress func(loaded, total int)) error {
+	return waitWindows(ctx, states, policy, ws, "rebuilt", progress, func(st *messages.WindowState, w Window) (bool, error) {
+		if st.Status == messages.StatusFailed {
+			return false, fmt.Errorf("window %s: rebuild failed: %s", w.ID, st.Error)
 		}
-	}
-	for {
-		loaded := 0
-		for _, w := range ws {
-			if w.Skipped != "" {
-				continue
-			}
-			st, _, err := states.Get(ctx, policy, w.ID)
-			if err != nil {
-				return err
-			}
-			switch {
-			case st.Status == messages.StatusFailed:
-				return fmt.Errorf("window %s: rebuild failed: %s", w.ID, st.Error)
-			case st.Status == messages.StatusLoaded && st.Revision > w.Revision && (st.Next == nil || !st.Next.Rebuild):
-				loaded++
-			}
-		}
-		if progress != nil {
-			progress(loaded, total)
-		}
-		if loaded == total {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%d of %d windows rebuilt: %w", loaded, total, ctx.Err())
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
+		return st.Status == messages.StatusLoaded && st.Revision > w.Revision && (st.Next == nil || !st.Next.Rebuild), nil
+	})
 }

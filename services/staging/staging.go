@@ -14,11 +14,14 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/services/natsx"
 	"github.com/windrow/windrow/services/objstore"
 	"github.com/windrow/windrow/services/records"
+	"github.com/windrow/windrow/windows"
 )
 
 // SegmentKey is the object key of a staged segment.
@@ -129,3 +132,46 @@ func ContainsSeq(ctx context.Context, store *objstore.Local, layout *records.Lay
 }
 
 var errFound = errors.New("found")
+
+// Segment is what a collector (or a rebuild from the stream) stages for one
+// window: its rows and their ranges.
+type Segment struct {
+	Window         windows.Window
+	Rows           []parquet.Row
+	MinSeq, MaxSeq uint64
+	MinEvt, MaxEvt int64 // µs
+}
+
+// Write sorts the segment's rows, writes them as a segment file of the
+// window (atomically) and registers it on the window's subject of
+// WINDROW_SEGMENTS. The ack's sequence is the registration sequence.
+func Write(ctx context.Context, js jetstream.JetStream, store *objstore.Local, layout *records.Layout, p *windows.Policy, seg *Segment, collector string) (*messages.SegmentRegistered, *jetstream.PubAck, error) {
+	winID := seg.Window.ID()
+	layout.SortRows(seg.Rows)
+	segID := fmt.Sprintf("%016x-%s", seg.MinSeq, nuid.Next())
+	key := SegmentKey(p.Name, winID, segID)
+	w, err := store.Create(ctx, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := layout.WriteFile(w, seg.Rows, records.FileOptions{Codec: records.Codec(windows.CompressSnappy)}); err != nil {
+		w.Abort()
+		return nil, nil, fmt.Errorf("write segment %s: %w", key, err)
+	}
+	size, _, err := w.Commit()
+	if err != nil {
+		return nil, nil, err
+	}
+	reg := &messages.SegmentRegistered{
+		Policy: p.Name, PolicyVersion: p.Version, WindowStart: seg.Window.Start, WindowEnd: seg.Window.End,
+		SegmentID: segID, Object: key, Rows: int64(len(seg.Rows)), Bytes: size,
+		MinSourceSeq: seg.MinSeq, MaxSourceSeq: seg.MaxSeq,
+		MinEventTime: time.UnixMicro(seg.MinEvt).UTC(), MaxEventTime: time.UnixMicro(seg.MaxEvt).UTC(),
+		Collector: collector, CreatedAt: time.Now().UTC(),
+	}
+	ack, err := natsx.Publish(ctx, js, messages.SegmentSubject(p.Name, winID), reg, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return reg, ack, nil
+}
