@@ -100,6 +100,9 @@ func runStatus(ctx context.Context, args []string) error {
 			if w.Next != nil {
 				state += fmt.Sprintf(" +%d next", w.Next.StagedRows)
 			}
+			if w.CarryRows > 0 { // session windows: rows of open sessions carried into the next pane
+				state += fmt.Sprintf(" →%d carried", w.CarryRows)
+			}
 			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", w.WindowStart.Format("2006-01-02T15:04Z07:00"), state, w.StagedRows, w.Rows, w.Duplicates,
 				dl.LateByWindow[w.ID()], w.Segments, len(w.Batches), inspect.HumanBytes(inspect.Bytes(w)), wm, w.UpdatedAt.Format(time.RFC3339), sla, traceID)
 			if w.Error != "" {
