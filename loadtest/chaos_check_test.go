@@ -39,19 +39,24 @@ func expectEvents(gen Sales, assign *windows.Assigner) *chaosExpect {
 			e.reason[i] = ev.Reason
 			e.malformed++
 		} else {
-			id := assign.Assign(ev.Time).ID()
-			w, ok := index[id]
-			if !ok {
-				w = int16(len(e.windows))
-				index[id] = w
-				e.windows = append(e.windows, id)
-			}
-			e.win = append(e.win, w)
+			e.win = append(e.win, e.window(index, assign.Assign(ev.Time).ID()))
 			e.qty = append(e.qty, int8(ev.Quantity))
 		}
 		i++
 	}
 	return e
+}
+
+// window is the index of window id in e.windows (index maps ids to it),
+// added when it is new.
+func (e *chaosExpect) window(index map[string]int16, id string) int16 {
+	w, ok := index[id]
+	if !ok {
+		w = int16(len(e.windows))
+		index[id] = w
+		e.windows = append(e.windows, id)
+	}
+	return w
 }
 
 // addLate appends the late events (lateRounds), by event time and
@@ -63,14 +68,7 @@ func (e *chaosExpect) addLate(times []time.Time, qty []int8, assign *windows.Ass
 		index[id] = int16(w)
 	}
 	for j, t := range times {
-		id := assign.Assign(t).ID()
-		w, ok := index[id]
-		if !ok {
-			w = int16(len(e.windows))
-			index[id] = w
-			e.windows = append(e.windows, id)
-		}
-		e.win = append(e.win, w)
+		e.win = append(e.win, e.window(index, assign.Assign(t).ID()))
 		e.qty = append(e.qty, qty[j])
 		e.late++
 	}

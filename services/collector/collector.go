@@ -624,7 +624,7 @@ func (s *Service) stage(ctx context.Context, b *batch, wb *windowBuf) error {
 		if cur == nil {
 			run = s.cfg.Tracing.NewRun(ctx)
 			return &messages.WindowState{
-				TraceParent: run, TraceID: traceID(run),
+				TraceParent: run, TraceID: telemetry.TraceID(run),
 				Policy: p.Name, PolicyVersion: p.Version, WindowStart: wb.win.Start, WindowEnd: wb.win.End,
 				Status: messages.StatusOpen, Segments: 1, StagedRows: reg.Rows, LastSegmentSeq: ack.Sequence, MaxSourceSeq: reg.MaxSourceSeq,
 				MinEventTime: reg.MinEventTime, MaxEventTime: reg.MaxEventTime, FirstStagedAt: t0.UTC(),
@@ -700,12 +700,4 @@ func (s *Service) stage(ctx context.Context, b *batch, wb *windowBuf) error {
 		span.End()
 	}
 	return nil
-}
-
-// traceID is the trace id of a traceparent, "" if there is none.
-func traceID(traceparent string) string {
-	if sc, ok := telemetry.ParseTraceParent(traceparent); ok {
-		return sc.TraceID().String()
-	}
-	return ""
 }

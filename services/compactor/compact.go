@@ -59,12 +59,10 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err er
 	var staged int64
 	files := make([]*parquet.File, 0, len(regs))
 	for _, r := range regs {
-		obj, err := s.cfg.Store.Open(ctx, r.Object)
-		if err != nil {
-			return fmt.Errorf("segment %s: %w", r.SegmentID, err)
+		f, closeFile, err := s.openFile(ctx, r.Object)
+		if err == nil {
+			defer closeFile()
 		}
-		defer obj.Close()
-		f, err := s.layout.OpenFile(obj, obj.Size())
 		if errors.Is(err, records.ErrSchemaMismatch) {
 			// Staged under a policy version this one cannot read (a type
 			// changed, a required field added): retrying cannot help.
@@ -97,8 +95,9 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err er
 		read.SetAttributes(attribute.Int("windrow.prior_batches", len(st.Prior)), attribute.Int64("windrow.prior_rows", rows))
 	}
 	if panes.carryIn != "" {
-		f, closeCarry, err := s.openCarry(ctx, panes.carryIn)
+		f, closeCarry, err := s.openFile(ctx, panes.carryIn)
 		if err != nil {
+			err = fmt.Errorf("carried sessions %s: %w", panes.carryIn, err)
 			endSpan(read, err)
 			return err
 		}
@@ -130,9 +129,10 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err er
 		write = cutter.add
 	}
 	stats, err := s.layout.MergeKnown(known, files, write)
+	var carryKey string // the sessions carried into the next pane, "" if none
 	if err == nil && cutter != nil {
 		if err = cutter.flush(); err == nil {
-			_, err = carry.finish()
+			carryKey, err = carry.finish()
 		}
 	}
 	if err == nil {
@@ -170,9 +170,8 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err er
 	// the window is LOADED as it is, without a load.
 	unchanged := st.Revision > 0 && stats.Rows-overflow == baseRows
 	var carried int64
-	var carryKey string
-	if carry != nil && carry.saved {
-		carried, carryKey = carry.rows, carry.key
+	if carryKey != "" {
+		carried = carry.rows
 	}
 
 	manifest := &messages.BatchManifest{
@@ -245,6 +244,20 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err er
 	s.log.InfoContext(ctx, "compacted window", "window", st.ID(), "segments", len(regs), "rows", stats.Rows, "duplicates", stats.Duplicates,
 		"batches", len(bw.refs), "took", time.Since(start).Round(time.Millisecond))
 	return s.publishLoads(ctx, next)
+}
+
+// openFile opens a Parquet object of the policy (a segment, a batch, a
+// carry file) with the compactor's layout; close releases it.
+func (s *Service) openFile(ctx context.Context, key string) (f *parquet.File, close func() error, err error) {
+	obj, err := s.cfg.Store.Open(ctx, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	if f, err = s.layout.OpenFile(obj, obj.Size()); err != nil {
+		obj.Close()
+		return nil, nil, err
+	}
+	return f, obj.Close, nil
 }
 
 // publishLoads publishes one LoadCommand per batch not yet loaded. Ids are

@@ -122,7 +122,7 @@ func (s *Service) startRevision(ctx context.Context, st *messages.WindowState, c
 			MaxSourceSeq: cur.MaxSourceSeq, MinEventTime: n.MinEventTime, MaxEventTime: n.MaxEventTime, FirstStagedAt: n.FirstStagedAt,
 			Watermark: cur.Watermark, SealedAt: now, Owner: s.cfg.Instance, LeaseUntil: now.Add(s.cfg.Lease),
 			Replays: cur.Replays, RevisionBase: cur.LastSegmentSeq, Prior: prior,
-			TraceParent: run, TraceID: traceIDOf(run),
+			TraceParent: run, TraceID: telemetry.TraceID(run),
 		}
 		started = true
 		return next, nil
@@ -145,17 +145,12 @@ func (s *Service) openPrior(ctx context.Context, st *messages.WindowState) (file
 		}
 	}
 	for _, b := range st.Prior {
-		obj, err := s.cfg.Store.Open(ctx, b.Object)
+		f, closeFile, err := s.openFile(ctx, b.Object)
 		if err != nil {
 			closeAll()
 			return nil, 0, nil, fmt.Errorf("revision %d: earlier batch %s: %w", st.Revision, b.BatchID, err)
 		}
-		closers = append(closers, obj.Close)
-		f, err := s.layout.OpenFile(obj, obj.Size())
-		if err != nil {
-			closeAll()
-			return nil, 0, nil, fmt.Errorf("revision %d: earlier batch %s: %w", st.Revision, b.BatchID, err)
-		}
+		closers = append(closers, closeFile)
 		files = append(files, f)
 		rows += b.Rows
 	}
@@ -184,12 +179,4 @@ func (s *Service) cleanupRevised(ctx context.Context, st *messages.WindowState) 
 		return err
 	}
 	return stream.Purge(ctx, jetstream.WithPurgeSubject(messages.SegmentSubject(st.Policy, st.ID())), jetstream.WithPurgeSequence(st.LastSegmentSeq+1))
-}
-
-// traceIDOf is the trace id of a traceparent, "" if there is none.
-func traceIDOf(traceparent string) string {
-	if sc, ok := telemetry.ParseTraceParent(traceparent); ok {
-		return sc.TraceID().String()
-	}
-	return ""
 }

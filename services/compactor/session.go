@@ -12,6 +12,7 @@ import (
 	"github.com/windrow/windrow/services/objstore"
 	"github.com/windrow/windrow/services/records"
 	"github.com/windrow/windrow/services/statestore"
+	"github.com/windrow/windrow/services/telemetry"
 	"github.com/windrow/windrow/windows"
 )
 
@@ -80,20 +81,6 @@ func (s *Service) paneState(ctx context.Context, start time.Time) (*messages.Win
 	return st, err
 }
 
-// openCarry opens the previous pane's carry file.
-func (s *Service) openCarry(ctx context.Context, key string) (*parquet.File, func() error, error) {
-	obj, err := s.cfg.Store.Open(ctx, key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("carried sessions %s: %w", key, err)
-	}
-	f, err := s.layout.OpenFile(obj, obj.Size())
-	if err != nil {
-		obj.Close()
-		return nil, nil, fmt.Errorf("carried sessions %s: %w", key, err)
-	}
-	return f, obj.Close, nil
-}
-
 // openNextPane makes sure the pane after st has a state, so that it is
 // sealed and compacted (and loads the sessions st carried into it).
 func (s *Service) openNextPane(ctx context.Context, st *messages.WindowState) error {
@@ -107,7 +94,7 @@ func (s *Service) openNextPane(ctx context.Context, st *messages.WindowState) er
 		}
 		return &messages.WindowState{
 			Policy: p.Name, PolicyVersion: p.Version, WindowStart: w.Start.UTC(), WindowEnd: w.End.UTC(), Status: messages.StatusOpen,
-			FirstStagedAt: now, TraceParent: run, TraceID: traceIDOf(run),
+			FirstStagedAt: now, TraceParent: run, TraceID: telemetry.TraceID(run),
 		}, nil
 	})
 	if err != nil {
@@ -165,13 +152,12 @@ func (c *sessionCutter) flush() error {
 
 // carryWriter writes the rows a pane carries into the next one.
 type carryWriter struct {
-	ctx   context.Context
-	s     *Service
-	key   string
-	out   objstore.Writer
-	pw    *parquet.Writer
-	rows  int64
-	saved bool
+	ctx  context.Context
+	s    *Service
+	key  string
+	out  objstore.Writer
+	pw   *parquet.Writer
+	rows int64
 }
 
 func (w *carryWriter) write(rows []parquet.Row) error {
@@ -202,7 +188,6 @@ func (w *carryWriter) finish() (string, error) {
 		return "", err
 	}
 	w.pw, w.out = nil, nil
-	w.saved = true
 	return w.key, nil
 }
 

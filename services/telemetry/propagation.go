@@ -77,6 +77,14 @@ func ParseTraceParent(s string) (trace.SpanContext, bool) {
 	return sc, sc.IsValid()
 }
 
+// TraceID is the trace id of a traceparent, "" if it is not one.
+func TraceID(traceparent string) string {
+	if sc, ok := ParseTraceParent(traceparent); ok {
+		return sc.TraceID().String()
+	}
+	return ""
+}
+
 // RunContext returns ctx with the window run's root (a traceparent stored
 // in the window's state) as remote parent: spans started from it belong to
 // the run. Without a valid traceparent, ctx is returned unchanged.
