@@ -415,13 +415,19 @@ func (d *Decoder) value(i int, n *node, v *fastjson.Value, dst *parquet.Value) *
 // decimal reads text exactly as n's decimal into dst.
 func (d *Decoder) decimal(n *node, text []byte, str bool, dst *parquet.Value) *DecodeError {
 	neg, hi, lo, e := parseDecimal(text, n.precision, n.scale, str)
+	// As the event wrote it (a JSON string quoted, control characters
+	// escaped): the detail goes into a header and must stay on one line.
+	shown := string(text)
+	if str {
+		shown = strconv.Quote(shown)
+	}
 	switch e {
 	case decimalSyntax:
-		return &DecodeError{Reason: messages.ReasonWrongType, Field: n.path, Detail: fmt.Sprintf("%s is not a decimal number", truncate(string(text)))}
+		return &DecodeError{Reason: messages.ReasonWrongType, Field: n.path, Detail: fmt.Sprintf("%s is not a decimal number", truncate(shown))}
 	case decimalScale:
-		return &DecodeError{Reason: messages.ReasonOutOfRange, Field: n.path, Detail: fmt.Sprintf("%s has more than %d digits after the point (decimal(%d,%d))", truncate(string(text)), n.scale, n.precision, n.scale)}
+		return &DecodeError{Reason: messages.ReasonOutOfRange, Field: n.path, Detail: fmt.Sprintf("%s has more than %d digits after the point (decimal(%d,%d))", truncate(shown), n.scale, n.precision, n.scale)}
 	case decimalOverflow:
-		return &DecodeError{Reason: messages.ReasonOutOfRange, Field: n.path, Detail: fmt.Sprintf("%s has more than %d digits before the point (decimal(%d,%d))", truncate(string(text)), n.precision-n.scale, n.precision, n.scale)}
+		return &DecodeError{Reason: messages.ReasonOutOfRange, Field: n.path, Detail: fmt.Sprintf("%s has more than %d digits before the point (decimal(%d,%d))", truncate(shown), n.precision-n.scale, n.precision, n.scale)}
 	}
 	switch n.kind {
 	case kindDecimal32:
