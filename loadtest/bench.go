@@ -14,9 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/windrow/windrow/app/stack"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/inspect"
-	"github.com/windrow/windrow/services/stack"
+	"github.com/windrow/windrow/ops/inspect"
 )
 
 // SalesSchemaYAML is the schema and time sections of a policy over the events

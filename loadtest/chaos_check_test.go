@@ -12,9 +12,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/windrow/windrow/adapters/warehouse/duckdbwh"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/duckdbwh"
-	"github.com/windrow/windrow/services/inspect"
+	"github.com/windrow/windrow/ops/inspect"
 	"github.com/windrow/windrow/windows"
 )
 

@@ -14,8 +14,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/windrow/windrow/adapters/statestore"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/statestore"
 )
 
 // killMode says when a kill lands. Crash points are exact: the role's NATS

@@ -13,9 +13,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/windrow/windrow/adapters/statestore"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/inspect"
-	"github.com/windrow/windrow/services/statestore"
+	"github.com/windrow/windrow/ops/inspect"
 )
 
 // lateRounds publishes late events (-chaos.late=revise): events for windows

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/windrow/windrow/adapters/warehouse/duckdbwh"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/duckdbwh"
-	"github.com/windrow/windrow/services/inspect"
+	"github.com/windrow/windrow/ops/inspect"
 	"github.com/windrow/windrow/windows"
 )
 

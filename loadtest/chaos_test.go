@@ -23,12 +23,12 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/windrow/windrow/adapters/natsx"
+	"github.com/windrow/windrow/adapters/warehouse/duckdbwh"
+	"github.com/windrow/windrow/app/stack"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/duckdbwh"
-	"github.com/windrow/windrow/services/inspect"
+	"github.com/windrow/windrow/ops/inspect"
 	"github.com/windrow/windrow/services/loader"
-	"github.com/windrow/windrow/services/natsx"
-	"github.com/windrow/windrow/services/stack"
 	"github.com/windrow/windrow/windows"
 )
 

@@ -11,9 +11,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/windrow/windrow/app/stack"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/inspect"
-	"github.com/windrow/windrow/services/stack"
+	"github.com/windrow/windrow/ops/inspect"
 	"github.com/windrow/windrow/windows"
 )
 

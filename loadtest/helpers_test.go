@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/windrow/windrow/services/stack"
+	"github.com/windrow/windrow/app/stack"
 )
 
 // testLogger sends service logs to the test log, shown only on failure or -v.

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/windrow/windrow/services/inspect"
-	"github.com/windrow/windrow/services/natsx"
+	"github.com/windrow/windrow/adapters/natsx"
+	"github.com/windrow/windrow/ops/inspect"
 	"github.com/windrow/windrow/windows"
 )
 

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/windrow/windrow/adapters/telemetry"
+	"github.com/windrow/windrow/app/stack"
 	"github.com/windrow/windrow/internal/testjaeger"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/stack"
-	"github.com/windrow/windrow/services/telemetry"
 )
 
 const jaegerPolicy = `name: traced_orders

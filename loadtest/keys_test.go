@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/windrow/windrow/adapters/natsx"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/inspect"
-	"github.com/windrow/windrow/services/natsx"
+	"github.com/windrow/windrow/ops/inspect"
 	"github.com/windrow/windrow/windows"
 )
 

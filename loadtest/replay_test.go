@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/windrow/windrow/services/inspect"
-	"github.com/windrow/windrow/services/natsx"
-	"github.com/windrow/windrow/services/replay"
-	"github.com/windrow/windrow/services/stack"
+	"github.com/windrow/windrow/adapters/natsx"
+	"github.com/windrow/windrow/app/stack"
+	"github.com/windrow/windrow/ops/inspect"
+	"github.com/windrow/windrow/ops/replay"
 	"github.com/windrow/windrow/windows"
 )
 

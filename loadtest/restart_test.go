@@ -8,7 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/inspect"
+	"github.com/windrow/windrow/ops/inspect"
 	"github.com/windrow/windrow/windows"
 )
 

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/windrow/windrow/app/stack"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/inspect"
-	"github.com/windrow/windrow/services/stack"
+	"github.com/windrow/windrow/ops/inspect"
 	"github.com/windrow/windrow/windows"
 )
 

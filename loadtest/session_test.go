@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/windrow/windrow/services/inspect"
-	"github.com/windrow/windrow/services/natsx"
+	"github.com/windrow/windrow/adapters/natsx"
+	"github.com/windrow/windrow/ops/inspect"
 )
 
 // TestSessionWindows: session windows per store (gap 20m, so panes of 1h)

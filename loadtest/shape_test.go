@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/windrow/windrow/adapters/natsx"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/natsx"
 	"github.com/windrow/windrow/windows"
 )
 

@@ -94,7 +94,7 @@ type WindowState struct {
 	TraceID string `json:"trace_id,omitempty"`
 	// TraceParent is the W3C traceparent of the window run's root span,
 	// drawn by the collector that created the state; every span of the run
-	// is its child (see services/telemetry). Empty when tracing was off.
+	// is its child (see adapters/telemetry). Empty when tracing was off.
 	TraceParent string    `json:"traceparent,omitempty"`
 	UpdatedAt   time.Time `json:"updated_at"`
 }

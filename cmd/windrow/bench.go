@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/windrow/windrow/loadtest"
-	"github.com/windrow/windrow/services/inspect"
+	"github.com/windrow/windrow/ops/inspect"
 )
 
 func runBench(ctx context.Context, args []string) error {

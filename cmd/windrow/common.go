@@ -11,10 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/windrow/windrow/services/metrics"
-	"github.com/windrow/windrow/services/natsx"
-	"github.com/windrow/windrow/services/stack"
-	"github.com/windrow/windrow/services/telemetry"
+	"github.com/windrow/windrow/adapters/natsx"
+	"github.com/windrow/windrow/adapters/telemetry"
+	"github.com/windrow/windrow/app/metrics"
+	"github.com/windrow/windrow/app/stack"
 )
 
 // connFlags are the NATS connection flags shared by every command that talks

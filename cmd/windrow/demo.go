@@ -10,11 +10,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/windrow/windrow/app/stack"
 	"github.com/windrow/windrow/deploy"
 	"github.com/windrow/windrow/loadtest"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/inspect"
-	"github.com/windrow/windrow/services/stack"
+	"github.com/windrow/windrow/ops/inspect"
 	"github.com/windrow/windrow/windows"
 )
 

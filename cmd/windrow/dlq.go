@@ -18,7 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/dlq"
+	"github.com/windrow/windrow/ops/dlq"
 )
 
 const dlqUsage = "usage: windrow dlq ls [--policy P] [--reason R] [--ndjson] | show SEQ [--raw] | redrive --policy P (--reason R | --seq N,... | --file F) [--dry-run]"

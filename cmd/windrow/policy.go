@@ -13,7 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/windrow/windrow/services/stack"
+	"github.com/windrow/windrow/app/stack"
 	"github.com/windrow/windrow/windows"
 )
 

@@ -6,8 +6,8 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/windrow/windrow/services/natsx"
-	"github.com/windrow/windrow/services/policystore"
+	"github.com/windrow/windrow/adapters/natsx"
+	"github.com/windrow/windrow/adapters/policystore"
 )
 
 // apply validates every file first and stores nothing if any is invalid;

@@ -17,12 +17,12 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/windrow/windrow/adapters/natsx"
+	"github.com/windrow/windrow/adapters/policystore"
+	"github.com/windrow/windrow/adapters/statestore"
+	"github.com/windrow/windrow/app/policyrun"
+	"github.com/windrow/windrow/app/stack"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/natsx"
-	"github.com/windrow/windrow/services/policyrun"
-	"github.com/windrow/windrow/services/policystore"
-	"github.com/windrow/windrow/services/stack"
-	"github.com/windrow/windrow/services/statestore"
 	"github.com/windrow/windrow/windows"
 )
 

@@ -7,8 +7,8 @@ import (
 	"slices"
 	"text/tabwriter"
 
+	"github.com/windrow/windrow/adapters/policystore"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/policystore"
 )
 
 // delete removes a policy from the store, keeping its history. Running

@@ -9,8 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/windrow/windrow/services/policystore"
-	"github.com/windrow/windrow/services/stack"
+	"github.com/windrow/windrow/adapters/policystore"
+	"github.com/windrow/windrow/app/stack"
 	"github.com/windrow/windrow/windows"
 )
 

@@ -11,7 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/windrow/windrow/services/duckdbwh"
+	"github.com/windrow/windrow/adapters/warehouse/duckdbwh"
 )
 
 // querier is what printQuery needs of a warehouse.

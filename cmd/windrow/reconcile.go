@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 
-	"github.com/windrow/windrow/services/duckdbwh"
-	"github.com/windrow/windrow/services/inspect"
+	"github.com/windrow/windrow/adapters/warehouse/duckdbwh"
+	"github.com/windrow/windrow/ops/inspect"
 )
 
 var errNotReconciled = errors.New("some numbers do not add up (see above)")

@@ -9,8 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/windrow/windrow/services/replay"
-	"github.com/windrow/windrow/services/statestore"
+	"github.com/windrow/windrow/adapters/statestore"
+	"github.com/windrow/windrow/ops/replay"
 )
 
 func runReplay(ctx context.Context, args []string) error {

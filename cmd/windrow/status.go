@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/inspect"
+	"github.com/windrow/windrow/ops/inspect"
 	"github.com/windrow/windrow/windows"
 )
 

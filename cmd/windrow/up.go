@@ -11,8 +11,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/windrow/windrow/services/natsx"
-	"github.com/windrow/windrow/services/stack"
+	"github.com/windrow/windrow/adapters/natsx"
+	"github.com/windrow/windrow/app/stack"
 )
 
 // upConfig is the file of `windrow up --config`. Flags override it.

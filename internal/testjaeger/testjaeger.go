@@ -4,7 +4,7 @@
 //
 // It does not import Jaeger's Go code: the binary is built once, outside the
 // main module, by tools/jaeger/build.sh (a separate tools module pinning
-// github.com/jaegertracing/jaeger v1.76.0, i.e. Jaeger v2.13.0) and found by
+// github.com/jaegertracing/jaeger v1.75.0, i.e. Jaeger v2.12.0) and found by
 // Binary. Without it, Start skips the test, or fails it under CI
 // (CI non-empty) or WINDROW_REQUIRE_JAEGER=1.
 //
@@ -37,8 +37,8 @@ import (
 )
 
 // ModuleVersion is the version of github.com/jaegertracing/jaeger that
-// tools/jaeger pins (Jaeger v2.13.0); it names the cache directory.
-const ModuleVersion = "v1.76.0"
+// tools/jaeger pins (Jaeger v2.12.0); it names the cache directory.
+const ModuleVersion = "v1.75.0"
 
 // BuildHint tells how to get the binary; it is in every "not found" message.
 const BuildHint = "build it once with tools/jaeger/build.sh (from the repository root; ~5 minutes the first time), " +
@@ -59,7 +59,7 @@ const (
 )
 
 // CachePath is where tools/jaeger/build.sh puts the binary:
-// ${WINDROW_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/windrow}/jaeger-v1.76.0/jaeger.
+// ${WINDROW_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/windrow}/jaeger-v1.75.0/jaeger.
 func CachePath() (string, error) {
 	cache := os.Getenv("WINDROW_TOOLS_CACHE")
 	if cache == "" {
@@ -606,7 +606,7 @@ func (c *Client) FindTraces(ctx context.Context, service string, tags map[string
 	now := time.Now()
 	q := url.Values{}
 	q.Set("service", service)
-	// The v1.76 API ignores lookback for traces and takes start and end in
+	// The v1.75 API ignores lookback for traces and takes start and end in
 	// microseconds; end is a minute ahead to be safe from clock rounding.
 	q.Set("start", strconv.FormatInt(now.Add(-FindLookback).UnixMicro(), 10))
 	q.Set("end", strconv.FormatInt(now.Add(time.Minute).UnixMicro(), 10))

@@ -12,13 +12,13 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/windrow/windrow/adapters/natsx"
+	"github.com/windrow/windrow/adapters/objstore"
+	"github.com/windrow/windrow/adapters/statestore"
+	"github.com/windrow/windrow/internal/testkit"
+	"github.com/windrow/windrow/internal/testnats"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/internal/testkit"
-	"github.com/windrow/windrow/services/internal/testnats"
-	"github.com/windrow/windrow/services/natsx"
-	"github.com/windrow/windrow/services/objstore"
-	"github.com/windrow/windrow/services/records"
-	"github.com/windrow/windrow/services/statestore"
+	"github.com/windrow/windrow/pipeline/records"
 	"github.com/windrow/windrow/windows"
 )
 

@@ -10,9 +10,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/windrow/windrow/adapters/statestore"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/staging"
-	"github.com/windrow/windrow/services/statestore"
+	"github.com/windrow/windrow/pipeline/staging"
 	"github.com/windrow/windrow/windows"
 )
 

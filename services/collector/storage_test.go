@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/windrow/windrow/services/inspect"
-	"github.com/windrow/windrow/services/internal/testkit"
-	"github.com/windrow/windrow/services/natsx"
-	"github.com/windrow/windrow/services/staging"
-	"github.com/windrow/windrow/services/statestore"
+	"github.com/windrow/windrow/adapters/natsx"
+	"github.com/windrow/windrow/adapters/statestore"
+	"github.com/windrow/windrow/internal/testkit"
+	"github.com/windrow/windrow/ops/inspect"
+	"github.com/windrow/windrow/pipeline/staging"
 	"github.com/windrow/windrow/windows"
 )
 

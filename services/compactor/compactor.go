@@ -14,12 +14,12 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/windrow/windrow/adapters/natsx"
+	"github.com/windrow/windrow/adapters/objstore"
+	"github.com/windrow/windrow/adapters/statestore"
+	"github.com/windrow/windrow/adapters/telemetry"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/natsx"
-	"github.com/windrow/windrow/services/objstore"
-	"github.com/windrow/windrow/services/records"
-	"github.com/windrow/windrow/services/statestore"
-	"github.com/windrow/windrow/services/telemetry"
+	"github.com/windrow/windrow/pipeline/records"
 	"github.com/windrow/windrow/windows"
 )
 

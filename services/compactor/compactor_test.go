@@ -10,11 +10,11 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/windrow/windrow/adapters/natsx"
+	"github.com/windrow/windrow/internal/testkit"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/internal/testkit"
-	"github.com/windrow/windrow/services/natsx"
-	"github.com/windrow/windrow/services/records"
-	"github.com/windrow/windrow/services/staging"
+	"github.com/windrow/windrow/pipeline/records"
+	"github.com/windrow/windrow/pipeline/staging"
 	"github.com/windrow/windrow/windows"
 )
 

@@ -5,7 +5,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
-	"github.com/windrow/windrow/services/records"
+	"github.com/windrow/windrow/pipeline/records"
 )
 
 type parquetRow = parquet.Row

@@ -7,9 +7,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/windrow/windrow/adapters/natsx"
+	"github.com/windrow/windrow/internal/testkit"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/internal/testkit"
-	"github.com/windrow/windrow/services/natsx"
 	"github.com/windrow/windrow/windows"
 )
 

@@ -9,10 +9,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/windrow/windrow/adapters/statestore"
+	"github.com/windrow/windrow/adapters/telemetry"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/staging"
-	"github.com/windrow/windrow/services/statestore"
-	"github.com/windrow/windrow/services/telemetry"
+	"github.com/windrow/windrow/pipeline/staging"
 	"github.com/windrow/windrow/windows"
 )
 

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/windrow/windrow/internal/testkit"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/internal/testkit"
 )
 
 // TestReviseDue: when a loaded window's next revision may start. A

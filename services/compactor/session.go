@@ -8,11 +8,11 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/windrow/windrow/adapters/objstore"
+	"github.com/windrow/windrow/adapters/statestore"
+	"github.com/windrow/windrow/adapters/telemetry"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/objstore"
-	"github.com/windrow/windrow/services/records"
-	"github.com/windrow/windrow/services/statestore"
-	"github.com/windrow/windrow/services/telemetry"
+	"github.com/windrow/windrow/pipeline/records"
 	"github.com/windrow/windrow/windows"
 )
 

@@ -9,11 +9,11 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/windrow/windrow/adapters/natsx"
+	"github.com/windrow/windrow/adapters/telemetry"
+	"github.com/windrow/windrow/internal/testkit"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/internal/testkit"
-	"github.com/windrow/windrow/services/natsx"
-	"github.com/windrow/windrow/services/records"
-	"github.com/windrow/windrow/services/telemetry"
+	"github.com/windrow/windrow/pipeline/records"
 	"github.com/windrow/windrow/windows"
 )
 

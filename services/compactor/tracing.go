@@ -9,8 +9,8 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/windrow/windrow/adapters/telemetry"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/telemetry"
 )
 
 // runAttrs are the attributes that name a window run.

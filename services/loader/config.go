@@ -10,8 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/windrow/windrow/adapters/telemetry"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/telemetry"
 )
 
 // Defaults of Config.

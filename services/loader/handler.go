@@ -19,9 +19,9 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/windrow/windrow/adapters/telemetry"
+	"github.com/windrow/windrow/adapters/wmjetstream"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/telemetry"
-	"github.com/windrow/windrow/services/wmjetstream"
 )
 
 // runContext is the message's context with the trace context of its

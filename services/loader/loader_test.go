@@ -16,12 +16,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/windrow/windrow/adapters/objstore"
+	"github.com/windrow/windrow/adapters/warehouse/duckdbwh"
+	"github.com/windrow/windrow/internal/testkit"
+	"github.com/windrow/windrow/internal/testnats"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/duckdbwh"
-	"github.com/windrow/windrow/services/internal/testkit"
-	"github.com/windrow/windrow/services/internal/testnats"
 	"github.com/windrow/windrow/services/loader"
-	"github.com/windrow/windrow/services/objstore"
 )
 
 const policy = "daily_sales"

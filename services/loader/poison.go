@@ -7,8 +7,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/windrow/windrow/adapters/wmjetstream"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/wmjetstream"
 )
 
 // maxErrorLen caps the error text carried in a failed LoadResult.

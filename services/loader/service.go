@@ -13,8 +13,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/windrow/windrow/adapters/wmjetstream"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/wmjetstream"
 )
 
 // Stats counts load outcomes since the Service started.

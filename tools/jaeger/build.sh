@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # tools/jaeger/build.sh: build the Jaeger v2 binary pinned by this tools
-# module (github.com/jaegertracing/jaeger v1.76.0, which is Jaeger v2.13.0)
+# module (github.com/jaegertracing/jaeger v1.75.0, which is Jaeger v2.12.0)
 # once, and cache it outside the checkout:
 #
-#   ${WINDROW_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/windrow}/jaeger-v1.76.0/jaeger
+#   ${WINDROW_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/windrow}/jaeger-v1.75.0/jaeger
 #
 # If the cached binary exists and runs, nothing is built. Otherwise it is
 # built from the Go module proxy (about 5 minutes on 2 cores the first time)
@@ -15,8 +15,8 @@
 # binary at the same path (or at $WINDROW_JAEGER_BIN).
 set -euo pipefail
 
-module_version=v1.76.0 # keep in sync with go.mod and internal/testjaeger
-jaeger_version=v2.13.0 # the Jaeger v2 release of module version v1.76.0
+module_version=v1.75.0 # keep in sync with go.mod and internal/testjaeger
+jaeger_version=v2.12.0 # the Jaeger v2 release of module version v1.75.0
 pkg=github.com/jaegertracing/jaeger/cmd/jaeger
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
