@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/windrow/windrow/adapters/objstore"
 	"github.com/windrow/windrow/app/stack"
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/ops/inspect"
@@ -371,7 +371,10 @@ func checkParquetTypes(t *testing.T, ctx context.Context, s *stack.Stack, p *win
 		var rows int64
 		for _, b := range w.Batches {
 			files++
-			path := filepath.Join(s.Store.Root(), b.Object)
+			path, err := s.Store.(objstore.LocalFiles).Path(b.Object)
+			if err != nil {
+				t.Fatal(err)
+			}
 			r, err := db.QueryContext(ctx, "DESCRIBE SELECT * FROM read_parquet(?, hive_partitioning = false)", path)
 			if err != nil {
 				t.Fatalf("describe %s: %v", b.Object, err)

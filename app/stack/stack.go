@@ -24,6 +24,7 @@ import (
 
 	"github.com/windrow/windrow/adapters/natsx"
 	"github.com/windrow/windrow/adapters/objstore"
+	"github.com/windrow/windrow/adapters/objstore/local"
 	"github.com/windrow/windrow/adapters/policystore"
 	"github.com/windrow/windrow/adapters/statestore"
 	"github.com/windrow/windrow/adapters/telemetry"
@@ -136,7 +137,7 @@ type Stack struct {
 	Server     *natsx.Embedded // nil when connected to an external server
 	Conn       *nats.Conn
 	JS         jetstream.JetStream
-	Store      *objstore.Local
+	Store      objstore.Store
 	States     *statestore.Store
 	Watermarks *statestore.Watermarks
 	Policies   *policystore.Store
@@ -263,7 +264,7 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 			return nil, err
 		}
 	}
-	if s.Store, err = objstore.NewLocal(cfg.ObjectDir); err != nil {
+	if s.Store, err = local.New(cfg.ObjectDir); err != nil {
 		return nil, err
 	}
 	if slices.Contains(cfg.Roles, RoleLoader) {
@@ -312,7 +313,11 @@ func (s *Stack) Run(ctx context.Context) error {
 			if s.cfg.WrapWarehouse != nil {
 				wh = s.cfg.WrapWarehouse(wh)
 			}
-			lcfg := loader.Config{Tracing: s.tracing[RoleLoader], JS: s.JS, Warehouse: wh, Files: s.Store, Instance: s.cfg.Instance + "/loader", Logger: s.Log, AckWait: s.cfg.AckWait}
+			files, ok := s.Store.(objstore.LocalFiles)
+			if !ok {
+				return fmt.Errorf("loader: the warehouse reads batch files locally; object store %s has no local files", s.Store)
+			}
+			lcfg := loader.Config{Tracing: s.tracing[RoleLoader], JS: s.JS, Warehouse: wh, Files: files, Instance: s.cfg.Instance + "/loader", Logger: s.Log, AckWait: s.cfg.AckWait}
 			if s.Metrics != nil {
 				lcfg.OnLoad = s.Metrics.ObserveLoad
 			}

@@ -47,7 +47,7 @@ func runDemo(ctx context.Context, args []string) error {
 	}
 	defer s.Close()
 	fmt.Printf("  embedded NATS (JetStream):   %s\n", s.NATSURL)
-	fmt.Printf("  object store:                %s\n", s.Store.Root())
+	fmt.Printf("  object store:                %s\n", s.Store.String())
 	fmt.Printf("  DuckDB warehouse:            %s\n", s.Warehouse.Path())
 
 	runCtx, stop := context.WithCancel(ctx)

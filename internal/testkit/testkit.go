@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/windrow/windrow/adapters/natsx"
-	"github.com/windrow/windrow/adapters/objstore"
+	"github.com/windrow/windrow/adapters/objstore/local"
 	"github.com/windrow/windrow/adapters/statestore"
 	"github.com/windrow/windrow/internal/testnats"
 	"github.com/windrow/windrow/windows"
@@ -27,7 +27,7 @@ type Env struct {
 	Conn       *nats.Conn
 	JS         jetstream.JetStream
 	Topology   *natsx.Topology
-	Store      *objstore.Local
+	Store      *local.Store
 	States     *statestore.Store
 	Watermarks *statestore.Watermarks
 }
@@ -38,7 +38,7 @@ func New(t testing.TB) *Env {
 	srv := testnats.RunServer(t)
 	nc, js := testnats.Connect(t, srv)
 	topo := provision(t, js)
-	store, err := objstore.NewLocal(t.TempDir())
+	store, err := local.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

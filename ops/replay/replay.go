@@ -50,7 +50,7 @@ type Window struct {
 type Config struct {
 	JS     jetstream.JetStream
 	States *statestore.Store
-	Store  *objstore.Local // to check that the batch files are there; optional
+	Store  objstore.Store // to check that the batch files are there; optional
 	Policy *windows.Policy
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/windrow/windrow/adapters/objstore"
+	"github.com/windrow/windrow/adapters/objstore/local"
 	"github.com/windrow/windrow/pipeline/records"
 	"github.com/windrow/windrow/pipeline/staging"
 	"github.com/windrow/windrow/windows"
@@ -49,7 +50,7 @@ func saleEvent(seq uint64) []byte {
 
 // writeSegment decodes the events of seqs, sorts the rows as a collector does
 // and commits them as one Parquet file under key.
-func writeSegment(t *testing.T, store *objstore.Local, l *records.Layout, key string, seqs []uint64, rowGroupRows int) {
+func writeSegment(t *testing.T, store *local.Store, l *records.Layout, key string, seqs []uint64, rowGroupRows int) {
 	t.Helper()
 	d := records.NewDecoder(l)
 	rows := make([]parquet.Row, 0, len(seqs))
@@ -75,9 +76,9 @@ func writeSegment(t *testing.T, store *objstore.Local, l *records.Layout, key st
 	}
 }
 
-func newObjectStore(t *testing.T) *objstore.Local {
+func newObjectStore(t *testing.T) *local.Store {
 	t.Helper()
-	s, err := objstore.NewLocal(t.TempDir())
+	s, err := local.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -105,7 +105,7 @@ func ReadRegistrations(ctx context.Context, js jetstream.JetStream, policy, wind
 
 // ContainsSeq reports whether the Parquet file (a segment or a batch) holds
 // a row with source sequence seq.
-func ContainsSeq(ctx context.Context, store *objstore.Local, layout *records.Layout, key string, seq uint64) (bool, error) {
+func ContainsSeq(ctx context.Context, store objstore.Store, layout *records.Layout, key string, seq uint64) (bool, error) {
 	obj, err := store.Open(ctx, key)
 	if err != nil {
 		return false, err
@@ -145,7 +145,7 @@ type Segment struct {
 // Write sorts the segment's rows, writes them as a segment file of the
 // window (atomically) and registers it on the window's subject of
 // WINDROW_SEGMENTS. The ack's sequence is the registration sequence.
-func Write(ctx context.Context, js jetstream.JetStream, store *objstore.Local, layout *records.Layout, p *windows.Policy, seg *Segment, collector string) (*messages.SegmentRegistered, *jetstream.PubAck, error) {
+func Write(ctx context.Context, js jetstream.JetStream, store objstore.Store, layout *records.Layout, p *windows.Policy, seg *Segment, collector string) (*messages.SegmentRegistered, *jetstream.PubAck, error) {
 	winID := seg.Window.ID()
 	layout.SortRows(seg.Rows)
 	segID := fmt.Sprintf("%016x-%s", seg.MinSeq, nuid.Next())

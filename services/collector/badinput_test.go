@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/windrow/windrow/adapters/natsx"
-	"github.com/windrow/windrow/adapters/objstore"
+	"github.com/windrow/windrow/adapters/objstore/local"
 	"github.com/windrow/windrow/adapters/statestore"
 	"github.com/windrow/windrow/internal/testkit"
 	"github.com/windrow/windrow/internal/testnats"
@@ -352,7 +352,7 @@ func bigPayloadEnv(t *testing.T) *testkit.Env {
 	if err != nil {
 		t.Fatalf("provision: %v", err)
 	}
-	store, err := objstore.NewLocal(t.TempDir())
+	store, err := local.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ type Config struct {
 	// Tracing records the segment spans of window runs; nil: off.
 	Tracing *telemetry.Tracing
 	JS      jetstream.JetStream
-	Store   *objstore.Local
+	Store   objstore.Store
 	States  *statestore.Store
 	// Watermarks is read every tick: an event whose window the watermark
 	// has passed (end + allowed_lateness) is late even before the compactor

@@ -282,7 +282,7 @@ func (s *Service) publishLoads(ctx context.Context, st *messages.WindowState) (e
 // from its manifest: the files were written under the policy version that
 // compacted them, which may not be the version running now (a nullable
 // column added since is then absent from the files).
-func ManifestColumns(ctx context.Context, store *objstore.Local, st *messages.WindowState) ([]messages.Column, error) {
+func ManifestColumns(ctx context.Context, store objstore.Store, st *messages.WindowState) ([]messages.Column, error) {
 	data, err := store.Get(ctx, st.Manifest)
 	if err != nil {
 		return nil, fmt.Errorf("window %s: manifest: %w", st.ID(), err)

@@ -28,7 +28,7 @@ type Config struct {
 	// Tracing records the compactor's spans of window runs; nil: off.
 	Tracing *telemetry.Tracing
 	JS      jetstream.JetStream
-	Store   *objstore.Local
+	Store   objstore.Store
 	States  *statestore.Store
 	// Watermarks receives the policy's watermark whenever it advances.
 	Watermarks *statestore.Watermarks
@@ -412,12 +412,17 @@ const (
 	tempMaxAge     = time.Hour
 )
 
-// removeStaleTemps deletes the ".tmp-" files of the policy's staging and
-// batch directories that a process killed mid-write left behind.
+// removeStaleTemps deletes what a process killed mid-write left behind in
+// the policy's staging and batch prefixes (the local store's ".tmp-" files),
+// in stores that can leave something (objstore.TempSweeper).
 func (s *Service) removeStaleTemps(ctx context.Context) {
+	sweeper, ok := s.cfg.Store.(objstore.TempSweeper)
+	if !ok {
+		return
+	}
 	p := s.cfg.Policy
 	for _, prefix := range []string{"staging/" + p.Name, "batches/" + p.Name} {
-		n, err := s.cfg.Store.RemoveStaleTemps(ctx, prefix, s.cfg.Now().Add(-tempMaxAge))
+		n, err := sweeper.RemoveStaleTemps(ctx, prefix, s.cfg.Now().Add(-tempMaxAge))
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("remove stale temporary files", "prefix", prefix, "err", err)
 		}

@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/parquet-go/parquet-go"
 
-	"github.com/windrow/windrow/adapters/objstore"
+	"github.com/windrow/windrow/adapters/objstore/local"
 	"github.com/windrow/windrow/adapters/warehouse/duckdbwh"
 	"github.com/windrow/windrow/internal/testkit"
 	"github.com/windrow/windrow/internal/testnats"
@@ -30,7 +30,7 @@ var t0 = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 
 type env struct {
 	js    jetstream.JetStream
-	store *objstore.Local
+	store *local.Store
 }
 
 // newEnv starts a JetStream server with windrow's streams, and an object
@@ -442,7 +442,7 @@ func TestShutdownFinishesCommandInFlight(t *testing.T) {
 
 func TestRunFailsWithoutLoadStream(t *testing.T) {
 	_, js := testnats.Connect(t, testnats.RunServer(t)) // not provisioned
-	svc, err := loader.New(loader.Config{JS: js, Warehouse: &flakyWarehouse{}, Files: &objstore.Local{}})
+	svc, err := loader.New(loader.Config{JS: js, Warehouse: &flakyWarehouse{}, Files: &local.Store{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ type Warehouse interface {
 }
 
 // FileResolver maps an object store key to a local file path.
-// *objstore.Local satisfies it.
+// *local.Store (adapters/objstore/local) satisfies it.
 type FileResolver interface {
 	Path(key string) (string, error)
 }

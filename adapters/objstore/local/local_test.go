@@ -1,4 +1,4 @@
-package objstore_test
+package local_test
 
 import (
 	"bytes"
@@ -19,12 +19,13 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/windrow/windrow/adapters/objstore"
+	"github.com/windrow/windrow/adapters/objstore/local"
 )
 
 // newStore opens a store in a fresh directory.
-func newStore(t *testing.T) *objstore.Local {
+func newStore(t *testing.T) *local.Store {
 	t.Helper()
-	s, err := objstore.NewLocal(t.TempDir())
+	s, err := local.New(t.TempDir())
 	if err != nil {
 		t.Fatalf("NewLocal: %v", err)
 	}
@@ -50,7 +51,7 @@ func dirNames(t *testing.T, dir string) []string {
 	return names
 }
 
-func mustPut(t *testing.T, s *objstore.Local, key string, data []byte) {
+func mustPut(t *testing.T, s *local.Store, key string, data []byte) {
 	t.Helper()
 	if _, err := s.Put(context.Background(), key, data); err != nil {
 		t.Fatalf("Put %s: %v", key, err)
@@ -59,7 +60,7 @@ func mustPut(t *testing.T, s *objstore.Local, key string, data []byte) {
 
 func TestNewLocalRootIsAbsoluteAndCreated(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a", "b")
-	s, err := objstore.NewLocal(dir)
+	s, err := local.New(dir)
 	if err != nil {
 		t.Fatalf("NewLocal: %v", err)
 	}
@@ -449,7 +450,7 @@ func TestEscapingKeysCannotTouchFilesOutsideRoot(t *testing.T) {
 	if err := os.WriteFile(victim, []byte("original"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, err := objstore.NewLocal(filepath.Join(parent, "root"))
+	s, err := local.New(filepath.Join(parent, "root"))
 	if err != nil {
 		t.Fatalf("NewLocal: %v", err)
 	}
