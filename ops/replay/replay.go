@@ -29,7 +29,7 @@ import (
 	"github.com/windrow/windrow/adapters/objstore"
 	"github.com/windrow/windrow/adapters/statestore"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/compactor"
+	"github.com/windrow/windrow/pipeline/loads"
 	"github.com/windrow/windrow/windows"
 )
 
@@ -119,11 +119,11 @@ func Start(ctx context.Context, cfg Config, from, to time.Time, dryRun bool) ([]
 		w.Replay = next.Replays
 		var cols []messages.Column
 		if cfg.Store != nil {
-			if cols, err = compactor.ManifestColumns(ctx, cfg.Store, next); err != nil {
+			if cols, err = loads.ManifestColumns(ctx, cfg.Store, next); err != nil {
 				return append(out, w), fmt.Errorf("replay window %s: %w", st.ID(), err)
 			}
 		}
-		if err := compactor.PublishLoads(ctx, cfg.JS, p, next, cols); err != nil {
+		if err := loads.Publish(ctx, cfg.JS, p, next, cols); err != nil {
 			// The window is COMPACTED: the compactor's sweep publishes its
 			// commands again.
 			return append(out, w), fmt.Errorf("replay window %s: publish load commands (the compactor will retry): %w", st.ID(), err)
