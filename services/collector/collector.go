@@ -89,16 +89,20 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Stats are the collector's counters since start.
+// Stats are the collector's counters since start. Every field is a
+// counter: its tags name the metric it is exported as (metric, unit, help;
+// app/metrics derives the instruments from them), and a process sums the
+// fields of its restarted workers (app/stack), so a new counter is a field
+// here and its increment, nothing else.
 type Stats struct {
-	Received     int64 // messages delivered, redeliveries included
-	Staged       int64 // rows in registered segments
-	DeadLettered int64 // records sent to the DLQ (bad input, late with late: dlq, future)
-	LateDropped  int64 // late records counted and dropped
-	Segments     int64 // segments registered
-	SegmentBytes int64 // bytes of registered segments
-	Flushes      int64
-	Redelivered  int64 // redelivered records of sealed windows found already staged (acked, not counted again)
+	Received     int64 `metric:"windrow.collector.events.received" unit:"{event}" help:"Messages the collector took from the source stream, redeliveries included."`
+	Staged       int64 `metric:"windrow.collector.events.staged" unit:"{event}" help:"Decoded events written to registered staging segments."`
+	DeadLettered int64 `metric:"windrow.collector.events.dead_lettered" unit:"{event}" help:"Events sent to the DLQ: bad input, future events, and late events of policies with late: dlq."`
+	LateDropped  int64 `metric:"windrow.collector.events.late_dropped" unit:"{event}" help:"Late events counted and dropped (late: drop)."`
+	Segments     int64 `metric:"windrow.collector.segments.written" unit:"{segment}" help:"Staging segments written and registered."`
+	SegmentBytes int64 `metric:"windrow.collector.segment" unit:"By" help:"Bytes of staging segments written and registered."`
+	Flushes      int64 `metric:"windrow.collector.flushes" unit:"{flush}" help:"Collector flushes."`
+	Redelivered  int64 `metric:"windrow.collector.events.redelivered" unit:"{event}" help:"Redelivered events of closed windows found already staged (acked, not counted again)."`
 }
 
 // Service collects one policy.
@@ -135,8 +139,10 @@ type Service struct {
 	stats struct {
 		received, staged, dlq, late, segments, segBytes, flushes, redelivered atomic.Int64
 	}
-	shutdown chan struct{}
+	shutdown chan struct{} // closed by Shutdown
 	once     sync.Once
+	started  atomic.Bool   // Run was called
+	done     chan struct{} // closed when Run returns
 }
 
 // batch is what one flush stages and acks.
@@ -199,6 +205,7 @@ func New(cfg Config) (*Service, error) {
 		closed:   map[int64]closedWindow{},
 		tracing:  cfg.Tracing.Enabled(),
 		shutdown: make(chan struct{}),
+		done:     make(chan struct{}),
 	}
 	for range 2 {
 		s.free <- &batch{buf: map[int64]*windowBuf{}, dec: records.NewDecoder(layout)}
@@ -215,10 +222,21 @@ func (s *Service) Stats() Stats {
 	}
 }
 
-// Shutdown asks Run to stop pulling, flush what it holds and return.
+// Shutdown stops pulling, lets Run stage, register and ack what it took
+// in, and returns when Run has returned, or with ctx's error when ctx ends
+// first (Run then goes on finishing in the background). Before Run it only
+// makes a later Run return at once. Shutdown is idempotent.
 func (s *Service) Shutdown(ctx context.Context) error {
 	s.once.Do(func() { close(s.shutdown) })
-	return nil
+	if !s.started.Load() {
+		return nil
+	}
+	select {
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("collector %s shutdown: %w", s.cfg.Policy.Name, ctx.Err())
+	}
 }
 
 func (s *Service) err() error {
@@ -240,15 +258,49 @@ func (s *Service) isSealed(start int64) bool {
 }
 
 // Run collects until ctx is done or Shutdown is called; it flushes and acks
-// what it holds before returning.
+// what it holds before returning (after ctx ended too: the flush and its acks
+// run on a context without ctx's cancellation, so nothing taken in waits out
+// the ack wait). Run runs once; a second call returns an error.
 func (s *Service) Run(ctx context.Context) error {
-	p := s.cfg.Policy
-	stream, err := natsx.EnsureSourceStream(ctx, s.cfg.JS, p.Source.Stream, p.Source.Subjects)
+	if !s.started.CompareAndSwap(false, true) {
+		return fmt.Errorf("collector %s: already running", s.cfg.Policy.Name)
+	}
+	defer close(s.done)
+	if s.stopping() {
+		return nil
+	}
+	cons, err := s.consumer(ctx)
 	if err != nil {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || s.stopping() {
 			return nil // stopped while starting: nothing taken in, nothing to flush
 		}
 		return err
+	}
+	s.log.Info("collecting", "stream", s.cfg.Policy.Source.Stream, "subjects", s.cfg.Policy.Source.Subjects, "instance", s.cfg.Instance)
+	flusherDone := s.startFlusher(ctx)
+	s.cur = <-s.free
+	runErr := s.pull(ctx, cons)
+	// Flush what was taken in (handed back if the service failed), then let
+	// the flusher finish.
+	if !s.cur.empty() {
+		s.flushCh <- s.cur
+		s.cur = nil
+	}
+	close(s.flushCh)
+	<-flusherDone
+	if runErr == nil {
+		runErr = s.err()
+	}
+	return runErr
+}
+
+// consumer makes sure the source stream and the policy's durable consumer
+// exist.
+func (s *Service) consumer(ctx context.Context) (jetstream.Consumer, error) {
+	p := s.cfg.Policy
+	stream, err := natsx.EnsureSourceStream(ctx, s.cfg.JS, p.Source.Stream, p.Source.Subjects)
+	if err != nil {
+		return nil, err
 	}
 	maxAckPending := max(4*p.Segment.MaxRows, 20000)
 	cfg := jetstream.ConsumerConfig{
@@ -279,19 +331,21 @@ func (s *Service) Run(ctx context.Context) error {
 		if derr := stream.DeleteConsumer(ctx, cfg.Durable); derr != nil {
 			s.log.Warn("delete consumer created without its filter", "consumer", cfg.Durable, "err", derr)
 		}
-		return fmt.Errorf("collector %s: policy has %d source subjects; consuming several needs nats-server 2.10 or later (or use one wildcard subject): %w", p.Name, len(p.Source.Subjects), err)
+		return nil, fmt.Errorf("collector %s: policy has %d source subjects; consuming several needs nats-server 2.10 or later (or use one wildcard subject): %w", p.Name, len(p.Source.Subjects), err)
 	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("collector %s: consumer: %w", p.Name, err)
+		return nil, fmt.Errorf("collector %s: consumer: %w", p.Name, err)
 	}
-	s.log.Info("collecting", "stream", p.Source.Stream, "subjects", p.Source.Subjects, "instance", s.cfg.Instance)
+	return cons, nil
+}
 
-	flusherDone := make(chan struct{})
+// startFlusher starts the goroutine that stages, registers and acks the
+// batches handed to flushCh, until it is closed; the channel it returns is
+// closed when the goroutine ends.
+func (s *Service) startFlusher(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
 	go func() {
-		defer close(flusherDone)
+		defer close(done)
 		for b := range s.flushCh {
 			if s.err() == nil {
 				if err := s.flush(context.WithoutCancel(ctx), b); err != nil {
@@ -304,12 +358,16 @@ func (s *Service) Run(ctx context.Context) error {
 			s.recycle(b)
 		}
 	}()
-	s.cur = <-s.free
+	return done
+}
 
-	// One pull request at a time is taken in while the next is filled; each
-	// expires within fetchWait, so when the service stops the last requests
-	// end by themselves and every message they delivered is staged and
-	// acked, none is left to wait out the ack wait.
+// pull takes messages in until ctx ends, Shutdown is called or the service
+// fails. One pull request at a time is taken in while the next is filled;
+// each expires within fetchWait, so when the service stops the last requests
+// end by themselves and every message they delivered is staged and acked,
+// none is left to wait out the ack wait.
+func (s *Service) pull(ctx context.Context, cons jetstream.Consumer) error {
+	p := s.cfg.Policy
 	fetchWait := min(max(p.Segment.MaxAge.D()/2, 100*time.Millisecond), time.Second)
 	var lastWM time.Time
 	var runErr error
@@ -339,17 +397,6 @@ func (s *Service) Run(ctx context.Context) error {
 		} else {
 			s.nakAll(next)
 		}
-	}
-	// Flush what was taken in (handed back if the service failed), then let
-	// the flusher finish.
-	if !s.cur.empty() {
-		s.flushCh <- s.cur
-		s.cur = nil
-	}
-	close(s.flushCh)
-	<-flusherDone
-	if runErr == nil {
-		runErr = s.err()
 	}
 	return runErr
 }
@@ -410,7 +457,9 @@ func (s *Service) take(ctx context.Context, mb jetstream.MessageBatch) error {
 			if err := s.intake(ctx, m); err != nil {
 				// The message and the rest of the pull request go back at
 				// once rather than after the ack wait.
-				_ = m.Nak()
+				if nerr := m.Nak(); nerr != nil {
+					s.log.Warn("nak of a message not taken in; redelivered after the ack wait", "err", nerr)
+				}
 				s.nakAll(mb)
 				return err
 			}

@@ -118,14 +118,21 @@ type Service struct {
 		sealed, compacted, results, terminated atomic.Int64
 	}
 	tracer trace.Tracer
+
+	shutdown chan struct{} // closed by Shutdown
+	once     sync.Once
+	started  atomic.Bool   // Run was called
+	done     chan struct{} // closed when Run returns
+	fatal    chan error    // a consume context cannot go on
 }
 
-// Stats are a compactor's counters since it started.
+// Stats are a compactor's counters since it started. Every field is a
+// counter exported as the metric its tags name (see collector.Stats).
 type Stats struct {
-	Sealed            int64 // windows this instance sealed
-	Compacted         int64 // windows this instance compacted
-	Results           int64 // load results applied
-	ResultsTerminated int64 // load results that could not be read, terminated (never redelivered)
+	Sealed            int64 `metric:"windrow.compactor.windows.sealed" unit:"{window}" help:"Windows this process's compactor sealed."`
+	Compacted         int64 `metric:"windrow.compactor.windows.compacted" unit:"{window}" help:"Windows this process's compactor compacted into batches."`
+	Results           int64 `metric:"windrow.compactor.results.applied" unit:"{result}" help:"Load results applied to window states."`
+	ResultsTerminated int64 `metric:"windrow.compactor.results.terminated" unit:"{result}" help:"Unreadable load results terminated."`
 }
 
 // Stats returns the counters.
@@ -162,6 +169,9 @@ func New(cfg Config) (*Service, error) {
 		republished: map[string]time.Time{},
 		slaMarked:   map[string]bool{},
 		tracer:      cfg.Tracing.Tracer(),
+		shutdown:    make(chan struct{}),
+		done:        make(chan struct{}),
+		fatal:       make(chan error, 1),
 	}, nil
 }
 
@@ -172,66 +182,36 @@ func (s *Service) Watermark() (time.Time, bool) {
 	return s.wm.Value()
 }
 
-// Run seals, compacts and tracks load results until ctx is done.
+// Run seals, compacts and tracks load results until ctx is done or
+// Shutdown is called. It returns nil when stopped, and an error when it
+// cannot go on (a consumer it needs is gone): its supervisor restarts it.
+// Run runs once; a second call returns an error.
 func (s *Service) Run(ctx context.Context) (err error) {
+	if !s.started.CompareAndSwap(false, true) {
+		return fmt.Errorf("compactor %s: already running", s.cfg.Policy.Name)
+	}
+	defer close(s.done)
 	defer func() {
 		if ctx.Err() != nil {
 			err = nil // stopped, possibly while starting: a clean stop
 		}
 	}()
+	if s.stopping() {
+		return nil
+	}
 	p := s.cfg.Policy
-	regs, err := s.cfg.JS.OrderedConsumer(ctx, messages.StreamSegments, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{messages.SegmentFilter(p.Name)}, DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
+	follow, err := s.followRegistrations(ctx)
 	if err != nil {
-		return fmt.Errorf("compactor %s: follow registrations: %w", p.Name, err)
+		return err
 	}
-	follow, err := regs.Consume(s.onRegistration)
+	defer s.drain(follow, "registrations")
+	results, err := s.consumeResults(ctx)
 	if err != nil {
-		return fmt.Errorf("compactor %s: follow registrations: %w", p.Name, err)
+		return err
 	}
-	defer follow.Stop()
-
-	results, err := s.cfg.JS.CreateOrUpdateConsumer(ctx, messages.StreamResults, jetstream.ConsumerConfig{
-		Durable:       messages.ResultsConsumer(p.Name),
-		Description:   "windrow compactors of policy " + p.Name + ": load results",
-		FilterSubject: messages.ResultSubject(p.Name),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
-		// A result that cannot be applied (KV unavailable) is retried with a
-		// delay, without limit: dropping it would leave the window unloaded.
-		MaxDeliver: -1,
-	})
-	if err != nil {
-		return fmt.Errorf("compactor %s: results consumer: %w", p.Name, err)
-	}
-	rc, err := results.Consume(func(m jetstream.Msg) {
-		err := s.applyResult(ctx, m)
-		var poison *poisonError
-		switch {
-		case errors.As(err, &poison):
-			// It will never become readable: terminate it, with the
-			// reason logged and counted, rather than redeliver it forever.
-			s.stats.terminated.Add(1)
-			s.log.Error("load result terminated", "reason", poison.reason, "err", poison.err)
-			if err := m.Term(); err != nil {
-				s.log.Warn("terminate load result", "err", err)
-			}
-			return
-		case err != nil:
-			s.log.Warn("apply load result; retrying", "err", err)
-			_ = m.NakWithDelay(time.Second)
-			return
-		}
-		s.stats.results.Add(1)
-		if err := m.Ack(); err != nil {
-			s.log.Warn("ack load result", "err", err)
-		}
-	})
-	if err != nil {
-		return fmt.Errorf("compactor %s: consume results: %w", p.Name, err)
-	}
-	defer rc.Stop()
+	// Drained first (defers run last in, first out): a result being applied
+	// finishes and is acked before Run returns.
+	defer s.drain(results, "load results")
 
 	// The watermark never goes back, also across restarts.
 	if wm, ok, err := s.cfg.Watermarks.Get(ctx, p.Name); err != nil {
@@ -259,8 +239,143 @@ func (s *Service) Run(ctx context.Context) (err error) {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-s.shutdown:
+			return nil
+		case err := <-s.fatal:
+			return fmt.Errorf("compactor %s: %w", p.Name, err)
 		case <-tick.C:
 		}
+	}
+}
+
+// Shutdown stops taking in registrations and results, lets the tick, sweep
+// or result in flight finish (a result is acked), and returns when Run has
+// returned, or with ctx's error when ctx ends first. Before Run it only makes
+// a later Run return at once. Shutdown is idempotent.
+func (s *Service) Shutdown(ctx context.Context) error {
+	s.once.Do(func() { close(s.shutdown) })
+	if !s.started.Load() {
+		return nil
+	}
+	select {
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("compactor %s shutdown: %w", s.cfg.Policy.Name, ctx.Err())
+	}
+}
+
+func (s *Service) stopping() bool {
+	select {
+	case <-s.shutdown:
+		return true
+	default:
+		return false
+	}
+}
+
+// drainWait bounds how long Run waits for a drained consumer to finish the
+// message in its handler.
+const drainWait = 30 * time.Second
+
+// drain stops cc from pulling and waits until its handler has finished the
+// messages already delivered (bounded by drainWait).
+func (s *Service) drain(cc jetstream.ConsumeContext, what string) {
+	cc.Drain()
+	select {
+	case <-cc.Closed():
+	case <-time.After(drainWait):
+		s.log.Warn("consumer still draining; stopped", "consumer", what, "after", drainWait)
+		cc.Stop()
+	}
+}
+
+// consumeErrors is the error handler of the service's consume contexts:
+// errors the client recovers from (missed heartbeats, a leader change) are
+// logged; a closed connection, and for a durable consumer its deletion, end
+// Run with an error, so that its supervisor restarts it and the consumer is
+// made again. (An ordered consumer makes itself again on its own.)
+func (s *Service) consumeErrors(what string, durable bool) jetstream.ConsumeErrHandler {
+	return func(_ jetstream.ConsumeContext, err error) {
+		gone := errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrBadRequest)
+		if errors.Is(err, jetstream.ErrConnectionClosed) || (durable && gone) {
+			select {
+			case s.fatal <- fmt.Errorf("consume %s: %w", what, err):
+			default: // one is enough
+			}
+			return
+		}
+		if !s.stopping() {
+			s.log.Warn("consume "+what, "err", err)
+		}
+	}
+}
+
+// followRegistrations follows the policy's segment registrations (an
+// ordered consumer from the start of the stream) into the watermark.
+func (s *Service) followRegistrations(ctx context.Context) (jetstream.ConsumeContext, error) {
+	p := s.cfg.Policy
+	regs, err := s.cfg.JS.OrderedConsumer(ctx, messages.StreamSegments, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{messages.SegmentFilter(p.Name)}, DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("compactor %s: follow registrations: %w", p.Name, err)
+	}
+	follow, err := regs.Consume(s.onRegistration, s.consumeErrors("registrations", false))
+	if err != nil {
+		return nil, fmt.Errorf("compactor %s: follow registrations: %w", p.Name, err)
+	}
+	return follow, nil
+}
+
+// consumeResults applies the policy's load results to its window states,
+// from the durable consumer the policy's compactors share.
+func (s *Service) consumeResults(ctx context.Context) (jetstream.ConsumeContext, error) {
+	p := s.cfg.Policy
+	results, err := s.cfg.JS.CreateOrUpdateConsumer(ctx, messages.StreamResults, jetstream.ConsumerConfig{
+		Durable:       messages.ResultsConsumer(p.Name),
+		Description:   "windrow compactors of policy " + p.Name + ": load results",
+		FilterSubject: messages.ResultSubject(p.Name),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		// A result that cannot be applied (KV unavailable) is retried with a
+		// delay, without limit: dropping it would leave the window unloaded.
+		MaxDeliver: -1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("compactor %s: results consumer: %w", p.Name, err)
+	}
+	rc, err := results.Consume(func(m jetstream.Msg) { s.onResult(ctx, m) }, s.consumeErrors("load results", true))
+	if err != nil {
+		return nil, fmt.Errorf("compactor %s: consume results: %w", p.Name, err)
+	}
+	return rc, nil
+}
+
+// onResult applies one load result and acks it; see applyResult.
+func (s *Service) onResult(ctx context.Context, m jetstream.Msg) {
+	err := s.applyResult(ctx, m)
+	var poison *poisonError
+	switch {
+	case errors.As(err, &poison):
+		// It will never become readable: terminate it, with the
+		// reason logged and counted, rather than redeliver it forever.
+		s.stats.terminated.Add(1)
+		s.log.Error("load result terminated", "reason", poison.reason, "err", poison.err)
+		if err := m.Term(); err != nil {
+			s.log.Warn("terminate load result; redelivered after the ack wait", "err", err)
+		}
+		return
+	case err != nil:
+		s.log.Warn("apply load result; retrying", "err", err)
+		if err := m.NakWithDelay(time.Second); err != nil {
+			s.log.Warn("nak load result; redelivered after the ack wait", "err", err)
+		}
+		return
+	}
+	s.stats.results.Add(1)
+	if err := m.Ack(); err != nil {
+		s.log.Warn("ack load result", "err", err)
 	}
 }
 
