@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -148,33 +149,19 @@ func (m *Metrics) Shutdown(ctx context.Context) (err error) {
 // instruments creates every instrument and the callbacks that observe them.
 func (m *Metrics) instruments(meter metric.Meter) error {
 	var errs []error
-	counter := func(name, unit, desc string) metric.Int64ObservableCounter {
-		c, err := meter.Int64ObservableCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
-		errs = append(errs, err)
-		return c
-	}
 	gauge := func(name, unit, desc string) metric.Int64ObservableGauge {
 		g, err := meter.Int64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc))
 		errs = append(errs, err)
 		return g
 	}
-	// Collector (per policy).
-	received := counter("windrow.collector.events.received", "{event}", "Messages the collector took from the source stream, redeliveries included.")
-	staged := counter("windrow.collector.events.staged", "{event}", "Decoded events written to registered staging segments.")
-	dead := counter("windrow.collector.events.dead_lettered", "{event}", "Events sent to the DLQ: bad input, future events, and late events of policies with late: dlq.")
-	late := counter("windrow.collector.events.late_dropped", "{event}", "Late events counted and dropped (late: drop).")
-	redelivered := counter("windrow.collector.events.redelivered", "{event}", "Redelivered events of closed windows found already staged (acked, not counted again).")
-	segments := counter("windrow.collector.segments.written", "{segment}", "Staging segments written and registered.")
-	segBytes := counter("windrow.collector.segment", "By", "Bytes of staging segments written and registered.")
-	flushes := counter("windrow.collector.flushes", "{flush}", "Collector flushes.")
-	// Compactor (per policy).
-	sealed := counter("windrow.compactor.windows.sealed", "{window}", "Windows this process's compactor sealed.")
-	compacted := counter("windrow.compactor.windows.compacted", "{window}", "Windows this process's compactor compacted into batches.")
-	results := counter("windrow.compactor.results.applied", "{result}", "Load results applied to window states.")
-	terminated := counter("windrow.compactor.results.terminated", "{result}", "Unreadable load results terminated.")
-	// Loader (all policies).
-	commands := counter("windrow.loader.commands", "{command}", "Load commands handled, by status: loaded, duplicate (already in the ledger), failed (given up, window FAILED).")
-	loadedRows := counter("windrow.loader.rows", "{row}", "Rows committed to the warehouse.")
+	// The roles' counters, derived from the tags of their Stats fields.
+	shared := map[string]metric.Int64ObservableCounter{}
+	collectorCounters, err := statCounters(meter, reflect.TypeFor[collector.Stats](), shared)
+	errs = append(errs, err)
+	compactorCounters, err := statCounters(meter, reflect.TypeFor[compactor.Stats](), shared)
+	errs = append(errs, err)
+	loaderCounters, err := statCounters(meter, reflect.TypeFor[loader.Stats](), shared)
+	errs = append(errs, err)
 	// Cluster view (per policy), from NATS, cached.
 	lag := gauge("windrow.collector.consumer.lag", "{message}", "Messages of the source stream the policy's collectors have not staged yet: pending plus delivered-unacked of the collector consumer.")
 	wmLag, err := meter.Float64ObservableGauge("windrow.watermark.lag", metric.WithUnit("s"),
@@ -200,40 +187,22 @@ func (m *Metrics) instruments(meter metric.Meter) error {
 	polStatus := func(p, st string) metric.ObserveOption {
 		return metric.WithAttributeSet(attribute.NewSet(attribute.String(LabelPolicy, p), attribute.String(LabelStatus, st)))
 	}
-	status := func(st string) metric.ObserveOption {
-		return metric.WithAttributeSet(attribute.NewSet(attribute.String(LabelStatus, st)))
-	}
 	_, err = meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		p := m.opts.Process
 		if p == nil {
 			return nil
 		}
 		for policy, st := range p.CollectorStats() {
-			a := pol(policy)
-			o.ObserveInt64(received, st.Received, a)
-			o.ObserveInt64(staged, st.Staged, a)
-			o.ObserveInt64(dead, st.DeadLettered, a)
-			o.ObserveInt64(late, st.LateDropped, a)
-			o.ObserveInt64(redelivered, st.Redelivered, a)
-			o.ObserveInt64(segments, st.Segments, a)
-			o.ObserveInt64(segBytes, st.SegmentBytes, a)
-			o.ObserveInt64(flushes, st.Flushes, a)
+			observeStats(o, collectorCounters, st, attribute.String(LabelPolicy, policy))
 		}
 		for policy, st := range p.CompactorStats() {
-			a := pol(policy)
-			o.ObserveInt64(sealed, st.Sealed, a)
-			o.ObserveInt64(compacted, st.Compacted, a)
-			o.ObserveInt64(results, st.Results, a)
-			o.ObserveInt64(terminated, st.ResultsTerminated, a)
+			observeStats(o, compactorCounters, st, attribute.String(LabelPolicy, policy))
 		}
 		if st, ok := p.LoaderStats(); ok {
-			o.ObserveInt64(commands, st.Loaded, status(string(messages.LoadLoaded)))
-			o.ObserveInt64(commands, st.Duplicates, status(string(messages.LoadDuplicate)))
-			o.ObserveInt64(commands, st.Failed, status(string(messages.LoadFailed)))
-			o.ObserveInt64(loadedRows, st.Rows)
+			observeStats(o, loaderCounters, st)
 		}
 		return nil
-	}, received, staged, dead, late, redelivered, segments, segBytes, flushes, sealed, compacted, results, terminated, commands, loadedRows)
+	}, instrumentsOf(collectorCounters, compactorCounters, loaderCounters)...)
 	if err != nil {
 		return err
 	}

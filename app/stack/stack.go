@@ -281,22 +281,29 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 // windrow commands on the same data directory find it.
 func URLFile(dataDir string) string { return filepath.Join(dataDir, "nats.url") }
 
-// Run runs the configured roles until ctx is done.
+// Run runs the configured roles until ctx is done, or until one fails (then
+// it stops the others and returns that error). Each role stops gracefully
+// (see supervise).
 func (s *Stack) Run(ctx context.Context) error {
+	var l *loader.Service
+	if slices.Contains(s.cfg.Roles, RoleLoader) {
+		var err error
+		if l, err = s.newLoader(); err != nil {
+			return err
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // one role failing stops the others
 	s.running.Store(true)
 	defer s.running.Store(false)
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
+	errs := make(chan error, len(s.cfg.Roles))
 	run := func(name string, f func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			if err := f(ctx); err != nil && ctx.Err() == nil {
 				errs <- fmt.Errorf("%s: %w", name, err)
 			}
-		}()
+		})
 	}
 	for _, role := range s.cfg.Roles {
 		switch role {
@@ -309,41 +316,10 @@ func (s *Stack) Run(ctx context.Context) error {
 				return policyrun.Run(ctx, s.Policies, s.Log, s.runCompactor)
 			})
 		case RoleLoader:
-			var wh loader.Warehouse = s.Warehouse
-			if s.cfg.WrapWarehouse != nil {
-				wh = s.cfg.WrapWarehouse(wh)
-			}
-			files, ok := s.Store.(objstore.LocalFiles)
-			if !ok {
-				return fmt.Errorf("loader: the warehouse reads batch files locally; object store %s has no local files", s.Store)
-			}
-			lcfg := loader.Config{Tracing: s.tracing[RoleLoader], JS: s.JS, Warehouse: wh, Files: files, Instance: s.cfg.Instance + "/loader", Logger: s.Log, AckWait: s.cfg.AckWait}
-			if s.Metrics != nil {
-				lcfg.OnLoad = s.Metrics.ObserveLoad
-			}
-			l, err := loader.New(lcfg)
-			if err != nil {
-				return err
-			}
-			s.mu.Lock()
-			s.loader = l
-			s.mu.Unlock()
-			// The loader stops gracefully: the command in flight finishes
-			// (load, result, ack) before Run returns.
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-ctx.Done()
-				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-				defer cancel()
-				if err := l.Shutdown(sctx); err != nil {
-					s.Log.Warn("loader shutdown", "err", err)
-				}
-			}()
 			run(role, func(ctx context.Context) error {
 				s.setLoaderRunning(true)
 				defer s.setLoaderRunning(false)
-				return l.Run(context.WithoutCancel(ctx))
+				return supervise(ctx, RoleLoader, l, s.Log)
 			})
 		}
 	}
@@ -355,6 +331,30 @@ func (s *Stack) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return err
+}
+
+// newLoader builds the loader role's service over the stack's warehouse.
+func (s *Stack) newLoader() (*loader.Service, error) {
+	var wh loader.Warehouse = s.Warehouse
+	if s.cfg.WrapWarehouse != nil {
+		wh = s.cfg.WrapWarehouse(wh)
+	}
+	files, ok := s.Store.(objstore.LocalFiles)
+	if !ok {
+		return nil, fmt.Errorf("loader: the warehouse reads batch files locally; object store %s has no local files", s.Store)
+	}
+	lcfg := loader.Config{Tracing: s.tracing[RoleLoader], JS: s.JS, Warehouse: wh, Files: files, Instance: s.cfg.Instance + "/loader", Logger: s.Log, AckWait: s.cfg.AckWait}
+	if s.Metrics != nil {
+		lcfg.OnLoad = s.Metrics.ObserveLoad
+	}
+	l, err := loader.New(lcfg)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.loader = l
+	s.mu.Unlock()
+	return l, nil
 }
 
 func (s *Stack) runCollector(ctx context.Context, p *windows.Policy) error {
@@ -376,9 +376,9 @@ func (s *Stack) runCollector(ctx context.Context, p *windows.Policy) error {
 			delete(s.collectors, p.Name)
 			delete(s.collectorVersions, p.Name)
 		}
-		s.collectorsDone[p.Name] = addCollectorStats(s.collectorsDone[p.Name], c.Stats())
+		s.collectorsDone[p.Name] = addStats(s.collectorsDone[p.Name], c.Stats())
 	}()
-	return c.Run(ctx)
+	return supervise(ctx, RoleCollector+" "+p.Name, c, s.Log)
 }
 
 func (s *Stack) runCompactor(ctx context.Context, p *windows.Policy) error {
@@ -395,9 +395,9 @@ func (s *Stack) runCompactor(ctx context.Context, p *windows.Policy) error {
 		if s.compactors[p.Name] == c {
 			delete(s.compactors, p.Name)
 		}
-		s.compactorsDone[p.Name] = addCompactorStats(s.compactorsDone[p.Name], c.Stats())
+		s.compactorsDone[p.Name] = addStats(s.compactorsDone[p.Name], c.Stats())
 	}()
-	return c.Run(ctx)
+	return supervise(ctx, RoleCompactor+" "+p.Name, c, s.Log)
 }
 
 // CollectorStats returns the counters of this process's collectors of a
@@ -409,7 +409,7 @@ func (s *Stack) CollectorStats(policy string) (collector.Stats, bool) {
 	st, done := s.collectorsDone[policy]
 	c, ok := s.collectors[policy]
 	if ok {
-		st = addCollectorStats(st, c.Stats())
+		st = addStats(st, c.Stats())
 	}
 	return st, ok || done
 }
@@ -498,11 +498,19 @@ func (s *Stack) Close() error {
 		errs = append(errs, s.Warehouse.Close())
 	}
 	if s.Conn != nil {
+		// Drain flushes pending acks and publishes, then closes; wait for
+		// the close (bounded: the client's drain timeout is 30s).
+		closed := make(chan struct{})
+		s.Conn.SetClosedHandler(func(*nats.Conn) { close(closed) })
 		if err := s.Conn.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 			errs = append(errs, err)
 		}
-		for i := 0; i < 100 && !s.Conn.IsClosed(); i++ {
-			time.Sleep(20 * time.Millisecond)
+		if !s.Conn.IsClosed() {
+			select {
+			case <-closed:
+			case <-time.After(35 * time.Second):
+				errs = append(errs, errors.New("nats connection: still draining after 35s"))
+			}
 		}
 	}
 	if s.Server != nil {
@@ -702,7 +710,7 @@ func (p stackProcess) CollectorStats() map[string]collector.Stats {
 	out := make(map[string]collector.Stats, len(s.collectorsDone)+len(s.collectors))
 	maps.Copy(out, s.collectorsDone)
 	for name, c := range s.collectors {
-		out[name] = addCollectorStats(out[name], c.Stats())
+		out[name] = addStats(out[name], c.Stats())
 	}
 	return out
 }
@@ -714,7 +722,7 @@ func (p stackProcess) CompactorStats() map[string]compactor.Stats {
 	out := make(map[string]compactor.Stats, len(s.compactorsDone)+len(s.compactors))
 	maps.Copy(out, s.compactorsDone)
 	for name, c := range s.compactors {
-		out[name] = addCompactorStats(out[name], c.Stats())
+		out[name] = addStats(out[name], c.Stats())
 	}
 	return out
 }
@@ -727,21 +735,6 @@ func (p stackProcess) LoaderStats() (loader.Stats, bool) {
 		return loader.Stats{}, false
 	}
 	return s.loader.Stats(), true
-}
-
-func addCollectorStats(a, b collector.Stats) collector.Stats {
-	return collector.Stats{
-		Received: a.Received + b.Received, Staged: a.Staged + b.Staged, DeadLettered: a.DeadLettered + b.DeadLettered,
-		LateDropped: a.LateDropped + b.LateDropped, Segments: a.Segments + b.Segments, SegmentBytes: a.SegmentBytes + b.SegmentBytes,
-		Flushes: a.Flushes + b.Flushes, Redelivered: a.Redelivered + b.Redelivered,
-	}
-}
-
-func addCompactorStats(a, b compactor.Stats) compactor.Stats {
-	return compactor.Stats{
-		Sealed: a.Sealed + b.Sealed, Compacted: a.Compacted + b.Compacted,
-		Results: a.Results + b.Results, ResultsTerminated: a.ResultsTerminated + b.ResultsTerminated,
-	}
 }
 
 // shapeFloor is the earliest instant a new window shape may apply to a

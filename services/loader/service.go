@@ -17,12 +17,14 @@ import (
 	"github.com/windrow/windrow/messages"
 )
 
-// Stats counts load outcomes since the Service started.
+// Stats counts load outcomes since the Service started. Every field is a
+// counter exported as the metric its tags name (see collector.Stats); the
+// three outcomes are one metric with a status label (tag attrs).
 type Stats struct {
-	Loaded     int64 // commands loaded (rows committed)
-	Duplicates int64 // commands whose batch was already in the ledger
-	Failed     int64 // commands given up as poison
-	Rows       int64 // rows committed by Loaded commands
+	Loaded     int64 `metric:"windrow.loader.commands" attrs:"status=loaded" unit:"{command}" help:"Load commands handled, by status: loaded, duplicate (already in the ledger), failed (given up, window FAILED)."`
+	Duplicates int64 `metric:"windrow.loader.commands" attrs:"status=duplicate" unit:"{command}" help:"Load commands handled, by status: loaded, duplicate (already in the ledger), failed (given up, window FAILED)."`
+	Failed     int64 `metric:"windrow.loader.commands" attrs:"status=failed" unit:"{command}" help:"Load commands handled, by status: loaded, duplicate (already in the ledger), failed (given up, window FAILED)."`
+	Rows       int64 `metric:"windrow.loader.rows" unit:"{row}" help:"Rows committed to the warehouse."`
 }
 
 // Service consumes LoadCommands and loads their batches. See the package
