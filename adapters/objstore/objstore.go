@@ -7,17 +7,42 @@
 // shared file system); the conformance suite in objstoretest is what each of
 // them must pass.
 //
-// The contract, for every implementation:
-//   - Keys are slash-separated relative paths (CleanKey): never empty,
-//     absolute, with "..", NUL, backslashes or a ".tmp-" element.
+// The contract, for every implementation (objstoretest checks each clause):
+//   - Keys are slash-separated relative paths, used in their CleanKey form
+//     ("a//b/./c" is "a/b/c"): never empty, absolute, with "..", NUL,
+//     backslashes or a ".tmp-" element; such keys are ErrInvalidKey for
+//     every method.
 //   - Writes commit atomically: an object becomes visible under its key, as
-//     a whole, only when its Writer commits; a crash or Abort before that
-//     leaves the previous version (or nothing). A retried write of a key
-//     replaces the object as a whole.
-//   - Reads are random access (io.ReaderAt, what Parquet readers need) and
-//     see one committed version from Open to Close.
-//   - List returns committed keys only, sorted; Delete of a missing key is
-//     not an error; a missing key is ErrNotFound for Open and Get.
+//     a whole, only when its Writer commits. Until then Get, Open and List
+//     see the previous version (or nothing); a crash or Abort leaves it. A
+//     retried write of a key replaces the object as a whole; of concurrent
+//     writes of one key, one whole version wins.
+//   - A Writer finishes once: Commit after Commit or Abort fails and
+//     changes nothing; Abort after either returns nil (defer w.Abort() is
+//     safe); Write after either fails.
+//   - Reads are random access (io.ReaderAt, what Parquet readers need):
+//     a read cut short by the end of the object returns io.EOF itself, and
+//     parallel ReadAt calls on one Object are allowed. An open Object reads
+//     the version it opened, and Size is that version's, until Close,
+//     whatever commits or deletes of its key happen meanwhile. (A store on
+//     a file system that cannot replace an open file, Windows for local,
+//     may instead fail that commit or delete; the open Object still reads
+//     its version.)
+//   - A prefix is cleaned like a key ("a/" is "a"; "" is ErrInvalidKey:
+//     there is no listing or deleting the whole store) and matches by path
+//     element: List("a") returns the committed keys equal to "a" or under
+//     "a/", so "a/1" and "a/b/2" but never "ab/3" or "a.txt", and
+//     List("a/1") never returns "a/10". List returns committed keys only,
+//     in their clean form, sorted bytewise; a prefix with nothing under it
+//     lists nothing, without an error. DeletePrefix removes exactly what
+//     List of the same prefix returns.
+//   - A missing key is ErrNotFound for Open and Get, and Delete of it is not
+//     an error. A name that only prefixes keys ("a" when "a/1" exists) or
+//     lies under a key ("c/d" when "c" exists) is no key. Whether a key and
+//     keys under it ("c" and "c/d") can exist together is up to the store
+//     (local: no, a file is not a directory); callers must not rely on it.
+//   - Every method refuses a context that is already done with an error
+//     wrapping the context's error, and changes nothing.
 //   - All methods are safe for concurrent use.
 package objstore
 
@@ -32,7 +57,7 @@ import (
 )
 
 // ErrInvalidKey is returned for keys that are empty, absolute, contain "..",
-// NUL or backslashes.
+// NUL, backslashes or a ".tmp-" element (see CleanKey).
 var ErrInvalidKey = errors.New("invalid object key")
 
 // ErrNotFound is returned when a key does not exist.
@@ -50,11 +75,12 @@ type Store interface {
 	Open(ctx context.Context, key string) (Object, error)
 	// Get reads a whole object.
 	Get(ctx context.Context, key string) ([]byte, error)
-	// List returns the committed keys under prefix, sorted.
+	// List returns the committed keys equal to prefix or under prefix+"/",
+	// sorted.
 	List(ctx context.Context, prefix string) ([]string, error)
 	// Delete removes key; deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
-	// DeletePrefix removes every object under prefix (a directory key).
+	// DeletePrefix removes every object List(prefix) would return.
 	DeletePrefix(ctx context.Context, prefix string) error
 	// String describes the store for people (a directory, a bucket and
 	// prefix); it never holds a secret.
@@ -89,8 +115,11 @@ type LocalFiles interface {
 // of a write leaves something behind (a temporary file, an unfinished
 // upload) until it is swept.
 type TempSweeper interface {
-	// RemoveStaleTemps removes the unfinished writes under prefix ("" for
-	// the whole store) last written before olderThan, and says how many.
+	// RemoveStaleTemps removes the unfinished writes under prefix (matched
+	// as List matches it; "" for the whole store) last written before
+	// olderThan, and says how many. Committed objects and writes last
+	// written at or after olderThan stay; a Writer whose write was swept
+	// fails to commit, and its key keeps its previous version.
 	RemoveStaleTemps(ctx context.Context, prefix string, olderThan time.Time) (int, error)
 }
 

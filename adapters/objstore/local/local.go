@@ -8,6 +8,14 @@
 // a crash never leaves a half-written file under a final name, and a retried
 // write of the same key replaces the file as a whole. A writer killed before
 // its commit leaves a ".tmp-" file, which RemoveStaleTemps sweeps.
+//
+// An open Object holds its file: on Unix-like systems a later Commit or
+// Delete of the key replaces or removes the name, and the open Object goes
+// on reading the version it opened. On Windows, where a file that is open
+// may not be replaceable, such a Commit or Delete can fail instead; the open
+// Object still reads its version. A directory is no key: Open and Get of a
+// name that only prefixes keys are ErrNotFound, and so are names under a
+// file.
 package local
 
 import (
@@ -23,6 +31,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/windrow/windrow/adapters/objstore"
@@ -157,28 +166,50 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) (string, error
 	return sha, err
 }
 
-// Open opens key for reading.
+// Open opens key for reading. The object reads the file it opened until
+// Close: on Unix-like systems a Commit or Delete of the key meanwhile
+// replaces or removes the name, not the open file.
 func (s *Store) Open(ctx context.Context, key string) (objstore.Object, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	p, err := s.Path(key)
+	f, size, err := s.openFile(key)
 	if err != nil {
 		return nil, err
 	}
+	return &localObject{File: f, size: size}, nil
+}
+
+// openFile opens the committed file of key. A directory (a prefix of other
+// keys) or a name under a file is no key: ErrNotFound.
+func (s *Store) openFile(key string) (*os.File, int64, error) {
+	p, err := s.Path(key)
+	if err != nil {
+		return nil, 0, err
+	}
 	f, err := os.Open(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s", objstore.ErrNotFound, key)
+	if missing(err) {
+		return nil, 0, fmt.Errorf("%w: %s", objstore.ErrNotFound, key)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", key, err)
+		return nil, 0, fmt.Errorf("open %s: %w", key, err)
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("stat %s: %w", key, err)
+		return nil, 0, fmt.Errorf("stat %s: %w", key, err)
 	}
-	return &localObject{File: f, size: st.Size()}, nil
+	if st.IsDir() {
+		f.Close()
+		return nil, 0, fmt.Errorf("%w: %s", objstore.ErrNotFound, key)
+	}
+	return f, st.Size(), nil
+}
+
+// missing says whether err means there is no file: not there, or a path
+// through a file (a key under another key).
+func missing(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
 }
 
 type localObject struct {
@@ -190,24 +221,39 @@ func (o *localObject) Size() int64 { return o.size }
 
 // Get reads a whole object.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
-	p, err := s.Path(key)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f, size, err := s.openFile(key)
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s", objstore.ErrNotFound, key)
+	defer f.Close()
+	// A committed file is never written again (a rewrite renames a new
+	// file over its name), so its size is the object's.
+	data := make([]byte, size)
+	if _, err := io.ReadFull(f, data); err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
 	}
-	return data, err
+	return data, nil
 }
 
-// Delete removes key; deleting a missing key is not an error.
+// Delete removes key; deleting a missing key is not an error, and neither
+// is deleting a name that only prefixes keys (a directory), which is no key
+// and stays.
 func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	p, err := s.Path(key)
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	st, err := os.Lstat(p)
+	if missing(err) || err == nil && st.IsDir() {
+		return nil
+	}
+	if err := os.Remove(p); err != nil && !missing(err) {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
 	return nil
@@ -215,15 +261,24 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 
 // DeletePrefix removes every object under prefix (a directory key).
 func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	p, err := s.Path(prefix)
 	if err != nil {
 		return err
 	}
-	return os.RemoveAll(p)
+	if err := os.RemoveAll(p); err != nil && !missing(err) {
+		return fmt.Errorf("delete prefix %s: %w", prefix, err)
+	}
+	return nil
 }
 
 // List returns the keys under prefix, sorted, without pending writes.
 func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	p, err := s.Path(prefix)
 	if err != nil {
 		return nil, err
@@ -231,7 +286,7 @@ func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
 	var keys []string
 	err = filepath.WalkDir(p, func(file string, d fs.DirEntry, err error) error {
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
+			if missing(err) {
 				return nil
 			}
 			return err
@@ -267,7 +322,7 @@ func (s *Store) RemoveStaleTemps(ctx context.Context, prefix string, olderThan t
 	removed := 0
 	err := filepath.WalkDir(p, func(file string, d fs.DirEntry, err error) error {
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
+			if missing(err) {
 				return nil
 			}
 			return err
