@@ -32,7 +32,8 @@ type Lease struct {
 }
 
 // Register counts a segment a collector registered in its window. A window
-// without state is created OPEN with the segment; an OPEN window counts it.
+// without state is created OPEN with the segment (w is used only then); an
+// OPEN window counts it.
 // A window no longer OPEN was sealed meanwhile, and the seal froze its
 // cutoff: a registration at or below the cutoff is part of the window
 // (ErrNoChange); one above it goes to the window's next revision when the
