@@ -30,6 +30,7 @@ import (
 	"github.com/windrow/windrow/adapters/statestore"
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/pipeline/loads"
+	"github.com/windrow/windrow/pipeline/windowstate"
 	"github.com/windrow/windrow/windows"
 )
 
@@ -96,17 +97,7 @@ func Start(ctx context.Context, cfg Config, from, to time.Time, dryRun bool) ([]
 			continue
 		}
 		next, err := cfg.States.Update(ctx, st.Key(), func(cur *messages.WindowState) (*messages.WindowState, error) {
-			if cur == nil || (cur.Status != messages.StatusLoaded && cur.Status != messages.StatusFailed) || len(cur.Batches) == 0 {
-				return nil, errChanged
-			}
-			cur.Status = messages.StatusCompacted
-			cur.Replays++
-			cur.LoadedBatches = nil
-			cur.LoadedRows = 0
-			cur.LoadedAt = time.Time{}
-			cur.LoadDuration = 0
-			cur.Error = ""
-			return cur, nil
+			return changed(windowstate.Replay(cur))
 		})
 		if errors.Is(err, errChanged) {
 			w.Skipped = "its state changed meanwhile; run the replay again"
@@ -134,6 +125,19 @@ func Start(ctx context.Context, cfg Config, from, to time.Time, dryRun bool) ([]
 }
 
 var errChanged = errors.New("window state changed")
+
+// changed passes on the state a windowstate event made, for
+// statestore.Update: a refusal is errChanged (the window's state is not
+// what the replay saw), no change is statestore.ErrNoChange.
+func changed(next *messages.WindowState, err error) (*messages.WindowState, error) {
+	switch {
+	case errors.Is(err, windowstate.ErrRefused):
+		return nil, errChanged
+	case errors.Is(err, windowstate.ErrNoChange):
+		return nil, statestore.ErrNoChange
+	}
+	return next, err
+}
 
 // Wait waits until every replayed window (Skipped empty) is LOADED again,
 // calling progress after each check; it fails on a FAILED window.

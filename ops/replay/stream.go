@@ -13,6 +13,7 @@ import (
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/pipeline/records"
 	"github.com/windrow/windrow/pipeline/staging"
+	"github.com/windrow/windrow/pipeline/windowstate"
 	"github.com/windrow/windrow/windows"
 )
 
@@ -88,15 +89,7 @@ func FromStream(ctx context.Context, cfg Config, from, to time.Time, dryRun bool
 			continue
 		}
 		st, err := cfg.States.Update(ctx, messages.WindowKey(p.Name, w.ID), func(cur *messages.WindowState) (*messages.WindowState, error) {
-			if cur == nil || cur.Status != messages.StatusLoaded {
-				return nil, errChanged
-			}
-			if cur.Next == nil {
-				cur.Next = &messages.PendingRevision{}
-			}
-			cur.Next.Rebuild = true
-			cur.Next.HoldUntil = now.Add(holdFor)
-			return cur, nil
+			return changed(windowstate.HoldRebuild(cur, now.Add(holdFor)))
 		})
 		if errors.Is(err, errChanged) {
 			w.Skipped = "its state changed meanwhile; run the rebuild again"
@@ -116,15 +109,7 @@ func FromStream(ctx context.Context, cfg Config, from, to time.Time, dryRun bool
 	// Release the holds: the compactors make the revisions.
 	for _, w := range chosen {
 		_, err := cfg.States.Update(ctx, messages.WindowKey(p.Name, w.ID), func(cur *messages.WindowState) (*messages.WindowState, error) {
-			if cur == nil || cur.Next == nil {
-				return nil, errChanged
-			}
-			if cur.Next.Segments == 0 {
-				cur.Next = nil // nothing of it is left in the stream
-				return cur, nil
-			}
-			cur.Next.HoldUntil = time.Time{}
-			return cur, nil
+			return changed(windowstate.ReleaseRebuild(cur))
 		})
 		if err != nil && !errors.Is(err, errChanged) {
 			return rep, fmt.Errorf("rebuild window %s: release: %w", w.ID, err)
@@ -259,13 +244,9 @@ func stageSegment(ctx context.Context, cfg Config, layout *records.Layout, w *Wi
 		return err
 	}
 	segID := reg.SegmentID
+	seg := windowstate.Segment{Reg: reg, Seq: ack.Sequence, StagedAt: t0}
 	_, err = cfg.States.Update(ctx, messages.WindowKey(p.Name, w.ID), func(cur *messages.WindowState) (*messages.WindowState, error) {
-		if cur == nil || cur.Status != messages.StatusLoaded || cur.Next == nil || !cur.Next.Rebuild || ack.Sequence <= cur.LastSegmentSeq {
-			return nil, errChanged
-		}
-		cur.AddToNext(reg, ack.Sequence, t0)
-		cur.Next.HoldUntil = time.Now().UTC().Add(holdFor)
-		return cur, nil
+		return changed(windowstate.RegisterRebuild(cur, seg, time.Now().UTC().Add(holdFor)))
 	})
 	if errors.Is(err, errChanged) {
 		return fmt.Errorf("rebuild window %s: its state changed while its events were staged (a revision started?); run the rebuild again", w.ID)

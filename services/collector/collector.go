@@ -23,6 +23,7 @@ import (
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/pipeline/records"
 	"github.com/windrow/windrow/pipeline/staging"
+	"github.com/windrow/windrow/pipeline/windowstate"
 	"github.com/windrow/windrow/windows"
 )
 
@@ -668,47 +669,32 @@ func (s *Service) stage(ctx context.Context, b *batch, wb *windowBuf) error {
 	segID, key, size := reg.SegmentID, reg.Object, reg.Bytes
 	var late bool
 	var run string // the window run's traceparent
+	seg := windowstate.Segment{Reg: reg, Seq: ack.Sequence, StagedAt: t0}
 	_, err = s.cfg.States.Update(ctx, messages.WindowKey(p.Name, winID), func(cur *messages.WindowState) (*messages.WindowState, error) {
 		late = false
+		var w windowstate.Window
 		if cur == nil {
 			run = s.cfg.Tracing.NewRun(ctx)
-			return &messages.WindowState{
-				TraceParent: run, TraceID: telemetry.TraceID(run),
-				Policy: p.Name, PolicyVersion: p.Version, WindowStart: wb.win.Start, WindowEnd: wb.win.End,
-				Status: messages.StatusOpen, Segments: 1, StagedRows: reg.Rows, LastSegmentSeq: ack.Sequence, MaxSourceSeq: reg.MaxSourceSeq,
-				MinEventTime: reg.MinEventTime, MaxEventTime: reg.MaxEventTime, FirstStagedAt: t0.UTC(),
-			}, nil
+			w = windowstate.Window{Policy: p.Name, PolicyVersion: p.Version, Start: wb.win.Start, End: wb.win.End,
+				TraceParent: run, TraceID: telemetry.TraceID(run)}
 		}
-		if cur.Status != messages.StatusOpen {
-			// Sealed meanwhile. The seal froze the cutoff: a registration at
-			// or below it is part of the window, one above it is not.
-			if ack.Sequence <= cur.LastSegmentSeq {
-				return nil, statestore.ErrNoChange
-			}
-			if p.Window.Late == windows.LateRevise {
-				// Part of the window's next revision.
-				cur.AddToNext(reg, ack.Sequence, t0)
-				return cur, nil
-			}
+		// A window sealed meanwhile takes the segment only at or below its
+		// cutoff, or into its next revision (late: revise); else it is late.
+		next, err := windowstate.Register(cur, w, seg, p.Window.Late == windows.LateRevise)
+		switch {
+		case errors.Is(err, windowstate.ErrLate):
 			late = true
 			s.sealed.Store(wb.win.Start.UnixMicro(), true)
 			return nil, statestore.ErrNoChange
+		case errors.Is(err, windowstate.ErrNoChange):
+			return nil, statestore.ErrNoChange
+		case err != nil:
+			return nil, err
 		}
-		run = cur.TraceParent
-		if t0.Before(cur.FirstStagedAt) { // collectors in parallel: the run starts with the earliest segment
-			cur.FirstStagedAt = t0.UTC()
+		if next.Status == messages.StatusOpen {
+			run = next.TraceParent
 		}
-		cur.Segments++
-		cur.StagedRows += reg.Rows
-		cur.LastSegmentSeq = max(cur.LastSegmentSeq, ack.Sequence)
-		cur.MaxSourceSeq = max(cur.MaxSourceSeq, reg.MaxSourceSeq)
-		if reg.MinEventTime.Before(cur.MinEventTime) {
-			cur.MinEventTime = reg.MinEventTime
-		}
-		if reg.MaxEventTime.After(cur.MaxEventTime) {
-			cur.MaxEventTime = reg.MaxEventTime
-		}
-		return cur, nil
+		return next, nil
 	})
 	if err != nil {
 		return fmt.Errorf("register segment %s: %w", segID, err)

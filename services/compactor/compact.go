@@ -14,12 +14,12 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/windrow/windrow/adapters/objstore"
-	"github.com/windrow/windrow/adapters/statestore"
 	"github.com/windrow/windrow/adapters/telemetry"
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/pipeline/loads"
 	"github.com/windrow/windrow/pipeline/records"
 	"github.com/windrow/windrow/pipeline/staging"
+	"github.com/windrow/windrow/pipeline/windowstate"
 	"github.com/windrow/windrow/windows"
 )
 
@@ -189,34 +189,19 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err er
 	}
 
 	now := s.cfg.Now().UTC()
+	made := windowstate.Compaction{
+		Segments: int64(len(regs)), StagedRows: staged, BaseRows: baseRows, Rows: stats.Rows - overflow - carried,
+		Duplicates: stats.Duplicates, KeyOverflow: overflow, CarryRows: carried, Carry: carryKey,
+		Batches: bw.refs, Manifest: manifestKey, Unchanged: unchanged,
+	}
 	lost := false
 	next, err := s.cfg.States.Update(ctx, st.Key(), func(cur *messages.WindowState) (*messages.WindowState, error) {
-		lost = false
-		if cur == nil || cur.Status != messages.StatusSealed || cur.Owner != s.cfg.Instance {
-			lost = true
-			return nil, statestore.ErrNoChange
+		out, err := windowstate.Compacted(cur, now, s.cfg.Instance, made)
+		lost = errors.Is(err, windowstate.ErrRefused)
+		if err != nil {
+			return nil, noWrite(err)
 		}
-		cur.Status = messages.StatusCompacted
-		cur.CompactedAt = now
-		cur.StagedRows = staged
-		cur.BaseRows = baseRows
-		cur.CarryRows, cur.Carry = carried, carryKey
-		cur.Rows = stats.Rows - overflow - carried
-		cur.Duplicates = stats.Duplicates
-		cur.KeyOverflow = overflow
-		cur.Batches = bw.refs
-		cur.Manifest = manifestKey
-		cur.Segments = int64(len(regs))
-		if unchanged || len(bw.refs) == 0 {
-			cur.Status = messages.StatusLoaded
-			cur.LoadedAt = now
-			cur.LoadedBatches = nil
-			for _, b := range cur.Batches {
-				cur.LoadedBatches = append(cur.LoadedBatches, b.BatchID)
-			}
-			cur.LoadedRows = cur.Rows // what the table holds of this run already
-		}
-		return cur, nil
+		return out, nil
 	})
 	if err != nil {
 		return err
@@ -302,38 +287,17 @@ func (s *Service) applyResult(ctx context.Context, m jetstream.Msg) (err error) 
 	became := messages.WindowStatus("")
 	st, err := s.cfg.States.Update(ctx, messages.WindowKey(res.Policy, messages.WindowID(res.WindowStart)), func(cur *messages.WindowState) (*messages.WindowState, error) {
 		became = ""
-		if cur == nil || cur.Revision != res.Revision || cur.Replays != res.Replay || cur.Status == messages.StatusLoaded || cur.HasLoaded(res.BatchID) {
-			return nil, statestore.ErrNoChange
+		next, err := windowstate.ApplyLoadResult(cur, &res, now)
+		if err != nil {
+			return nil, noWrite(err)
 		}
-		if res.Status == messages.LoadFailed {
-			cur.Status = messages.StatusFailed
-			cur.Error = fmt.Sprintf("batch %s: %s", res.BatchID, res.Error)
-			became = cur.Status
-			return cur, nil
+		switch {
+		case res.Status == messages.LoadFailed:
+			became = messages.StatusFailed
+		case next.Status == messages.StatusLoaded: // it was not LOADED before
+			became = messages.StatusLoaded
 		}
-		if res.BatchID == messages.WindowLoadID(res.Policy, res.WindowStart, res.Revision) {
-			// A whole-window load: every batch committed at once.
-			for _, b := range cur.Batches {
-				if !cur.HasLoaded(b.BatchID) {
-					cur.LoadedBatches = append(cur.LoadedBatches, b.BatchID)
-					cur.LoadedRows += b.Rows
-				}
-			}
-		} else {
-			cur.LoadedBatches = append(cur.LoadedBatches, res.BatchID)
-			for _, b := range cur.Batches {
-				if b.BatchID == res.BatchID {
-					cur.LoadedRows += b.Rows
-				}
-			}
-		}
-		if cur.Status == messages.StatusCompacted && len(cur.LoadedBatches) == len(cur.Batches) {
-			cur.Status = messages.StatusLoaded
-			cur.LoadedAt = now
-			cur.LoadDuration = now.Sub(cur.CompactedAt).Milliseconds()
-			became = cur.Status
-		}
-		return cur, nil
+		return next, nil
 	})
 	if err != nil {
 		return err
@@ -376,11 +340,11 @@ func (s *Service) cleanup(ctx context.Context, st *messages.WindowState) {
 		}
 	}
 	_, err := s.cfg.States.Update(ctx, st.Key(), func(cur *messages.WindowState) (*messages.WindowState, error) {
-		if cur == nil || cur.Status != messages.StatusLoaded || cur.Revision != st.Revision || cur.StagingDeleted {
-			return nil, statestore.ErrNoChange
+		next, err := windowstate.StagingDeleted(cur, st.Revision)
+		if err != nil {
+			return nil, noWrite(err)
 		}
-		cur.StagingDeleted = true
-		return cur, nil
+		return next, nil
 	})
 	if err != nil {
 		s.log.WarnContext(ctx, "record staging cleanup", "window", st.ID(), "err", err)
@@ -391,12 +355,11 @@ func (s *Service) cleanup(ctx context.Context, st *messages.WindowState) {
 // operator to look at; it returns cause.
 func (s *Service) failWindow(ctx context.Context, st *messages.WindowState, cause error) error {
 	_, err := s.cfg.States.Update(ctx, st.Key(), func(cur *messages.WindowState) (*messages.WindowState, error) {
-		if cur == nil || cur.Status != messages.StatusSealed || cur.Owner != s.cfg.Instance {
-			return nil, statestore.ErrNoChange
+		next, err := windowstate.Fail(cur, s.cfg.Instance, cause.Error())
+		if err != nil {
+			return nil, noWrite(err)
 		}
-		cur.Status = messages.StatusFailed
-		cur.Error = cause.Error()
-		return cur, nil
+		return next, nil
 	})
 	if err != nil {
 		return errors.Join(cause, err)
@@ -588,13 +551,12 @@ func (b *batchWriter) abort() {
 func (s *Service) renew(ctx context.Context, st *messages.WindowState) error {
 	lost := false
 	_, err := s.cfg.States.Update(ctx, st.Key(), func(cur *messages.WindowState) (*messages.WindowState, error) {
-		lost = false
-		if cur == nil || cur.Status != messages.StatusSealed || cur.Owner != s.cfg.Instance {
-			lost = true
-			return nil, statestore.ErrNoChange
+		next, err := windowstate.RenewLease(cur, s.cfg.Now().UTC(), windowstate.Lease{Owner: s.cfg.Instance, For: s.cfg.Lease})
+		lost = errors.Is(err, windowstate.ErrRefused)
+		if err != nil {
+			return nil, noWrite(err)
 		}
-		cur.LeaseUntil = s.cfg.Now().UTC().Add(s.cfg.Lease)
-		return cur, nil
+		return next, nil
 	})
 	if err == nil && lost {
 		err = errLostLease

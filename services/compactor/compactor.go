@@ -20,6 +20,7 @@ import (
 	"github.com/windrow/windrow/adapters/telemetry"
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/pipeline/records"
+	"github.com/windrow/windrow/pipeline/windowstate"
 	"github.com/windrow/windrow/windows"
 )
 
@@ -484,16 +485,12 @@ func (s *Service) seal(ctx context.Context, w windows.Window, wm time.Time) (*me
 	sealed := false
 	st, err := s.cfg.States.Update(ctx, messages.WindowKey(p.Name, w.ID()), func(cur *messages.WindowState) (*messages.WindowState, error) {
 		sealed = false
-		if cur == nil || cur.Status != messages.StatusOpen {
-			return nil, statestore.ErrNoChange
+		next, err := windowstate.Seal(cur, now, wm, windowstate.Lease{Owner: s.cfg.Instance, For: s.cfg.Lease})
+		if err != nil {
+			return nil, noWrite(err)
 		}
-		cur.Status = messages.StatusSealed
-		cur.Watermark = wm.UTC()
-		cur.SealedAt = now
-		cur.Owner = s.cfg.Instance
-		cur.LeaseUntil = now.Add(s.cfg.Lease)
 		sealed = true
-		return cur, nil
+		return next, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("seal window %s: %w", w.ID(), err)
@@ -658,16 +655,15 @@ func (s *Service) claim(ctx context.Context, st *messages.WindowState) (*message
 	claimed := false
 	out, err := s.cfg.States.Update(ctx, st.Key(), func(cur *messages.WindowState) (*messages.WindowState, error) {
 		claimed = false
-		if cur == nil || cur.Status != messages.StatusSealed || (cur.Owner != s.cfg.Instance && now.Before(cur.LeaseUntil)) {
-			return nil, statestore.ErrNoChange
+		next, err := windowstate.Claim(cur, now, windowstate.Lease{Owner: s.cfg.Instance, For: s.cfg.Lease})
+		if err != nil {
+			return nil, noWrite(err)
 		}
 		if cur.Owner != s.cfg.Instance {
 			s.log.Info("taking over sealed window", "window", cur.ID(), "from", cur.Owner)
 		}
-		cur.Owner = s.cfg.Instance
-		cur.LeaseUntil = now.Add(s.cfg.Lease)
 		claimed = true
-		return cur, nil
+		return next, nil
 	})
 	if err != nil || !claimed {
 		return nil, err

@@ -9,10 +9,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/parquet-go/parquet-go"
 
-	"github.com/windrow/windrow/adapters/statestore"
 	"github.com/windrow/windrow/adapters/telemetry"
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/pipeline/staging"
+	"github.com/windrow/windrow/pipeline/windowstate"
 	"github.com/windrow/windrow/windows"
 )
 
@@ -43,33 +43,24 @@ func (s *Service) reviseAfter() time.Duration {
 	return windows.DefaultReviseAfter.D()
 }
 
+// reviseRule is the policy's rule for revisions and early loads.
+func (s *Service) reviseRule() windowstate.ReviseRule {
+	w := s.cfg.Policy.Window
+	return windowstate.ReviseRule{Revise: w.Late == windows.LateRevise, After: s.reviseAfter(), EarlyEvery: w.EarlyEvery.D(), EarlyRows: w.EarlyRows}
+}
+
 // reviseDue reports whether a window's next revision should start now:
 // revise_after after the first pending segment once the window is closed
 // (closed: the watermark passed its end + allowed_lateness); before that,
-// only when an early trigger (early_every, early_rows) says so.
+// only when an early trigger (early_every, early_rows) says so
+// (windowstate.RevisionDue).
 func (s *Service) reviseDue(st *messages.WindowState, now time.Time, closed bool) bool {
-	if st.Status != messages.StatusLoaded || !st.StagingDeleted || st.Next == nil || st.Next.Segments == 0 {
-		return false
-	}
-	if st.Next.Rebuild {
-		// A rebuild from the stream is made once its staging is complete
-		// (the hold released), at once; never from part of it.
-		return st.Next.HoldUntil.IsZero()
-	}
-	if closed {
-		return !now.Before(st.Next.FirstStagedAt.Add(s.reviseAfter()))
-	}
-	return s.earlyDue(st.Next.FirstStagedAt, st.Next.StagedRows, now)
+	return windowstate.RevisionDue(st, now, closed, s.reviseRule())
 }
 
 // earlyDue applies the policy's early triggers to what is staged.
 func (s *Service) earlyDue(first time.Time, rows int64, now time.Time) bool {
-	w := s.cfg.Policy.Window
-	if w.Late != windows.LateRevise {
-		return false
-	}
-	return (w.EarlyEvery > 0 && !first.IsZero() && !now.Before(first.Add(w.EarlyEvery.D()))) ||
-		(w.EarlyRows > 0 && rows >= w.EarlyRows)
+	return s.reviseRule().EarlyDue(first, rows, now)
 }
 
 // closed reports whether the watermark has closed w (end + allowed_lateness).
@@ -102,27 +93,15 @@ func (s *Service) startRevision(ctx context.Context, st *messages.WindowState, c
 	now := s.cfg.Now().UTC()
 	started := false
 	run := s.cfg.Tracing.NewRun(ctx) // a revision is a run of its own, with its own trace
+	rs := windowstate.RevisionStart{
+		Closed: closed, Rule: s.reviseRule(), PolicyVersion: p.Version, Replace: p.Load.Mode == windows.LoadReplace,
+		Lease: windowstate.Lease{Owner: s.cfg.Instance, For: s.cfg.Lease}, TraceParent: run, TraceID: telemetry.TraceID(run),
+	}
 	out, err := s.cfg.States.Update(ctx, st.Key(), func(cur *messages.WindowState) (*messages.WindowState, error) {
 		started = false
-		if cur == nil || !s.reviseDue(cur, now, closed) {
-			return nil, statestore.ErrNoChange
-		}
-		n := cur.Next
-		prior := cur.Batches
-		switch {
-		case n.Rebuild && p.Load.Mode == windows.LoadReplace:
-			prior = nil // rebuilt from the source stream: its segments alone
-		case p.Load.Mode != windows.LoadReplace:
-			prior = append(append([]messages.BatchRef(nil), cur.Prior...), cur.Batches...)
-		}
-		next := &messages.WindowState{
-			Policy: cur.Policy, PolicyVersion: p.Version, WindowStart: cur.WindowStart, WindowEnd: cur.WindowEnd,
-			Revision: cur.Revision + 1, Status: messages.StatusSealed,
-			Segments: n.Segments, StagedRows: n.StagedRows, LastSegmentSeq: n.LastSegmentSeq,
-			MaxSourceSeq: cur.MaxSourceSeq, MinEventTime: n.MinEventTime, MaxEventTime: n.MaxEventTime, FirstStagedAt: n.FirstStagedAt,
-			Watermark: cur.Watermark, SealedAt: now, Owner: s.cfg.Instance, LeaseUntil: now.Add(s.cfg.Lease),
-			Replays: cur.Replays, RevisionBase: cur.LastSegmentSeq, Prior: prior,
-			TraceParent: run, TraceID: telemetry.TraceID(run),
+		next, err := windowstate.StartRevision(cur, now, rs)
+		if err != nil {
+			return nil, noWrite(err)
 		}
 		started = true
 		return next, nil

@@ -13,6 +13,7 @@ import (
 	"github.com/windrow/windrow/adapters/telemetry"
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/pipeline/records"
+	"github.com/windrow/windrow/pipeline/windowstate"
 	"github.com/windrow/windrow/windows"
 )
 
@@ -88,14 +89,13 @@ func (s *Service) openNextPane(ctx context.Context, st *messages.WindowState) er
 	w := windows.Window{Start: st.WindowEnd, End: st.WindowEnd.Add(p.Window.SessionPane().D())}
 	now := s.cfg.Now().UTC()
 	run := s.cfg.Tracing.NewRun(ctx)
+	pane := windowstate.Window{Policy: p.Name, PolicyVersion: p.Version, Start: w.Start.UTC(), End: w.End.UTC(), TraceParent: run, TraceID: telemetry.TraceID(run)}
 	_, err := s.cfg.States.Update(ctx, messages.WindowKey(p.Name, w.ID()), func(cur *messages.WindowState) (*messages.WindowState, error) {
-		if cur != nil {
-			return nil, statestore.ErrNoChange
+		next, err := windowstate.Open(cur, pane, now)
+		if err != nil {
+			return nil, noWrite(err)
 		}
-		return &messages.WindowState{
-			Policy: p.Name, PolicyVersion: p.Version, WindowStart: w.Start.UTC(), WindowEnd: w.End.UTC(), Status: messages.StatusOpen,
-			FirstStagedAt: now, TraceParent: run, TraceID: telemetry.TraceID(run),
-		}, nil
+		return next, nil
 	})
 	if err != nil {
 		return fmt.Errorf("open pane %s for the sessions carried from %s: %w", w.ID(), st.ID(), err)
