@@ -363,3 +363,38 @@ func (x *EpochAssigner) AssignAllMicros(us int64, dst []WindowMicros) []WindowMi
 	}
 	return kept
 }
+
+// ShapeFloor is the earliest instant from which a new window shape may apply
+// to p (the floor of SwitchInstant): the latest of now, of the newest event
+// time its watermark stands for (watermark + max_out_of_order; a zero
+// watermark stands for none), of the ends of p's windows, under its current
+// shapes, of that instant, and of the ends of its stored windows (any
+// status). So no window of the old shape that may hold events is split.
+// Events dated later than that which a collector takes in between the apply
+// and its restart on the new version are the one gap (see
+// docs/architecture.md, "Window shape changes").
+func (p *Policy) ShapeFloor(now, watermark time.Time, storedEnds []time.Time) (time.Time, error) {
+	at := now
+	if !watermark.IsZero() {
+		at = latest(at, watermark.Add(p.Window.MaxOutOfOrder.D()))
+	}
+	assign, err := NewEpochAssigner(p)
+	if err != nil {
+		return time.Time{}, err
+	}
+	floor := at
+	for _, w := range assign.AssignAll(at, nil) {
+		floor = latest(floor, w.End)
+	}
+	for _, end := range storedEnds {
+		floor = latest(floor, end)
+	}
+	return floor, nil
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}

@@ -405,3 +405,34 @@ window_history:
 		t.Fatalf("an until that is not a time: %v", err)
 	}
 }
+
+func TestShapeFloor(t *testing.T) {
+	at := func(h, m int) time.Time { return time.Date(2026, 12, 4, h, m, 0, 0, time.UTC) }
+	p := &Policy{Window: tumblingSpec(time.Hour, "UTC")}
+	p.Window.MaxOutOfOrder = Duration(5 * time.Minute)
+	tests := []struct {
+		name      string
+		now, wm   time.Time
+		stored    []time.Time
+		want      time.Time
+		wantError bool
+	}{
+		{name: "now's window ends it", now: at(10, 30), want: at(11, 0)},
+		{name: "a boundary now is its window's end", now: at(10, 0), want: at(11, 0)},
+		{name: "the watermark's newest event time leads", now: at(10, 30), wm: at(12, 10), want: at(13, 0)},
+		{name: "max_out_of_order counts: a watermark 5m before a boundary", now: at(10, 30), wm: at(11, 55), want: at(13, 0)},
+		{name: "a watermark behind now does not lower it", now: at(10, 30), wm: at(8, 0), want: at(11, 0)},
+		{name: "a stored window further out leads", now: at(10, 30), wm: at(12, 10), stored: []time.Time{at(9, 0), at(15, 0)}, want: at(15, 0)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := p.ShapeFloor(tt.now, tt.wm, tt.stored)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.Equal(tt.want) {
+				t.Errorf("ShapeFloor = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}

@@ -737,43 +737,24 @@ func (p stackProcess) LoaderStats() (loader.Stats, bool) {
 	return s.loader.Stats(), true
 }
 
-// shapeFloor is the earliest instant a new window shape may apply to a
-// policy from: the latest end of its stored windows (any status), and of the
-// windows, under its current shapes, of now and of the newest event time its
-// watermark stands for (watermark + max_out_of_order), so that no window of
-// the old shape that may hold events is split. Events dated later than that
-// which a collector takes in between the apply and its restart on the new
-// version are the one gap (see docs/architecture.md, "Window shape changes").
+// shapeFloor gathers what windows.Policy.ShapeFloor needs of a policy: its
+// watermark and the ends of its stored windows.
 func (s *Stack) shapeFloor(ctx context.Context, cur *windows.Policy) (time.Time, error) {
-	at := time.Now()
 	wm, ok, err := s.Watermarks.Get(ctx, cur.Name)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("watermark of %s: %w", cur.Name, err)
 	}
+	var watermark time.Time
 	if ok {
-		at = later(at, wm.Watermark.Add(cur.Window.MaxOutOfOrder.D()))
-	}
-	assign, err := windows.NewEpochAssigner(cur)
-	if err != nil {
-		return time.Time{}, err
-	}
-	floor := at
-	for _, w := range assign.AssignAll(at, nil) {
-		floor = later(floor, w.End)
+		watermark = wm.Watermark
 	}
 	states, err := s.States.List(ctx, cur.Name)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("windows of %s: %w", cur.Name, err)
 	}
-	for _, st := range states {
-		floor = later(floor, st.WindowEnd)
+	ends := make([]time.Time, len(states))
+	for i, st := range states {
+		ends[i] = st.WindowEnd
 	}
-	return floor, nil
-}
-
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
+	return cur.ShapeFloor(time.Now(), watermark, ends)
 }

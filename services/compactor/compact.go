@@ -44,75 +44,162 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err er
 	}
 	ctx, span := s.tracer.Start(telemetry.RunContext(ctx, st.TraceParent), "compactor.compact", trace.WithAttributes(runAttrs(p.Name, st)...))
 	defer func() { endSpan(span, err) }()
-	_, read := s.tracer.Start(ctx, "compactor.read_segments")
-	regs, err := staging.ReadRegistrations(ctx, s.cfg.JS, p.Name, st.ID(), st.RevisionBase, st.LastSegmentSeq)
+	in, err := s.readInputs(ctx, st, panes)
+	defer in.close()
 	if err != nil {
-		endSpan(read, err)
 		return err
 	}
-	read.SetAttributes(attribute.Int("windrow.segments", len(regs)))
-	if int64(len(regs)) < st.Segments {
+	prefix := BatchPrefix(p.Name, p.Location(), st)
+	out, err := s.merge(ctx, st, panes, in, prefix)
+	if err != nil {
+		return err
+	}
+	manifestKey, err := s.writeManifest(ctx, st, prefix, in, out)
+	if err != nil {
+		return err
+	}
+	next, err := s.markCompacted(ctx, st, windowstate.Compaction{
+		Segments: int64(len(in.regs)), StagedRows: in.staged, BaseRows: in.baseRows, Rows: out.loadRows(),
+		Duplicates: out.stats.Duplicates, KeyOverflow: out.overflow, CarryRows: out.carried, Carry: out.carryKey,
+		Batches: out.refs, Manifest: manifestKey,
+		// Nothing new for the table (a revision of redelivered events only):
+		// the window is LOADED as it is, without a load.
+		Unchanged: st.Revision > 0 && out.stats.Rows-out.overflow == in.baseRows,
+	})
+	if err != nil {
+		return err
+	}
+	if out.carried > 0 {
+		// The sessions carried out are loaded with the next pane: make sure
+		// it exists (a crash before this is repaired by the sweep).
+		if err := s.openNextPane(ctx, next); err != nil {
+			return err
+		}
+	}
+	if next.Status == messages.StatusLoaded {
+		s.log.InfoContext(ctx, "window has nothing new to load", "window", st.ID(), "revision", st.Revision,
+			"rows", out.stats.Rows, "duplicates", out.stats.Duplicates)
+		s.cleanup(ctx, next)
+		s.emitRun(ctx, next, nil)
+		return nil
+	}
+	span.SetAttributes(attribute.Int64("windrow.rows", out.stats.Rows), attribute.Int64("windrow.duplicates", out.stats.Duplicates),
+		attribute.Int("windrow.batches", len(out.refs)), attribute.Int("windrow.segments", len(in.regs)))
+	s.log.InfoContext(ctx, "compacted window", "window", st.ID(), "segments", len(in.regs), "rows", out.stats.Rows, "duplicates", out.stats.Duplicates,
+		"batches", len(out.refs), "took", time.Since(start).Round(time.Millisecond))
+	return s.publishLoads(ctx, next)
+}
+
+// compactInputs are what a window run reads: its staged segments and, for a
+// revision or a session pane, the rows it starts from.
+type compactInputs struct {
+	regs []staging.Registration
+	// files are merged: the segments, plus the previous revision's batches
+	// (mode replace) and the sessions carried in from the pane before.
+	files []*parquet.File
+	// known are the batches of earlier revisions (modes append and merge):
+	// rows found there are not loaded again.
+	known     []*parquet.File
+	staged    int64 // rows in the segments, duplicates included
+	baseRows  int64 // rows merged in from prior batches or carried sessions
+	knownRows int64
+	closers   []func()
+}
+
+func (in *compactInputs) close() {
+	for _, c := range in.closers {
+		c()
+	}
+}
+
+// readInputs opens what the window run of st reads (read_segments span).
+// The caller closes the inputs, also after an error. A window that can never
+// be compacted (registrations lost, segments of an incompatible policy
+// version) is failed here.
+func (s *Service) readInputs(ctx context.Context, st *messages.WindowState, panes sessionPanes) (in *compactInputs, err error) {
+	p := s.cfg.Policy
+	in = &compactInputs{}
+	_, read := s.tracer.Start(ctx, "compactor.read_segments")
+	defer func() {
+		if err != nil {
+			endSpan(read, err)
+		}
+	}()
+	if in.regs, err = staging.ReadRegistrations(ctx, s.cfg.JS, p.Name, st.ID(), st.RevisionBase, st.LastSegmentSeq); err != nil {
+		return in, err
+	}
+	read.SetAttributes(attribute.Int("windrow.segments", len(in.regs)))
+	if int64(len(in.regs)) < st.Segments {
 		// Registrations the window state counted are gone from the stream:
 		// compacting would silently drop their rows.
-		return s.failWindow(ctx, st, fmt.Errorf("window %s: state counts %d registered segments, the segments stream holds %d", st.ID(), st.Segments, len(regs)))
+		return in, s.failWindow(ctx, st, fmt.Errorf("window %s: state counts %d registered segments, the segments stream holds %d", st.ID(), st.Segments, len(in.regs)))
 	}
-	var staged int64
-	files := make([]*parquet.File, 0, len(regs))
-	for _, r := range regs {
+	in.files = make([]*parquet.File, 0, len(in.regs))
+	for _, r := range in.regs {
 		f, closeFile, err := s.openFile(ctx, r.Object)
-		if err == nil {
-			defer closeFile()
-		}
 		if errors.Is(err, records.ErrSchemaMismatch) {
 			// Staged under a policy version this one cannot read (a type
 			// changed, a required field added): retrying cannot help.
-			return s.failWindow(ctx, st, fmt.Errorf("segment %s (staged under policy version %d) does not fit policy version %d: %w",
+			return in, s.failWindow(ctx, st, fmt.Errorf("segment %s (staged under policy version %d) does not fit policy version %d: %w",
 				r.SegmentID, r.PolicyVersion, s.cfg.Policy.Version, err))
 		}
 		if err != nil {
-			return fmt.Errorf("segment %s: %w", r.SegmentID, err)
+			return in, fmt.Errorf("segment %s: %w", r.SegmentID, err)
 		}
-		files = append(files, f)
-		staged += r.Rows
+		in.closers = append(in.closers, func() { closeFile() })
+		in.files = append(in.files, f)
+		in.staged += r.Rows
 	}
 	// A revision also reads the batches of earlier runs: merged in (replace)
 	// or as known rows that are not loaded again (append, merge).
-	var known []*parquet.File
-	var baseRows, knownRows int64
 	if st.Revision > 0 {
 		prior, rows, closePrior, err := s.openPrior(ctx, st)
 		if err != nil {
-			endSpan(read, err)
-			return err
+			return in, err
 		}
-		defer closePrior()
+		in.closers = append(in.closers, closePrior)
 		if p.Load.Mode == windows.LoadReplace {
-			files = append(prior, files...)
-			baseRows = rows
+			in.files = append(prior, in.files...)
+			in.baseRows = rows
 		} else {
-			known, knownRows = prior, rows
+			in.known, in.knownRows = prior, rows
 		}
 		read.SetAttributes(attribute.Int("windrow.prior_batches", len(st.Prior)), attribute.Int64("windrow.prior_rows", rows))
 	}
 	if panes.carryIn != "" {
 		f, closeCarry, err := s.openFile(ctx, panes.carryIn)
 		if err != nil {
-			err = fmt.Errorf("carried sessions %s: %w", panes.carryIn, err)
-			endSpan(read, err)
-			return err
+			return in, fmt.Errorf("carried sessions %s: %w", panes.carryIn, err)
 		}
-		defer closeCarry()
-		files = append(files, f)
-		baseRows = panes.carryInRows
-		read.SetAttributes(attribute.Int64("windrow.carried_in_rows", baseRows))
+		in.closers = append(in.closers, func() { closeCarry() })
+		in.files = append(in.files, f)
+		in.baseRows = panes.carryInRows
+		read.SetAttributes(attribute.Int64("windrow.carried_in_rows", in.baseRows))
 	}
-	read.SetAttributes(attribute.Int64("windrow.staged_rows", staged))
+	read.SetAttributes(attribute.Int64("windrow.staged_rows", in.staged))
 	read.End()
+	return in, nil
+}
 
-	prefix := BatchPrefix(p.Name, p.Location(), st)
-	// Merge: a k-way merge of the sorted segments that drops a source
-	// sequence seen before (dedup), written out as batches (child spans).
-	mctx, merge := s.tracer.Start(ctx, "compactor.merge_dedup")
+// mergeOutcome is what the merge of a window run wrote.
+type mergeOutcome struct {
+	stats    records.MergeStats
+	refs     []messages.BatchRef
+	overflow int64  // rows of keys over the cap, dead-lettered
+	carryKey string // the sessions carried into the next pane, "" if none
+	carried  int64  // rows in carryKey
+}
+
+// loadRows are the rows the window's batches hold for the table.
+func (o *mergeOutcome) loadRows() int64 { return o.stats.Rows - o.overflow - o.carried }
+
+// merge runs the k-way merge of the sorted inputs that drops a source
+// sequence seen before (dedup), written out as batches under prefix (child
+// spans of merge_dedup); session panes cut sessions and carry the open ones
+// out. It checks that every input row is accounted for.
+func (s *Service) merge(ctx context.Context, st *messages.WindowState, panes sessionPanes, in *compactInputs, prefix string) (*mergeOutcome, error) {
+	p := s.cfg.Policy
+	mctx, span := s.tracer.Start(ctx, "compactor.merge_dedup")
 	bw := &batchWriter{ctx: mctx, s: s, st: st, prefix: prefix, lastRenew: time.Now(), known: map[string]bool{}}
 	for _, b := range st.Prior {
 		if b.Key != "" {
@@ -128,11 +215,11 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err er
 			carryOut: panes.carryOut, emit: bw.writeRun, carry: carry.write}
 		write = cutter.add
 	}
-	stats, err := s.layout.MergeKnown(known, files, write)
-	var carryKey string // the sessions carried into the next pane, "" if none
+	out := &mergeOutcome{}
+	stats, err := s.layout.MergeKnown(in.known, in.files, write)
 	if err == nil && cutter != nil {
 		if err = cutter.flush(); err == nil {
-			carryKey, err = carry.finish()
+			out.carryKey, err = carry.finish()
 		}
 	}
 	if err == nil {
@@ -144,56 +231,59 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err er
 			carry.abort()
 		}
 		err = fmt.Errorf("compact window %s: %w", st.ID(), err)
-		endSpan(merge, err)
+		endSpan(span, err)
 		if errors.Is(err, errKeyOverflow) {
-			return s.failWindow(ctx, st, err)
+			return nil, s.failWindow(ctx, st, err)
 		}
-		return err
+		return nil, err
 	}
-	overflow := int64(len(bw.overflow))
-	if overflow > 0 {
+	out.stats, out.refs, out.overflow = stats, bw.refs, int64(len(bw.overflow))
+	if out.overflow > 0 {
 		// Before the window is COMPACTED: a crash here republishes the same
 		// records (same msg ids) on the retry.
 		if err := s.deadLetterOverflow(ctx, st, bw.overflow); err != nil {
-			endSpan(merge, err)
-			return err
+			endSpan(span, err)
+			return nil, err
 		}
 	}
-	merge.SetAttributes(attribute.Int64("windrow.rows", stats.Rows), attribute.Int64("windrow.duplicates", stats.Duplicates),
+	span.SetAttributes(attribute.Int64("windrow.rows", stats.Rows), attribute.Int64("windrow.duplicates", stats.Duplicates),
 		attribute.Int("windrow.batches", len(bw.refs)))
-	merge.End()
-	if stats.Rows+stats.Duplicates != staged+baseRows || stats.Known != knownRows {
-		return fmt.Errorf("compact window %s: merged %d rows + %d duplicates (%d known), segments hold %d, earlier batches %d",
-			st.ID(), stats.Rows, stats.Duplicates, stats.Known, staged, baseRows+knownRows)
+	span.End()
+	if stats.Rows+stats.Duplicates != in.staged+in.baseRows || stats.Known != in.knownRows {
+		return nil, fmt.Errorf("compact window %s: merged %d rows + %d duplicates (%d known), segments hold %d, earlier batches %d",
+			st.ID(), stats.Rows, stats.Duplicates, stats.Known, in.staged, in.baseRows+in.knownRows)
 	}
-	// Nothing new for the table (a revision of redelivered events only):
-	// the window is LOADED as it is, without a load.
-	unchanged := st.Revision > 0 && stats.Rows-overflow == baseRows
-	var carried int64
-	if carryKey != "" {
-		carried = carry.rows
+	if out.carryKey != "" {
+		out.carried = carry.rows
 	}
+	return out, nil
+}
 
+// writeManifest writes the run's batch manifest next to its batches and
+// returns its key.
+func (s *Service) writeManifest(ctx context.Context, st *messages.WindowState, prefix string, in *compactInputs, out *mergeOutcome) (string, error) {
+	p := s.cfg.Policy
 	manifest := &messages.BatchManifest{
 		Policy: p.Name, PolicyVersion: p.Version, WindowStart: st.WindowStart, WindowEnd: st.WindowEnd, Revision: st.Revision,
-		Table: p.Load.Table, Columns: records.Columns(s.cfg.Policy), Batches: bw.refs, Rows: stats.Rows - overflow - carried, Duplicates: stats.Duplicates,
-		Segments: len(regs), CreatedAt: time.Now().UTC(),
+		Table: p.Load.Table, Columns: records.Columns(s.cfg.Policy), Batches: out.refs, Rows: out.loadRows(), Duplicates: out.stats.Duplicates,
+		Segments: len(in.regs), CreatedAt: time.Now().UTC(),
 	}
 	data, err := messages.Encode(manifest)
 	if err != nil {
-		return err
+		return "", err
 	}
-	manifestKey := prefix + "/manifest.json"
-	if _, err := s.cfg.Store.Put(ctx, manifestKey, data); err != nil {
-		return err
+	key := prefix + "/manifest.json"
+	if _, err := s.cfg.Store.Put(ctx, key, data); err != nil {
+		return "", err
 	}
+	return key, nil
+}
 
+// markCompacted records the run's outcome in the window's state
+// (windowstate.Compacted); errLostLease if another compactor owns the
+// window now.
+func (s *Service) markCompacted(ctx context.Context, st *messages.WindowState, made windowstate.Compaction) (*messages.WindowState, error) {
 	now := s.cfg.Now().UTC()
-	made := windowstate.Compaction{
-		Segments: int64(len(regs)), StagedRows: staged, BaseRows: baseRows, Rows: stats.Rows - overflow - carried,
-		Duplicates: stats.Duplicates, KeyOverflow: overflow, CarryRows: carried, Carry: carryKey,
-		Batches: bw.refs, Manifest: manifestKey, Unchanged: unchanged,
-	}
 	lost := false
 	next, err := s.cfg.States.Update(ctx, st.Key(), func(cur *messages.WindowState) (*messages.WindowState, error) {
 		out, err := windowstate.Compacted(cur, now, s.cfg.Instance, made)
@@ -204,31 +294,13 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err er
 		return out, nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if lost {
-		return fmt.Errorf("compact window %s: %w", st.ID(), errLostLease)
+		return nil, fmt.Errorf("compact window %s: %w", st.ID(), errLostLease)
 	}
 	s.stats.compacted.Add(1)
-	if carried > 0 {
-		// The sessions carried out are loaded with the next pane: make sure
-		// it exists (a crash before this is repaired by the sweep).
-		if err := s.openNextPane(ctx, next); err != nil {
-			return err
-		}
-	}
-	if next.Status == messages.StatusLoaded {
-		s.log.InfoContext(ctx, "window has nothing new to load", "window", st.ID(), "revision", st.Revision,
-			"rows", stats.Rows, "duplicates", stats.Duplicates)
-		s.cleanup(ctx, next)
-		s.emitRun(ctx, next, nil)
-		return nil
-	}
-	span.SetAttributes(attribute.Int64("windrow.rows", stats.Rows), attribute.Int64("windrow.duplicates", stats.Duplicates),
-		attribute.Int("windrow.batches", len(bw.refs)), attribute.Int("windrow.segments", len(regs)))
-	s.log.InfoContext(ctx, "compacted window", "window", st.ID(), "segments", len(regs), "rows", stats.Rows, "duplicates", stats.Duplicates,
-		"batches", len(bw.refs), "took", time.Since(start).Round(time.Millisecond))
-	return s.publishLoads(ctx, next)
+	return next, nil
 }
 
 // openFile opens a Parquet object of the policy (a segment, a batch, a
