@@ -22,9 +22,12 @@
 //     and its ledger row, are replaced.
 //   - Modes: "append" (or "") inserts the rows. "replace" first deletes every
 //     row the policy loaded before for the window into the table (any batch,
-//     any revision, found through the ledger), so a newer revision replaces
-//     an older one as a whole. "merge" keeps one row per MergeKey: the newest
-//     by TimeColumn, then _source_seq, across the table and the batch.
+//     any revision, found through the ledger), so each revision replaces the
+//     one loaded before it as a whole. (Revisions are expected to load in
+//     order; what an older revision loaded after a newer one must do is not
+//     settled yet: duckdbwh lets it replace the newer.) "merge" keeps one row
+//     per MergeKey: the newest by TimeColumn, then _source_seq, across the
+//     table and the batch.
 //   - Rows, when > 0, is checked against the objects (every row for replace
 //     and merge, the inserted rows for append); a difference wraps
 //     ErrRowCount.
@@ -39,8 +42,8 @@
 //   - Errors that may go away on their own (a locked database, a dropped
 //     connection) wrap ErrTransient; the loader retries those and treats
 //     every other error as permanent.
-//   - Load and Close are safe for concurrent use; Load after Close wraps
-//     ErrClosed.
+//   - Load and Close are safe for concurrent use; Close is idempotent, and
+//     Load after Close wraps ErrClosed.
 //
 // How a warehouse reaches the objects is its own configuration, not part of
 // a Load call: each implementation is opened over the object store the
