@@ -168,7 +168,7 @@ func verifySHA256(ctx context.Context, store objstore.Store, key, want string) e
 	switch {
 	case errors.Is(err, objstore.ErrNotFound):
 		return fmt.Errorf("%w: %s", ErrFileMissing, key)
-	case errors.Is(err, objstore.ErrInvalidKey) || ctx.Err() != nil:
+	case err != nil && (errors.Is(err, objstore.ErrInvalidKey) || ctx.Err() != nil):
 		return fmt.Errorf("open object %q: %w", key, err)
 	case err != nil:
 		return fmt.Errorf("open object %q: %w: %w", key, ErrTransient, err)

@@ -73,7 +73,7 @@ func (w *Warehouse) copyObject(ctx context.Context, key string) (string, error) 
 	switch {
 	case errors.Is(err, objstore.ErrNotFound):
 		return "", fmt.Errorf("%w: %s", warehouse.ErrObjectMissing, key)
-	case errors.Is(err, objstore.ErrInvalidKey) || ctx.Err() != nil:
+	case err != nil && (errors.Is(err, objstore.ErrInvalidKey) || ctx.Err() != nil):
 		return "", fmt.Errorf("open object %q: %w", key, err)
 	case err != nil:
 		return "", fmt.Errorf("open object %q: %w: %w", key, warehouse.ErrTransient, err)
