@@ -28,6 +28,7 @@ import (
 	"github.com/windrow/windrow/adapters/policystore"
 	"github.com/windrow/windrow/adapters/statestore"
 	"github.com/windrow/windrow/adapters/telemetry"
+	"github.com/windrow/windrow/adapters/warehouse"
 	"github.com/windrow/windrow/adapters/warehouse/duckdbwh"
 	"github.com/windrow/windrow/app/metrics"
 	"github.com/windrow/windrow/app/policyrun"
@@ -85,7 +86,7 @@ type Config struct {
 	ConnectWait time.Duration
 	// WrapWarehouse, if set, wraps the warehouse the loader uses: fault
 	// injection in tests (a warehouse that fails now and then).
-	WrapWarehouse func(loader.Warehouse) loader.Warehouse
+	WrapWarehouse func(warehouse.Warehouse) warehouse.Warehouse
 	// MetricsAddr, unless "" or "off", is where the process serves
 	// /metrics, /healthz and /readyz (app/metrics), from Open until
 	// Close. Port 0 picks a free port (see MetricsURL).
@@ -268,7 +269,7 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 		return nil, err
 	}
 	if slices.Contains(cfg.Roles, RoleLoader) {
-		if s.Warehouse, err = duckdbwh.Open(duckdbwh.Config{Path: cfg.DuckDB}); err != nil {
+		if s.Warehouse, err = duckdbwh.Open(duckdbwh.Config{Path: cfg.DuckDB, Objects: s.Store}); err != nil {
 			return nil, err
 		}
 	}
@@ -335,15 +336,11 @@ func (s *Stack) Run(ctx context.Context) error {
 
 // newLoader builds the loader role's service over the stack's warehouse.
 func (s *Stack) newLoader() (*loader.Service, error) {
-	var wh loader.Warehouse = s.Warehouse
+	var wh warehouse.Warehouse = s.Warehouse
 	if s.cfg.WrapWarehouse != nil {
 		wh = s.cfg.WrapWarehouse(wh)
 	}
-	files, ok := s.Store.(objstore.LocalFiles)
-	if !ok {
-		return nil, fmt.Errorf("loader: the warehouse reads batch files locally; object store %s has no local files", s.Store)
-	}
-	lcfg := loader.Config{Tracing: s.tracing[RoleLoader], JS: s.JS, Warehouse: wh, Files: files, Instance: s.cfg.Instance + "/loader", Logger: s.Log, AckWait: s.cfg.AckWait}
+	lcfg := loader.Config{Tracing: s.tracing[RoleLoader], JS: s.JS, Warehouse: wh, Objects: s.Store, Instance: s.cfg.Instance + "/loader", Logger: s.Log, AckWait: s.cfg.AckWait}
 	if s.Metrics != nil {
 		lcfg.OnLoad = s.Metrics.ObserveLoad
 	}

@@ -18,25 +18,25 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/windrow/windrow/adapters/telemetry"
+	"github.com/windrow/windrow/adapters/warehouse"
 	"github.com/windrow/windrow/app/stack"
 	"github.com/windrow/windrow/internal/testkit"
 	"github.com/windrow/windrow/internal/testnats"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/loader"
 )
 
 const tracedPolicy = testkit.OrdersPolicy
 
 // failOnce fails the first load of one batch with a transient error.
 type failOnce struct {
-	loader.Warehouse
+	warehouse.Warehouse
 	batch string
 	done  atomic.Bool
 }
 
-func (w *failOnce) Load(ctx context.Context, b loader.Batch) (int64, bool, error) {
+func (w *failOnce) Load(ctx context.Context, b warehouse.Batch) (int64, bool, error) {
 	if b.ID == w.batch && w.done.CompareAndSwap(false, true) {
-		return 0, false, fmt.Errorf("warehouse busy (injected): %w", loader.ErrTransient)
+		return 0, false, fmt.Errorf("warehouse busy (injected): %w", warehouse.ErrTransient)
 	}
 	return w.Warehouse.Load(ctx, b)
 }
@@ -65,7 +65,7 @@ func TestWindowRunIsOneTrace(t *testing.T) {
 	retried := messages.BatchID("orders", h0.Add(time.Hour), 0, 0)
 	s, err := stack.Open(ctx, stack.Config{DataDir: t.TempDir(), Embedded: true, NATSPort: -1, Instance: "t",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Tracing: tracing,
-		WrapWarehouse: func(w loader.Warehouse) loader.Warehouse { return &failOnce{Warehouse: w, batch: retried} }})
+		WrapWarehouse: func(w warehouse.Warehouse) warehouse.Warehouse { return &failOnce{Warehouse: w, batch: retried} }})
 	if err != nil {
 		t.Fatal(err)
 	}

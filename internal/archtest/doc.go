@@ -11,7 +11,9 @@
 // A package imports only packages of lower layers and of its own folder in
 // its layer (adapters/natsx may import adapters/telemetry); a service never
 // imports another service, and services and ops never import each other.
-// internal/test* are test helpers: no non-test package outside them imports
-// them. Only non-test imports are checked: a test may compose higher layers,
+// internal/test* and the conformance suites beside the seams
+// (adapters/objstore/objstoretest, adapters/warehouse/warehousetest, which
+// may use pipeline/ to write their data) are test support: no non-test
+// package outside them imports them. Only non-test imports are checked: a test may compose higher layers,
 // as integration tests do.
 package archtest

@@ -10,7 +10,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/windrow/windrow/adapters/objstore"
 	"github.com/windrow/windrow/adapters/telemetry"
+	"github.com/windrow/windrow/adapters/warehouse"
 	"github.com/windrow/windrow/messages"
 )
 
@@ -47,9 +49,11 @@ type Config struct {
 	// JS is the JetStream context; the windrow streams must exist (natsx.Provision). Required.
 	JS jetstream.JetStream
 	// Warehouse loads the batches. Required. The Service does not close it.
-	Warehouse Warehouse
-	// Files resolves LoadCommand.Object to a local path. Required.
-	Files FileResolver
+	Warehouse warehouse.Warehouse
+	// Objects is the object store that holds the batch files
+	// (LoadCommand.Object); the loader reads each to verify its checksum
+	// before the load. It must be the store the warehouse reads. Required.
+	Objects objstore.Store
 	// Instance names this loader in LoadResult.Loader. Default: the host name.
 	Instance string
 	// Logger. Default: discard.
@@ -109,8 +113,8 @@ func (c *Config) Validate() error {
 	if c.Warehouse == nil {
 		errs = append(errs, errors.New("Warehouse: required"))
 	}
-	if c.Files == nil {
-		errs = append(errs, errors.New("Files: required"))
+	if c.Objects == nil {
+		errs = append(errs, errors.New("Objects: required"))
 	}
 	if c.Policy != "" && strings.ContainsAny(c.Policy, ".*> \t\r\n") {
 		errs = append(errs, fmt.Errorf("Policy: %q must not contain '.', '*', '>' or whitespace", c.Policy))

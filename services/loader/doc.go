@@ -9,21 +9,22 @@
 // Config.Policy is set), one command at a time. Middleware, outermost first:
 //
 //   - poison (this package): a permanent failure (undecodable or invalid
-//     command, a key outside the object store, missing file, checksum
+//     command, a key outside the object store, a missing object, a checksum
 //     mismatch, a warehouse error not wrapping ErrTransient, a panic)
 //     publishes a LoadResult with status "failed" and the error, and the
 //     command is acked: it is not redelivered forever.
 //   - watermill's middleware.Recoverer: a panic becomes a
 //     middleware.RecoveredPanicError with the stack (permanent, not retried).
 //   - watermill's middleware.Retry: errors wrapping ErrTransient (the
-//     warehouse file is locked, a result publish failed, a read error) are
-//     retried in process with exponential backoff (Config.Retry); other
-//     errors are returned after one attempt.
+//     warehouse file is locked, a result publish failed, an object store
+//     read error) are retried in process with exponential backoff
+//     (Config.Retry); other errors are returned after one attempt.
 //
-// The handler decodes the command (Windrow-Type header), resolves the file,
-// verifies its SHA-256, calls Warehouse.Load, and publishes a LoadResult
-// ("loaded" or "duplicate") to windrow.result.<policy> with msg id
-// "result-<batch id>-<status>", waiting for the stream's ack.
+// The handler decodes the command (Windrow-Type header), streams each batch
+// object from the object store (Config.Objects) to verify its SHA-256, calls
+// Warehouse.Load (adapters/warehouse) with the objects' keys, and publishes
+// a LoadResult ("loaded" or "duplicate") to windrow.result.<policy> with msg
+// id "result-<batch id>-<status>", waiting for the stream's ack.
 //
 // # Ack contract
 //

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -19,7 +17,9 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/windrow/windrow/adapters/objstore"
 	"github.com/windrow/windrow/adapters/telemetry"
+	"github.com/windrow/windrow/adapters/warehouse"
 	"github.com/windrow/windrow/adapters/wmjetstream"
 	"github.com/windrow/windrow/messages"
 )
@@ -40,8 +40,8 @@ func endSpan(span trace.Span, err error) {
 	span.End()
 }
 
-// handle loads one LoadCommand: decode, resolve the file, verify its
-// checksum, load it, publish the result. Returning nil acks the command.
+// handle loads one LoadCommand: decode, verify the checksum of each batch
+// object, load them, publish the result. Returning nil acks the command.
 //
 // Each attempt is a "loader.load" span, a child of the compactor's span
 // that published the command (its traceparent header); a retried load shows
@@ -73,30 +73,20 @@ func (s *Service) handle(msg *message.Message) (err error) {
 	if !cmd.WholeWindow() {
 		refs = []messages.BatchRef{{BatchID: cmd.BatchID, Object: cmd.Object, Rows: cmd.Rows, SHA256: cmd.SHA256}}
 	}
-	files := make([]string, len(refs))
+	objects := make([]string, len(refs))
 	vctx, verify := s.tracer.Start(ctx, "loader.verify_checksum", trace.WithAttributes(attribute.Int("windrow.files", len(refs))))
 	for i, ref := range refs {
-		file, err := s.cfg.Files.Path(ref.Object)
-		if err != nil {
-			err = fmt.Errorf("batch %s: resolve object %q: %w", ref.BatchID, ref.Object, err)
-			endSpan(verify, err)
-			return err
-		}
-		if err := verifySHA256(vctx, file, ref.SHA256); err != nil {
+		if err := verifySHA256(vctx, s.cfg.Objects, ref.Object, ref.SHA256); err != nil {
 			err = fmt.Errorf("batch %s: %w", ref.BatchID, err)
 			endSpan(verify, err)
 			return err
 		}
-		files[i] = file
+		objects[i] = ref.Object
 	}
 	verify.End()
-	file := files[0]
 	wctx, tx := s.tracer.Start(ctx, "loader.warehouse_transaction", trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.String("db.operation.name", "load batch"), attribute.String("db.collection.name", cmd.Table)))
-	b := batchOf(&cmd, file)
-	if cmd.WholeWindow() {
-		b.Files = files
-	}
+	b := batchOf(&cmd, objects)
 	rows, dup, err := s.cfg.Warehouse.Load(wctx, b)
 	if err == nil {
 		tx.SetAttributes(attribute.Int64("windrow.rows", rows), attribute.Bool("windrow.duplicate", dup))
@@ -138,10 +128,12 @@ func onLoadStatus(outcome messages.LoadStatus, err error) string {
 	return string(outcome)
 }
 
-func batchOf(cmd *messages.LoadCommand, file string) Batch {
-	return Batch{
+// batchOf is the warehouse's view of cmd: its objects are the command's
+// object, or every batch object of a whole-window load.
+func batchOf(cmd *messages.LoadCommand, objects []string) warehouse.Batch {
+	return warehouse.Batch{
 		ID: cmd.BatchID, Policy: cmd.Policy, PolicyVersion: cmd.PolicyVersion, Table: cmd.Table,
-		Columns: cmd.Columns, File: file, WindowStart: cmd.WindowStart, WindowEnd: cmd.WindowEnd,
+		Columns: cmd.Columns, Objects: objects, WindowStart: cmd.WindowStart, WindowEnd: cmd.WindowEnd,
 		Revision: cmd.Revision, Part: cmd.Part, Rows: cmd.Rows,
 		Mode: cmd.Mode, MergeKey: cmd.MergeKey, TimeColumn: cmd.TimeColumn, PostLoad: cmd.PostLoad, Replay: cmd.Replay,
 	}
@@ -167,31 +159,33 @@ func (s *Service) publishResult(ctx context.Context, res *messages.LoadResult) e
 	return nil
 }
 
-// verifySHA256 streams file and compares its SHA-256 with want (hex); an
-// empty want skips the check but still requires the file. A missing file
-// wraps ErrFileMissing, a mismatch ErrChecksum (both permanent); other I/O
-// errors are transient.
-func verifySHA256(ctx context.Context, file, want string) error {
-	f, err := os.Open(file)
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%w: %s", ErrFileMissing, file)
+// verifySHA256 streams the object key from store and compares its SHA-256
+// with want (hex); an empty want skips the check but still requires the
+// object. A missing object wraps ErrFileMissing, a mismatch ErrChecksum, an
+// invalid key is an error (all permanent); other I/O errors are transient.
+func verifySHA256(ctx context.Context, store objstore.Store, key, want string) error {
+	obj, err := store.Open(ctx, key)
+	switch {
+	case errors.Is(err, objstore.ErrNotFound):
+		return fmt.Errorf("%w: %s", ErrFileMissing, key)
+	case err != nil && (errors.Is(err, objstore.ErrInvalidKey) || ctx.Err() != nil):
+		return fmt.Errorf("open object %q: %w", key, err)
+	case err != nil:
+		return fmt.Errorf("open object %q: %w: %w", key, ErrTransient, err)
 	}
-	if err != nil {
-		return fmt.Errorf("open %s: %w: %w", file, ErrTransient, err)
-	}
-	defer f.Close()
+	defer obj.Close()
 	if want == "" {
 		return nil
 	}
 	h := sha256.New()
-	if _, err := io.Copy(h, ctxReader{ctx: ctx, r: f}); err != nil {
+	if _, err := io.Copy(h, ctxReader{ctx: ctx, r: io.NewSectionReader(obj, 0, obj.Size())}); err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("checksum %s: %w", file, err)
+			return fmt.Errorf("checksum %s: %w", key, err)
 		}
-		return fmt.Errorf("read %s: %w: %w", file, ErrTransient, err)
+		return fmt.Errorf("read %s: %w: %w", key, ErrTransient, err)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != want {
-		return fmt.Errorf("%w: %s has sha256 %s, command says %s", ErrChecksum, file, got, want)
+		return fmt.Errorf("%w: %s has sha256 %s, command says %s", ErrChecksum, key, got, want)
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/windrow/windrow/adapters/objstore/local"
+	"github.com/windrow/windrow/adapters/warehouse"
 	"github.com/windrow/windrow/adapters/warehouse/duckdbwh"
 	"github.com/windrow/windrow/internal/testkit"
 	"github.com/windrow/windrow/internal/testnats"
@@ -165,10 +166,10 @@ func (e *env) consumerRedelivered(t *testing.T) int {
 }
 
 // start runs a loader until the test ends.
-func (e *env) start(t *testing.T, wh loader.Warehouse) *loader.Service {
+func (e *env) start(t *testing.T, wh warehouse.Warehouse) *loader.Service {
 	t.Helper()
 	svc, err := loader.New(loader.Config{
-		JS: e.js, Warehouse: wh, Files: e.store, Instance: "loader-test", AckWait: 5 * time.Second,
+		JS: e.js, Warehouse: wh, Objects: e.store, Instance: "loader-test", AckWait: 5 * time.Second,
 		Retry: loader.RetryConfig{InitialInterval: 10 * time.Millisecond, MaxInterval: 100 * time.Millisecond},
 	})
 	if err != nil {
@@ -191,9 +192,9 @@ func (e *env) start(t *testing.T, wh loader.Warehouse) *loader.Service {
 	return svc
 }
 
-func openWarehouse(t *testing.T) *duckdbwh.Warehouse {
+func (e *env) openWarehouse(t *testing.T) *duckdbwh.Warehouse {
 	t.Helper()
-	wh, err := duckdbwh.Open(duckdbwh.Config{Path: filepath.Join(t.TempDir(), "wh.duckdb"), Threads: 1})
+	wh, err := duckdbwh.Open(duckdbwh.Config{Path: filepath.Join(t.TempDir(), "wh.duckdb"), Threads: 1, Objects: e.store})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +212,7 @@ func countStatus(rs []messages.LoadResult) map[messages.LoadStatus]int {
 
 func TestLoadsEachBatchOnceAndReportsRedeliveryAsDuplicate(t *testing.T) {
 	e := newEnv(t)
-	wh := openWarehouse(t)
+	wh := e.openWarehouse(t)
 	sizes := []int{100, 40, 7}
 	var cmds []*messages.LoadCommand
 	var wantRows int64
@@ -263,7 +264,7 @@ func TestLoadsEachBatchOnceAndReportsRedeliveryAsDuplicate(t *testing.T) {
 
 func TestPoisonCommandsAreReportedAndTerminated(t *testing.T) {
 	e := newEnv(t)
-	wh := openWarehouse(t)
+	wh := e.openWarehouse(t)
 	// The server announces every terminated message: poison must be
 	// settled with Term (never redelivered), good commands with Ack.
 	terminated, err := e.js.Conn().SubscribeSync("$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED." + messages.StreamLoad + ".>")
@@ -333,7 +334,7 @@ type flakyWarehouse struct {
 	calls     atomic.Int32
 }
 
-func (w *flakyWarehouse) Load(ctx context.Context, b loader.Batch) (int64, bool, error) {
+func (w *flakyWarehouse) Load(ctx context.Context, b warehouse.Batch) (int64, bool, error) {
 	w.calls.Add(1)
 	if b.ID == w.panicOn {
 		panic("boom")
@@ -385,7 +386,7 @@ type blockingWarehouse struct {
 	once    sync.Once
 }
 
-func (w *blockingWarehouse) Load(ctx context.Context, b loader.Batch) (int64, bool, error) {
+func (w *blockingWarehouse) Load(ctx context.Context, b warehouse.Batch) (int64, bool, error) {
 	w.once.Do(func() { close(w.started) })
 	select {
 	case <-w.release:
@@ -404,7 +405,7 @@ func TestShutdownFinishesCommandInFlight(t *testing.T) {
 	cmd := e.putBatch(t, 0, 1, 5)
 	e.publish(t, cmd, cmd.MsgID())
 
-	svc, err := loader.New(loader.Config{JS: e.js, Warehouse: wh, Files: e.store, AckWait: 5 * time.Second})
+	svc, err := loader.New(loader.Config{JS: e.js, Warehouse: wh, Objects: e.store, AckWait: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,7 +443,7 @@ func TestShutdownFinishesCommandInFlight(t *testing.T) {
 
 func TestRunFailsWithoutLoadStream(t *testing.T) {
 	_, js := testnats.Connect(t, testnats.RunServer(t)) // not provisioned
-	svc, err := loader.New(loader.Config{JS: js, Warehouse: &flakyWarehouse{}, Files: &local.Store{}})
+	svc, err := loader.New(loader.Config{JS: js, Warehouse: &flakyWarehouse{}, Objects: &local.Store{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -459,7 +460,7 @@ func TestRunFailsWithoutLoadStream(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	_, err := loader.New(loader.Config{Policy: "a.b", AckWait: time.Millisecond,
 		Retry: loader.RetryConfig{InitialInterval: time.Second, MaxInterval: time.Millisecond, Multiplier: 0.5}})
-	for _, want := range []string{"JS: required", "Warehouse: required", "Files: required", "Policy:", "AckWait:",
+	for _, want := range []string{"JS: required", "Warehouse: required", "Objects: required", "Policy:", "AckWait:",
 		"Retry.MaxInterval", "Retry.Multiplier"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not mention %q", err, want)

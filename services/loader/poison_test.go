@@ -13,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/windrow/windrow/adapters/objstore"
+	"github.com/windrow/windrow/adapters/warehouse"
 	"github.com/windrow/windrow/messages"
 )
 
@@ -33,12 +35,11 @@ func (j *publishJS) PublishMsg(_ context.Context, m *nats.Msg, _ ...jetstream.Pu
 
 type noWarehouse struct{}
 
-func (noWarehouse) Load(context.Context, Batch) (int64, bool, error) { return 0, false, nil }
-func (noWarehouse) Close() error                                     { return nil }
+func (noWarehouse) Load(context.Context, warehouse.Batch) (int64, bool, error) { return 0, false, nil }
+func (noWarehouse) Close() error                                               { return nil }
 
-type noFiles struct{}
-
-func (noFiles) Path(key string) (string, error) { return key, nil }
+// noObjects is an object store the poison middleware never reads.
+type noObjects struct{ objstore.Store }
 
 // TestPoison pins the poison middleware: a permanent failure, panics
 // included, is reported as a failed LoadResult and acked; a transient one, a
@@ -83,7 +84,7 @@ func TestPoison(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			js := &publishJS{err: tt.publishErr}
-			s, err := New(Config{JS: js, Warehouse: noWarehouse{}, Files: noFiles{}, Instance: "test"})
+			s, err := New(Config{JS: js, Warehouse: noWarehouse{}, Objects: noObjects{}, Instance: "test"})
 			if err != nil {
 				t.Fatal(err)
 			}

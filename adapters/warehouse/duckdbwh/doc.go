@@ -1,19 +1,31 @@
 // Package duckdbwh is windrow's embedded warehouse: a DuckDB database file
-// that implements loader.Warehouse.
+// that implements warehouse.Warehouse (adapters/warehouse) and passes its
+// conformance suite.
 //
 // # Loads
 //
 // Load runs in one transaction: it checks the ledger table _windrow_ledger
 // for the batch id (a hit returns duplicate=true and loads nothing), creates
-// or evolves the target table, inserts the Parquet file's rows with the
-// lineage columns _source_seq, _window_start, _window_end and _batch_id,
-// checks the row count, inserts the ledger row, and commits. Either all of
-// the batch's rows and its ledger row are in the warehouse, or none are, so
-// a redelivered command is detected and never loads twice.
+// or evolves the target table, deletes what the mode replaces, inserts the
+// Parquet objects' rows with the lineage columns _source_seq, _window_start,
+// _window_end and _batch_id, checks the row count, runs the post-load SQL,
+// inserts the ledger row, and commits. Either all of the batch's rows and
+// its ledger row are in the warehouse, or none are, so a redelivered command
+// is detected and never loads twice.
 //
 // Every identifier that comes from a policy (table, optional schema, column
 // names) must match ^[a-z_][a-z0-9_]{0,62}$ and is double-quoted in SQL;
-// values and the file path are bound as parameters.
+// values and file paths are bound as parameters.
+//
+// # Objects
+//
+// DuckDB's read_parquet reads files. The warehouse is opened over the
+// object store the loader reads (Config.Objects). When the store has local
+// files (objstore.LocalFiles, as adapters/objstore/local does), each object
+// is read in place, without a copy; otherwise each object is streamed
+// (io.SectionReader over objstore.Object) into a private temp file in
+// Config.TempDir before the transaction begins, and removed when the load
+// ends.
 //
 // Tables evolve only by adding nullable columns; any other difference
 // between a batch and an existing table (type, NOT NULL) is an error.
@@ -24,7 +36,7 @@
 // the file on the first Load and closes it after IdleClose without loads, so
 // users can open it with the duckdb CLI between loads. If another process
 // holds the file, Load fails with an error wrapping ErrUnavailable, which
-// wraps loader.ErrTransient: the loader retries with backoff.
+// wraps warehouse.ErrTransient: the loader retries with backoff.
 //
 // Loads are serialized (DuckDB has one writer). DB lends the same handle to
 // readers in this process (the windrow CLI, tests), which is the only way to

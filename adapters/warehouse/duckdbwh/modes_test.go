@@ -7,16 +7,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/windrow/windrow/adapters/warehouse"
 	"github.com/windrow/windrow/adapters/warehouse/duckdbwh"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/loader"
 )
 
-// windowLoad is a whole-window load of the files (modes replace and merge).
-func windowLoad(mode string, start time.Time, revision int, rows int64, files ...string) loader.Batch {
-	return loader.Batch{
+// windowLoad is a whole-window load of the objects (modes replace and merge).
+func windowLoad(mode string, start time.Time, revision int, rows int64, keys ...string) warehouse.Batch {
+	return warehouse.Batch{
 		ID: messages.WindowLoadID("daily_sales", start, revision), Policy: "daily_sales", PolicyVersion: 1,
-		Table: "sales", Columns: saleColumns(), File: files[0], Files: files, WindowStart: start, WindowEnd: start.Add(24 * time.Hour),
+		Table: "sales", Columns: saleColumns(), Objects: keys, WindowStart: start, WindowEnd: start.Add(24 * time.Hour),
 		Revision: revision, Rows: rows, Mode: mode,
 	}
 }
@@ -26,7 +26,7 @@ type windowTotals struct {
 	sum float64
 }
 
-func totalsByWindow(t *testing.T, w *duckdbwh.Warehouse) map[time.Time]windowTotals {
+func totalsByWindow(t *testing.T, w *testWarehouse) map[time.Time]windowTotals {
 	t.Helper()
 	out := map[time.Time]windowTotals{}
 	query(t, w, func(db *sql.DB) {
@@ -66,19 +66,19 @@ func TestReplaceSwapsTheWindowsRows(t *testing.T) {
 	// Window 1 appended in two batches; window 2 appended once.
 	a0, a1 := sales(40, 1), sales(30, 100)
 	for i, rows := range [][]saleRow{a0, a1} {
-		if _, _, err := w.Load(ctx, batch(writeParquet(t, rows), i, int64(len(rows)))); err != nil {
+		if _, _, err := w.Load(ctx, batch(writeParquet(t, w, rows), i, int64(len(rows)))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	other := loader.Batch{ID: messages.BatchID("daily_sales", day2, 0, 0), Policy: "daily_sales", Table: "sales", Columns: saleColumns(),
-		File: writeParquet(t, sales(7, 500)), WindowStart: day2, WindowEnd: day2.Add(24 * time.Hour), Rows: 7}
+	other := warehouse.Batch{ID: messages.BatchID("daily_sales", day2, 0, 0), Policy: "daily_sales", Table: "sales", Columns: saleColumns(),
+		Objects: []string{writeParquet(t, w, sales(7, 500))}, WindowStart: day2, WindowEnd: day2.Add(24 * time.Hour), Rows: 7}
 	if _, _, err := w.Load(ctx, other); err != nil {
 		t.Fatal(err)
 	}
 
 	// Replace window 1 with two new files (revision 1).
 	r0, r1 := sales(12, 1000), sales(9, 2000)
-	rows, dup, err := w.Load(ctx, windowLoad("replace", t0, 1, 21, writeParquet(t, r0), writeParquet(t, r1)))
+	rows, dup, err := w.Load(ctx, windowLoad("replace", t0, 1, 21, writeParquet(t, w, r0), writeParquet(t, w, r1)))
 	if err != nil || dup || rows != 21 {
 		t.Fatalf("replace: rows %d dup %v err %v", rows, dup, err)
 	}
@@ -90,20 +90,20 @@ func TestReplaceSwapsTheWindowsRows(t *testing.T) {
 		t.Errorf("window 2 changed by a replace of window 1: %+v, want %+v", got[day2], want)
 	}
 	// The same load again (a redelivery) is a duplicate and changes nothing.
-	rows, dup, err = w.Load(ctx, windowLoad("replace", t0, 1, 21, writeParquet(t, r0), writeParquet(t, r1)))
+	rows, dup, err = w.Load(ctx, windowLoad("replace", t0, 1, 21, writeParquet(t, w, r0), writeParquet(t, w, r1)))
 	if err != nil || !dup || rows != 21 {
 		t.Fatalf("replace again: rows %d dup %v err %v, want a duplicate of 21", rows, dup, err)
 	}
 	// Revision 2 replaces revision 1.
 	r2 := sales(5, 3000)
-	if _, _, err := w.Load(ctx, windowLoad("replace", t0, 2, 5, writeParquet(t, r2))); err != nil {
+	if _, _, err := w.Load(ctx, windowLoad("replace", t0, 2, 5, writeParquet(t, w, r2))); err != nil {
 		t.Fatal(err)
 	}
 	if got := totalsByWindow(t, w)[t0]; got != (windowTotals{5, sumAmounts(r2)}) {
 		t.Errorf("window 1 after revision 2: %+v", got)
 	}
 	// Row count mismatch: nothing changes.
-	_, _, err = w.Load(ctx, windowLoad("replace", t0, 3, 99, writeParquet(t, sales(4, 4000))))
+	_, _, err = w.Load(ctx, windowLoad("replace", t0, 3, 99, writeParquet(t, w, sales(4, 4000))))
 	if !errors.Is(err, duckdbwh.ErrRowCount) {
 		t.Fatalf("replace with a wrong row count: %v, want ErrRowCount", err)
 	}
@@ -120,7 +120,7 @@ func TestMergeUpsertsOnTheKey(t *testing.T) {
 	// First window: stores 000..004 (sales() cycles store ids over 5), the
 	// newest row of each store kept.
 	first := sales(10, 1)
-	b := windowLoad("merge", t0, 0, 10, writeParquet(t, first))
+	b := windowLoad("merge", t0, 0, 10, writeParquet(t, w, first))
 	b.MergeKey, b.TimeColumn = []string{"store_id"}, "sold_at"
 	rows, _, err := w.Load(ctx, b)
 	if err != nil {
@@ -136,7 +136,7 @@ func TestMergeUpsertsOnTheKey(t *testing.T) {
 		{StoreID: "store-000", Amount: 2000, SoldAt: day2.Add(2 * time.Minute).UnixMicro(), Day: int32(day2.Unix() / 86400), SourceSeq: 49},
 		{StoreID: "store-001", Amount: 3000, SoldAt: day2.Add(time.Minute).UnixMicro(), Day: int32(day2.Unix() / 86400), SourceSeq: 51},
 	}
-	b2 := windowLoad("merge", day2, 0, 3, writeParquet(t, next))
+	b2 := windowLoad("merge", day2, 0, 3, writeParquet(t, w, next))
 	b2.MergeKey, b2.TimeColumn = []string{"store_id"}, "sold_at"
 	if _, _, err := w.Load(ctx, b2); err != nil {
 		t.Fatal(err)
@@ -151,7 +151,7 @@ func TestMergeUpsertsOnTheKey(t *testing.T) {
 		{StoreID: "store-000", Amount: 9999, SoldAt: day0.Add(time.Hour).UnixMicro(), Day: int32(day0.Unix() / 86400), SourceSeq: 90},
 		{StoreID: "store-999", Amount: 42, SoldAt: day0.Add(time.Hour).UnixMicro(), Day: int32(day0.Unix() / 86400), SourceSeq: 91},
 	}
-	b0 := windowLoad("merge", day0, 0, 2, writeParquet(t, old))
+	b0 := windowLoad("merge", day0, 0, 2, writeParquet(t, w, old))
 	b0.MergeKey, b0.TimeColumn = []string{"store_id"}, "sold_at"
 	if rows, _, err := w.Load(ctx, b0); err != nil || rows != 1 {
 		t.Fatalf("late older window: %d rows inserted (%v), want 1 (the new key only)", rows, err)
@@ -162,7 +162,7 @@ func TestMergeUpsertsOnTheKey(t *testing.T) {
 
 // checkAmounts checks that the table holds exactly one row per store, with
 // the wanted amount.
-func checkAmounts(t *testing.T, w *duckdbwh.Warehouse, want map[string]float64) {
+func checkAmounts(t *testing.T, w *testWarehouse, want map[string]float64) {
 	t.Helper()
 	got := map[string]float64{}
 	query(t, w, func(db *sql.DB) {
@@ -209,14 +209,14 @@ func TestPostLoadRunsInTheLoadTransaction(t *testing.T) {
 		 WHERE sold_at >= $window_start AND sold_at < $window_end GROUP BY store_id`,
 	}
 	rows := sales(50, 1)
-	b := windowLoad("replace", t0, 0, 50, writeParquet(t, rows))
+	b := windowLoad("replace", t0, 0, 50, writeParquet(t, w, rows))
 	b.PostLoad = rollup
 	if _, _, err := w.Load(ctx, b); err != nil {
 		t.Fatal(err)
 	}
 	// Reload (revision 1) replaces the rows and the rollup stays exact.
 	rows = sales(20, 100)
-	b = windowLoad("replace", t0, 1, 20, writeParquet(t, rows))
+	b = windowLoad("replace", t0, 1, 20, writeParquet(t, w, rows))
 	b.PostLoad = rollup
 	if _, _, err := w.Load(ctx, b); err != nil {
 		t.Fatal(err)
@@ -238,7 +238,7 @@ func TestPostLoadRunsInTheLoadTransaction(t *testing.T) {
 		}
 	})
 	// A broken statement: the load fails with ErrPostLoad and nothing of it stays.
-	b = windowLoad("replace", t0, 2, 3, writeParquet(t, sales(3, 200)))
+	b = windowLoad("replace", t0, 2, 3, writeParquet(t, w, sales(3, 200)))
 	b.PostLoad = []string{`INSERT INTO no_such_table VALUES (1)`}
 	if _, _, err := w.Load(ctx, b); !errors.Is(err, duckdbwh.ErrPostLoad) {
 		t.Fatalf("broken post-load: %v, want ErrPostLoad", err)
@@ -256,7 +256,7 @@ func TestReplayReplacesWhatTheBatchLoaded(t *testing.T) {
 	ctx := context.Background()
 	rows := sales(30, 1)
 	want := windowTotals{30, sumAmounts(rows)}
-	b := batch(writeParquet(t, rows), 0, 30)
+	b := batch(writeParquet(t, w, rows), 0, 30)
 	if _, _, err := w.Load(ctx, b); err != nil {
 		t.Fatal(err)
 	}

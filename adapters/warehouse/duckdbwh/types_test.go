@@ -15,10 +15,10 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"pgregory.net/rapid"
 
+	"github.com/windrow/windrow/adapters/warehouse"
 	"github.com/windrow/windrow/adapters/warehouse/duckdbwh"
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/pipeline/records"
-	"github.com/windrow/windrow/services/loader"
 	"github.com/windrow/windrow/windows"
 )
 
@@ -99,8 +99,9 @@ func stage(t testing.TB, l *records.Layout, dir string, firstSeq uint64, events 
 	return path
 }
 
-// compact merges segments into one batch file, as the compactor does.
-func compact(t testing.TB, l *records.Layout, dir string, segments ...string) (string, int64) {
+// compact merges segments into one batch object in w's store, as the
+// compactor does, and returns its key.
+func compact(t testing.TB, w *testWarehouse, l *records.Layout, segments ...string) (string, int64) {
 	t.Helper()
 	var files []*parquet.File
 	for _, s := range segments {
@@ -116,30 +117,33 @@ func compact(t testing.TB, l *records.Layout, dir string, segments ...string) (s
 		}
 		files = append(files, pf)
 	}
-	path := filepath.Join(dir, "batch.parquet")
-	out, err := os.Create(path)
+	key := w.newKey()
+	out, err := w.store.Create(context.Background(), key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer out.Close()
-	w := l.NewWriter(out, records.FileOptions{Codec: records.Codec(windows.CompressZstd)})
+	defer out.Abort() // no-op after Commit
+	pw := l.NewWriter(out, records.FileOptions{Codec: records.Codec(windows.CompressZstd)})
 	stats, err := l.Merge(files, func(rows []parquet.Row) error {
-		_, err := w.WriteRows(rows)
+		_, err := pw.WriteRows(rows)
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Close(); err != nil {
+	if err := pw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return path, stats.Rows
+	if _, _, err := out.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	return key, stats.Rows
 }
 
-func typedBatch(p *windows.Policy, file string, rows int64) loader.Batch {
-	return loader.Batch{
+func typedBatch(p *windows.Policy, key string, rows int64) warehouse.Batch {
+	return warehouse.Batch{
 		ID: messages.BatchID(p.Name, t0, 0, 0), Policy: p.Name, PolicyVersion: 1,
-		Table: p.Load.Table, Columns: records.Columns(p), File: file, WindowStart: t0, WindowEnd: t0.Add(24 * time.Hour),
+		Table: p.Load.Table, Columns: records.Columns(p), Objects: []string{key}, WindowStart: t0, WindowEnd: t0.Add(24 * time.Hour),
 		Rows: rows,
 	}
 }
@@ -165,11 +169,11 @@ func TestLoadDecimalNestedRenamedDefaulted(t *testing.T) {
 	seg3 := stage(t, l, dir, 4,
 		ev(4, "s3", `,"price":"-0.30","s":null,"lines":[{"sku":"bagel","qty":3,"tags":["x"]}]`),
 	)
-	file, n := compact(t, l, dir, seg1, seg2, seg3)
+	w := open(t, time.Minute)
+	file, n := compact(t, w, l, seg1, seg2, seg3)
 	if n != 4 {
 		t.Fatalf("merged %d rows, want 4", n)
 	}
-	w := open(t, time.Minute)
 	if rows, _, err := w.Load(context.Background(), typedBatch(p, file, n)); err != nil || rows != 4 {
 		t.Fatalf("Load = %d, %v", rows, err)
 	}
@@ -344,7 +348,7 @@ func TestRefusedChangesNameColumnAndTypes(t *testing.T) {
 	w := open(t, time.Minute)
 	dir := t.TempDir()
 	p1, l1 := parsePolicy(t, typesPolicy)
-	file, n := compact(t, l1, dir, stage(t, l1, dir, 1, `{"sold_at":"2026-11-20T00:00:00Z","storeId":"s","price":1}`))
+	file, n := compact(t, w, l1, stage(t, l1, dir, 1, `{"sold_at":"2026-11-20T00:00:00Z","storeId":"s","price":1}`))
 	if _, _, err := w.Load(context.Background(), typedBatch(p1, file, n)); err != nil {
 		t.Fatal(err)
 	}
@@ -368,7 +372,7 @@ func TestRefusedChangesNameColumnAndTypes(t *testing.T) {
 			}
 			p2, l2 := parsePolicy(t, y)
 			sub := t.TempDir()
-			file, n := compact(t, l2, sub, stage(t, l2, sub, 10, `{"sold_at":"2026-11-20T00:00:00Z","storeId":"s","price":1}`))
+			file, n := compact(t, w, l2, stage(t, l2, sub, 10, `{"sold_at":"2026-11-20T00:00:00Z","storeId":"s","price":1}`))
 			b := typedBatch(p2, file, n)
 			b.ID = messages.BatchID(p2.Name, t0, 0, 1)
 			_, _, err := w.Load(context.Background(), b)
@@ -386,7 +390,7 @@ func TestRefusedChangesNameColumnAndTypes(t *testing.T) {
 	y := strings.Replace(typesPolicy, `{name: big, type: "decimal(38,10)"}`, "{name: big, type: \"decimal(38,10)\"}\n    - {name: tax, type: \"decimal(7,2)\"}\n    - {name: meta, type: object, fields: [{name: k, type: string}]}", 1)
 	p3, l3 := parsePolicy(t, y)
 	sub := t.TempDir()
-	file, n = compact(t, l3, sub, stage(t, l3, sub, 20, `{"sold_at":"2026-11-20T00:00:00Z","storeId":"s","price":1,"tax":"0.07","meta":{"k":"v"}}`))
+	file, n = compact(t, w, l3, stage(t, l3, sub, 20, `{"sold_at":"2026-11-20T00:00:00Z","storeId":"s","price":1,"tax":"0.07","meta":{"k":"v"}}`))
 	b := typedBatch(p3, file, n)
 	b.ID = messages.BatchID(p3.Name, t0, 0, 2)
 	if _, _, err := w.Load(context.Background(), b); err != nil {

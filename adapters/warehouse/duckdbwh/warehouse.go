@@ -14,7 +14,8 @@ import (
 
 	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" database/sql driver
 
-	"github.com/windrow/windrow/services/loader"
+	"github.com/windrow/windrow/adapters/objstore"
+	"github.com/windrow/windrow/adapters/warehouse"
 )
 
 // DefaultIdleClose is how long the file stays open after the last load.
@@ -30,11 +31,23 @@ type Config struct {
 	IdleClose time.Duration
 	// Threads DuckDB may use; 0 means DuckDB's default (all cores).
 	Threads int
+	// Objects is the object store that holds the batches' Parquet objects:
+	// the store the loader reads. Required for Load; a warehouse opened only
+	// to read (windrow query, reconcile) needs none. The objects of a store
+	// that implements objstore.LocalFiles are read in place; those of any
+	// other store are copied to a private temp file in TempDir for the load.
+	Objects objstore.Store
+	// TempDir holds the temp copies of objects of a store without local
+	// files, each removed when its load ends. Default: os.TempDir().
+	TempDir string
 }
 
 func (c *Config) setDefaults() {
 	if c.IdleClose == 0 {
 		c.IdleClose = DefaultIdleClose
+	}
+	if c.TempDir == "" {
+		c.TempDir = os.TempDir()
 	}
 }
 
@@ -51,6 +64,10 @@ func (c *Config) Validate() error {
 	}
 	if c.Threads < 0 {
 		errs = append(errs, fmt.Errorf("Threads: %d, want >= 0", c.Threads))
+	}
+	// read_parquet expands glob patterns in the temp copies' paths.
+	if strings.ContainsAny(c.TempDir, globChars+"\x00") {
+		errs = append(errs, fmt.Errorf("TempDir: %q must not contain glob characters (%s) or NUL", c.TempDir, globChars))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("duckdb warehouse config: %w", err)
@@ -74,7 +91,7 @@ type Warehouse struct {
 	closed bool
 }
 
-var _ loader.Warehouse = (*Warehouse)(nil)
+var _ warehouse.Warehouse = (*Warehouse)(nil)
 
 // Open checks cfg and returns a Warehouse. The file is not opened until the
 // first Load or DB call.
@@ -91,6 +108,9 @@ func Open(cfg Config) (*Warehouse, error) {
 		return nil, fmt.Errorf("duckdb warehouse directory: %w", err)
 	}
 	cfg.Path = abs
+	if cfg.TempDir, err = filepath.Abs(cfg.TempDir); err != nil {
+		return nil, fmt.Errorf("duckdb warehouse temp directory %q: %w", cfg.TempDir, err)
+	}
 	dsn := abs
 	if cfg.Threads > 0 {
 		dsn += "?threads=" + strconv.Itoa(cfg.Threads)
@@ -108,205 +128,6 @@ func (w *Warehouse) Path() string { return w.cfg.Path }
 // Reads run concurrently with loads and see committed data only.
 func (w *Warehouse) DB(ctx context.Context) (*sql.DB, func(), error) {
 	return w.acquire(ctx)
-}
-
-// Load implements loader.Warehouse. See the package documentation.
-func (w *Warehouse) Load(ctx context.Context, b loader.Batch) (rows int64, duplicate bool, err error) {
-	t, err := parseTable(b.Table)
-	if err != nil {
-		return 0, false, err
-	}
-	cols, err := batchColumns(b.Columns)
-	if err != nil {
-		return 0, false, fmt.Errorf("table %s: %w", t, err)
-	}
-	files := b.AllFiles()
-	if b.ID == "" || len(files) == 0 || files[0] == "" {
-		return 0, false, errors.New("batch: id and file are required")
-	}
-	for _, f := range files {
-		// read_parquet expands glob patterns: a file name must name one file.
-		if !filepath.IsAbs(f) || strings.ContainsAny(f, "*?[{") {
-			return 0, false, fmt.Errorf("batch %s: file %q must be an absolute path without glob characters (*?[{)", b.ID, f)
-		}
-	}
-	mode := b.Mode
-	if mode == "" {
-		mode = "append"
-	}
-	var keys []string
-	switch mode {
-	case "append", "replace":
-		if len(b.MergeKey) > 0 {
-			return 0, false, fmt.Errorf("batch %s: merge key set in mode %s", b.ID, mode)
-		}
-	case "merge":
-		if len(b.MergeKey) == 0 {
-			return 0, false, fmt.Errorf("batch %s: mode merge needs a merge key", b.ID)
-		}
-		for _, k := range b.MergeKey {
-			q, err := quoteIdent(k)
-			if err != nil {
-				return 0, false, fmt.Errorf("merge key: %w", err)
-			}
-			keys = append(keys, q)
-		}
-	default:
-		return 0, false, fmt.Errorf("batch %s: load mode %q (valid: append, replace, merge)", b.ID, b.Mode)
-	}
-	order := `"_source_seq" DESC`
-	timeCol := ""
-	if b.TimeColumn != "" {
-		q, err := quoteIdent(b.TimeColumn)
-		if err != nil {
-			return 0, false, fmt.Errorf("time column: %w", err)
-		}
-		timeCol = q
-		order = q + ` DESC, ` + order
-	}
-	// keysMatch: the merge key of a and b is equal. older: a's row is not
-	// newer than b's (event time, then source sequence).
-	keysMatch := func(a, b string) string {
-		conds := make([]string, len(keys))
-		for i, k := range keys {
-			conds[i] = a + `.` + k + ` = ` + b + `.` + k
-		}
-		return strings.Join(conds, " AND ")
-	}
-	older := func(a, b string) string {
-		seq := a + `."_source_seq" <= ` + b + `."_source_seq"`
-		if timeCol == "" {
-			return seq
-		}
-		return `(` + a + `.` + timeCol + ` < ` + b + `.` + timeCol + ` OR (` + a + `.` + timeCol + ` = ` + b + `.` + timeCol + ` AND ` + seq + `))`
-	}
-
-	w.loadMu.Lock()
-	defer w.loadMu.Unlock()
-	db, release, err := w.acquire(ctx)
-	if err != nil {
-		return 0, false, err
-	}
-	defer release()
-
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, false, fmt.Errorf("begin: %w", classify(err))
-	}
-	defer tx.Rollback() // no-op after Commit
-
-	if _, err := tx.ExecContext(ctx, ledgerDDL); err != nil {
-		return 0, false, fmt.Errorf("create ledger: %w", classify(err))
-	}
-	if _, err := tx.ExecContext(ctx, ledgerReplayDDL); err != nil {
-		return 0, false, fmt.Errorf("ledger replay column: %w", classify(err))
-	}
-	var loadedReplay int
-	err = tx.QueryRowContext(ctx, `SELECT rows, replay FROM `+ledgerTable+` WHERE batch_id = ?`, b.ID).Scan(&rows, &loadedReplay)
-	replaying := false
-	switch {
-	case err == nil && loadedReplay >= b.Replay:
-		return rows, true, nil
-	case err == nil:
-		// A replay of a batch loaded before: what that load put in the
-		// table and its ledger row are replaced below.
-		replaying = true
-	case !errors.Is(err, sql.ErrNoRows):
-		return 0, false, fmt.Errorf("ledger lookup: %w", classify(err))
-	}
-
-	if err := ensureTable(ctx, tx, t, cols); err != nil {
-		return 0, false, err
-	}
-	if replaying {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM `+t.sql()+` WHERE "_batch_id" = ?`, b.ID); err != nil {
-			return 0, false, fmt.Errorf("replay %s: delete its earlier rows: %w", b.ID, classify(err))
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM `+ledgerTable+` WHERE batch_id = ?`, b.ID); err != nil {
-			return 0, false, fmt.Errorf("replay %s: ledger: %w", b.ID, classify(err))
-		}
-	}
-	names := make([]string, len(cols))
-	for i, c := range cols {
-		names[i] = `"` + c.name + `"`
-	}
-	list := strings.Join(names, ", ")
-	// One placeholder per file: read_parquet([?, ?, …]).
-	source := `read_parquet([?` + strings.Repeat(`, ?`, len(files)-1) + `])`
-	fileArgs := make([]any, len(files))
-	for i, f := range files {
-		fileArgs[i] = f
-	}
-	// newest: the window's newest row of each merge key.
-	var newest string
-	if mode == "merge" {
-		newest = `(SELECT * EXCLUDE ("_windrow_rn") FROM (SELECT *, row_number() OVER (PARTITION BY ` + strings.Join(keys, ", ") +
-			` ORDER BY ` + order + `) AS "_windrow_rn" FROM ` + source + `) WHERE "_windrow_rn" = 1) AS n`
-	}
-	if b.Rows > 0 && mode != "append" {
-		// Every row of the files must be accounted for, also when merge
-		// keeps only the newest row of a key.
-		var n int64
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM `+source, fileArgs...).Scan(&n); err != nil {
-			return 0, false, fmt.Errorf("count rows of %v: %w", files, classify(err))
-		}
-		if n != b.Rows {
-			return 0, false, fmt.Errorf("%w: %v hold %d rows, batch says %d", ErrRowCount, files, n, b.Rows)
-		}
-	}
-	switch mode {
-	case "replace":
-		// The window's rows this policy loaded before (any batch, any
-		// revision, any mode), found through the ledger.
-		del := `DELETE FROM ` + t.sql() + ` WHERE "_window_start" = ? AND "_batch_id" IN (SELECT batch_id FROM ` + ledgerTable +
-			` WHERE policy = ? AND table_name = ? AND window_start = ?)`
-		if _, err := tx.ExecContext(ctx, del, b.WindowStart.UTC(), b.Policy, t.String(), b.WindowStart.UTC()); err != nil {
-			return 0, false, fmt.Errorf("replace window in %s: %w", t, classify(err))
-		}
-	case "merge":
-		// Last writer wins by event time, whatever order windows load in:
-		// a row of the table is replaced when the window's newest row of its
-		// key is newer (event time, then source sequence); a window's row is
-		// inserted when no newer row of its key remains.
-		del := `DELETE FROM ` + t.sql() + ` AS t USING ` + newest + ` WHERE ` + keysMatch("t", "n") + ` AND ` + older("t", "n")
-		if _, err := tx.ExecContext(ctx, del, fileArgs...); err != nil {
-			return 0, false, fmt.Errorf("merge into %s: %w", t, classify(err))
-		}
-	}
-	insert := `INSERT INTO ` + t.sql() + ` (` + list + `, "_source_seq", "_window_start", "_window_end", "_batch_id") ` +
-		`SELECT ` + list + `, "_source_seq", ?, ?, ? FROM ` + source
-	if mode == "merge" {
-		insert = `INSERT INTO ` + t.sql() + ` (` + list + `, "_source_seq", "_window_start", "_window_end", "_batch_id") ` +
-			`SELECT ` + list + `, "_source_seq", ?, ?, ? FROM ` + newest +
-			` WHERE NOT EXISTS (SELECT 1 FROM ` + t.sql() + ` AS e WHERE ` + keysMatch("e", "n") + `)`
-	}
-	args := append([]any{b.WindowStart.UTC(), b.WindowEnd.UTC(), b.ID}, fileArgs...)
-	res, err := tx.ExecContext(ctx, insert, args...)
-	if err != nil {
-		return 0, false, fmt.Errorf("insert %v into %s: %w", files, t, classify(err))
-	}
-	rows, err = res.RowsAffected()
-	if err != nil {
-		return 0, false, fmt.Errorf("insert into %s: rows affected: %w", t, err)
-	}
-	if b.Rows > 0 && mode != "merge" && rows != b.Rows {
-		return 0, false, fmt.Errorf("%w: %v hold %d rows, batch says %d", ErrRowCount, files, rows, b.Rows)
-	}
-	for i, stmt := range b.PostLoad {
-		if _, err := tx.ExecContext(ctx, stmt, postLoadArgs(stmt, b)...); err != nil {
-			return 0, false, fmt.Errorf("%w: post_load[%d]: %w", ErrPostLoad, i, classify(err))
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO `+ledgerTable+` (batch_id, policy, table_name, window_start, window_end,
-		revision, part, policy_version, rows, loaded_at, replay) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		b.ID, b.Policy, t.String(), b.WindowStart.UTC(), b.WindowEnd.UTC(), b.Revision, b.Part, b.PolicyVersion,
-		rows, time.Now().UTC(), b.Replay); err != nil {
-		return 0, false, fmt.Errorf("ledger insert: %w", classify(err))
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, false, fmt.Errorf("commit: %w", classify(err))
-	}
-	return rows, false, nil
 }
 
 const ledgerDDL = `CREATE TABLE IF NOT EXISTS ` + ledgerTable + ` (
@@ -403,25 +224,6 @@ func (w *Warehouse) closeIdle(gen uint64) {
 	w.db.Close() // nothing to hand the error to; the next load reopens anyway
 	w.db = nil
 	w.idle = nil
-}
-
-// postLoadArgs binds the named parameters a post-load statement uses
-// ($window_start, $window_end, $policy, $revision); a parameter the
-// statement does not mention is not bound.
-func postLoadArgs(stmt string, b loader.Batch) []any {
-	var out []any
-	for _, p := range []struct {
-		name string
-		v    any
-	}{
-		{"window_start", b.WindowStart.UTC()}, {"window_end", b.WindowEnd.UTC()},
-		{"policy", b.Policy}, {"revision", int64(b.Revision)},
-	} {
-		if strings.Contains(stmt, "$"+p.name) {
-			out = append(out, sql.Named(p.name, p.v))
-		}
-	}
-	return out
 }
 
 // classify wraps errors that mean another process holds the file with ErrUnavailable.

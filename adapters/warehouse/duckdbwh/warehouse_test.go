@@ -2,6 +2,7 @@ package duckdbwh_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -9,16 +10,19 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/windrow/windrow/adapters/objstore/local"
+	"github.com/windrow/windrow/adapters/warehouse"
 	"github.com/windrow/windrow/adapters/warehouse/duckdbwh"
 	"github.com/windrow/windrow/messages"
-	"github.com/windrow/windrow/services/loader"
 )
 
 var t0 = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
@@ -67,37 +71,52 @@ func sales(n int, firstSeq int64) []saleRow {
 	return rows
 }
 
-func writeParquet[T any](t *testing.T, rows []T) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "batch.parquet")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := parquet.NewGenericWriter[T](f)
-	if _, err := w.Write(rows); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return path
+// testWarehouse is a warehouse over its own local object store.
+type testWarehouse struct {
+	*duckdbwh.Warehouse
+	store *local.Store
+	n     atomic.Int64 // numbers the objects
 }
 
-func batch(file string, part int, rows int64) loader.Batch {
-	return loader.Batch{
+// newKey names a new object: DuckDB caches what it read of a file, so a
+// name is never reused.
+func (w *testWarehouse) newKey() string {
+	return fmt.Sprintf("batches/%04d.parquet", w.n.Add(1))
+}
+
+// writeParquet writes rows as a Parquet object in w's store and returns its key.
+func writeParquet[T any](t *testing.T, w *testWarehouse, rows []T) string {
+	t.Helper()
+	var buf bytes.Buffer
+	pw := parquet.NewGenericWriter[T](&buf)
+	if _, err := pw.Write(rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := pw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	key := w.newKey()
+	if _, err := w.store.Put(context.Background(), key, buf.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+func batch(key string, part int, rows int64) warehouse.Batch {
+	return warehouse.Batch{
 		ID: messages.BatchID("daily_sales", t0, 0, part), Policy: "daily_sales", PolicyVersion: 1,
-		Table: "sales", Columns: saleColumns(), File: file, WindowStart: t0, WindowEnd: t0.Add(24 * time.Hour),
+		Table: "sales", Columns: saleColumns(), Objects: []string{key}, WindowStart: t0, WindowEnd: t0.Add(24 * time.Hour),
 		Part: part, Rows: rows,
 	}
 }
 
-func open(t *testing.T, idle time.Duration) *duckdbwh.Warehouse {
+func open(t *testing.T, idle time.Duration) *testWarehouse {
 	t.Helper()
-	w, err := duckdbwh.Open(duckdbwh.Config{Path: filepath.Join(t.TempDir(), "wh.duckdb"), IdleClose: idle, Threads: 1})
+	store, err := local.New(filepath.Join(t.TempDir(), "objects"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := duckdbwh.Open(duckdbwh.Config{Path: filepath.Join(t.TempDir(), "wh.duckdb"), IdleClose: idle, Threads: 1, Objects: store})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,11 +125,11 @@ func open(t *testing.T, idle time.Duration) *duckdbwh.Warehouse {
 			t.Errorf("close: %v", err)
 		}
 	})
-	return w
+	return &testWarehouse{Warehouse: w, store: store}
 }
 
 // query runs fn against the warehouse's database.
-func query(t *testing.T, w *duckdbwh.Warehouse, fn func(db *sql.DB)) {
+func query(t *testing.T, w *testWarehouse, fn func(db *sql.DB)) {
 	t.Helper()
 	db, release, err := w.DB(context.Background())
 	if err != nil {
@@ -120,7 +139,7 @@ func query(t *testing.T, w *duckdbwh.Warehouse, fn func(db *sql.DB)) {
 	fn(db)
 }
 
-func countAndSum(t *testing.T, w *duckdbwh.Warehouse, table string) (n int64, sum float64) {
+func countAndSum(t *testing.T, w *testWarehouse, table string) (n int64, sum float64) {
 	t.Helper()
 	query(t, w, func(db *sql.DB) {
 		if err := db.QueryRow(`SELECT count(*), coalesce(sum(amount), 0) FROM `+table).Scan(&n, &sum); err != nil {
@@ -130,7 +149,7 @@ func countAndSum(t *testing.T, w *duckdbwh.Warehouse, table string) (n int64, su
 	return n, sum
 }
 
-func describe(t *testing.T, w *duckdbwh.Warehouse, table string) map[string]string {
+func describe(t *testing.T, w *testWarehouse, table string) map[string]string {
 	t.Helper()
 	got := map[string]string{}
 	query(t, w, func(db *sql.DB) {
@@ -157,7 +176,7 @@ func TestLoadThenDuplicate(t *testing.T) {
 	w := open(t, time.Minute)
 	ctx := context.Background()
 	const n = 250
-	b := batch(writeParquet(t, sales(n, 1000)), 0, n)
+	b := batch(writeParquet(t, w, sales(n, 1000)), 0, n)
 
 	rows, dup, err := w.Load(ctx, b)
 	if err != nil || dup || rows != n {
@@ -204,21 +223,21 @@ func TestLoadThenDuplicate(t *testing.T) {
 
 func TestRejectsUnsafeIdentifiers(t *testing.T) {
 	w := open(t, time.Minute)
-	file := writeParquet(t, sales(3, 1))
+	file := writeParquet(t, w, sales(3, 1))
 	tests := []struct {
 		name string
-		edit func(b *loader.Batch)
+		edit func(b *warehouse.Batch)
 	}{
-		{"table injection", func(b *loader.Batch) { b.Table = "sales; DROP TABLE x" }},
-		{"quoted table", func(b *loader.Batch) { b.Table = `sales"` }},
-		{"upper case", func(b *loader.Batch) { b.Table = "Sales" }},
-		{"three parts", func(b *loader.Batch) { b.Table = "a.b.c" }},
-		{"schema injection", func(b *loader.Batch) { b.Table = "x--.sales" }},
-		{"ledger table", func(b *loader.Batch) { b.Table = "_windrow_ledger" }},
-		{"column injection", func(b *loader.Batch) {
+		{"table injection", func(b *warehouse.Batch) { b.Table = "sales; DROP TABLE x" }},
+		{"quoted table", func(b *warehouse.Batch) { b.Table = `sales"` }},
+		{"upper case", func(b *warehouse.Batch) { b.Table = "Sales" }},
+		{"three parts", func(b *warehouse.Batch) { b.Table = "a.b.c" }},
+		{"schema injection", func(b *warehouse.Batch) { b.Table = "x--.sales" }},
+		{"ledger table", func(b *warehouse.Batch) { b.Table = "_windrow_ledger" }},
+		{"column injection", func(b *warehouse.Batch) {
 			b.Columns = append(saleColumns(), messages.Column{Name: `a" VARCHAR); DROP TABLE sales; --`, Type: "string"})
 		}},
-		{"lineage column", func(b *loader.Batch) {
+		{"lineage column", func(b *warehouse.Batch) {
 			b.Columns = append(saleColumns(), messages.Column{Name: "_batch_id", Type: "string"})
 		}},
 	}
@@ -237,7 +256,7 @@ func TestRejectsUnsafeIdentifiers(t *testing.T) {
 func TestNullableColumnIsAdded(t *testing.T) {
 	w := open(t, time.Minute)
 	ctx := context.Background()
-	if _, _, err := w.Load(ctx, batch(writeParquet(t, sales(10, 1)), 0, 10)); err != nil {
+	if _, _, err := w.Load(ctx, batch(writeParquet(t, w, sales(10, 1)), 0, 10)); err != nil {
 		t.Fatal(err)
 	}
 	v2 := make([]saleRowV2, 4)
@@ -245,7 +264,7 @@ func TestNullableColumnIsAdded(t *testing.T) {
 	for i, r := range sales(4, 100) {
 		v2[i] = saleRowV2{saleRow: r, Channel: &web}
 	}
-	b := batch(writeParquet(t, v2), 1, 4)
+	b := batch(writeParquet(t, w, v2), 1, 4)
 	b.Columns = append(saleColumns(), messages.Column{Name: "channel", Type: "string"})
 	if _, _, err := w.Load(ctx, b); err != nil {
 		t.Fatalf("load with new column: %v", err)
@@ -264,12 +283,12 @@ func TestNullableColumnIsAdded(t *testing.T) {
 	})
 
 	// A required column the table lacks is refused, and so is a type change.
-	b = batch(writeParquet(t, v2), 2, 4)
+	b = batch(writeParquet(t, w, v2), 2, 4)
 	b.Columns = append(saleColumns(), messages.Column{Name: "channel", Type: "string"}, messages.Column{Name: "region", Type: "string", Required: true})
 	if _, _, err := w.Load(ctx, b); !errors.Is(err, duckdbwh.ErrSchemaMismatch) {
 		t.Fatalf("required new column: err = %v, want ErrSchemaMismatch", err)
 	}
-	b = batch(writeParquet(t, v2), 2, 4)
+	b = batch(writeParquet(t, w, v2), 2, 4)
 	b.Columns = saleColumns()
 	b.Columns[1].Type = "int64"
 	if _, _, err := w.Load(ctx, b); !errors.Is(err, duckdbwh.ErrSchemaMismatch) {
@@ -279,7 +298,7 @@ func TestNullableColumnIsAdded(t *testing.T) {
 
 func TestRowCountMismatchLoadsNothing(t *testing.T) {
 	w := open(t, time.Minute)
-	b := batch(writeParquet(t, sales(5, 1)), 0, 6)
+	b := batch(writeParquet(t, w, sales(5, 1)), 0, 6)
 	if _, _, err := w.Load(context.Background(), b); !errors.Is(err, duckdbwh.ErrRowCount) {
 		t.Fatalf("err = %v, want ErrRowCount", err)
 	}
@@ -302,7 +321,7 @@ func TestRowCountMismatchLoadsNothing(t *testing.T) {
 
 func TestSchemaQualifiedTable(t *testing.T) {
 	w := open(t, time.Minute)
-	b := batch(writeParquet(t, sales(7, 1)), 0, 7)
+	b := batch(writeParquet(t, w, sales(7, 1)), 0, 7)
 	b.Table = "analytics.sales"
 	if _, _, err := w.Load(context.Background(), b); err != nil {
 		t.Fatal(err)
@@ -371,7 +390,7 @@ func holdLock(t *testing.T, path string) (string, func()) {
 func TestFileIsReleasedWhenIdleAndLockIsTransient(t *testing.T) {
 	w := open(t, 100*time.Millisecond)
 	ctx := context.Background()
-	if _, _, err := w.Load(ctx, batch(writeParquet(t, sales(3, 1)), 0, 3)); err != nil {
+	if _, _, err := w.Load(ctx, batch(writeParquet(t, w, sales(3, 1)), 0, 3)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -390,10 +409,10 @@ func TestFileIsReleasedWhenIdleAndLockIsTransient(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	b := batch(writeParquet(t, sales(4, 10)), 1, 4)
+	b := batch(writeParquet(t, w, sales(4, 10)), 1, 4)
 	_, _, err := w.Load(ctx, b)
-	if !errors.Is(err, duckdbwh.ErrUnavailable) || !errors.Is(err, loader.ErrTransient) {
-		t.Fatalf("load while another process holds the file: err = %v, want ErrUnavailable and loader.ErrTransient", err)
+	if !errors.Is(err, duckdbwh.ErrUnavailable) || !errors.Is(err, warehouse.ErrTransient) {
+		t.Fatalf("load while another process holds the file: err = %v, want ErrUnavailable and warehouse.ErrTransient", err)
 	}
 	stop()
 	if rows, dup, err := w.Load(ctx, b); err != nil || dup || rows != 4 {
@@ -416,8 +435,8 @@ func TestConfigValidate(t *testing.T) {
 // read_parquet expands globs; a batch names exactly one file.
 func TestRejectsGlobFile(t *testing.T) {
 	w := open(t, time.Minute)
-	file := writeParquet(t, sales(3, 1))
-	b := batch(filepath.Join(filepath.Dir(file), "*.parquet"), 0, 3)
+	key := writeParquet(t, w, sales(3, 1))
+	b := batch(path.Join(path.Dir(key), "*.parquet"), 0, 3)
 	if _, _, err := w.Load(context.Background(), b); err == nil || !strings.Contains(err.Error(), "glob") {
 		t.Fatalf("err = %v, want a glob error", err)
 	}

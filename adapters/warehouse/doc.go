@@ -1,0 +1,54 @@
+// Package warehouse is the seam between the loader and the databases it
+// loads: a Batch names the Parquet objects of one load in the object store
+// (adapters/objstore), and a Warehouse loads it. Implementations live in
+// sub-packages (duckdbwh: an embedded DuckDB file); the conformance suite in
+// warehousetest is what each of them must pass.
+//
+// The contract, for every implementation:
+//   - Load creates the target table if missing: the policy's columns, then
+//     the lineage columns _source_seq BIGINT, _window_start TIMESTAMPTZ,
+//     _window_end TIMESTAMPTZ and _batch_id VARCHAR. A later batch may add
+//     nullable columns (the table gains them, older rows hold NULL); any other
+//     difference (type, NOT NULL) wraps ErrSchemaMismatch.
+//   - One load is one transaction: the ledger lookup, the rows of every
+//     object, the mode's deletes, the post-load statements and the ledger row
+//     keyed by Batch.ID commit together or not at all. A failed load leaves
+//     no rows and no ledger row, so a retry loads the batch once.
+//   - A batch id already in the ledger is a duplicate: Load returns
+//     duplicate=true and the rows the ledger recorded, and changes nothing.
+//     Concurrent loads of one batch id load it once. A batch with Replay > 0
+//     is a duplicate only of a ledger row with the same or a later replay
+//     number; otherwise what the earlier load of that id put in the table,
+//     and its ledger row, are replaced.
+//   - Modes: "append" (or "") inserts the rows. "replace" first deletes every
+//     row the policy loaded before for the window into the table (any batch,
+//     any revision, found through the ledger), so each revision replaces the
+//     one loaded before it as a whole. (Revisions are expected to load in
+//     order; what an older revision loaded after a newer one must do is not
+//     settled yet: duckdbwh lets it replace the newer.) "merge" keeps one row
+//     per MergeKey: the newest by TimeColumn, then _source_seq, across the
+//     table and the batch.
+//   - Rows, when > 0, is checked against the objects (every row for replace
+//     and merge, the inserted rows for append); a difference wraps
+//     ErrRowCount.
+//   - PostLoad statements run after the rows in the same transaction, with
+//     the named parameters $window_start, $window_end (TIMESTAMPTZ),
+//     $policy (VARCHAR) and $revision (BIGINT); a failing statement wraps
+//     ErrPostLoad and rolls the load back.
+//   - Table, schema and column names must match ^[a-z_][a-z0-9_]{0,62}$ and
+//     must not be the ledger's or a lineage column's; others wrap
+//     ErrInvalidIdentifier.
+//   - An object that does not exist wraps ErrObjectMissing.
+//   - Errors that may go away on their own (a locked database, a dropped
+//     connection) wrap ErrTransient; the loader retries those and treats
+//     every other error as permanent.
+//   - Load and Close are safe for concurrent use; Close is idempotent, and
+//     Load after Close wraps ErrClosed.
+//
+// How a warehouse reaches the objects is its own configuration, not part of
+// a Load call: each implementation is opened over the object store the
+// loader reads (duckdbwh.Config.Objects), and decides once how to read from
+// it (DuckDB reads local files in place and copies other objects to a temp
+// file; a server warehouse streams them, or has the server copy from the
+// bucket).
+package warehouse

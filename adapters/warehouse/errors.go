@@ -1,0 +1,32 @@
+package warehouse
+
+import "errors"
+
+// ErrTransient is wrapped by errors that may go away on their own (a locked
+// database file, a lost connection). The loader retries only these; every
+// other error is permanent.
+var ErrTransient = errors.New("transient failure")
+
+// IsTransient reports whether err is worth retrying.
+func IsTransient(err error) bool { return errors.Is(err, ErrTransient) }
+
+// ErrObjectMissing is wrapped when an object a batch names does not exist.
+var ErrObjectMissing = errors.New("batch object missing")
+
+// ErrInvalidIdentifier is wrapped when a table, schema or column name is not
+// a plain lower-case SQL identifier, or is reserved (the ledger, a lineage
+// column).
+var ErrInvalidIdentifier = errors.New("invalid identifier")
+
+// ErrSchemaMismatch is wrapped when an existing table cannot take a batch.
+var ErrSchemaMismatch = errors.New("table does not match batch")
+
+// ErrRowCount is wrapped when the rows of a batch differ from Batch.Rows.
+var ErrRowCount = errors.New("row count mismatch")
+
+// ErrPostLoad is wrapped when a policy's post-load SQL fails; the whole
+// load is rolled back.
+var ErrPostLoad = errors.New("post-load SQL failed")
+
+// ErrClosed is wrapped by Load after Close.
+var ErrClosed = errors.New("warehouse closed")
