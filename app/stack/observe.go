@@ -88,25 +88,24 @@ func (s *Stack) stopMetrics() error {
 type stackProcess struct{ s *Stack }
 
 func (p stackProcess) CollectorStats() map[string]collector.Stats {
-	s := p.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[string]collector.Stats, len(s.collectorsDone)+len(s.collectors))
-	maps.Copy(out, s.collectorsDone)
-	for name, c := range s.collectors {
-		out[name] = addStats(out[name], c.Stats())
-	}
-	return out
+	p.s.mu.Lock()
+	defer p.s.mu.Unlock()
+	return statsByPolicy(p.s.collectorsDone, p.s.collectors)
 }
 
 func (p stackProcess) CompactorStats() map[string]compactor.Stats {
-	s := p.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[string]compactor.Stats, len(s.compactorsDone)+len(s.compactors))
-	maps.Copy(out, s.compactorsDone)
-	for name, c := range s.compactors {
-		out[name] = addStats(out[name], c.Stats())
+	p.s.mu.Lock()
+	defer p.s.mu.Unlock()
+	return statsByPolicy(p.s.compactorsDone, p.s.compactors)
+}
+
+// statsByPolicy sums, per policy, the counters of the workers that stopped
+// (done) and of those running.
+func statsByPolicy[T any, W interface{ Stats() T }](done map[string]T, running map[string]W) map[string]T {
+	out := make(map[string]T, len(done)+len(running))
+	maps.Copy(out, done)
+	for name, w := range running {
+		out[name] = addStats(out[name], w.Stats())
 	}
 	return out
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/windrow/windrow/adapters/statestore"
 	"github.com/windrow/windrow/adapters/telemetry"
 	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/pipeline/lifecycle"
 	"github.com/windrow/windrow/pipeline/records"
 	"github.com/windrow/windrow/pipeline/staging"
 	"github.com/windrow/windrow/pipeline/windowstate"
@@ -140,10 +141,7 @@ type Service struct {
 	stats struct {
 		received, staged, dlq, late, segments, segBytes, flushes, redelivered atomic.Int64
 	}
-	shutdown chan struct{} // closed by Shutdown
-	once     sync.Once
-	started  atomic.Bool   // Run was called
-	done     chan struct{} // closed when Run returns
+	life *lifecycle.State
 }
 
 // batch is what one flush stages and acks.
@@ -199,14 +197,13 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		cfg: cfg, layout: layout, assign: assign, hop: hop,
-		log:      cfg.Logger.With("service", "collector", "policy", cfg.Policy.Name, "policy_version", cfg.Policy.Version),
-		free:     make(chan *batch, 2),
-		flushCh:  make(chan *batch),
-		regs:     map[int64][]staging.Registration{},
-		closed:   map[int64]closedWindow{},
-		tracing:  cfg.Tracing.Enabled(),
-		shutdown: make(chan struct{}),
-		done:     make(chan struct{}),
+		log:     cfg.Logger.With("service", "collector", "policy", cfg.Policy.Name, "policy_version", cfg.Policy.Version),
+		free:    make(chan *batch, 2),
+		flushCh: make(chan *batch),
+		regs:    map[int64][]staging.Registration{},
+		closed:  map[int64]closedWindow{},
+		tracing: cfg.Tracing.Enabled(),
+		life:    lifecycle.New("collector " + cfg.Policy.Name),
 	}
 	for range 2 {
 		s.free <- &batch{buf: map[int64]*windowBuf{}, dec: records.NewDecoder(layout)}
@@ -227,18 +224,7 @@ func (s *Service) Stats() Stats {
 // in, and returns when Run has returned, or with ctx's error when ctx ends
 // first (Run then goes on finishing in the background). Before Run it only
 // makes a later Run return at once. Shutdown is idempotent.
-func (s *Service) Shutdown(ctx context.Context) error {
-	s.once.Do(func() { close(s.shutdown) })
-	if !s.started.Load() {
-		return nil
-	}
-	select {
-	case <-s.done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("collector %s shutdown: %w", s.cfg.Policy.Name, ctx.Err())
-	}
-}
+func (s *Service) Shutdown(ctx context.Context) error { return s.life.Shutdown(ctx) }
 
 func (s *Service) err() error {
 	if e := s.failed.Load(); e != nil {
@@ -263,16 +249,16 @@ func (s *Service) isSealed(start int64) bool {
 // run on a context without ctx's cancellation, so nothing taken in waits out
 // the ack wait). Run runs once; a second call returns an error.
 func (s *Service) Run(ctx context.Context) error {
-	if !s.started.CompareAndSwap(false, true) {
-		return fmt.Errorf("collector %s: already running", s.cfg.Policy.Name)
+	if err := s.life.Start(); err != nil {
+		return err
 	}
-	defer close(s.done)
-	if s.stopping() {
+	defer s.life.Done()
+	if s.life.Stopping() {
 		return nil
 	}
 	cons, err := s.consumer(ctx)
 	if err != nil {
-		if ctx.Err() != nil || s.stopping() {
+		if ctx.Err() != nil || s.life.Stopping() {
 			return nil // stopped while starting: nothing taken in, nothing to flush
 		}
 		return err
@@ -375,7 +361,7 @@ func (s *Service) pull(ctx context.Context, cons jetstream.Consumer) error {
 	next := s.fetch(ctx, cons, fetchWait)
 	for runErr == nil {
 		cur := next
-		stopping := ctx.Err() != nil || s.stopping()
+		stopping := ctx.Err() != nil || s.life.Stopping()
 		next = nil
 		if !stopping {
 			next = s.fetch(ctx, cons, fetchWait)
@@ -400,15 +386,6 @@ func (s *Service) pull(ctx context.Context, cons jetstream.Consumer) error {
 		}
 	}
 	return runErr
-}
-
-func (s *Service) stopping() bool {
-	select {
-	case <-s.shutdown:
-		return true
-	default:
-		return false
-	}
 }
 
 // fetch issues one pull request; nil when it could not be made (logged,

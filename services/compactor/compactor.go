@@ -19,6 +19,7 @@ import (
 	"github.com/windrow/windrow/adapters/statestore"
 	"github.com/windrow/windrow/adapters/telemetry"
 	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/pipeline/lifecycle"
 	"github.com/windrow/windrow/pipeline/records"
 	"github.com/windrow/windrow/pipeline/windowstate"
 	"github.com/windrow/windrow/windows"
@@ -120,11 +121,8 @@ type Service struct {
 	}
 	tracer trace.Tracer
 
-	shutdown chan struct{} // closed by Shutdown
-	once     sync.Once
-	started  atomic.Bool   // Run was called
-	done     chan struct{} // closed when Run returns
-	fatal    chan error    // a consume context cannot go on
+	life  *lifecycle.State
+	fatal chan error // a consume context cannot go on
 }
 
 // Stats are a compactor's counters since it started. Every field is a
@@ -170,8 +168,7 @@ func New(cfg Config) (*Service, error) {
 		republished: map[string]time.Time{},
 		slaMarked:   map[string]bool{},
 		tracer:      cfg.Tracing.Tracer(),
-		shutdown:    make(chan struct{}),
-		done:        make(chan struct{}),
+		life:        lifecycle.New("compactor " + cfg.Policy.Name),
 		fatal:       make(chan error, 1),
 	}, nil
 }
@@ -188,16 +185,16 @@ func (s *Service) Watermark() (time.Time, bool) {
 // cannot go on (a consumer it needs is gone): its supervisor restarts it.
 // Run runs once; a second call returns an error.
 func (s *Service) Run(ctx context.Context) (err error) {
-	if !s.started.CompareAndSwap(false, true) {
-		return fmt.Errorf("compactor %s: already running", s.cfg.Policy.Name)
+	if err := s.life.Start(); err != nil {
+		return err
 	}
-	defer close(s.done)
+	defer s.life.Done()
 	defer func() {
 		if ctx.Err() != nil {
 			err = nil // stopped, possibly while starting: a clean stop
 		}
 	}()
-	if s.stopping() {
+	if s.life.Stopping() {
 		return nil
 	}
 	p := s.cfg.Policy
@@ -240,7 +237,7 @@ func (s *Service) Run(ctx context.Context) (err error) {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-s.shutdown:
+		case <-s.life.Stop():
 			return nil
 		case err := <-s.fatal:
 			return fmt.Errorf("compactor %s: %w", p.Name, err)
@@ -253,27 +250,7 @@ func (s *Service) Run(ctx context.Context) (err error) {
 // or result in flight finish (a result is acked), and returns when Run has
 // returned, or with ctx's error when ctx ends first. Before Run it only makes
 // a later Run return at once. Shutdown is idempotent.
-func (s *Service) Shutdown(ctx context.Context) error {
-	s.once.Do(func() { close(s.shutdown) })
-	if !s.started.Load() {
-		return nil
-	}
-	select {
-	case <-s.done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("compactor %s shutdown: %w", s.cfg.Policy.Name, ctx.Err())
-	}
-}
-
-func (s *Service) stopping() bool {
-	select {
-	case <-s.shutdown:
-		return true
-	default:
-		return false
-	}
-}
+func (s *Service) Shutdown(ctx context.Context) error { return s.life.Shutdown(ctx) }
 
 // drainWait bounds how long Run waits for a drained consumer to finish the
 // message in its handler.
@@ -306,7 +283,7 @@ func (s *Service) consumeErrors(what string, durable bool) jetstream.ConsumeErrH
 			}
 			return
 		}
-		if !s.stopping() {
+		if !s.life.Stopping() {
 			s.log.Warn("consume "+what, "err", err)
 		}
 	}
