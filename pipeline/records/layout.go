@@ -132,15 +132,31 @@ func NewLayout(p *windows.Policy) (*Layout, error) {
 	if i := p.TimeFieldIndex(); i >= 0 {
 		l.timeCol = l.col[i]
 	}
-	// Key fields sort first: a window's rows come out of the merge key by
-	// key, so the compactor writes one key's files at a time.
+	if err := l.sortOrder(p); err != nil {
+		return nil, err
+	}
+	l.names = make([]string, len(schema.Columns()))
+	for i, path := range schema.Columns() {
+		l.names[i] = strings.Join(path, ".")
+	}
+	if err := l.decodeDefaults(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// sortOrder sets the columns rows are sorted by: key fields first (a
+// window's rows come out of the merge key by key), for session windows the
+// time field, then output.sort_by, then the source sequence.
+func (l *Layout) sortOrder(p *windows.Policy) error {
+	// The compactor writes one key's files at a time.
 	for _, name := range p.Key {
 		i := p.FieldIndex(name)
 		if i < 0 {
-			return nil, fmt.Errorf("key: no field %q", name)
+			return fmt.Errorf("key: no field %q", name)
 		}
 		if k := l.fields[i].kind; k == kindObject || k == kindList {
-			return nil, fmt.Errorf("key: field %q is not a scalar", name)
+			return fmt.Errorf("key: field %q is not a scalar", name)
 		}
 		l.keyCols = append(l.keyCols, l.col[i])
 		l.keyTypes = append(l.keyTypes, p.Schema.Fields[i].Type)
@@ -158,19 +174,20 @@ func NewLayout(p *windows.Policy) (*Layout, error) {
 		}
 		i := p.FieldIndex(name)
 		if i < 0 {
-			return nil, fmt.Errorf("sort_by: no field %q", name)
+			return fmt.Errorf("sort_by: no field %q", name)
 		}
 		if k := l.fields[i].kind; k == kindObject || k == kindList {
-			return nil, fmt.Errorf("sort_by: field %q is not a scalar", name)
+			return fmt.Errorf("sort_by: field %q is not a scalar", name)
 		}
 		l.sortBy = append(l.sortBy, l.col[i])
 	}
 	l.sortBy = append(l.sortBy, l.seqCol)
-	l.names = make([]string, len(schema.Columns()))
-	for i, path := range schema.Columns() {
-		l.names[i] = strings.Join(path, ".")
-	}
-	// Defaults are decoded once, as events are, for the decoder to copy.
+	return nil
+}
+
+// decodeDefaults decodes the fields' defaults once, as events are, for the
+// decoder to copy.
+func (l *Layout) decodeDefaults() error {
 	var d *Decoder
 	for _, n := range l.ids {
 		if n == nil || n.field.Default == nil {
@@ -181,11 +198,11 @@ func NewLayout(p *windows.Policy) (*Layout, error) {
 		}
 		v, err := d.defaultValue(n, *n.field.Default)
 		if err != nil {
-			return nil, fmt.Errorf("field %s: %w", n.path, err)
+			return fmt.Errorf("field %s: %w", n.path, err)
 		}
 		n.dflt = &v
 	}
-	return l, nil
+	return nil
 }
 
 // Policy returns the policy the layout was built from.
