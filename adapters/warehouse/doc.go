@@ -1,8 +1,9 @@
 // Package warehouse is the seam between the loader and the databases it
 // loads: a Batch names the Parquet objects of one load in the object store
 // (adapters/objstore), and a Warehouse loads it. Implementations live in
-// sub-packages (duckdbwh: an embedded DuckDB file); the conformance suite in
-// warehousetest is what each of them must pass.
+// sub-packages (duckdbwh: an embedded DuckDB file; postgres: a PostgreSQL
+// server); the conformance suite in warehousetest is what each of them must
+// pass.
 //
 // The contract, for every implementation:
 //   - Load creates the target table if missing: the policy's columns, then
@@ -13,21 +14,31 @@
 //   - One load is one transaction: the ledger lookup, the rows of every
 //     object, the mode's deletes, the post-load statements and the ledger row
 //     keyed by Batch.ID commit together or not at all. A failed load leaves
-//     no rows and no ledger row, so a retry loads the batch once.
+//     no rows and no ledger row, so a retry loads the batch once. (Creating
+//     or evolving the table may commit on its own before that transaction,
+//     as postgres does so that concurrent loaders never race on DDL: a
+//     failed load may leave the table created or with its new nullable
+//     columns, never rows.)
 //   - A batch id already in the ledger is a duplicate: Load returns
 //     duplicate=true and the rows the ledger recorded, and changes nothing.
-//     Concurrent loads of one batch id load it once. A batch with Replay > 0
+//     Concurrent loads of one batch id load it once, also from several
+//     processes (Warehouse values) over one database. A batch with Replay > 0
 //     is a duplicate only of a ledger row with the same or a later replay
 //     number; otherwise what the earlier load of that id put in the table,
 //     and its ledger row, are replaced.
 //   - Modes: "append" (or "") inserts the rows. "replace" first deletes every
 //     row the policy loaded before for the window into the table (any batch,
 //     any revision, found through the ledger), so each revision replaces the
-//     one loaded before it as a whole. (Revisions are expected to load in
-//     order; what an older revision loaded after a newer one must do is not
-//     settled yet: duckdbwh lets it replace the newer.) "merge" keeps one row
-//     per MergeKey: the newest by TimeColumn, then _source_seq, across the
-//     table and the batch.
+//     one loaded before it as a whole. "merge" keeps one row per MergeKey:
+//     the newest by TimeColumn, then _source_seq, across the table and the
+//     batch.
+//   - An older revision never overwrites a newer one: a replace load whose
+//     Revision is lower than one the ledger holds for the same policy, table
+//     and window start is superseded. Load then changes nothing, records no
+//     ledger row, and returns duplicate=true with 0 rows (the loader acks it
+//     like a duplicate); a redelivery, or a replay, of it is superseded
+//     again. Replace loads of one window that race each other end with the
+//     newest revision's rows only, whichever commits first.
 //   - Rows, when > 0, is checked against the objects (every row for replace
 //     and merge, the inserted rows for append); a difference wraps
 //     ErrRowCount.
@@ -47,8 +58,8 @@
 //
 // How a warehouse reaches the objects is its own configuration, not part of
 // a Load call: each implementation is opened over the object store the
-// loader reads (duckdbwh.Config.Objects), and decides once how to read from
-// it (DuckDB reads local files in place and copies other objects to a temp
-// file; a server warehouse streams them, or has the server copy from the
-// bucket).
+// loader reads (duckdbwh.Config.Objects, postgres.Config.Objects), and
+// decides once how to read from it (DuckDB reads local files in place and
+// copies other objects to a temp file; postgres streams them through COPY; a
+// server warehouse may also have the server copy from the bucket).
 package warehouse

@@ -5,7 +5,9 @@
 // # Loads
 //
 // Load runs in one transaction: it checks the ledger table _windrow_ledger
-// for the batch id (a hit returns duplicate=true and loads nothing), creates
+// for the batch id (a hit returns duplicate=true and loads nothing), and in
+// mode replace for a later revision of the window (then the load is
+// superseded: duplicate=true, 0 rows, nothing changes), creates
 // or evolves the target table, deletes what the mode replaces, inserts the
 // Parquet objects' rows with the lineage columns _source_seq, _window_start,
 // _window_end and _batch_id, checks the row count, runs the post-load SQL,

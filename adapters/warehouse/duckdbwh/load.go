@@ -106,6 +106,19 @@ func (l *load) run(ctx context.Context, db *sql.DB) (int64, bool, error) {
 	if seen == ledgerDuplicate {
 		return rows, true, nil
 	}
+	if l.mode == warehouse.ModeReplace {
+		// Loads are serialized (loadMu): no lock is needed to see the
+		// newest revision the ledger holds.
+		var newer bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM `+ledgerTable+`
+			WHERE table_name = ? AND window_start = ? AND policy = ? AND revision > ?)`,
+			l.t.String(), l.b.WindowStart.UTC(), l.b.Policy, l.b.Revision).Scan(&newer); err != nil {
+			return 0, false, fmt.Errorf("ledger: later revisions of the window: %w", classify(err))
+		}
+		if newer {
+			return 0, true, nil // superseded (see package warehouse)
+		}
+	}
 	if err := ensureTable(ctx, tx, l.t, l.cols); err != nil {
 		return 0, false, err
 	}

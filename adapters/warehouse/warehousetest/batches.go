@@ -115,11 +115,27 @@ type env struct {
 	v2  *windows.Policy
 	l2  *records.Layout
 	obj int // numbers the objects written
+
+	another warehouse.Warehouse // Harness.Another's, opened on first use
+	h       Harness
+}
+
+// loader is the warehouse the i-th of racing loads uses: in.Warehouse for
+// even i, for odd i the harness's second warehouse if it has one. Call it
+// once before starting goroutines: the first call opens that warehouse.
+func (e *env) loader(i int) warehouse.Warehouse {
+	if i%2 == 0 || e.h.Another == nil {
+		return e.in.Warehouse
+	}
+	if e.another == nil {
+		e.another = e.h.Another(e.t, e.in)
+	}
+	return e.another
 }
 
 func newEnv(t *testing.T, h Harness) *env {
 	t.Helper()
-	e := &env{t: t, ctx: context.Background(), in: h.Open(t)}
+	e := &env{t: t, ctx: context.Background(), in: h.Open(t), h: h}
 	e.v1, e.l1 = layout(t, salesPolicy)
 	e.v2, e.l2 = layout(t, salesPolicyV2)
 	return e
@@ -251,7 +267,8 @@ func (e *env) tableExists(name string) bool {
 	e.t.Helper()
 	var n int
 	e.db(func(db *sql.DB) error {
-		return db.QueryRowContext(e.ctx, `SELECT count(*) FROM information_schema.tables WHERE table_name = $1`, name).Scan(&n)
+		return db.QueryRowContext(e.ctx, `SELECT count(*) FROM information_schema.tables
+			WHERE table_schema = current_schema() AND table_name = $1`, name).Scan(&n)
 	})
 	return n > 0
 }

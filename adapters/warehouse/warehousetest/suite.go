@@ -52,6 +52,11 @@ type Harness struct {
 	// the func that ends it. Loads meanwhile must fail with an error
 	// wrapping warehouse.ErrTransient. Nil skips TestTransientError.
 	Unavailable func(t *testing.T, in Instance) (restore func())
+	// Another, if set, opens a second warehouse over in's database and
+	// object store, as another loader process would, closed when t ends.
+	// The concurrency tests race it against in.Warehouse; nil races loads
+	// of in.Warehouse alone.
+	Another func(t *testing.T, in Instance) warehouse.Warehouse
 }
 
 // Run runs every test of the suite as a subtest of t.
@@ -67,6 +72,9 @@ func Run(t *testing.T, h Harness) {
 		{"DuplicateBatchLoadsNothing", testDuplicate},
 		{"ConcurrentLoadsOfOneBatchLoadOnce", testConcurrentDuplicates},
 		{"ReplaceSwapsTheWindow", testReplace},
+		{"OlderRevisionIsSuperseded", testSuperseded},
+		{"RacingRevisionsKeepTheNewest", testRacingRevisions},
+		{"ConcurrentBatchesOfOneTable", testConcurrentBatches},
 		{"MergeKeepsTheNewestRowPerKey", testMerge},
 		{"ReplayReplacesTheEarlierLoad", testReplay},
 		{"PostLoadSeesRowsAndParameters", testPostLoad},
@@ -147,6 +155,7 @@ func testConcurrentDuplicates(t *testing.T, h Harness) {
 	a := sales(day0, 50, 1)
 	b := e.appendBatch(day0, 0, e.put(e.l1, a), len(a))
 	const n = 6
+	e.loader(1) // open the second warehouse before the race
 	var wg sync.WaitGroup
 	type result struct {
 		rows int64
@@ -157,7 +166,7 @@ func testConcurrentDuplicates(t *testing.T, h Harness) {
 	for i := range n {
 		wg.Go(func() {
 			r := &results[i]
-			r.rows, r.dup, r.err = e.in.Warehouse.Load(e.ctx, b)
+			r.rows, r.dup, r.err = e.loader(i).Load(e.ctx, b)
 		})
 	}
 	wg.Wait()
@@ -208,6 +217,105 @@ func testReplace(t *testing.T, h Harness) {
 	}
 	if got, want := e.window(day1), sumOf(other); got != want {
 		t.Errorf("other window: %+v, want %+v (untouched)", got, want)
+	}
+}
+
+// A replace load of a revision older than one already loaded for its
+// window is superseded: it changes nothing and returns duplicate=true with
+// 0 rows, now and when redelivered; a later revision still loads.
+func testSuperseded(t *testing.T, h Harness) {
+	e := newEnv(t, h)
+	r1, r2, r3 := sales(day0, 12, 1000), sales(day0, 9, 2000), sales(day0, 4, 3000)
+	rev1 := e.windowBatch(warehouse.ModeReplace, day0, 1, len(r1), e.put(e.l1, r1))
+	e.load(e.windowBatch(warehouse.ModeReplace, day0, 2, len(r2), e.put(e.l1, r2)), 9, false)
+	e.load(rev1, 0, true)
+	e.load(rev1, 0, true)
+	rev1.Replay = 1 // a replay of the older revision is superseded too
+	e.load(rev1, 0, true)
+	if got, want := e.window(day0), sumOf(r2); got != want {
+		t.Errorf("window after an older revision: %+v, want %+v (revision 2 alone)", got, want)
+	}
+	e.load(e.windowBatch(warehouse.ModeReplace, day0, 3, len(r3), e.put(e.l1, r3)), 4, false)
+	if got, want := e.window(day0), sumOf(r3); got != want {
+		t.Errorf("window after revision 3: %+v, want %+v", got, want)
+	}
+}
+
+// Two revisions of one window racing in replace mode end with the newer
+// one's rows only, whichever commits first; the newer always loads.
+func testRacingRevisions(t *testing.T, h Harness) {
+	e := newEnv(t, h)
+	const rounds = 4
+	e.loader(1) // open the second warehouse before the race
+	for i := range rounds {
+		day := day0.Add(time.Duration(i) * 24 * time.Hour)
+		older, newer := sales(day, 300, uint64(10000*i+1)), sales(day, 200, uint64(10000*i+5000))
+		batches := []warehouse.Batch{
+			e.windowBatch(warehouse.ModeReplace, day, 1, len(older), e.put(e.l1, older)),
+			e.windowBatch(warehouse.ModeReplace, day, 2, len(newer), e.put(e.l1, newer)),
+		}
+		type result struct {
+			rows int64
+			dup  bool
+			err  error
+		}
+		var results [2]result
+		var wg sync.WaitGroup
+		for j := range batches {
+			wg.Go(func() {
+				r := &results[j]
+				r.rows, r.dup, r.err = e.loader(j+i).Load(e.ctx, batches[j])
+			})
+		}
+		wg.Wait()
+		for j, r := range results {
+			if r.err != nil {
+				t.Fatalf("round %d, revision %d: %v", i, j+1, r.err)
+			}
+		}
+		if r := results[1]; r.dup || r.rows != 200 {
+			t.Errorf("round %d: newer revision: %d rows, duplicate %v; want 200, false", i, r.rows, r.dup)
+		}
+		if r := results[0]; r.rows != 300 && !(r.dup && r.rows == 0) {
+			t.Errorf("round %d: older revision: %d rows, duplicate %v; want 300 rows loaded, or superseded (0, true)", i, r.rows, r.dup)
+		}
+		if got, want := e.window(day), sumOf(newer); got != want {
+			t.Errorf("round %d: window %+v, want %+v (the newer revision's rows only)", i, got, want)
+		}
+	}
+}
+
+// Different batches of one table, loaded at once into a table that does
+// not exist yet, all load: creating the table races nothing.
+func testConcurrentBatches(t *testing.T, h Harness) {
+	e := newEnv(t, h)
+	const n = 6
+	var want totals
+	batches := make([]warehouse.Batch, n)
+	for i := range batches {
+		rows := sales(day0, 20+i, uint64(1000*i+1))
+		want = want.plus(sumOf(rows))
+		batches[i] = e.appendBatch(day0, i, e.put(e.l1, rows), len(rows))
+	}
+	errs := make([]error, n)
+	e.loader(1) // open the second warehouse before the race
+	var wg sync.WaitGroup
+	for i := range batches {
+		wg.Go(func() {
+			var rows int64
+			var dup bool
+			rows, dup, errs[i] = e.loader(i).Load(e.ctx, batches[i])
+			if errs[i] == nil && (dup || rows != batches[i].Rows) {
+				errs[i] = fmt.Errorf("%d rows, duplicate %v; want %d, false", rows, dup, batches[i].Rows)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.totals("sales"); got != want {
+		t.Errorf("table: %+v, want %+v", got, want)
 	}
 }
 
