@@ -335,10 +335,7 @@ func (s *suite) openObjectReadsItsVersionThroughOverwrite(t *testing.T) {
 	if obj.Size() != int64(len(v1)) {
 		t.Errorf("Size after the rewrite = %d, want %d (the opened version)", obj.Size(), len(v1))
 	}
-	if got, ok := s.readVersion(t, obj); ok && !bytes.Equal(got, v1) {
-		t.Fatalf("the open object reads %d bytes (sha %.12s) after the rewrite, want its version: %d bytes (sha %.12s)",
-			len(got), sha(got), len(v1), sha(v1))
-	}
+	s.readVersion(t, obj, v1)
 	if err := obj.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -364,9 +361,7 @@ func (s *suite) openObjectReadsItsVersionThroughDelete(t *testing.T) {
 	if derr != nil && !s.o.openMayBlockReplace {
 		t.Fatalf("Delete of an open object: %v", derr)
 	}
-	if got, ok := s.readVersion(t, obj); ok && !bytes.Equal(got, v1) {
-		t.Fatalf("the open object reads %d bytes after Delete, want its version: %d bytes", len(got), len(v1))
-	}
+	s.readVersion(t, obj, v1)
 	if err := obj.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -375,26 +370,32 @@ func (s *suite) openObjectReadsItsVersionThroughDelete(t *testing.T) {
 	}
 }
 
-// readVersion reads an open object whole after its key was rewritten or
-// deleted. It reports false if the store may and did refuse with
-// ErrObjectChanged (ReplacedVersionsMayBeGone), and then checks that every
-// part of the object refuses alike: no read returns another version's bytes.
-func (s *suite) readVersion(t *testing.T, obj objstore.Object) ([]byte, bool) {
+// readVersion checks that an open object still reads want, its version,
+// after its key was rewritten or deleted. A store that may
+// (ReplacedVersionsMayBeGone) may refuse instead with ErrObjectChanged,
+// read by read: every read then returns bytes of want or that error, never
+// another version's bytes.
+func (s *suite) readVersion(t *testing.T, obj objstore.Object, want []byte) {
 	t.Helper()
 	buf := make([]byte, obj.Size())
 	n, err := obj.ReadAt(buf, 0)
 	if s.o.replacedMayBeGone && errors.Is(err, objstore.ErrObjectChanged) {
 		for _, off := range []int64{0, obj.Size() / 2, obj.Size() - 1} {
-			if n, err := obj.ReadAt(make([]byte, 1), off); !errors.Is(err, objstore.ErrObjectChanged) {
-				t.Fatalf("ReadAt(1 byte, off %d) of a changed object = %d, %v; want ErrObjectChanged", off, n, err)
+			b := make([]byte, 1)
+			n, err := obj.ReadAt(b, off)
+			if !errors.Is(err, objstore.ErrObjectChanged) && (n != 1 || b[0] != want[off]) {
+				t.Fatalf("ReadAt(1 byte, off %d) of a changed object = %d %q, %v; want ErrObjectChanged or the opened version's byte", off, n, b[:n], err)
 			}
 		}
-		return nil, false
+		return
 	}
 	if n != len(buf) || err != nil && err != io.EOF {
 		t.Fatalf("ReadAt of the whole object (%d bytes) = %d, %v", len(buf), n, err)
 	}
-	return buf, true
+	if !bytes.Equal(buf, want) {
+		t.Fatalf("the open object reads %d bytes (sha %.12s) after its key changed, want its version: %d bytes (sha %.12s)",
+			len(buf), sha(buf), len(want), sha(want))
+	}
 }
 
 // openObjectReadsThroughIdenticalRewrite: a rewrite of a key with the bytes

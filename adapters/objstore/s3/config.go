@@ -14,6 +14,8 @@ import (
 const (
 	// DefaultPartSize is Config.PartSize's default: 8 MiB.
 	DefaultPartSize = 8 << 20
+	// DefaultReadAhead is Config.ReadAhead's default: 4 MiB.
+	DefaultReadAhead = 4 << 20
 	// MinPartSize is the smallest part S3 accepts (but for the last one).
 	MinPartSize = 5 << 20
 	// MaxPartSize is the largest part S3 accepts.
@@ -58,11 +60,21 @@ type Config struct {
 	// a Writer holds up to PartSize bytes in memory. It bounds an object to
 	// 10,000 parts. Default 8 MiB; at least 5 MiB, at most 5 GiB.
 	PartSize int64
+	// ReadAhead is the least number of bytes a read of an open object
+	// fetches: a shorter ReadAt fetches ReadAhead bytes (or up to the end)
+	// in one request and keeps them for the reads that follow, so a
+	// sequential reader with a small buffer makes one request per
+	// ReadAhead bytes. It is held in memory per open object. Default 4 MiB;
+	// at least 1 (no read-ahead), at most 1 GiB.
+	ReadAhead int64
 }
 
 func (c *Config) setDefaults() {
 	if c.PartSize == 0 {
 		c.PartSize = DefaultPartSize
+	}
+	if c.ReadAhead == 0 {
+		c.ReadAhead = DefaultReadAhead
 	}
 }
 
@@ -94,6 +106,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PartSize < MinPartSize || c.PartSize > MaxPartSize {
 		errs = append(errs, fmt.Errorf("s3 part size %d: want %d (5 MiB) to %d (5 GiB) bytes", c.PartSize, MinPartSize, MaxPartSize))
+	}
+	if c.ReadAhead < 1 || c.ReadAhead > 1<<30 {
+		errs = append(errs, fmt.Errorf("s3 read-ahead %d: want 1 to %d (1 GiB) bytes", c.ReadAhead, 1<<30))
 	}
 	return errors.Join(errs...)
 }

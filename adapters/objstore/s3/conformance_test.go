@@ -78,7 +78,8 @@ func TestConformance(t *testing.T) {
 
 // openStore opens a store on srv in bucket, under testPrefix, with the
 // smallest part size (so that the suite's larger objects are multipart
-// uploads).
+// uploads) and a read-ahead of 4 KiB (so that the suite's reads take both
+// paths: from a kept block and straight from the server).
 func openStore(t *testing.T, srv *tests3.Server, bucket string) *s3.Store {
 	t.Helper()
 	st, err := s3.Open(t.Context(), s3.Config{
@@ -89,6 +90,7 @@ func openStore(t *testing.T, srv *tests3.Server, bucket string) *s3.Store {
 		PathStyle:   true,
 		Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, ""),
 		PartSize:    s3.MinPartSize,
+		ReadAhead:   4 << 10,
 	})
 	if err != nil {
 		t.Fatalf("Open: %v", err)

@@ -18,7 +18,8 @@
 //     where the key holds an object.
 //   - Reads: Open reads the object's size and ETag (HEAD); ReadAt is a
 //     ranged GET with If-Match on that ETag, so a read returns bytes of the
-//     opened version or nothing. S3 without versioning keeps no replaced
+//     opened version or nothing. A short read fetches Config.ReadAhead bytes
+//     and keeps them for the reads after it. S3 without versioning keeps no replaced
 //     version: after a rewrite with other bytes or a delete, the Object's
 //     reads fail with objstore.ErrObjectChanged (a rewrite with the same
 //     bytes and part size has the same ETag, so a retried write does not
@@ -57,10 +58,11 @@ import (
 
 // Store is an object store in an S3 bucket.
 type Store struct {
-	client   *s3.Client
-	bucket   string
-	prefix   string // clean, or "" for the bucket's root
-	partSize int64
+	client    *s3.Client
+	bucket    string
+	prefix    string // clean, or "" for the bucket's root
+	partSize  int64
+	readAhead int64
 }
 
 // Compile-time checks: what the store implements (not objstore.LocalFiles:
@@ -110,7 +112,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
 	})
-	s := &Store{client: client, bucket: cfg.Bucket, partSize: cfg.PartSize}
+	s := &Store{client: client, bucket: cfg.Bucket, partSize: cfg.PartSize, readAhead: cfg.ReadAhead}
 	if cfg.Prefix != "" {
 		s.prefix, _ = objstore.CleanKey(cfg.Prefix) // checked by Validate
 	}
@@ -222,7 +224,7 @@ func (s *Store) Open(ctx context.Context, key string) (objstore.Object, error) {
 	}
 	return &object{
 		ctx: ctx, client: s.client, bucket: s.bucket, full: full, key: key,
-		etag: aws.ToString(head.ETag), size: aws.ToInt64(head.ContentLength),
+		etag: aws.ToString(head.ETag), size: aws.ToInt64(head.ContentLength), readAhead: s.readAhead,
 	}, nil
 }
 

@@ -3,6 +3,7 @@ package s3_test
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,12 +21,12 @@ import (
 )
 
 func TestConfigValidateReportsEveryProblem(t *testing.T) {
-	cfg := s3.Config{Bucket: "No_Such", Prefix: "../x", Endpoint: "ftp://h", PartSize: 1}
+	cfg := s3.Config{Bucket: "No_Such", Prefix: "../x", Endpoint: "ftp://h", PartSize: 1, ReadAhead: -1}
 	err := cfg.Validate()
 	if err == nil {
 		t.Fatal("Validate of a bad config: nil error")
 	}
-	for _, want := range []string{"s3 bucket", "s3 prefix", "s3 endpoint", "s3 part size"} {
+	for _, want := range []string{"s3 bucket", "s3 prefix", "s3 endpoint", "s3 part size", "s3 read-ahead"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate error %q does not name %q", err, want)
 		}
@@ -33,11 +34,11 @@ func TestConfigValidateReportsEveryProblem(t *testing.T) {
 	if !errors.Is(err, objstore.ErrInvalidKey) {
 		t.Errorf("Validate error = %v, want it to wrap ErrInvalidKey for the prefix", err)
 	}
-	ok := s3.Config{Bucket: "windrow-data", Prefix: "prod/", Endpoint: "http://127.0.0.1:9000", PartSize: s3.DefaultPartSize}
+	ok := s3.Config{Bucket: "windrow-data", Prefix: "prod/", Endpoint: "http://127.0.0.1:9000", PartSize: s3.DefaultPartSize, ReadAhead: s3.DefaultReadAhead}
 	if err := ok.Validate(); err != nil {
 		t.Errorf("Validate of a good config: %v", err)
 	}
-	secret := s3.Config{Bucket: "b", Endpoint: "http://user:hunter2@127.0.0.1:9000", PartSize: s3.DefaultPartSize}
+	secret := s3.Config{Bucket: "b", Endpoint: "http://user:hunter2@127.0.0.1:9000", PartSize: s3.DefaultPartSize, ReadAhead: 1}
 	if err := secret.Validate(); err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("Validate of an endpoint with a password = %v; want an error that does not repeat it", err)
 	}
@@ -223,4 +224,38 @@ func TestAWSChain(t *testing.T) {
 			t.Fatalf("Open's error repeats the secret: %v", err)
 		}
 	})
+}
+
+// TestSequentialReadWithSmallBuffer: io.Copy through a SectionReader (32
+// KiB reads, as the loader's checksum does) reads an object of several
+// read-ahead blocks whole, with the default read-ahead.
+func TestSequentialReadWithSmallBuffer(t *testing.T) {
+	srv := tests3.Start(t)
+	ctx := t.Context()
+	st, err := s3.Open(ctx, s3.Config{
+		Bucket: srv.Bucket, Endpoint: srv.Endpoint, PathStyle: true, Region: tests3.Region,
+		Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, ""),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 2*s3.DefaultReadAhead+12345)
+	for i := range data {
+		data[i] = byte(i * 31 >> 7)
+	}
+	if _, err := st.Put(ctx, "seq", data); err != nil {
+		t.Fatal(err)
+	}
+	obj, err := st.Open(ctx, "seq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Close()
+	var got bytes.Buffer
+	if _, err := io.Copy(&got, io.NewSectionReader(obj, 0, obj.Size())); err != nil {
+		t.Fatalf("io.Copy: %v", err)
+	}
+	if !bytes.Equal(got.Bytes(), data) {
+		t.Fatalf("read %d bytes, not the %d put", got.Len(), len(data))
+	}
 }
