@@ -129,7 +129,8 @@ func (s *Store) ensureBucket(ctx context.Context, region string) error {
 	if err == nil {
 		return nil
 	}
-	if !isNotFound(err) {
+	var apiErr smithy.APIError
+	if !isNotFound(err) && !(errors.As(err, &apiErr) && apiErr.ErrorCode() == "NoSuchBucket") {
 		return fmt.Errorf("s3 bucket %s: %w", s.bucket, err)
 	}
 	in := &s3.CreateBucketInput{Bucket: aws.String(s.bucket)}
@@ -349,7 +350,9 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
 	return nil
 }
 
-// isNotFound says whether err is S3's "no such key (bucket, upload)".
+// isNotFound says whether err is S3's "no such key (or upload)"; a
+// missing bucket is not: that is the store gone, an error of its own.
+// HEAD requests carry no error code, only their status.
 func isNotFound(err error) bool {
 	if err == nil {
 		return false
@@ -357,8 +360,10 @@ func isNotFound(err error) bool {
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
 		switch apiErr.ErrorCode() {
-		case "NoSuchKey", "NotFound", "NoSuchBucket", "NoSuchUpload":
+		case "NoSuchKey", "NotFound", "NoSuchUpload":
 			return true
+		case "NoSuchBucket":
+			return false
 		}
 	}
 	return httpStatus(err) == 404
