@@ -4,8 +4,8 @@
 // hands another goes through a Store, so the roles share nothing local.
 //
 // Implementations live in sub-packages (local: a directory on a local or
-// shared file system); the conformance suite in objstoretest is what each of
-// them must pass.
+// shared file system; s3: a bucket of an S3-compatible server); the
+// conformance suite in objstoretest is what each of them must pass.
 //
 // The contract, for every implementation (objstoretest checks each clause):
 //   - Keys are slash-separated relative paths, used in their CleanKey form
@@ -24,10 +24,15 @@
 //     a read cut short by the end of the object returns io.EOF itself, and
 //     parallel ReadAt calls on one Object are allowed. An open Object reads
 //     the version it opened, and Size is that version's, until Close,
-//     whatever commits or deletes of its key happen meanwhile. (A store on
-//     a file system that cannot replace an open file, Windows for local,
-//     may instead fail that commit or delete; the open Object still reads
-//     its version.)
+//     whatever commits or deletes of its key happen meanwhile; it never
+//     returns bytes of another version. (A store on a file system that
+//     cannot replace an open file, Windows for local, may instead fail that
+//     commit or delete; the open Object still reads its version. A store
+//     that cannot keep a replaced version readable, S3 without bucket
+//     versioning, may instead fail the Object's reads after such a commit
+//     or delete with an error wrapping ErrObjectChanged; a rewrite with the
+//     same bytes keeps it readable. A reader that gets ErrObjectChanged
+//     opens the key again.)
 //   - A prefix is cleaned like a key ("a/" is "a"; "" is ErrInvalidKey:
 //     there is no listing or deleting the whole store) and matches by path
 //     element: List("a") returns the committed keys equal to "a" or under
@@ -44,6 +49,12 @@
 //   - Every method refuses a context that is already done with an error
 //     wrapping the context's error, and changes nothing.
 //   - All methods are safe for concurrent use.
+//
+// Optional abilities are small interfaces a store may implement, asserted
+// where used: LocalFiles (objects are files on this machine), TempSweeper
+// (unfinished writes can be swept) and ConditionalCreator (a write that
+// commits only where its key is free: S3's If-None-Match: *, a hard link on
+// a file system). objstoretest checks each when a store has it.
 package objstore
 
 import (
@@ -62,6 +73,16 @@ var ErrInvalidKey = errors.New("invalid object key")
 
 // ErrNotFound is returned when a key does not exist.
 var ErrNotFound = errors.New("object not found")
+
+// ErrObjectChanged is returned by the reads of an open Object whose
+// version its store can no longer read: the key was rewritten with other
+// bytes, or deleted, since Open. Only stores that say so return it (see the
+// package documentation); the Object is then of no further use.
+var ErrObjectChanged = errors.New("object changed since it was opened")
+
+// ErrExists is returned by the Commit of a Writer from
+// ConditionalCreator.CreateIfAbsent when its key already holds an object.
+var ErrExists = errors.New("object already exists")
 
 // Store stores objects under keys. See the package documentation for the
 // contract every implementation keeps.
@@ -121,6 +142,18 @@ type TempSweeper interface {
 	// written at or after olderThan stay; a Writer whose write was swept
 	// fails to commit, and its key keeps its previous version.
 	RemoveStaleTemps(ctx context.Context, prefix string, olderThan time.Time) (int, error)
+}
+
+// ConditionalCreator is implemented by stores that can create an object
+// only where its key is free, so that of several writers of one final
+// object (retries, racing instances of a role) exactly one commits and the
+// others learn it.
+type ConditionalCreator interface {
+	// CreateIfAbsent starts writing key as Create does, except that its
+	// Writer's Commit succeeds only if key holds no object at that moment;
+	// otherwise Commit fails with an error wrapping ErrExists and changes
+	// nothing. Of concurrent such writes of a free key, exactly one commits.
+	CreateIfAbsent(ctx context.Context, key string) (Writer, error)
 }
 
 // CleanKey checks that key stays inside the store and returns its clean form.

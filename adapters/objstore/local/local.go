@@ -6,7 +6,9 @@
 // Writes are atomic: Create returns a Writer whose data becomes visible under
 // its key only on Commit (fsync, then rename, then fsync of the directory), so
 // a crash never leaves a half-written file under a final name, and a retried
-// write of the same key replaces the file as a whole. A writer killed before
+// write of the same key replaces the file as a whole. CreateIfAbsent commits
+// with a hard link instead of the rename, which fails where the name exists
+// (objstore.ErrExists). A writer killed before
 // its commit leaves a ".tmp-" file, which RemoveStaleTemps sweeps.
 //
 // An open Object holds its file: on Unix-like systems a later Commit or
@@ -59,6 +61,8 @@ var (
 	_ objstore.Store       = (*Store)(nil)
 	_ objstore.LocalFiles  = (*Store)(nil)
 	_ objstore.TempSweeper = (*Store)(nil)
+
+	_ objstore.ConditionalCreator = (*Store)(nil)
 )
 
 // Root is the absolute directory of the store.
@@ -79,6 +83,17 @@ func (s *Store) Path(key string) (string, error) {
 
 // Create starts writing key.
 func (s *Store) Create(ctx context.Context, key string) (objstore.Writer, error) {
+	return s.create(ctx, key, false)
+}
+
+// CreateIfAbsent starts writing key; its Commit links the written file to
+// the key's name, which fails (ErrExists) if that name exists, where Create's
+// Commit renames over it.
+func (s *Store) CreateIfAbsent(ctx context.Context, key string) (objstore.Writer, error) {
+	return s.create(ctx, key, true)
+}
+
+func (s *Store) create(ctx context.Context, key string, ifAbsent bool) (objstore.Writer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -95,13 +110,14 @@ func (s *Store) Create(ctx context.Context, key string) (objstore.Writer, error)
 		return nil, fmt.Errorf("create %s: %w", key, err)
 	}
 	h := sha256.New()
-	return &localWriter{f: f, final: final, dir: dir, key: key, h: h, w: io.MultiWriter(f, h)}, nil
+	return &localWriter{f: f, final: final, dir: dir, key: key, ifAbsent: ifAbsent, h: h, w: io.MultiWriter(f, h)}, nil
 }
 
 type localWriter struct {
 	f          *os.File
 	final, dir string
 	key        string
+	ifAbsent   bool // commit with link, not rename: never over an existing name
 	h          hash.Hash
 	w          io.Writer
 	n          int64
@@ -129,7 +145,18 @@ func (w *localWriter) Commit() (int64, string, error) {
 		os.Remove(tmp)
 		return 0, "", fmt.Errorf("close %s: %w", w.key, err)
 	}
-	if err := os.Rename(tmp, w.final); err != nil {
+	if w.ifAbsent {
+		// A hard link is created only where no name is: of racing links one
+		// wins. The temporary name goes either way.
+		err := os.Link(tmp, w.final)
+		os.Remove(tmp)
+		if errors.Is(err, fs.ErrExist) {
+			return 0, "", fmt.Errorf("commit %s: %w", w.key, objstore.ErrExists)
+		}
+		if err != nil {
+			return 0, "", fmt.Errorf("commit %s: %w", w.key, err)
+		}
+	} else if err := os.Rename(tmp, w.final); err != nil {
 		os.Remove(tmp)
 		return 0, "", fmt.Errorf("commit %s: %w", w.key, err)
 	}

@@ -11,9 +11,9 @@
 //		})
 //	}
 //
-// The suite goes through the interfaces only: Store, and LocalFiles and
-// TempSweeper when the store implements them (their checks are skipped
-// otherwise). What one implementation alone promises (file names, directory
+// The suite goes through the interfaces only: Store, and LocalFiles,
+// TempSweeper and ConditionalCreator when the store implements them (their
+// checks are skipped otherwise). What one implementation alone promises (file names, directory
 // layout, how it keeps keys inside its root) stays in that implementation's
 // own tests. Each check is a subtest named after the rule it guards, so a
 // failure names the broken rule.
@@ -38,6 +38,8 @@ type Option func(*options)
 type options struct {
 	age                 func(t *testing.T, s objstore.Store, key string, at time.Time)
 	openMayBlockReplace bool
+	replacedMayBeGone   bool
+	unfinishedSize      int
 }
 
 // AgeUnfinishedWrites gives the suite a way to make a write look abandoned
@@ -57,6 +59,26 @@ func AgeUnfinishedWrites(age func(t *testing.T, s objstore.Store, key string, at
 // that error, and still requires the open Object to read its version whole.
 func OpenObjectsMayBlockReplace() Option {
 	return func(o *options) { o.openMayBlockReplace = true }
+}
+
+// ReplacedVersionsMayBeGone is for stores that cannot keep a version
+// readable once its key is rewritten with other bytes or deleted (S3
+// without bucket versioning): the reads of an Object opened before such a
+// commit or delete may then fail with an error wrapping
+// objstore.ErrObjectChanged. The suite still requires that they never
+// return bytes of another version, that Size stays the opened version's,
+// and that a rewrite with the same bytes keeps the Object readable.
+func ReplacedVersionsMayBeGone() Option {
+	return func(o *options) { o.replacedMayBeGone = true }
+}
+
+// UnfinishedWriteSize is for stores whose Writer holds the first n bytes of
+// a write in memory, so that a writer killed before writing n bytes leaves
+// nothing in the store to sweep (S3: a multipart upload starts with its
+// first full part). The TempSweeper checks then write n bytes before they
+// crash a write or check a live one.
+func UnfinishedWriteSize(n int) Option {
+	return func(o *options) { o.unfinishedSize = n }
 }
 
 // InvalidKeys returns keys every store must refuse with ErrInvalidKey: they
@@ -94,6 +116,7 @@ func Run(t *testing.T, open func(t *testing.T) objstore.Store, opts ...Option) {
 		{"ParallelReadAt", s.parallelReadAt},
 		{"OpenObjectReadsItsVersionThroughOverwrite", s.openObjectReadsItsVersionThroughOverwrite},
 		{"OpenObjectReadsItsVersionThroughDelete", s.openObjectReadsItsVersionThroughDelete},
+		{"OpenObjectReadsThroughIdenticalRewrite", s.openObjectReadsThroughIdenticalRewrite},
 		{"KeysAreCleaned", s.keysAreCleaned},
 		{"ListIsSortedAndUnderPrefix", s.listIsSortedAndUnderPrefix},
 		{"DeleteIsIdempotent", s.deleteIsIdempotent},
@@ -107,6 +130,8 @@ func Run(t *testing.T, open func(t *testing.T) objstore.Store, opts ...Option) {
 		{"MatchesModel", s.matchesModel},
 		{"LocalFilesPathNamesTheObject", s.localFilesPathNamesTheObject},
 		{"StaleWrites", s.staleWrites},
+		{"CreateIfAbsentRefusesExistingKey", s.createIfAbsentRefusesExistingKey},
+		{"CreateIfAbsentRaceHasOneWinner", s.createIfAbsentRaceHasOneWinner},
 	}
 	for _, c := range checks {
 		t.Run(c.name, c.run)

@@ -335,10 +335,7 @@ func (s *suite) openObjectReadsItsVersionThroughOverwrite(t *testing.T) {
 	if obj.Size() != int64(len(v1)) {
 		t.Errorf("Size after the rewrite = %d, want %d (the opened version)", obj.Size(), len(v1))
 	}
-	if got := readAll(t, obj); !bytes.Equal(got, v1) {
-		t.Fatalf("the open object reads %d bytes (sha %.12s) after the rewrite, want its version: %d bytes (sha %.12s)",
-			len(got), sha(got), len(v1), sha(v1))
-	}
+	s.readVersion(t, obj, v1)
 	if err := obj.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -364,15 +361,61 @@ func (s *suite) openObjectReadsItsVersionThroughDelete(t *testing.T) {
 	if derr != nil && !s.o.openMayBlockReplace {
 		t.Fatalf("Delete of an open object: %v", derr)
 	}
-	if got := readAll(t, obj); !bytes.Equal(got, v1) {
-		t.Fatalf("the open object reads %d bytes after Delete, want its version: %d bytes", len(got), len(v1))
-	}
+	s.readVersion(t, obj, v1)
 	if err := obj.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	if derr == nil {
 		wantNotFound(t, st, "d/o")
 	}
+}
+
+// readVersion checks that an open object still reads want, its version,
+// after its key was rewritten or deleted. A store that may
+// (ReplacedVersionsMayBeGone) may refuse instead with ErrObjectChanged,
+// read by read: every read then returns bytes of want or that error, never
+// another version's bytes.
+func (s *suite) readVersion(t *testing.T, obj objstore.Object, want []byte) {
+	t.Helper()
+	buf := make([]byte, obj.Size())
+	n, err := obj.ReadAt(buf, 0)
+	if s.o.replacedMayBeGone && errors.Is(err, objstore.ErrObjectChanged) {
+		for _, off := range []int64{0, obj.Size() / 2, obj.Size() - 1} {
+			b := make([]byte, 1)
+			n, err := obj.ReadAt(b, off)
+			if !errors.Is(err, objstore.ErrObjectChanged) && (n != 1 || b[0] != want[off]) {
+				t.Fatalf("ReadAt(1 byte, off %d) of a changed object = %d %q, %v; want ErrObjectChanged or the opened version's byte", off, n, b[:n], err)
+			}
+		}
+		return
+	}
+	if n != len(buf) || err != nil && err != io.EOF {
+		t.Fatalf("ReadAt of the whole object (%d bytes) = %d, %v", len(buf), n, err)
+	}
+	if !bytes.Equal(buf, want) {
+		t.Fatalf("the open object reads %d bytes (sha %.12s) after its key changed, want its version: %d bytes (sha %.12s)",
+			len(buf), sha(buf), len(want), sha(want))
+	}
+}
+
+// openObjectReadsThroughIdenticalRewrite: a rewrite of a key with the bytes
+// it holds (a retried write) never disturbs an open Object of it.
+func (s *suite) openObjectReadsThroughIdenticalRewrite(t *testing.T) {
+	st := s.open(t)
+	v1 := pattern(64<<10, 1)
+	put(t, st, "i/o", v1)
+	obj, err := st.Open(t.Context(), "i/o")
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer obj.Close()
+	if _, err := st.Put(t.Context(), "i/o", v1); err != nil && !s.o.openMayBlockReplace {
+		t.Fatalf("Put of the same bytes over an open object: %v", err)
+	}
+	if got := readAll(t, obj); !bytes.Equal(got, v1) {
+		t.Fatalf("the open object reads %d bytes after a rewrite with the same bytes, want %d", len(got), len(v1))
+	}
+	wantObject(t, st, "i/o", v1)
 }
 
 // keysAreCleaned: keys are used in their CleanKey form; List returns it.
@@ -498,6 +541,7 @@ func (s *suite) invalidKeysAreRefused(t *testing.T) {
 	ctx := t.Context()
 	files, _ := st.(objstore.LocalFiles)
 	sweeper, _ := st.(objstore.TempSweeper)
+	creator, _ := st.(objstore.ConditionalCreator)
 	for _, key := range InvalidKeys() {
 		t.Run(fmt.Sprintf("%q", key), func(t *testing.T) {
 			ops := []struct {
@@ -530,6 +574,18 @@ func (s *suite) invalidKeysAreRefused(t *testing.T) {
 					name string
 					call func() error
 				}{"LocalFiles.Path", func() error { _, err := files.Path(key); return err }})
+			}
+			if creator != nil {
+				ops = append(ops, struct {
+					name string
+					call func() error
+				}{"CreateIfAbsent", func() error {
+					w, err := creator.CreateIfAbsent(ctx, key)
+					if err == nil {
+						w.Abort()
+					}
+					return err
+				}})
 			}
 			if sweeper != nil && key != "" { // "" sweeps the whole store
 				ops = append(ops, struct {
@@ -643,6 +699,18 @@ func (s *suite) canceledContextIsRefused(t *testing.T) {
 		{"List", func() error { _, err := st.List(ctx, "keep"); return err }},
 		{"Delete", func() error { return st.Delete(ctx, "keep/obj") }},
 		{"DeletePrefix", func() error { return st.DeletePrefix(ctx, "keep") }},
+	}
+	if creator, ok := st.(objstore.ConditionalCreator); ok {
+		ops = append(ops, struct {
+			name string
+			call func() error
+		}{"CreateIfAbsent", func() error {
+			w, err := creator.CreateIfAbsent(ctx, "new/obj")
+			if err == nil {
+				w.Abort()
+			}
+			return err
+		}})
 	}
 	if sweeper, ok := st.(objstore.TempSweeper); ok {
 		ops = append(ops, struct {
@@ -840,6 +908,7 @@ func (s *suite) staleWrites(t *testing.T) {
 		t.Helper()
 		w := create(t, st, key)
 		t.Cleanup(func() { w.Abort() })
+		write(t, w, pattern(s.o.unfinishedSize, 7))
 		write(t, w, []byte("half a segment"))
 		if s.o.age == nil {
 			return w, time.Now().Add(time.Minute) // everything unfinished is stale
@@ -882,13 +951,15 @@ func (s *suite) staleWrites(t *testing.T) {
 		_, olderThan := crash(t, st, "a/killed")
 		live := create(t, st, "b/live")
 		t.Cleanup(func() { live.Abort() })
+		head := pattern(s.o.unfinishedSize, 8) // in the store, not only in the Writer
+		write(t, live, head)
 		write(t, live, []byte("still "))
 		sweep(t, st, "", olderThan, 1)
 		write(t, live, []byte("writing"))
 		if _, _, err := live.Commit(); err != nil {
 			t.Fatalf("Commit of the live write: %v", err)
 		}
-		wantObject(t, st, "b/live", []byte("still writing"))
+		wantObject(t, st, "b/live", append(head, "still writing"...))
 		wantNotFound(t, st, "a/killed")
 	})
 
@@ -911,4 +982,106 @@ func (s *suite) staleWrites(t *testing.T) {
 		wantList(t, st, "ab")
 		wantList(t, st, "c")
 	})
+}
+
+// createIfAbsentRefusesExistingKey: for a store with ConditionalCreator, a
+// conditional write of a key that holds an object fails to commit with
+// ErrExists and leaves the object; once the key is free it commits, small
+// or large.
+func (s *suite) createIfAbsentRefusesExistingKey(t *testing.T) {
+	st := s.open(t)
+	creator, ok := st.(objstore.ConditionalCreator)
+	if !ok {
+		t.Skip("the store does not implement objstore.ConditionalCreator")
+	}
+	ctx := t.Context()
+	commit := func(key string, data []byte) error {
+		t.Helper()
+		w, err := creator.CreateIfAbsent(ctx, key)
+		if err != nil {
+			t.Fatalf("CreateIfAbsent %s: %v", key, err)
+		}
+		defer w.Abort()
+		write(t, w, data)
+		n, sum, err := w.Commit()
+		if err == nil && (n != int64(len(data)) || sum != sha(data)) {
+			t.Fatalf("Commit = %d bytes, sha %.12s; want %d, %.12s", n, sum, len(data), sha(data))
+		}
+		return err
+	}
+	if err := commit("c/obj", []byte("first")); err != nil {
+		t.Fatalf("conditional write of a free key: %v", err)
+	}
+	wantObject(t, st, "c/obj", []byte("first"))
+	if err := commit("c/obj", []byte("second")); !errors.Is(err, objstore.ErrExists) {
+		t.Fatalf("conditional write of a taken key: err = %v, want ErrExists", err)
+	}
+	wantObject(t, st, "c/obj", []byte("first"))
+	if err := commit("c//./obj", []byte("second")); !errors.Is(err, objstore.ErrExists) {
+		t.Fatalf("conditional write of a taken key, uncleaned: err = %v, want ErrExists", err)
+	}
+	large := pattern(8<<20+1000, 3) // past any part size, for stores that upload in parts
+	if err := commit("c/obj", large); !errors.Is(err, objstore.ErrExists) {
+		t.Fatalf("large conditional write of a taken key: err = %v, want ErrExists", err)
+	}
+	wantObject(t, st, "c/obj", []byte("first"))
+	wantList(t, st, "c", "c/obj")
+	if err := st.Delete(ctx, "c/obj"); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if err := commit("c/obj", large); err != nil {
+		t.Fatalf("large conditional write of a freed key: %v", err)
+	}
+	wantObject(t, st, "c/obj", large)
+}
+
+// createIfAbsentRaceHasOneWinner: for a store with ConditionalCreator, of
+// 16 concurrent conditional writes of one free key exactly one commits, the
+// others fail with ErrExists, and the key holds the winner's bytes, whole.
+func (s *suite) createIfAbsentRaceHasOneWinner(t *testing.T) {
+	st := s.open(t)
+	creator, ok := st.(objstore.ConditionalCreator)
+	if !ok {
+		t.Skip("the store does not implement objstore.ConditionalCreator")
+	}
+	ctx := t.Context()
+	const writers = 16
+	const key = "race/obj"
+	errs := make([]error, writers)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Go(func() {
+			w, err := creator.CreateIfAbsent(ctx, key)
+			if err != nil {
+				errs[i] = fmt.Errorf("CreateIfAbsent: %w", err)
+				return
+			}
+			defer w.Abort()
+			if _, err := w.Write(pattern(16<<10+i, byte(i))); err != nil {
+				errs[i] = fmt.Errorf("Write: %w", err)
+				return
+			}
+			<-start
+			_, _, errs[i] = w.Commit()
+		})
+	}
+	close(start)
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Errorf("writers %d and %d both committed", winner, i)
+		case err == nil:
+			winner = i
+		case !errors.Is(err, objstore.ErrExists):
+			t.Errorf("writer %d: %v, want nil or ErrExists", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no writer committed")
+	}
+	wantObject(t, st, key, pattern(16<<10+winner, byte(winner)))
+	wantList(t, st, "race", key)
 }
