@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +12,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/windrow/windrow/adapters/objstore"
+	"github.com/windrow/windrow/adapters/warehouse/postgres"
 	"github.com/windrow/windrow/app/stack"
+	"github.com/windrow/windrow/internal/testpg"
+	"github.com/windrow/windrow/internal/tests3"
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/ops/inspect"
 	"github.com/windrow/windrow/windows"
@@ -182,7 +186,12 @@ func checkTable(t *testing.T, ctx context.Context, s *stack.Stack, table, qtyCol
 	if amtCol != "" {
 		amtExpr = "sum(" + amtCol + ")"
 	}
-	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT strftime(_window_start AT TIME ZONE 'UTC', '%%Y%%m%%dT%%H%%M%%SZ'), count(*), sum(%s), %s FROM %s GROUP BY 1 ORDER BY 1`, qtyCol, amtExpr, table))
+	// The window id (messages.WindowID) in each dialect.
+	windowID := `strftime(_window_start AT TIME ZONE 'UTC', '%Y%m%dT%H%M%SZ')`
+	if _, ok := s.Warehouse.(*postgres.Warehouse); ok {
+		windowID = `to_char(_window_start AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS"Z"')`
+	}
+	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT %s, count(*), CAST(sum(%s) AS BIGINT), %s FROM %s GROUP BY 1 ORDER BY 1`, windowID, qtyCol, amtExpr, table))
 	if err != nil {
 		t.Fatalf("query %s: %v", table, err)
 	}
@@ -209,7 +218,7 @@ func checkTable(t *testing.T, ctx context.Context, s *stack.Stack, table, qtyCol
 		}
 	}
 	var dups int64
-	if err := db.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) FROM (SELECT _source_seq FROM %s GROUP BY 1 HAVING count(*) > 1)`, table)).Scan(&dups); err != nil {
+	if err := db.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) FROM (SELECT _source_seq FROM %s GROUP BY 1 HAVING count(*) > 1) AS d`, table)).Scan(&dups); err != nil {
 		t.Fatal(err)
 	}
 	if dups != 0 {
@@ -226,6 +235,39 @@ func TestEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	s := openStack(t, ctx, dir)
 	defer s.Close()
+	endToEnd(t, ctx, s)
+}
+
+// TestEndToEndOnS3AndPostgres is the same run with segments, batches and
+// manifests in a real S3-compatible server (versitygw) and the tables in
+// the real PostgreSQL: nothing of the roles' files is local.
+func TestEndToEndOnS3AndPostgres(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	srv := tests3.Start(t)
+	_, pgURL := testpg.Schema(t)
+	// Credentials come from the AWS environment, as in production.
+	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
+	t.Setenv("AWS_REGION", tests3.Region)
+	objects := "s3://" + srv.Bucket + "/e2e?endpoint=" + url.QueryEscape(srv.Endpoint)
+	s, err := stack.Open(ctx, stack.Config{DataDir: t.TempDir(), Embedded: true, NATSPort: -1, Instance: "e2e", Logger: testLogger(t),
+		Objects: objects, Warehouse: pgURL})
+	if err != nil {
+		t.Fatalf("open stack: %v", err)
+	}
+	defer s.Close()
+	if _, ok := s.Store.(objstore.LocalFiles); ok {
+		t.Fatalf("object store %s has local files; want S3", s.Store)
+	}
+	if _, ok := s.Warehouse.(*postgres.Warehouse); !ok {
+		t.Fatalf("warehouse %s is not PostgreSQL", s.Warehouse)
+	}
+	endToEnd(t, ctx, s)
+}
+
+// endToEnd runs the spine's acceptance checks on an opened stack.
+func endToEnd(t *testing.T, ctx context.Context, s *stack.Stack) {
 	sales := applyPolicy(t, ctx, s, salesPolicy)
 	web := applyPolicy(t, ctx, s, visitsPolicy)
 
@@ -345,6 +387,9 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 
+	if _, ok := s.Store.(objstore.LocalFiles); !ok {
+		return
+	}
 	// Every batch file reads back in DuckDB with the declared types and its row count.
 	checkParquetTypes(t, ctx, s, sales, map[string]string{
 		"store_id": "VARCHAR", "sale_id": "VARCHAR", "sku": "VARCHAR", "quantity": "BIGINT", "amount": "DOUBLE",

@@ -99,7 +99,7 @@ func (s *Stack) checkRoles(ctx context.Context) []string {
 			}
 			consumer("loader", messages.StreamLoad, loader.DurablePrefix)
 			if err := s.pingWarehouse(ctx); err != nil {
-				out = append(out, fmt.Sprintf("loader: warehouse %s: %v", s.Warehouse.Path(), err))
+				out = append(out, fmt.Sprintf("loader: warehouse %s: %v", s.Warehouse, err))
 			}
 		}
 	}

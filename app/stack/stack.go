@@ -22,12 +22,10 @@ import (
 
 	"github.com/windrow/windrow/adapters/natsx"
 	"github.com/windrow/windrow/adapters/objstore"
-	"github.com/windrow/windrow/adapters/objstore/local"
 	"github.com/windrow/windrow/adapters/policystore"
 	"github.com/windrow/windrow/adapters/statestore"
 	"github.com/windrow/windrow/adapters/telemetry"
 	"github.com/windrow/windrow/adapters/warehouse"
-	"github.com/windrow/windrow/adapters/warehouse/duckdbwh"
 	"github.com/windrow/windrow/app/metrics"
 	"github.com/windrow/windrow/services/collector"
 	"github.com/windrow/windrow/services/compactor"
@@ -56,10 +54,13 @@ type Config struct {
 	NATSPort int
 	// NATS is the connection to an existing server when not Embedded.
 	NATS natsx.ClientConfig
-	// ObjectDir is the object store directory. Default DataDir/objects.
-	ObjectDir string
-	// DuckDB is the warehouse file. Default DataDir/warehouse.duckdb.
-	DuckDB string
+	// Objects is the object store: a directory, file:///dir or
+	// s3://BUCKET/PREFIX (see OpenObjects). Default DataDir/objects.
+	Objects string
+	// Warehouse is the warehouse the loader loads: a DuckDB file,
+	// duckdb:///file or postgres://… (see OpenWarehouse). Default
+	// DataDir/warehouse.duckdb.
+	Warehouse string
 	// Roles to run. Nil means all; empty means none (a client of the stack).
 	Roles []string
 	// Instance names this process in window leases and segment names; keep it
@@ -92,11 +93,11 @@ func (c *Config) setDefaults() {
 	if c.DataDir == "" {
 		c.DataDir = "windrow-data"
 	}
-	if c.ObjectDir == "" {
-		c.ObjectDir = filepath.Join(c.DataDir, "objects")
+	if c.Objects == "" {
+		c.Objects = filepath.Join(c.DataDir, "objects")
 	}
-	if c.DuckDB == "" {
-		c.DuckDB = filepath.Join(c.DataDir, "warehouse.duckdb")
+	if c.Warehouse == "" {
+		c.Warehouse = filepath.Join(c.DataDir, "warehouse.duckdb")
 	}
 	if c.Roles == nil {
 		c.Roles = AllRoles
@@ -137,7 +138,7 @@ type Stack struct {
 	States     *statestore.Store
 	Watermarks *statestore.Watermarks
 	Policies   *policystore.Store
-	Warehouse  *duckdbwh.Warehouse // nil unless the loader role runs
+	Warehouse  Warehouse // nil unless the loader role runs
 	NATSURL    string
 	Log        *slog.Logger
 
@@ -220,11 +221,11 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 			return nil, err
 		}
 	}
-	if s.Store, err = local.New(cfg.ObjectDir); err != nil {
+	if s.Store, err = OpenObjects(ctx, cfg.Objects); err != nil {
 		return nil, err
 	}
 	if slices.Contains(cfg.Roles, RoleLoader) {
-		if s.Warehouse, err = duckdbwh.Open(duckdbwh.Config{Path: cfg.DuckDB, Objects: s.Store}); err != nil {
+		if s.Warehouse, err = OpenWarehouse(ctx, cfg.Warehouse, s.Store); err != nil {
 			return nil, err
 		}
 	}

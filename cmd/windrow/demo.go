@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/windrow/windrow/adapters/warehouse/postgres"
 	"github.com/windrow/windrow/app/stack"
 	"github.com/windrow/windrow/deploy"
 	"github.com/windrow/windrow/loadtest"
@@ -28,6 +29,8 @@ func runDemo(ctx context.Context, args []string) error {
 	reset := fs.Bool("reset", false, "delete --data-dir first and start over")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up if the windows are not loaded by then")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	objects := fs.String("objects", "", "object store: a directory, file:///DIR or s3://BUCKET/PREFIX (default DATA_DIR/objects)")
+	whURL := fs.String("warehouse", "", "warehouse: a DuckDB file or postgres://USER@HOST:5432/DB?sslmode=disable (default DATA_DIR/warehouse.duckdb)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -41,14 +44,14 @@ func runDemo(ctx context.Context, args []string) error {
 	}
 	log := newLogger("text", *logLevel)
 	fmt.Printf("windrow demo: all state under %s\n", *dataDir)
-	s, err := stack.Open(ctx, stack.Config{DataDir: *dataDir, Embedded: true, NATSPort: *port, Logger: log})
+	s, err := stack.Open(ctx, stack.Config{DataDir: *dataDir, Embedded: true, NATSPort: *port, Logger: log, Objects: *objects, Warehouse: *whURL})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 	fmt.Printf("  embedded NATS (JetStream):   %s\n", s.NATSURL)
 	fmt.Printf("  object store:                %s\n", s.Store.String())
-	fmt.Printf("  DuckDB warehouse:            %s\n", s.Warehouse.Path())
+	fmt.Printf("  warehouse:                   %s\n", s.Warehouse)
 
 	runCtx, stop := context.WithCancel(ctx)
 	runErr := make(chan error, 1)
@@ -191,7 +194,12 @@ func demoSummary(ctx context.Context, s *stack.Stack, p *windows.Policy, dataDir
 		fmt.Printf("Dead-lettered: %d (%s", dl.Total, reasons(dl.ByReason))
 		fmt.Println(") — stream WINDROW_DLQ, subject " + messages.DLQSubject(p.Name))
 	}
-	q := fmt.Sprintf("SELECT store_id, CAST(sold_at AS DATE) AS day, count(*) AS sales, round(sum(amount), 2) AS revenue FROM %s GROUP BY ALL ORDER BY revenue DESC LIMIT 5", p.Load.Table)
-	fmt.Printf("\nQuery the table (the loader holds the DuckDB file only while loading):\n  go run ./cmd/windrow query --data-dir %s \"%s\"\n  duckdb %s \"%s\"\n\n", dataDir, q, s.Warehouse.Path(), q)
+	// Plain SQL that DuckDB and PostgreSQL both run.
+	q := fmt.Sprintf("SELECT store_id, CAST(sold_at AS DATE) AS day, count(*) AS sales, CAST(sum(amount) AS DECIMAL(18,2)) AS revenue FROM %s GROUP BY 1, 2 ORDER BY revenue DESC LIMIT 5", p.Load.Table)
+	if pg, ok := s.Warehouse.(*postgres.Warehouse); ok {
+		fmt.Printf("\nQuery the table:\n  psql '%s' -c \"%s\"\n\n", pg, q)
+	} else {
+		fmt.Printf("\nQuery the table (the loader holds the DuckDB file only while loading):\n  go run ./cmd/windrow query --data-dir %s \"%s\"\n  duckdb %s \"%s\"\n\n", dataDir, q, s.Warehouse, q)
+	}
 	return printQuery(ctx, s.Warehouse, q)
 }

@@ -11,7 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/windrow/windrow/adapters/warehouse/duckdbwh"
+	"github.com/windrow/windrow/app/stack"
 )
 
 // querier is what printQuery needs of a warehouse.
@@ -23,6 +23,7 @@ func runQuery(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("query", flag.ContinueOnError)
 	dataDir := fs.String("data-dir", "windrow-data", "directory holding warehouse.duckdb")
 	file := fs.String("duckdb", "", "DuckDB file (default DATA_DIR/warehouse.duckdb)")
+	whURL := fs.String("warehouse", "", "warehouse to query: a DuckDB file or postgres://USER@HOST:5432/DB?sslmode=disable (default: --duckdb)")
 	wait := fs.Duration("wait", 30*time.Second, "how long to wait for a running loader to release the file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -30,14 +31,17 @@ func runQuery(ctx context.Context, args []string) error {
 	if fs.NArg() == 0 {
 		return fmt.Errorf("usage: windrow query [--data-dir D] \"SELECT ...\"")
 	}
-	path := *file
+	path := *whURL
 	if path == "" {
-		path = filepath.Join(*dataDir, "warehouse.duckdb")
+		path = *file
+		if path == "" {
+			path = filepath.Join(*dataDir, "warehouse.duckdb")
+		}
+		if _, err := os.Stat(path); err != nil {
+			return fmt.Errorf("warehouse %s: %w (run `windrow demo` or `windrow up` first)", path, err)
+		}
 	}
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("warehouse %s: %w (run `windrow demo` or `windrow up` first)", path, err)
-	}
-	w, err := duckdbwh.Open(duckdbwh.Config{Path: path})
+	w, err := stack.OpenWarehouse(ctx, path, nil)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 
-	"github.com/windrow/windrow/adapters/warehouse/duckdbwh"
+	"github.com/windrow/windrow/app/stack"
 	"github.com/windrow/windrow/ops/inspect"
 )
 
@@ -22,6 +22,7 @@ func runReconcile(ctx context.Context, args []string) error {
 	only := fs.String("policy", "", "reconcile only this policy")
 	window := fs.String("window", "", "show only this window id (e.g. 20261120T000000Z)")
 	duck := fs.String("duckdb", "", "DuckDB warehouse to compare with (default DATA_DIR/warehouse.duckdb if it exists; \"none\" to skip)")
+	whURL := fs.String("warehouse", "", "warehouse to compare with: a DuckDB file or postgres://USER@HOST:5432/DB?sslmode=disable (default: --duckdb)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -32,6 +33,9 @@ func runReconcile(ctx context.Context, args []string) error {
 	defer s.Close()
 	var wh inspect.WindowCounter
 	path := *duck
+	if *whURL != "" {
+		path = *whURL
+	}
 	if path == "" {
 		path = filepath.Join(conn.dataDir, "warehouse.duckdb")
 		if _, err := os.Stat(path); err != nil {
@@ -39,12 +43,16 @@ func runReconcile(ctx context.Context, args []string) error {
 		}
 	}
 	if path != "none" {
-		w, err := duckdbwh.Open(duckdbwh.Config{Path: path})
+		w, err := stack.OpenWarehouse(ctx, path, nil)
 		if err != nil {
 			return err
 		}
 		defer w.Close()
-		wh = w
+		counter, ok := w.(inspect.WindowCounter)
+		if !ok {
+			return fmt.Errorf("warehouse %s cannot count rows per window", w)
+		}
+		wh = counter
 	}
 	policies, err := s.Policies.List(ctx)
 	if err != nil {

@@ -32,9 +32,11 @@ type upConfig struct {
 		Key      string `yaml:"key"`
 	} `yaml:"nats"`
 	ObjectStore struct {
+		URL string `yaml:"url"`
 		Dir string `yaml:"dir"`
 	} `yaml:"object_store"`
 	Warehouse struct {
+		URL    string `yaml:"url"`
 		DuckDB string `yaml:"duckdb"`
 	} `yaml:"warehouse"`
 	Policies []string `yaml:"policies"`
@@ -85,8 +87,9 @@ func runRoles(ctx context.Context, name string, args []string, roles []string) e
 	configPath := fs.String("config", "", "YAML config file (see deploy/windrow.yaml)")
 	rolesFlag := fs.String("roles", "", "comma-separated roles to run: collector,compactor,loader (up only)")
 	port := fs.Int("nats-port", 0, "port of the embedded NATS server (up only; default 4222, a free one if taken)")
-	duck := fs.String("duckdb", "", "DuckDB warehouse file (default DATA_DIR/warehouse.duckdb)")
-	objects := fs.String("objects", "", "object store directory (default DATA_DIR/objects)")
+	duck := fs.String("duckdb", "", "DuckDB warehouse file (default DATA_DIR/warehouse.duckdb); same as --warehouse FILE")
+	whURL := fs.String("warehouse", "", "warehouse: a DuckDB file, duckdb:///FILE or postgres://USER@HOST:5432/DB?sslmode=disable (default DATA_DIR/warehouse.duckdb)")
+	objects := fs.String("objects", "", "object store: a directory, file:///DIR or s3://BUCKET/PREFIX (endpoint, region and credentials from the AWS environment; ?endpoint=URL&path_style=true for self-hosted servers) (default DATA_DIR/objects)")
 	instance := fs.String("instance", "", "instance name, stable across restarts (default the host name)")
 	ackWait := fs.Duration("ack-wait", 0, "ack wait of the collector and loader consumers (default 2m; at least 10s)")
 	connectWait := fs.Duration("connect-wait", 2*time.Minute, "how long to keep trying to reach an external NATS server that is not up yet (0: fail at once)")
@@ -140,8 +143,9 @@ func runRoles(ctx context.Context, name string, args []string, roles []string) e
 	}
 	s, err := stack.Open(ctx, stack.Config{
 		DataDir: dataDir, Embedded: embedded, NATSPort: natsPort, NATS: nc,
-		ObjectDir: pick("objects", *objects, cfg.ObjectStore.Dir), DuckDB: pick("duckdb", *duck, cfg.Warehouse.DuckDB),
-		Roles: roles, Instance: pick("instance", *instance, cfg.Instance), AckWait: *ackWait, ConnectWait: *connectWait, Logger: log,
+		Objects:   pick("objects", *objects, firstOf(cfg.ObjectStore.URL, cfg.ObjectStore.Dir)),
+		Warehouse: pick("warehouse", *whURL, pick("duckdb", *duck, firstOf(cfg.Warehouse.URL, cfg.Warehouse.DuckDB))),
+		Roles:     roles, Instance: pick("instance", *instance, cfg.Instance), AckWait: *ackWait, ConnectWait: *connectWait, Logger: log,
 		MetricsAddr: maddr,
 	})
 	if err != nil {
@@ -176,3 +180,13 @@ type stringList []string
 
 func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// firstOf returns the first of vals that is not empty.
+func firstOf(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -121,6 +121,9 @@ func Open(cfg Config) (*Warehouse, error) {
 // Path is the absolute path of the database file.
 func (w *Warehouse) Path() string { return w.cfg.Path }
 
+// String is the database file.
+func (w *Warehouse) String() string { return w.cfg.Path }
+
 // DB lends the warehouse's database handle to a reader in this process (the
 // windrow CLI, tests): while the warehouse holds the file no other process
 // can open it, so this is how to read it meanwhile. The file stays open until
