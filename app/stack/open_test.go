@@ -23,8 +23,8 @@ func TestOpenObjects(t *testing.T) {
 		}
 	}
 	for raw, want := range map[string]string{
-		"file://":                                  "without a path",
-		"gs://bucket/x":                            `scheme "gs"`,
+		"file://":       "without a path",
+		"gs://bucket/x": `scheme "gs"`,
 		"s3://bucket/x?endpont=http://127.0.0.1:1": `unknown option "endpont"`,
 		"s3://bucket/x?path_style=maybe":           `path_style="maybe"`,
 		"s3://user:hunter2@bucket/x?region=q&bad=": `unknown option "bad"`,
