@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -15,10 +14,8 @@ import (
 	"github.com/windrow/windrow/messages"
 )
 
-var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
-
 // ledgerTable is the ledger's name; policies may not use it.
-const ledgerTable = "_windrow_ledger"
+const ledgerTable = warehouse.LedgerTable
 
 // Lineage columns, appended to every table.
 var lineage = []column{
@@ -124,8 +121,8 @@ func parseType(s string, depth int) (*colType, string, error) {
 				return nil, "", fmt.Errorf("object type: want name:type, got %q", rest)
 			}
 			name := rest[:colon]
-			if !identRE.MatchString(name) {
-				return nil, "", fmt.Errorf("object member: %w: %q, want ^[a-z_][a-z0-9_]{0,62}$", warehouse.ErrInvalidIdentifier, name)
+			if _, err := warehouse.QuoteIdent(name); err != nil {
+				return nil, "", fmt.Errorf("object member: %w", err)
 			}
 			mt, after, err := parseType(rest[colon+1:], depth+1)
 			if err != nil {
@@ -155,40 +152,18 @@ func parseType(s string, depth int) (*colType, string, error) {
 	return nil, "", fmt.Errorf("%q is not a column type (valid: string, int64, float64, bool, timestamp, date, decimal(P,S), object<name:type,...>, list<type>)", name)
 }
 
-// quoteIdent checks name and returns it double-quoted.
-func quoteIdent(name string) (string, error) {
-	if !identRE.MatchString(name) {
-		return "", fmt.Errorf("%w: %q, want ^[a-z_][a-z0-9_]{0,62}$", warehouse.ErrInvalidIdentifier, name)
-	}
-	return `"` + name + `"`, nil
-}
+// quoteIdent checks name and returns it double-quoted (warehouse.QuoteIdent).
+func quoteIdent(name string) (string, error) { return warehouse.QuoteIdent(name) }
 
 // tableName is a checked "schema.table" or "table".
 type tableName struct {
 	schema, table string // schema empty: the first schema of the search path
 }
 
+// parseTable checks a batch's table (warehouse.ParseTable).
 func parseTable(s string) (tableName, error) {
-	parts := strings.Split(s, ".")
-	var t tableName
-	switch len(parts) {
-	case 1:
-		t.table = parts[0]
-	case 2:
-		t.schema, t.table = parts[0], parts[1]
-		if _, err := quoteIdent(t.schema); err != nil {
-			return t, fmt.Errorf("table %q: schema: %w", s, err)
-		}
-	default:
-		return t, fmt.Errorf("%w: table %q, want \"table\" or \"schema.table\"", warehouse.ErrInvalidIdentifier, s)
-	}
-	if _, err := quoteIdent(t.table); err != nil {
-		return t, fmt.Errorf("table %q: %w", s, err)
-	}
-	if t.table == ledgerTable {
-		return t, fmt.Errorf("%w: table %q is reserved for the ledger", warehouse.ErrInvalidIdentifier, s)
-	}
-	return t, nil
+	t, err := warehouse.ParseTable(s)
+	return tableName{schema: t.Schema, table: t.Name}, err
 }
 
 // sql is the quoted, qualified name (both parts are checked by parseTable).
