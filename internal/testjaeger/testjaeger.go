@@ -34,6 +34,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/windrow/windrow/internal/testbin"
 )
 
 // ModuleVersion is the version of github.com/jaegertracing/jaeger that
@@ -58,62 +60,21 @@ const (
 	logTail = 64 << 10
 )
 
+// tool is the Jaeger binary as tools/jaeger/build.sh caches it.
+var tool = testbin.Tool{Name: "jaeger", Version: ModuleVersion, EnvBin: "WINDROW_JAEGER_BIN",
+	EnvRequire: "WINDROW_REQUIRE_JAEGER", Hint: BuildHint}
+
 // CachePath is where tools/jaeger/build.sh puts the binary:
 // ${WINDROW_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/windrow}/jaeger-v1.75.0/jaeger.
-func CachePath() (string, error) {
-	cache := os.Getenv("WINDROW_TOOLS_CACHE")
-	if cache == "" {
-		base := os.Getenv("XDG_CACHE_HOME")
-		if base == "" {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				return "", fmt.Errorf("jaeger cache path: %w", err)
-			}
-			base = filepath.Join(home, ".cache")
-		}
-		cache = filepath.Join(base, "windrow")
-	}
-	return filepath.Join(cache, "jaeger-"+ModuleVersion, "jaeger"), nil
-}
+func CachePath() (string, error) { return tool.CachePath() }
 
 // Binary returns the Jaeger v2 binary to run: $WINDROW_JAEGER_BIN if set,
 // else the one tools/jaeger/build.sh cached (CachePath) if it exists.
-func Binary() (string, error) {
-	if bin := os.Getenv("WINDROW_JAEGER_BIN"); bin != "" {
-		if err := isExecutable(bin); err != nil {
-			return "", fmt.Errorf("WINDROW_JAEGER_BIN=%s: %w; %s", bin, err, BuildHint)
-		}
-		return bin, nil
-	}
-	bin, err := CachePath()
-	if err != nil {
-		return "", fmt.Errorf("%w; %s", err, BuildHint)
-	}
-	if err := isExecutable(bin); err != nil {
-		return "", fmt.Errorf("jaeger %s binary not found (%v): %s", ModuleVersion, err, BuildHint)
-	}
-	return bin, nil
-}
-
-func isExecutable(path string) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if fi.IsDir() {
-		return fmt.Errorf("%s is a directory", path)
-	}
-	if fi.Mode()&0o111 == 0 {
-		return fmt.Errorf("%s is not executable", path)
-	}
-	return nil
-}
+func Binary() (string, error) { return tool.Binary() }
 
 // Required reports whether a missing binary fails the test instead of
 // skipping it: under CI (CI non-empty) or with WINDROW_REQUIRE_JAEGER=1.
-func Required() bool {
-	return os.Getenv("CI") != "" || os.Getenv("WINDROW_REQUIRE_JAEGER") == "1"
-}
+func Required() bool { return tool.Required() }
 
 // Jaeger is a running Jaeger v2 all-in-one. Its embedded *Client reads from
 // its query API.

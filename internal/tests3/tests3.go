@@ -34,6 +34,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/windrow/windrow/internal/testbin"
 )
 
 // Version is the version of github.com/versity/versitygw that tools/s3
@@ -61,62 +62,21 @@ const (
 	logTail = 64 << 10
 )
 
+// tool is the versitygw binary as tools/s3/build.sh caches it.
+var tool = testbin.Tool{Name: "versitygw", Version: Version, EnvBin: "WINDROW_S3_BIN",
+	EnvRequire: "WINDROW_REQUIRE_S3", Hint: BuildHint}
+
 // CachePath is where tools/s3/build.sh puts the binary:
 // ${WINDROW_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/windrow}/versitygw-v1.8.0/versitygw.
-func CachePath() (string, error) {
-	cache := os.Getenv("WINDROW_TOOLS_CACHE")
-	if cache == "" {
-		base := os.Getenv("XDG_CACHE_HOME")
-		if base == "" {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				return "", fmt.Errorf("versitygw cache path: %w", err)
-			}
-			base = filepath.Join(home, ".cache")
-		}
-		cache = filepath.Join(base, "windrow")
-	}
-	return filepath.Join(cache, "versitygw-"+Version, "versitygw"), nil
-}
+func CachePath() (string, error) { return tool.CachePath() }
 
 // Binary returns the versitygw binary to run: $WINDROW_S3_BIN if set, else
 // the one tools/s3/build.sh cached (CachePath) if it exists.
-func Binary() (string, error) {
-	if bin := os.Getenv("WINDROW_S3_BIN"); bin != "" {
-		if err := isExecutable(bin); err != nil {
-			return "", fmt.Errorf("WINDROW_S3_BIN=%s: %w; %s", bin, err, BuildHint)
-		}
-		return bin, nil
-	}
-	bin, err := CachePath()
-	if err != nil {
-		return "", fmt.Errorf("%w; %s", err, BuildHint)
-	}
-	if err := isExecutable(bin); err != nil {
-		return "", fmt.Errorf("versitygw %s binary not found (%v): %s", Version, err, BuildHint)
-	}
-	return bin, nil
-}
-
-func isExecutable(path string) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if fi.IsDir() {
-		return fmt.Errorf("%s is a directory", path)
-	}
-	if fi.Mode()&0o111 == 0 {
-		return fmt.Errorf("%s is not executable", path)
-	}
-	return nil
-}
+func Binary() (string, error) { return tool.Binary() }
 
 // Required reports whether a missing binary fails the test instead of
 // skipping it: under CI (CI non-empty) or with WINDROW_REQUIRE_S3=1.
-func Required() bool {
-	return os.Getenv("CI") != "" || os.Getenv("WINDROW_REQUIRE_S3") == "1"
-}
+func Required() bool { return tool.Required() }
 
 // Server is a running versitygw.
 type Server struct {
