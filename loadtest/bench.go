@@ -49,6 +49,11 @@ load: {table: bench_sales}
 // BenchConfig sizes a benchmark run.
 type BenchConfig struct {
 	DataDir string
+	// Objects and Warehouse, if set, are the object store and warehouse
+	// URLs (stack.Config); default the data directory's. The warehouse
+	// should hold no bench_sales table of an earlier run (a fresh schema:
+	// postgres://…?search_path=NAME).
+	Objects, Warehouse string
 	Events  int
 	Windows int // hourly windows the events spread over
 	Seed    uint64
@@ -81,7 +86,8 @@ func RunBench(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 	if cfg.Out == nil {
 		cfg.Out = io.Discard
 	}
-	s, err := stack.Open(ctx, stack.Config{DataDir: cfg.DataDir, Embedded: true, NATSPort: -1, Logger: cfg.Logger})
+	s, err := stack.Open(ctx, stack.Config{DataDir: cfg.DataDir, Embedded: true, NATSPort: -1, Logger: cfg.Logger,
+		Objects: cfg.Objects, Warehouse: cfg.Warehouse})
 	if err != nil {
 		return nil, err
 	}

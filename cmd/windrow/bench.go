@@ -21,6 +21,8 @@ func runBench(ctx context.Context, args []string) error {
 	logLevel := fs.String("log-level", "warn", "log level of the services: debug, info, warn, error")
 	memProfile := fs.String("memprofile", "", "write a heap profile, taken when half of the windows are loaded, to this file")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the pipeline (not the fill) to this file")
+	objects := fs.String("objects", "", "object store: a directory, file:///DIR or s3://BUCKET/PREFIX (default DATA_DIR/objects)")
+	whURL := fs.String("warehouse", "", "warehouse: a DuckDB file or postgres://… with no bench_sales table yet, e.g. ?search_path=a fresh schema (default DATA_DIR/warehouse.duckdb)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -40,7 +42,7 @@ func runBench(ctx context.Context, args []string) error {
 			profile.Close()
 		}
 	}()
-	res, err := loadtest.RunBench(ctx, loadtest.BenchConfig{DataDir: dir, Events: *events, Windows: *wins, Seed: *seed, Out: os.Stderr, Logger: newLogger("text", *logLevel), OnStart: func() {
+	res, err := loadtest.RunBench(ctx, loadtest.BenchConfig{DataDir: dir, Objects: *objects, Warehouse: *whURL, Events: *events, Windows: *wins, Seed: *seed, Out: os.Stderr, Logger: newLogger("text", *logLevel), OnStart: func() {
 		if *cpuProfile == "" {
 			return
 		}
