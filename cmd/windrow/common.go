@@ -23,6 +23,12 @@ import (
 type connFlags struct {
 	dataDir string
 	nats    natsx.ClientConfig
+	objects string // the object store, for commands that read it (registerObjects)
+}
+
+// registerObjects adds --objects, for commands that read the object store.
+func (c *connFlags) registerObjects(fs *flag.FlagSet) {
+	fs.StringVar(&c.objects, "objects", "", "object store: a directory, file:///DIR or s3://BUCKET/PREFIX (default DATA_DIR/objects)")
 }
 
 func (c *connFlags) register(fs *flag.FlagSet) {
@@ -82,7 +88,7 @@ func (c *connFlags) resolve() natsx.ClientConfig {
 func (c *connFlags) connect(ctx context.Context) (*stack.Stack, error) {
 	cfg := c.resolve()
 	log := newLogger("text", "warn")
-	s, err := stack.Open(ctx, stack.Config{DataDir: c.dataDir, NATS: cfg, Roles: []string{}, Logger: log})
+	s, err := stack.Open(ctx, stack.Config{DataDir: c.dataDir, NATS: cfg, Roles: []string{}, Logger: log, Objects: c.objects})
 	if err == nil {
 		return s, nil
 	}
@@ -90,7 +96,7 @@ func (c *connFlags) connect(ctx context.Context) (*stack.Stack, error) {
 	// (after `windrow demo`, or a stopped `windrow up`): open it here.
 	if c.nats.URL == "" && os.Getenv("NATS_URL") == "" {
 		if _, serr := os.Stat(filepath.Join(c.dataDir, "nats", "jetstream")); serr == nil {
-			s, eerr := stack.Open(ctx, stack.Config{DataDir: c.dataDir, Embedded: true, NATSPort: -1, Roles: []string{}, Logger: log})
+			s, eerr := stack.Open(ctx, stack.Config{DataDir: c.dataDir, Embedded: true, NATSPort: -1, Roles: []string{}, Logger: log, Objects: c.objects})
 			if eerr == nil {
 				return s, nil
 			}

@@ -17,6 +17,7 @@ func runReplay(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	var conn connFlags
 	conn.register(fs)
+	conn.registerObjects(fs)
 	policy := fs.String("policy", "", "the policy whose windows to replay (required)")
 	fromS := fs.String("from", "", "first window start to replay: RFC 3339 time or a date (YYYY-MM-DD, in the policy's time zone) (required)")
 	toS := fs.String("to", "", "replay windows that start before this time or date (required)")
