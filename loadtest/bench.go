@@ -54,11 +54,11 @@ type BenchConfig struct {
 	// should hold no bench_sales table of an earlier run (a fresh schema:
 	// postgres://…?search_path=NAME).
 	Objects, Warehouse string
-	Events  int
-	Windows int // hourly windows the events spread over
-	Seed    uint64
-	Out     io.Writer
-	Logger  *slog.Logger // service logs; default slog.Default()
+	Events             int
+	Windows            int // hourly windows the events spread over
+	Seed               uint64
+	Out                io.Writer
+	Logger             *slog.Logger // service logs; default slog.Default()
 	// OnHalfway, if set, is called once when half of the windows are loaded
 	// (for a heap profile of the running pipeline).
 	OnHalfway func()
