@@ -28,10 +28,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -192,7 +190,7 @@ var errPortTaken = errors.New("a port was taken before jaeger bound it")
 
 func start(t testing.TB, bin, dir string, attempt int) (*Jaeger, error) {
 	t.Helper()
-	free, err := freePorts(4)
+	free, err := testbin.FreePorts(4)
 	if err != nil {
 		return nil, err
 	}
@@ -210,9 +208,8 @@ func start(t testing.TB, bin, dir string, attempt int) (*Jaeger, error) {
 	cmd.Dir = dir
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	cmd.SysProcAttr = sysProcAttr()
 
-	proc, err := startProcess(cmd)
+	proc, err := testbin.StartProcess(cmd)
 	logFile.Close() // the child has its own descriptor
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
@@ -227,8 +224,8 @@ func start(t testing.TB, bin, dir string, attempt int) (*Jaeger, error) {
 	j.Client = NewClient(j.QueryURL)
 
 	if err := waitReady(j, proc); err != nil {
-		proc.stop()
-		log := tail(logPath)
+		proc.Stop(stopTimeout)
+		log := testbin.Tail(logPath, logTail)
 		if strings.Contains(log, "address already in use") {
 			return nil, fmt.Errorf("%w: %v\n--- %s ---\n%s", errPortTaken, err, logPath, log)
 		}
@@ -236,11 +233,11 @@ func start(t testing.TB, bin, dir string, attempt int) (*Jaeger, error) {
 			bin, cfgPath, err, logPath, log)
 	}
 	t.Cleanup(func() {
-		if err := proc.stop(); err != nil {
+		if err := proc.Stop(stopTimeout); err != nil {
 			t.Logf("testjaeger: stop: %v", err)
 		}
 		if t.Failed() {
-			t.Logf("testjaeger: jaeger log %s:\n%s", logPath, tail(logPath))
+			t.Logf("testjaeger: jaeger log %s:\n%s", logPath, testbin.Tail(logPath, logTail))
 		}
 	})
 	return j, nil
@@ -253,7 +250,7 @@ const readyLine = "Everything is ready"
 
 // waitReady polls until Jaeger has logged readyLine and GET /api/services
 // returns 200, the process exits, or startTimeout passes.
-func waitReady(j *Jaeger, proc *process) error {
+func waitReady(j *Jaeger, proc *testbin.Process) error {
 	deadline := time.Now().Add(startTimeout)
 	client := &http.Client{Timeout: 2 * time.Second}
 	check := func() error {
@@ -273,8 +270,8 @@ func waitReady(j *Jaeger, proc *process) error {
 	}
 	for {
 		select {
-		case <-proc.exited:
-			return fmt.Errorf("jaeger exited: %v", proc.waitErr)
+		case <-proc.Exited():
+			return fmt.Errorf("jaeger exited: %v", proc.Err())
 		default:
 		}
 		err := check()
@@ -285,73 +282,10 @@ func waitReady(j *Jaeger, proc *process) error {
 			return fmt.Errorf("not ready after %s: %v", startTimeout, err)
 		}
 		select {
-		case <-proc.exited:
+		case <-proc.Exited():
 		case <-time.After(pollInterval):
 		}
 	}
-}
-
-// process is a started Jaeger. Its Wait runs in a goroutine locked to the
-// OS thread that started it: on Linux the child gets SIGKILL (Pdeathsig)
-// when that thread ends, so a test binary that dies (a panic, a -timeout)
-// does not leave Jaeger running. The thread ends only after Wait returned.
-type process struct {
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	waitErr error
-}
-
-func startProcess(cmd *exec.Cmd) (*process, error) {
-	p := &process{cmd: cmd, exited: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with this goroutine
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
-	if err := <-started; err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-// stop sends SIGTERM, then SIGKILL after stopTimeout, and waits for the
-// process to exit.
-func (p *process) stop() error {
-	select {
-	case <-p.exited:
-		return nil
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-		return nil
-	case <-time.After(stopTimeout):
-	}
-	_ = p.cmd.Process.Kill()
-	<-p.exited
-	return fmt.Errorf("jaeger did not exit %s after SIGTERM; killed", stopTimeout)
-}
-
-// freePorts returns n distinct free TCP ports on 127.0.0.1, holding all the
-// listeners until every port is picked so that none repeats.
-func freePorts(n int) ([]int, error) {
-	out := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("free port: %w", err)
-		}
-		defer l.Close()
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
-	}
-	return out, nil
 }
 
 func hostPort(port int) string {
@@ -362,18 +296,6 @@ func hostPort(port int) string {
 func logged(path, line string) bool {
 	b, err := os.ReadFile(path)
 	return err == nil && bytes.Contains(b, []byte(line))
-}
-
-// tail returns the last logTail bytes of the file at path.
-func tail(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", path, err)
-	}
-	if len(b) > logTail {
-		b = append([]byte("[...]\n"), b[len(b)-logTail:]...)
-	}
-	return string(b)
 }
 
 // Client reads traces from a Jaeger query service through the HTTP JSON API

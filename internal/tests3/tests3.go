@@ -24,10 +24,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -140,10 +138,11 @@ var errPortTaken = errors.New("the port was taken before the server bound it")
 
 func start(t testing.TB, bin, dir string, attempt int) (*Server, error) {
 	t.Helper()
-	port, err := freePort()
+	ports, err := testbin.FreePorts(1)
 	if err != nil {
 		return nil, err
 	}
+	port := ports[0]
 	data := filepath.Join(dir, fmt.Sprintf("data-%d", attempt))
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		return nil, err
@@ -168,27 +167,26 @@ func start(t testing.TB, bin, dir string, attempt int) (*Server, error) {
 	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	cmd.SysProcAttr = sysProcAttr()
 
-	proc, err := startProcess(cmd)
+	proc, err := testbin.StartProcess(cmd)
 	logFile.Close() // the child has its own descriptor
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	if err := waitReady(s, proc); err != nil {
-		proc.stop()
-		log := tail(logPath)
+		proc.Stop(stopTimeout)
+		log := testbin.Tail(logPath, logTail)
 		if strings.Contains(log, "address already in use") {
 			return nil, fmt.Errorf("%w: %v\n--- %s ---\n%s", errPortTaken, err, logPath, log)
 		}
 		return nil, fmt.Errorf("versitygw (%s) did not become ready: %v\n--- %s ---\n%s", bin, err, logPath, log)
 	}
 	t.Cleanup(func() {
-		if err := proc.stop(); err != nil {
+		if err := proc.Stop(stopTimeout); err != nil {
 			t.Logf("tests3: stop: %v", err)
 		}
 		if t.Failed() {
-			t.Logf("tests3: versitygw log %s:\n%s", logPath, tail(logPath))
+			t.Logf("tests3: versitygw log %s:\n%s", logPath, testbin.Tail(logPath, logTail))
 		}
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
@@ -202,13 +200,13 @@ func start(t testing.TB, bin, dir string, attempt int) (*Server, error) {
 // waitReady polls until the server answers ListBuckets signed with its
 // credentials (so it is this server, not another one on the port), the
 // process exits, or startTimeout passes.
-func waitReady(s *Server, proc *process) error {
+func waitReady(s *Server, proc *testbin.Process) error {
 	deadline := time.Now().Add(startTimeout)
 	client := s.Client()
 	for {
 		select {
-		case <-proc.exited:
-			return fmt.Errorf("versitygw exited: %v", proc.waitErr)
+		case <-proc.Exited():
+			return fmt.Errorf("versitygw exited: %v", proc.Err())
 		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -221,7 +219,7 @@ func waitReady(s *Server, proc *process) error {
 			return fmt.Errorf("not ready after %s: %v", startTimeout, err)
 		}
 		select {
-		case <-proc.exited:
+		case <-proc.Exited():
 		case <-time.After(pollInterval):
 		}
 	}
@@ -231,75 +229,4 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// process is a started server. Its Wait runs in a goroutine locked to the
-// OS thread that started it: on Linux the child gets SIGKILL (Pdeathsig)
-// when that thread ends, so a test binary that dies (a panic, a -timeout)
-// does not leave the server running. The thread ends only after Wait
-// returned.
-type process struct {
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	waitErr error
-}
-
-func startProcess(cmd *exec.Cmd) (*process, error) {
-	p := &process{cmd: cmd, exited: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with this goroutine
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
-	if err := <-started; err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-// stop sends SIGTERM, then SIGKILL after stopTimeout, and waits for the
-// process to exit.
-func (p *process) stop() error {
-	select {
-	case <-p.exited:
-		return nil
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-		return nil
-	case <-time.After(stopTimeout):
-	}
-	_ = p.cmd.Process.Kill()
-	<-p.exited
-	return fmt.Errorf("versitygw did not exit %s after SIGTERM; killed", stopTimeout)
-}
-
-// freePort returns a free TCP port on 127.0.0.1.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// tail returns the last logTail bytes of the file at path.
-func tail(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", path, err)
-	}
-	if len(b) > logTail {
-		b = append([]byte("[...]\n"), b[len(b)-logTail:]...)
-	}
-	return string(b)
 }
