@@ -152,19 +152,13 @@ func start(t testing.TB, bin, dir string, attempt int) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{
-		Endpoint:  "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		AccessKey: "test" + randomHex(8),
-		SecretKey: randomHex(20),
-		Bucket:    "windrow-test",
-		Dir:       data,
-		LogPath:   logPath,
-	}
-	cmd := exec.Command(bin, "--port", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), "--quiet", "posix", data)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	s := &Server{Endpoint: "http://" + addr, Bucket: "windrow-test", Dir: data, LogPath: logPath}
+	s.AccessKey, s.SecretKey = NewCredentials()
+	args, env := Command(addr, data, s.AccessKey, s.SecretKey)
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
-	// The credentials go through the environment, not the command line
-	// (which ps shows).
-	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 
@@ -197,21 +191,39 @@ func start(t testing.TB, bin, dir string, attempt int) (*Server, error) {
 	return s, nil
 }
 
+// NewCredentials returns random root credentials for a server.
+func NewCredentials() (accessKey, secretKey string) { return "test" + randomHex(8), randomHex(20) }
+
+// Command is how versitygw is run: the arguments that make it listen on
+// addr (host:port) and store under dir, and the environment entries that
+// give it its root credentials (not on the command line, which ps shows).
+// Start runs it; a test that stops and restarts the server on purpose (the
+// chaos run) runs it under its own supervision.
+func Command(addr, dir, accessKey, secretKey string) (args, env []string) {
+	return []string{"--port", addr, "--quiet", "posix", dir},
+		[]string{"ROOT_ACCESS_KEY=" + accessKey, "ROOT_SECRET_KEY=" + secretKey}
+}
+
+// Ping sends one signed request (ListBuckets).
+func (s *Server) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err := s.Client().ListBuckets(ctx, &s3.ListBucketsInput{})
+	return err
+}
+
 // waitReady polls until the server answers ListBuckets signed with its
 // credentials (so it is this server, not another one on the port), the
 // process exits, or startTimeout passes.
 func waitReady(s *Server, proc *testbin.Process) error {
 	deadline := time.Now().Add(startTimeout)
-	client := s.Client()
 	for {
 		select {
 		case <-proc.Exited():
 			return fmt.Errorf("versitygw exited: %v", proc.Err())
 		default:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, err := client.ListBuckets(ctx, &s3.ListBucketsInput{})
-		cancel()
+		err := s.Ping(context.Background())
 		if err == nil {
 			return nil
 		}
