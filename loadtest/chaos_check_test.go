@@ -12,7 +12,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/windrow/windrow/adapters/warehouse/duckdbwh"
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/ops/inspect"
 	"github.com/windrow/windrow/windows"
@@ -116,7 +115,7 @@ func (v *chaosVerification) problem(format string, args ...any) {
 // mapped back to the generated event by its msg id), the table, the DLQ and
 // the late markers, and checks that every accepted event is in exactly one
 // of table and DLQ, in its window, with its quantity.
-func verifyChaos(ctx context.Context, js jetstream.JetStream, wh *duckdbwh.Warehouse, p *windows.Policy, want *chaosExpect, seed uint64) (*chaosVerification, error) {
+func verifyChaos(ctx context.Context, js jetstream.JetStream, wh chaosWarehouse, p *windows.Policy, want *chaosExpect, seed uint64) (*chaosVerification, error) {
 	v := &chaosVerification{byID: map[string]*chaosWindowRow{}, duplicateOf: map[string]bool{}, lateEvent: make([]bool, len(want.win))}
 	session := p.Window.Kind == windows.SessionWindows
 	for _, id := range want.windows {
@@ -203,17 +202,18 @@ func verifyChaos(ctx context.Context, js jetstream.JetStream, wh *duckdbwh.Wareh
 		return nil, err
 	}
 	defer release()
-	rows, err := db.QueryContext(ctx, `SELECT _source_seq, quantity, strftime(_window_start AT TIME ZONE 'UTC', '%Y%m%dT%H%M%SZ') FROM `+p.Load.Table)
+	rows, err := db.QueryContext(ctx, `SELECT _source_seq, quantity, _window_start FROM `+p.Load.Table)
 	if err != nil {
 		return nil, fmt.Errorf("query %s: %w", p.Load.Table, err)
 	}
 	for rows.Next() {
 		var seq, qty int64
-		var win string
-		if err := rows.Scan(&seq, &qty, &win); err != nil {
+		var start time.Time
+		if err := rows.Scan(&seq, &qty, &start); err != nil {
 			rows.Close()
 			return nil, err
 		}
+		win := messages.WindowID(start)
 		i, ok := mark(uint64(seq), "the table")
 		if !ok {
 			continue
@@ -505,7 +505,7 @@ type chaosReport struct {
 	monkey    *monkey
 	procs     []*proc
 	roles     map[string]*proc
-	natsProc  *proc
+	stores    string // where objects and tables are
 	reconcile *inspect.Reconciliation
 	verify    *chaosVerification
 	late      *lateRounds    // nil unless -chaos.late=revise
@@ -523,18 +523,21 @@ func (r *chaosReport) String() string {
 		kills[role] = k
 		total += k
 	}
-	natsRestarts := 0
+	restarts := map[string][]string{}
 	aimed := map[string]int{}
 	for _, k := range r.monkey.records {
-		if k.target == "nats" {
-			natsRestarts++
+		if r.roles[k.target] == nil {
+			restarts[k.target] = append(restarts[k.target], k.mode)
 		} else if k.aimed && k.mode != modeRandom.name {
 			aimed[k.target+" "+k.mode]++
 		}
 	}
-	fmt.Fprintf(&b, "windrow chaos run: seed %d, %d events, %d windows, %s in all\n", r.seed, r.events, len(v.rows)-1, r.duration.Round(time.Second))
-	fmt.Fprintf(&b, "kills (SIGKILL): %d — collector %d, compactor %d, loader %d; NATS server restarts: %d\n",
-		total, kills["collector"], kills["compactor"], kills["loader"], natsRestarts)
+	fmt.Fprintf(&b, "windrow chaos run: seed %d, %d events, %d windows, %s in all; %s\n", r.seed, r.events, len(v.rows)-1, r.duration.Round(time.Second), r.stores)
+	fmt.Fprintf(&b, "kills (SIGKILL): %d — collector %d, compactor %d, loader %d\n",
+		total, kills["collector"], kills["compactor"], kills["loader"])
+	for _, sv := range r.monkey.servers {
+		fmt.Fprintf(&b, "%s server restarts: %d (%s)\n", sv.name, len(restarts[sv.name]), strings.Join(restarts[sv.name], ", "))
+	}
 	fmt.Fprintf(&b, "kills that landed where aimed:\n")
 	for _, role := range []string{"collector", "compactor", "loader"} {
 		for _, m := range roleModes[role] {

@@ -30,8 +30,9 @@ type killMode struct {
 	point func(m *monkey) crashPoint
 	// state, if set: kill 0-300ms after a window reaches this state.
 	state messages.WindowStatus
-	// wal: kill 0-2ms after the DuckDB write-ahead log grows (a commit is being written).
-	wal bool
+	// commit: kill 0-2ms after the warehouse is seen committing a load
+	// (DuckDB's write-ahead log grows; PostgreSQL runs a COPY).
+	commit bool
 	// term: a graceful stop (SIGTERM) instead of SIGKILL. The role must
 	// finish or hand back its work in flight and exit with status 0 within
 	// termGrace.
@@ -90,7 +91,7 @@ var (
 				return "batch " + res.BatchID + " " + string(res.Status), true
 			}
 		}}
-	modeAtCommit     = killMode{name: "at-commit", doc: "0-2ms after the DuckDB write-ahead log grew: during or right after the commit", wal: true}
+	modeAtCommit     = killMode{name: "at-commit", doc: "0-2ms after the warehouse was seen writing a load (DuckDB: its write-ahead log grew; PostgreSQL: a COPY ran): during or right before the commit", commit: true}
 	modeWhileLoading = killMode{name: "loading", doc: "0-300ms after a window became COMPACTED, while its batches load", state: messages.StatusCompacted}
 )
 
@@ -114,9 +115,34 @@ var roleModes = map[string][]killMode{
 	"loader":    {modeAfterCommit, modeAtCommit, modeWhileLoading, modeRandom},
 }
 
-const (
-	modeNATSTerm = "nats-sigterm" // the NATS server: SIGTERM, restarted on the same store directory and port
-	modeNATSKill = "nats-sigkill" // the NATS server: SIGKILL, restarted likewise
+// server is a process the run stops and starts again on purpose, on the
+// same directory and port: the NATS server, and with -chaos.objects=s3 and
+// -chaos.warehouse=postgres the S3 server and PostgreSQL.
+type server struct {
+	name     string
+	proc     *proc
+	restarts int
+	// modes are used in turn, the first for the first restart.
+	modes []serverStop
+	// ready returns nil once the server answers again.
+	ready     func(ctx context.Context) error
+	readyNote string
+}
+
+// serverStop is a way to stop a server: its mode's name and signal.
+type serverStop struct {
+	name string
+	sig  syscall.Signal
+}
+
+var (
+	natsStops = []serverStop{{"nats-sigterm", syscall.SIGTERM}, {"nats-sigkill", syscall.SIGKILL}}
+	// The S3 server's restarts: a crash first.
+	s3Stops = []serverStop{{"s3-sigkill", syscall.SIGKILL}, {"s3-sigterm", syscall.SIGTERM}}
+	// PostgreSQL's: immediate shutdown first (SIGQUIT: every backend ends
+	// at once, crash recovery at the next start), then fast shutdown
+	// (SIGINT: transactions in flight roll back).
+	pgStops = []serverStop{{"pg-sigquit", syscall.SIGQUIT}, {"pg-sigint", syscall.SIGINT}}
 )
 
 // kvPoint is the crash point of a window state write the role makes.
@@ -150,22 +176,22 @@ type killRecord struct {
 
 // monkey kills roles and restarts the NATS server on a seeded schedule.
 type monkey struct {
-	rng       *rand.Rand
-	roles     map[string]*proc
-	proxies   map[string]*natsProxy
-	nats      *proc
-	natsURL   string
-	nc        *nats.Conn // observes the roles' work; reconnects across NATS restarts
-	states    *statestore.Store
-	wal       string // the DuckDB file's write-ahead log
-	policy    string
-	stream    string // the policy's source stream
-	start     time.Time
-	span      time.Duration // the schedule spreads over this
-	kills     int
-	terms     int // graceful stops (SIGTERM), besides the kills
-	restarts  int
-	published <-chan struct{} // closed when the publisher is done
+	rng     *rand.Rand
+	roles   map[string]*proc
+	proxies map[string]*natsProxy
+	servers []*server  // restarted on purpose; the NATS server first
+	nc      *nats.Conn // observes the roles' work; reconnects across NATS restarts
+	states  *statestore.Store
+	// commitProbe waits (up to the trigger wait) until the warehouse is
+	// seen committing a load, and says what it saw.
+	commitProbe func(ctx context.Context, limit <-chan time.Time) (string, bool)
+	policy      string
+	stream      string // the policy's source stream
+	start       time.Time
+	span        time.Duration // the schedule spreads over this
+	kills       int
+	terms       int             // graceful stops (SIGTERM), besides the kills
+	published   <-chan struct{} // closed when the publisher is done
 
 	records []killRecord
 }
@@ -173,12 +199,13 @@ type monkey struct {
 type action struct {
 	target string
 	mode   killMode
-	nats   string
+	server *server
+	stop   serverStop
 }
 
 // plan draws the schedule: every role gets a fair share of the kills, in a
 // random order, each role's modes in turn from a random first one; the NATS
-// restarts are spread over the run, SIGTERM first, then SIGKILL.
+// restarts of each server are spread over the run, its stop modes in turn.
 func (m *monkey) plan() []action {
 	names := []string{"collector", "compactor", "loader"}
 	var roles []string
@@ -202,14 +229,17 @@ func (m *monkey) plan() []action {
 		at := m.rng.IntN(len(out) + 1)
 		out = append(out[:at], append([]action{{target: r, mode: roleTermModes[r]}}, out[at:]...)...)
 	}
-	total := len(out) + m.restarts
-	for k := 0; k < m.restarts; k++ {
-		at := min((k+1)*total/(m.restarts+1), len(out))
-		mode := modeNATSTerm
-		if k%2 == 1 {
-			mode = modeNATSKill
+	// Server restarts are spread over the run, each server's restarts
+	// evenly, the servers offset from each other (with one restart each,
+	// NATS at 1/4, then S3 at 2/4 and PostgreSQL at 3/4).
+	total := len(out)
+	for si, sv := range m.servers {
+		for k := 0; k < sv.restarts; k++ {
+			f := (float64(k) + float64(si+1)/float64(len(m.servers)+1)) / float64(sv.restarts)
+			at := min(int(f*float64(total+1)), len(out))
+			a := action{target: sv.name, server: sv, stop: sv.modes[k%len(sv.modes)]}
+			out = append(out[:at], append([]action{a}, out[at:]...)...)
 		}
-		out = append(out[:at], append([]action{{target: "nats", nats: mode}}, out[at:]...)...)
 	}
 	return out
 }
@@ -230,8 +260,8 @@ func (m *monkey) run(ctx context.Context, logf func(format string, args ...any))
 		}
 		var rec killRecord
 		var err error
-		if a.target == "nats" {
-			rec, err = m.restartNATS(ctx, a.nats)
+		if a.server != nil {
+			rec, err = m.restartServer(ctx, a.server, a.stop)
 		} else {
 			rec, err = m.kill(ctx, a.target, a.mode)
 		}
@@ -298,12 +328,11 @@ func (m *monkey) kill(ctx context.Context, role string, mode killMode) (killReco
 	case mode.state != "":
 		rec.delay = time.Duration(m.rng.Int64N(int64(300 * time.Millisecond)))
 		window, rec.aimed = m.awaitState(ctx, mode.state)
-	case mode.wal:
+	case mode.commit:
 		rec.delay = time.Duration(m.rng.Int64N(int64(2 * time.Millisecond)))
-		var grew int64
-		if grew, rec.aimed = m.awaitGrowth(ctx, m.wal); rec.aimed {
-			rec.note = fmt.Sprintf("write-ahead log grew by %d bytes", grew)
-		}
+		limit, stop := m.waitLimit()
+		rec.note, rec.aimed = m.commitProbe(ctx, limit)
+		stop()
 	}
 	rec.waited = time.Since(t0)
 	if !rec.aimed {
@@ -373,33 +402,33 @@ func (m *monkey) awaitState(ctx context.Context, want messages.WindowStatus) (st
 	}
 }
 
-// awaitGrowth polls a file's size until it grows (a DuckDB commit appends
-// to its write-ahead log) and returns by how much; false after triggerWait.
-func (m *monkey) awaitGrowth(ctx context.Context, path string) (int64, bool) {
-	size := func() int64 {
-		st, err := os.Stat(path)
-		if err != nil {
-			return 0
+// walGrowth is the DuckDB commit probe: it polls the size of the
+// write-ahead log at path until it grows (a commit appends to it).
+func walGrowth(path string) func(ctx context.Context, limit <-chan time.Time) (string, bool) {
+	return func(ctx context.Context, limit <-chan time.Time) (string, bool) {
+		size := func() int64 {
+			st, err := os.Stat(path)
+			if err != nil {
+				return 0
+			}
+			return st.Size()
 		}
-		return st.Size()
-	}
-	limit, stop := m.waitLimit()
-	defer stop()
-	last := size()
-	for {
-		select {
-		case <-limit:
-			return 0, false
-		case <-ctx.Done():
-			return 0, false
-		default:
+		last := size()
+		for {
+			select {
+			case <-limit:
+				return "", false
+			case <-ctx.Done():
+				return "", false
+			default:
+			}
+			n := size()
+			if n > last {
+				return fmt.Sprintf("write-ahead log grew by %d bytes", n-last), true
+			}
+			last = n // a checkpoint truncates the log
+			time.Sleep(200 * time.Microsecond)
 		}
-		n := size()
-		if n > last {
-			return n - last, true
-		}
-		last = n // a checkpoint truncates the log
-		time.Sleep(200 * time.Microsecond)
 	}
 }
 
@@ -418,27 +447,23 @@ func (m *monkey) status(ctx context.Context, window string) string {
 	return "still " + string(st.Status)
 }
 
-// restartNATS stops the NATS server (SIGTERM or SIGKILL), starts it again
-// on the same store directory and port after a short delay, and waits until
-// JetStream answers.
-func (m *monkey) restartNATS(ctx context.Context, mode string) (killRecord, error) {
-	rec := killRecord{target: "nats", mode: mode, at: time.Since(m.start), aimed: true}
-	sig := syscall.SIGTERM
-	if mode == modeNATSKill {
-		sig = syscall.SIGKILL
-	}
+// restartServer stops a server (how says with which signal), starts it
+// again on the same directory and port after a short delay, and waits
+// until it answers.
+func (m *monkey) restartServer(ctx context.Context, sv *server, how serverStop) (killRecord, error) {
+	rec := killRecord{target: sv.name, mode: how.name, at: time.Since(m.start), aimed: true}
 	rec.delay = 200*time.Millisecond + time.Duration(m.rng.Int64N(int64(800*time.Millisecond)))
 	t0 := time.Now()
-	if err := m.nats.kill(sig, rec.delay); err != nil {
+	if err := sv.proc.kill(how.sig, rec.delay); err != nil {
 		return rec, err
 	}
-	if !m.nats.waitRunning(30 * time.Second) {
-		return rec, fmt.Errorf("nats server not restarted")
+	if !sv.proc.waitRunning(30 * time.Second) {
+		return rec, fmt.Errorf("%s not restarted", sv.name)
 	}
-	if err := waitNATS(ctx, m.natsURL, 2*time.Minute); err != nil {
-		return rec, err
+	if err := sv.ready(ctx); err != nil {
+		return rec, fmt.Errorf("%s after its restart: %w", sv.name, err)
 	}
 	rec.down = time.Since(t0)
-	rec.note = "JetStream answering again"
+	rec.note = sv.readyNote
 	return rec, nil
 }

@@ -66,6 +66,11 @@ type proc struct {
 	bin     string
 	args    []string
 	logPath string
+	env     []string            // added to the test's environment
+	cred    *syscall.Credential // the user to run as, if not the test's
+	// finalSig ends the process for good when the test ends (SIGKILL if
+	// zero); PostgreSQL wants SIGINT, which stops its backends too.
+	finalSig syscall.Signal
 
 	mu        sync.Mutex
 	cmd       *exec.Cmd
@@ -108,7 +113,16 @@ func (p *proc) startLocked() error {
 	fmt.Fprintf(f, "=== %s life %d started %s: %s %s\n", p.name, p.lives, time.Now().Format("15:04:05.000"), filepath.Base(p.bin), strings.Join(p.args, " "))
 	cmd := exec.Command(p.bin, p.args...)
 	cmd.Stdout, cmd.Stderr = f, f
+	if len(p.env) > 0 {
+		cmd.Env = append(os.Environ(), p.env...)
+	}
 	cmd.SysProcAttr = childProcAttr()
+	if p.cred != nil {
+		if cmd.SysProcAttr == nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{}
+		}
+		cmd.SysProcAttr.Credential = p.cred
+	}
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		return fmt.Errorf("start %s: %w", p.name, err)
@@ -308,6 +322,16 @@ func (p *proc) stop(sig syscall.Signal, grace time.Duration) (string, error) {
 		<-exited
 		return p.exitStatus(), fmt.Errorf("%s did not exit within %s of %s", p.name, grace, sig)
 	}
+}
+
+// stopForGood ends the process for good with its final signal (SIGKILL
+// unless finalSig says otherwise), SIGKILL after grace.
+func (p *proc) stopForGood(grace time.Duration) {
+	sig := p.finalSig
+	if sig == 0 {
+		sig = syscall.SIGKILL
+	}
+	_, _ = p.stop(sig, grace)
 }
 
 // age is how long the current life has run.

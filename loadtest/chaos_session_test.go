@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/windrow/windrow/adapters/warehouse/duckdbwh"
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/ops/inspect"
 	"github.com/windrow/windrow/windows"
@@ -52,7 +51,7 @@ func (c *chaosSessions) problem(format string, args ...any) {
 // the same sessions, each with its events' count and sum(quantity), each
 // loaded with one pane, the pane in which it ends. Lost or doubled events
 // show here too, besides in verifyChaos.
-func verifySessions(ctx context.Context, wh *duckdbwh.Warehouse, p *windows.Policy, gen Sales, assign *windows.Assigner,
+func verifySessions(ctx context.Context, wh chaosWarehouse, p *windows.Policy, gen Sales, assign *windows.Assigner,
 	v *chaosVerification, rec *inspect.Reconciliation) (*chaosSessions, error) {
 	c := &chaosSessions{gap: p.Window.Gap.D(), pane: p.Window.SessionPane().D()}
 	// The accepted events, without their payloads.
@@ -82,7 +81,7 @@ func verifySessions(ctx context.Context, wh *duckdbwh.Warehouse, p *windows.Poli
 		return nil, err
 	}
 	defer release()
-	rows, err := db.QueryContext(ctx, `SELECT store_id, _session_start, _session_end, count(*), sum(quantity),
+	rows, err := db.QueryContext(ctx, `SELECT store_id, _session_start, _session_end, count(*), CAST(sum(quantity) AS BIGINT),
 		count(DISTINCT _window_start), min(_window_start) FROM `+p.Load.Table+` GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`)
 	if err != nil {
 		return nil, fmt.Errorf("sessions of %s: %w", p.Load.Table, err)

@@ -24,7 +24,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/windrow/windrow/adapters/natsx"
-	"github.com/windrow/windrow/adapters/warehouse/duckdbwh"
 	"github.com/windrow/windrow/app/stack"
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/ops/inspect"
@@ -43,6 +42,14 @@ import (
 //
 //	go test -tags chaos -run TestChaos -timeout 30m -v ./loadtest/ -args -chaos.events=2000000 -chaos.kills=60 \
 //		-chaos.nats-restarts=4 -chaos.publish-for=8m -chaos.settle=6m
+//
+// With -chaos.objects=s3 the roles keep their objects on a versitygw server
+// the run starts (tools/s3/build.sh builds it), and with
+// -chaos.warehouse=postgres they load into a private PostgreSQL server the
+// run makes with initdb; the monkey restarts each of them
+// -chaos.store-restarts times (a crash, then a graceful stop, in turn):
+//
+//	go test -tags chaos -run TestChaos -timeout 20m -v ./loadtest/ -args -chaos.objects=s3 -chaos.warehouse=postgres
 //
 // With -chaos.window=session the policy has session windows per store (gap
 // 20m, panes of 1h) over many stores, and the run also holds the table's
@@ -130,6 +137,7 @@ func TestChaos(t *testing.T) {
 	if session && revise {
 		t.Fatalf("-chaos.window session with -chaos.late revise: session policies refuse late: revise")
 	}
+	checkStoreFlags(t)
 	lateEvents := 0
 	if revise {
 		if *chaosLateFrac <= 0 || *chaosLateFrac > 1 || *chaosLateRnds < 1 {
@@ -163,7 +171,6 @@ func TestChaos(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	duckPath := filepath.Join(dirs["data"], "warehouse.duckdb")
 	windrowBin, natsBin := buildBinaries(t, ctx, dirs["bin"])
 
 	// Every child process is killed when the test ends, whatever happens;
@@ -171,7 +178,7 @@ func TestChaos(t *testing.T) {
 	var procs []*proc
 	t.Cleanup(func() {
 		for _, p := range procs {
-			p.stop(syscall.SIGKILL, 10*time.Second)
+			p.stopForGood(10 * time.Second)
 		}
 		if t.Failed() {
 			for _, p := range procs {
@@ -205,6 +212,13 @@ func TestChaos(t *testing.T) {
 	if err := waitNATS(ctx, natsURL, time.Minute); err != nil {
 		t.Fatal(err)
 	}
+	servers := []*server{{name: "nats", proc: natsProc, restarts: *chaosRestarts, modes: natsStops,
+		ready: func(ctx context.Context) error { return waitNATS(ctx, natsURL, 2*time.Minute) }, readyNote: "JetStream answering again"}}
+	// The object store and the warehouse (with -chaos.objects=s3 and
+	// -chaos.warehouse=postgres, servers the monkey restarts too).
+	stores := startStores(t, ctx, root, supervise)
+	stores.setEnv(t)
+	servers = append(servers, stores.servers...)
 
 	// 2. The policy, applied with the CLI; then the three roles.
 	policyFile := filepath.Join(root, "chaos_sales.yaml")
@@ -246,9 +260,10 @@ func TestChaos(t *testing.T) {
 		t.Cleanup(px.close)
 		proxies[role] = px
 		instance := role + "-1"
-		roles[role] = newProc(role, windrowBin, filepath.Join(dirs["logs"], instance+".log"), role,
-			"--nats-url", px.URL(), "--data-dir", dirs["data"], "--duckdb", duckPath, "--instance", instance,
-			"--ack-wait", chaosAckWait.String(), "--log-level", *chaosLogLevel, "--metrics-addr", "127.0.0.1:0")
+		args := append([]string{role, "--nats-url", px.URL(), "--data-dir", dirs["data"]}, stores.roleArgs()...)
+		roles[role] = newProc(role, windrowBin, filepath.Join(dirs["logs"], instance+".log"), append(args, "--instance", instance,
+			"--ack-wait", chaosAckWait.String(), "--log-level", *chaosLogLevel, "--metrics-addr", "127.0.0.1:0")...)
+		roles[role].env = stores.env
 		supervise(roles[role])
 	}
 
@@ -298,8 +313,8 @@ func TestChaos(t *testing.T) {
 
 	// 4. Publish at a steady rate while the killer works.
 	pub := &steadyPublisher{js: pubJS, rate: float64(*chaosEvents) / chaosPublish.Seconds(), inflight: 256, retryFor: 90 * time.Second}
-	mk := &monkey{rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), roles: roles, proxies: proxies, nats: natsProc, natsURL: natsURL, nc: obsConn,
-		states: client.States, wal: duckPath + ".wal", policy: chaosPolicyName, stream: policy.Source.Stream, start: time.Now(), span: *chaosPublish, kills: *chaosKills, terms: *chaosTerms, restarts: *chaosRestarts}
+	mk := &monkey{rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), roles: roles, proxies: proxies, servers: servers, nc: obsConn,
+		states: client.States, commitProbe: stores.commitProbe(), policy: chaosPolicyName, stream: policy.Source.Stream, start: time.Now(), span: *chaosPublish, kills: *chaosKills, terms: *chaosTerms}
 	pubDone := make(chan struct{})
 	mk.published = pubDone
 	chaosCtx, stopChaos := context.WithCancel(ctx)
@@ -404,12 +419,12 @@ func TestChaos(t *testing.T) {
 
 	// 6. Reconcile: windrow's own reconciliation, then an independent one
 	// from the generated events, the source stream, the DLQ and the table.
-	wh, err := duckdbwh.Open(duckdbwh.Config{Path: duckPath})
+	wh, err := stores.openWarehouse(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer wh.Close()
-	rep := &chaosReport{seed: seed, events: *chaosEvents + want.late, monkey: mk, procs: procs, roles: roles, natsProc: natsProc, late: lr}
+	rep := &chaosReport{seed: seed, events: *chaosEvents + want.late, monkey: mk, procs: procs, roles: roles, stores: stores.String(), late: lr}
 	rec, err := inspect.Reconcile(ctx, client.JS, client.States, policy, wh)
 	if err != nil {
 		t.Fatalf("reconcile: %v", err)
@@ -444,9 +459,19 @@ func TestChaos(t *testing.T) {
 			rep.problems = append(rep.problems, fmt.Sprintf("late: revise: %d late events in the source stream, published %d", v.total.sentLate, want.late))
 		}
 	}
-	fileProblems, nParquet, nManifests, nTemps := checkFiles(dirs["data"])
-	rep.problems = append(rep.problems, fileProblems...)
-	t.Logf("files read back under their final names: %d Parquet, %d manifests, all complete unless listed as problems; %d temporary files left by kills", nParquet, nManifests, nTemps)
+	if stores.objects == "" {
+		fileProblems, nParquet, nManifests, nTemps := checkFiles(dirs["data"])
+		rep.problems = append(rep.problems, fileProblems...)
+		t.Logf("files read back under their final names: %d Parquet, %d manifests, all complete unless listed as problems; %d temporary files left by kills", nParquet, nManifests, nTemps)
+	} else {
+		objects, err := stack.OpenObjects(ctx, stores.objects)
+		if err != nil {
+			t.Fatalf("object store: %v", err)
+		}
+		objProblems, nParquet, nManifests := checkObjects(ctx, objects)
+		rep.problems = append(rep.problems, objProblems...)
+		t.Logf("objects read back under their final names: %d Parquet, %d manifests, all complete unless listed as problems", nParquet, nManifests)
+	}
 	kills := 0
 	for _, p := range roles {
 		_, k, _, _ := p.stats()
@@ -462,8 +487,10 @@ func TestChaos(t *testing.T) {
 			rep.problems = append(rep.problems, fmt.Sprintf("kill %d landed after batch %s committed and before its command was acked, yet no load result says \"duplicate\" for it", k.n, k.batchID))
 		}
 	}
-	if natsLives, _, _, _ := natsProc.stats(); *chaosRestarts > 0 && natsLives < 2 {
-		rep.problems = append(rep.problems, "the NATS server was never restarted")
+	for _, sv := range servers {
+		if lives, _, _, _ := sv.proc.stats(); sv.restarts > 0 && lives < 2 {
+			rep.problems = append(rep.problems, fmt.Sprintf("the %s server was never restarted", sv.name))
+		}
 	}
 	rep.duration = time.Since(runStart)
 	text := rep.String()
