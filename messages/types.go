@@ -55,12 +55,16 @@ type SegmentRegistered struct {
 	Object        string    `json:"object"` // object store key of the segment file
 	Rows          int64     `json:"rows"`
 	Bytes         int64     `json:"bytes"`
-	MinSourceSeq  uint64    `json:"min_source_seq"`
-	MaxSourceSeq  uint64    `json:"max_source_seq"`
-	MinEventTime  time.Time `json:"min_event_time"`
-	MaxEventTime  time.Time `json:"max_event_time"`
-	Collector     string    `json:"collector"`
-	CreatedAt     time.Time `json:"created_at"`
+	// SHA256 is the hex SHA-256 of the segment file as its writer
+	// committed it; the compactor verifies it before reading the rows.
+	// Registrations from before it was recorded have none.
+	SHA256       string    `json:"sha256,omitempty"`
+	MinSourceSeq uint64    `json:"min_source_seq"`
+	MaxSourceSeq uint64    `json:"max_source_seq"`
+	MinEventTime time.Time `json:"min_event_time"`
+	MaxEventTime time.Time `json:"max_event_time"`
+	Collector    string    `json:"collector"`
+	CreatedAt    time.Time `json:"created_at"`
 	// TraceParent links the segment's span for the window run (W3C traceparent), optional.
 	TraceParent string `json:"traceparent,omitempty"`
 }
@@ -85,7 +89,23 @@ func (m *SegmentRegistered) Validate() error {
 	if m.MaxEventTime.Before(m.MinEventTime) {
 		errs = append(errs, errors.New("max_event_time before min_event_time"))
 	}
+	if m.SHA256 != "" && !isHexSHA256(m.SHA256) {
+		errs = append(errs, fmt.Errorf("sha256: %q, want 64 hex digits", m.SHA256))
+	}
 	return wrap(m, errs)
+}
+
+// isHexSHA256 reports whether s is a SHA-256 digest in lower-case hex.
+func isHexSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // WindowSealed announces that a window was sealed: its set of segments is final.

@@ -158,13 +158,13 @@ func Write(ctx context.Context, js jetstream.JetStream, store objstore.Store, la
 		w.Abort()
 		return nil, nil, fmt.Errorf("write segment %s: %w", key, err)
 	}
-	size, _, err := w.Commit()
+	size, sha, err := w.Commit()
 	if err != nil {
 		return nil, nil, err
 	}
 	reg := &messages.SegmentRegistered{
 		Policy: p.Name, PolicyVersion: p.Version, WindowStart: seg.Window.Start, WindowEnd: seg.Window.End,
-		SegmentID: segID, Object: key, Rows: int64(len(seg.Rows)), Bytes: size,
+		SegmentID: segID, Object: key, Rows: int64(len(seg.Rows)), Bytes: size, SHA256: sha,
 		MinSourceSeq: seg.MinSeq, MaxSourceSeq: seg.MaxSeq,
 		MinEventTime: time.UnixMicro(seg.MinEvt).UTC(), MaxEventTime: time.UnixMicro(seg.MaxEvt).UTC(),
 		Collector: collector, CreatedAt: time.Now().UTC(),

@@ -136,7 +136,12 @@ func (s *Service) readInputs(ctx context.Context, st *messages.WindowState, pane
 	}
 	in.files = make([]*parquet.File, 0, len(in.regs))
 	for _, r := range in.regs {
-		f, closeFile, err := s.openFile(ctx, r.Object)
+		f, closeFile, err := s.openFile(ctx, r.Object, r.SHA256)
+		if errors.Is(err, objstore.ErrChecksum) {
+			// The segment's bytes are not the ones its collector wrote:
+			// compacting would load damaged or other rows.
+			return in, s.failWindow(ctx, st, fmt.Errorf("segment %s: %w", r.SegmentID, err))
+		}
 		if errors.Is(err, records.ErrSchemaMismatch) {
 			// Staged under a policy version this one cannot read (a type
 			// changed, a required field added): retrying cannot help.
@@ -167,7 +172,7 @@ func (s *Service) readInputs(ctx context.Context, st *messages.WindowState, pane
 		read.SetAttributes(attribute.Int("windrow.prior_batches", len(st.Prior)), attribute.Int64("windrow.prior_rows", rows))
 	}
 	if panes.carryIn != "" {
-		f, closeCarry, err := s.openFile(ctx, panes.carryIn)
+		f, closeCarry, err := s.openFile(ctx, panes.carryIn, "")
 		if err != nil {
 			return in, fmt.Errorf("carried sessions %s: %w", panes.carryIn, err)
 		}
@@ -304,11 +309,20 @@ func (s *Service) markCompacted(ctx context.Context, st *messages.WindowState, m
 }
 
 // openFile opens a Parquet object of the policy (a segment, a batch, a
-// carry file) with the compactor's layout; close releases it.
-func (s *Service) openFile(ctx context.Context, key string) (f *parquet.File, close func() error, err error) {
+// carry file) with the compactor's layout; close releases it. With sha (its
+// writer's hex SHA-256) the object is verified first, and read only if it
+// holds the bytes that were written (else an error wrapping
+// objstore.ErrChecksum).
+func (s *Service) openFile(ctx context.Context, key, sha string) (f *parquet.File, close func() error, err error) {
 	obj, err := s.cfg.Store.Open(ctx, key)
 	if err != nil {
 		return nil, nil, err
+	}
+	if sha != "" {
+		if err := objstore.Verify(ctx, key, obj, sha); err != nil {
+			obj.Close()
+			return nil, nil, err
+		}
 	}
 	if f, err = s.layout.OpenFile(obj, obj.Size()); err != nil {
 		obj.Close()

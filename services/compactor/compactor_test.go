@@ -58,12 +58,12 @@ func stageSegment(t *testing.T, env *testkit.Env, l *records.Layout, p *windows.
 	if err := l.WriteFile(w, rows, records.FileOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	size, _, err := w.Commit()
+	size, sha, err := w.Commit()
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := &messages.SegmentRegistered{Policy: p.Name, PolicyVersion: 1, WindowStart: win.Start, WindowEnd: win.End, SegmentID: segID,
-		Object: key, Rows: int64(len(rows)), Bytes: size, MinSourceSeq: seqs[0], MaxSourceSeq: seqs[len(seqs)-1],
+		Object: key, Rows: int64(len(rows)), Bytes: size, SHA256: sha, MinSourceSeq: seqs[0], MaxSourceSeq: seqs[len(seqs)-1],
 		MinEventTime: win.Start, MaxEventTime: win.End.Add(-time.Second), Collector: "t", CreatedAt: time.Now()}
 	ack, err := natsx.Publish(ctx, env.JS, messages.SegmentSubject(p.Name, win.ID()), reg, nil)
 	if err != nil {
@@ -238,6 +238,42 @@ func TestCompactFailsOnMissingRegistrations(t *testing.T) {
 	got, _, _ := env.States.Get(ctx, p.Name, win.ID())
 	if got.Status != messages.StatusFailed || got.Error == "" {
 		t.Errorf("state %s error %q, want FAILED with a reason", got.Status, got.Error)
+	}
+}
+
+// TestCompactFailsOnDamagedSegment: a segment whose bytes are not the ones
+// its collector registered (here: rewritten with other rows, still valid
+// Parquet) fails the window with the reason; nothing is compacted from it.
+func TestCompactFailsOnDamagedSegment(t *testing.T) {
+	env := testkit.New(t)
+	p := testkit.Policy(t, policySrc)
+	l, _ := records.NewLayout(p)
+	ctx := context.Background()
+	win := windows.Window{Start: hour, End: hour.Add(time.Hour)}
+	stageSegment(t, env, l, p, win, seqRange(1, 10))
+	stageSegment(t, env, l, p, win, seqRange(11, 20))
+	first := staging.SegmentKey(p.Name, win.ID(), "seg-1-10")
+	other, err := env.Store.Get(ctx, staging.SegmentKey(p.Name, win.ID(), "seg-11-10"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Store.Put(ctx, first, other); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := New(Config{JS: env.JS, Store: env.Store, States: env.States, Watermarks: env.Watermarks, Policy: p, Instance: "c1"})
+	st, err := c.seal(ctx, win, win.End)
+	if err != nil || st == nil {
+		t.Fatal(err)
+	}
+	if err := c.compact(ctx, st); err == nil {
+		t.Fatal("compact succeeded with a damaged segment")
+	}
+	got, _, _ := env.States.Get(ctx, p.Name, win.ID())
+	if got.Status != messages.StatusFailed || !strings.Contains(got.Error, "checksum") {
+		t.Errorf("state %s error %q, want FAILED with a checksum mismatch", got.Status, got.Error)
+	}
+	if len(got.Batches) != 0 {
+		t.Errorf("%d batches written from a damaged segment", len(got.Batches))
 	}
 }
 

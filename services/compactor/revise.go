@@ -124,7 +124,7 @@ func (s *Service) openPrior(ctx context.Context, st *messages.WindowState) (file
 		}
 	}
 	for _, b := range st.Prior {
-		f, closeFile, err := s.openFile(ctx, b.Object)
+		f, closeFile, err := s.openFile(ctx, b.Object, b.SHA256)
 		if err != nil {
 			closeAll()
 			return nil, 0, nil, fmt.Errorf("revision %d: earlier batch %s: %w", st.Revision, b.BatchID, err)

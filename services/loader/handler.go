@@ -2,11 +2,8 @@ package loader
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -177,28 +174,14 @@ func verifySHA256(ctx context.Context, store objstore.Store, key, want string) e
 	if want == "" {
 		return nil
 	}
-	h := sha256.New()
-	if _, err := io.Copy(h, ctxReader{ctx: ctx, r: io.NewSectionReader(obj, 0, obj.Size())}); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("checksum %s: %w", key, err)
-		}
-		return fmt.Errorf("read %s: %w: %w", key, ErrTransient, err)
+	err = objstore.Verify(ctx, key, obj, want)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, objstore.ErrChecksum):
+		return fmt.Errorf("%w: %w", ErrChecksum, err)
+	case ctx.Err() != nil:
+		return fmt.Errorf("checksum %s: %w", key, err)
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != want {
-		return fmt.Errorf("%w: %s has sha256 %s, command says %s", ErrChecksum, key, got, want)
-	}
-	return nil
-}
-
-// ctxReader stops a long read when ctx ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (r ctxReader) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return r.r.Read(p)
+	return fmt.Errorf("read %s: %w: %w", key, ErrTransient, err)
 }
