@@ -244,26 +244,37 @@ func TestEndToEnd(t *testing.T) {
 func TestEndToEndOnS3AndPostgres(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	s := openS3PostgresStack(t, ctx, "e2e")
+	defer s.Close()
+	endToEnd(t, ctx, s)
+}
+
+// openS3PostgresStack opens an embedded stack whose objects are on a fresh
+// S3 server (under prefix) and whose tables are in a fresh PostgreSQL
+// schema; the caller closes it.
+func openS3PostgresStack(t *testing.T, ctx context.Context, prefix string) *stack.Stack {
+	t.Helper()
 	srv := tests3.Start(t)
 	_, pgURL := testpg.Schema(t)
 	// Credentials come from the AWS environment, as in production.
 	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
 	t.Setenv("AWS_REGION", tests3.Region)
-	objects := "s3://" + srv.Bucket + "/e2e?endpoint=" + url.QueryEscape(srv.Endpoint)
-	s, err := stack.Open(ctx, stack.Config{DataDir: t.TempDir(), Embedded: true, NATSPort: -1, Instance: "e2e", Logger: testLogger(t),
+	objects := "s3://" + srv.Bucket + "/" + prefix + "?endpoint=" + url.QueryEscape(srv.Endpoint)
+	s, err := stack.Open(ctx, stack.Config{DataDir: t.TempDir(), Embedded: true, NATSPort: -1, Instance: prefix, Logger: testLogger(t),
 		Objects: objects, Warehouse: pgURL})
 	if err != nil {
 		t.Fatalf("open stack: %v", err)
 	}
-	defer s.Close()
 	if _, ok := s.Store.(objstore.LocalFiles); ok {
+		s.Close()
 		t.Fatalf("object store %s has local files; want S3", s.Store)
 	}
 	if _, ok := s.Warehouse.(*postgres.Warehouse); !ok {
+		s.Close()
 		t.Fatalf("warehouse %s is not PostgreSQL", s.Warehouse)
 	}
-	endToEnd(t, ctx, s)
+	return s
 }
 
 // endToEnd runs the spine's acceptance checks on an opened stack.

@@ -58,6 +58,22 @@ func TestReplayRestoresDroppedWindows(t *testing.T) {
 	defer cancel()
 	s := openStack(t, ctx, t.TempDir())
 	defer s.Close()
+	replayRestores(t, ctx, s)
+}
+
+// TestReplayOnS3AndPostgres: the same, with the batch files in an S3 store
+// (replay checks them there) and the table in PostgreSQL.
+func TestReplayOnS3AndPostgres(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s := openS3PostgresStack(t, ctx, "replay")
+	defer s.Close()
+	replayRestores(t, ctx, s)
+}
+
+// replayRestores loads four windows, drops two from the table, replays
+// them twice, and holds the table to the original load each time.
+func replayRestores(t *testing.T, ctx context.Context, s *stack.Stack) {
 	p := applyPolicy(t, ctx, s, `name: replayed
 source: {stream: REPLAYED, subjects: [replayed.>]}
 `+SalesSchemaYAML+`window: {size: 1h, max_out_of_order: 5m, idle_timeout: 1s}
@@ -84,7 +100,9 @@ load: {table: replayed}
 			t.Fatal(err)
 		}
 		defer release()
-		res, err := db.ExecContext(ctx, `DELETE FROM replayed WHERE _window_start >= ? AND _window_start < ?`, from, to)
+		// Literals, not placeholders: DuckDB's are ?, PostgreSQL's $1.
+		res, err := db.ExecContext(ctx, `DELETE FROM replayed WHERE _window_start >= CAST('`+from.Format(time.RFC3339)+`' AS TIMESTAMPTZ)
+			AND _window_start < CAST('`+to.Format(time.RFC3339)+`' AS TIMESTAMPTZ)`)
 		if err != nil {
 			t.Fatal(err)
 		}
