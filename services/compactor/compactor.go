@@ -35,7 +35,7 @@ type Config struct {
 	// Watermarks receives the policy's watermark whenever it advances.
 	Watermarks *statestore.Watermarks
 	Policy     *windows.Policy
-	Instance   string // owner name recorded on sealed windows; keep it stable across restarts
+	Instance   string // owner name recorded on sealed windows, unique per running compactor; default lifecycle.DefaultInstance()+"/compactor"
 	Logger     *slog.Logger
 	// Tick is how often the watermark is recomputed. Default 250ms.
 	Tick time.Duration
@@ -50,7 +50,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.Instance == "" {
-		c.Instance = "compactor"
+		c.Instance = lifecycle.DefaultInstance() + "/compactor"
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/windrow/windrow/adapters/telemetry"
 	"github.com/windrow/windrow/adapters/warehouse"
 	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/pipeline/lifecycle"
 )
 
 // Defaults of Config.
@@ -54,7 +54,8 @@ type Config struct {
 	// (LoadCommand.Object); the loader reads each to verify its checksum
 	// before the load. It must be the store the warehouse reads. Required.
 	Objects objstore.Store
-	// Instance names this loader in LoadResult.Loader. Default: the host name.
+	// Instance names this loader in LoadResult.Loader. Default:
+	// lifecycle.DefaultInstance()+"/loader".
 	Instance string
 	// Logger. Default: discard.
 	Logger *slog.Logger
@@ -77,11 +78,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.Instance == "" {
-		if h, err := os.Hostname(); err == nil && h != "" {
-			c.Instance = h
-		} else {
-			c.Instance = "loader"
-		}
+		c.Instance = lifecycle.DefaultInstance() + "/loader"
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
