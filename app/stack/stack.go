@@ -27,6 +27,7 @@ import (
 	"github.com/windrow/windrow/adapters/telemetry"
 	"github.com/windrow/windrow/adapters/warehouse"
 	"github.com/windrow/windrow/app/metrics"
+	"github.com/windrow/windrow/pipeline/lifecycle"
 	"github.com/windrow/windrow/services/collector"
 	"github.com/windrow/windrow/services/compactor"
 	"github.com/windrow/windrow/services/loader"
@@ -63,8 +64,11 @@ type Config struct {
 	Warehouse string
 	// Roles to run. Nil means all; empty means none (a client of the stack).
 	Roles []string
-	// Instance names this process in window leases and segment names; keep it
-	// stable across restarts. Default the host name.
+	// Instance names this process in window leases, consumers' logs,
+	// metrics and traces. Default lifecycle.DefaultInstance(): the host, the
+	// PID and a random suffix, unique per process. A given name is kept as
+	// it is (stable across restarts) and must be unique among the running
+	// processes.
 	Instance string
 	// AckWait of the collectors' and the loader's consumers; 0 keeps each
 	// service's default (2m). Lower values make redelivery after a crash
@@ -103,11 +107,7 @@ func (c *Config) setDefaults() {
 		c.Roles = AllRoles
 	}
 	if c.Instance == "" {
-		host, _ := os.Hostname()
-		if host == "" {
-			host = "windrow"
-		}
-		c.Instance = host
+		c.Instance = lifecycle.DefaultInstance()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -141,6 +141,7 @@ type Stack struct {
 	Warehouse  Warehouse // nil unless the loader role runs
 	NATSURL    string
 	Log        *slog.Logger
+	lock       *dirLock // the data directory's, with an embedded server
 
 	tracing map[string]*telemetry.Tracing
 
@@ -239,6 +240,13 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 func (s *Stack) connect(ctx context.Context) (*natsx.Topology, error) {
 	cfg := s.cfg
 	if cfg.Embedded {
+		// The embedded server owns the JetStream store under the data
+		// directory: one process at a time.
+		lock, err := lockDataDir(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		s.lock = lock
 		srv, err := natsx.StartEmbedded(natsx.EmbeddedConfig{StoreDir: filepath.Join(cfg.DataDir, "nats"), Port: cfg.NATSPort, FallbackPort: true})
 		if err != nil {
 			return nil, err
@@ -320,5 +328,6 @@ func (s *Stack) Close() error {
 	if s.Server != nil {
 		s.Server.Shutdown()
 	}
+	errs = append(errs, s.lock.release())
 	return errors.Join(errs...)
 }
