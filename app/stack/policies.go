@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/windrow/windrow/adapters/natsx"
+	"github.com/windrow/windrow/adapters/policystore"
 	"github.com/windrow/windrow/windows"
 )
 
@@ -48,6 +49,86 @@ func (s *Stack) ApplyPolicyFiles(ctx context.Context, paths []string) ([]*window
 		out = append(out, p)
 	}
 	return out, errors.Join(errs...)
+}
+
+// KeptPolicy is a policy file ApplyPolicyFilesAtStart did not apply: the
+// stored version differs from it and was stored after the file was last
+// modified (a live `windrow policy apply` since), so applying the file
+// would revert it.
+type KeptPolicy struct {
+	File     string
+	Name     string
+	Version  uint64    // the stored version kept
+	Stored   time.Time // when it was stored
+	Modified time.Time // when the file was last modified
+}
+
+func (k KeptPolicy) String() string {
+	return fmt.Sprintf("policy %s: kept the stored version %d (stored %s), which is newer than %s (modified %s) and differs from it; "+
+		"apply the file with `windrow policy apply %s`, or start with --force-policies to revert to it",
+		k.Name, k.Version, k.Stored.UTC().Format(time.RFC3339), k.File, k.Modified.UTC().Format(time.RFC3339), k.File)
+}
+
+// ApplyPolicyFilesAtStart applies policy files as a process starts with
+// them (`windrow up --policy`): a file the store already holds is a no-op;
+// a file that differs from the stored version is applied only if it was
+// modified after that version was stored, so that restarting a process
+// with its old files never reverts a live change. force applies every
+// file as ApplyPolicyFiles does. It returns the policies applied or
+// already current, and the files kept back.
+func (s *Stack) ApplyPolicyFilesAtStart(ctx context.Context, paths []string, force bool) ([]*windows.Policy, []KeptPolicy, error) {
+	if force {
+		ps, err := s.ApplyPolicyFiles(ctx, paths)
+		return ps, nil, err
+	}
+	files, err := PolicyFiles(paths)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []*windows.Policy
+	var kept []KeptPolicy
+	var errs []error
+	for _, f := range files {
+		k, p, err := s.applyAtStart(ctx, f)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case k != nil:
+			kept = append(kept, *k)
+		default:
+			out = append(out, p)
+		}
+	}
+	return out, kept, errors.Join(errs...)
+}
+
+func (s *Stack) applyAtStart(ctx context.Context, file string) (*KeptPolicy, *windows.Policy, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := os.Stat(file)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := windows.ParsePolicy(file, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	cur, err := s.Policies.Current(ctx, p.Name)
+	if err == nil && !st.ModTime().After(cur.Stored) {
+		plan, err := s.Policies.Plan(ctx, p, data)
+		if err != nil {
+			return nil, nil, policystore.InFile(err, file)
+		}
+		if plan.Changed {
+			return &KeptPolicy{File: file, Name: p.Name, Version: cur.Version, Stored: cur.Stored, Modified: st.ModTime()}, nil, nil
+		}
+	} else if err != nil && !errors.Is(err, policystore.ErrNotFound) {
+		return nil, nil, err
+	}
+	p, err = s.ApplyPolicy(ctx, file, data)
+	return nil, p, err
 }
 
 // PolicyFiles expands directories into their YAML files.

@@ -90,11 +90,12 @@ func runRoles(ctx context.Context, name string, args []string, roles []string) e
 	duck := fs.String("duckdb", "", "DuckDB warehouse file (default DATA_DIR/warehouse.duckdb); same as --warehouse FILE")
 	whURL := fs.String("warehouse", "", "warehouse: a DuckDB file, duckdb:///FILE or postgres://USER@HOST:5432/DB?sslmode=disable (default DATA_DIR/warehouse.duckdb)")
 	objects := fs.String("objects", "", "object store: a directory, file:///DIR or s3://BUCKET/PREFIX (endpoint, region and credentials from the AWS environment; ?endpoint=URL&path_style=true for self-hosted servers) (default DATA_DIR/objects)")
-	instance := fs.String("instance", "", "instance name, stable across restarts (default the host name)")
+	instance := fs.String("instance", "", "instance name in leases, logs, metrics and traces; give one to keep it across restarts, unique among running processes (default host-PID-random, new for every process)")
 	ackWait := fs.Duration("ack-wait", 0, "ack wait of the collector and loader consumers (default 2m; at least 10s)")
 	connectWait := fs.Duration("connect-wait", 2*time.Minute, "how long to keep trying to reach an external NATS server that is not up yet (0: fail at once)")
 	var policies stringList
-	fs.Var(&policies, "policy", "policy file or directory to apply at start (repeatable)")
+	fs.Var(&policies, "policy", "policy file or directory to apply at start (repeatable); a file older than the stored version it differs from is kept back (see --force-policies)")
+	forcePolicies := fs.Bool("force-policies", false, "apply the --policy files even where the stored version is newer (reverts live changes)")
 	logFormat := fs.String("log-format", "", "log format: text or json")
 	logLevel := fs.String("log-level", "", "log level: debug, info, warn, error")
 	metricsAddr := fs.String("metrics-addr", metricsDefaults[name],
@@ -157,12 +158,15 @@ func runRoles(ctx context.Context, name string, args []string, roles []string) e
 		paths = policies
 	}
 	if len(paths) > 0 {
-		ps, err := s.ApplyPolicyFiles(ctx, paths)
+		ps, kept, err := s.ApplyPolicyFilesAtStart(ctx, paths, *forcePolicies)
 		if err != nil {
 			return err
 		}
 		for _, p := range ps {
 			log.Info("policy applied", "policy", p.Name, "version", p.Version)
+		}
+		for _, k := range kept {
+			log.Warn(k.String(), "policy", k.Name, "version", k.Version, "file", k.File)
 		}
 	}
 	log.Info("windrow running", "roles", roles, "nats", s.NATSURL, "data_dir", dataDir, "metrics", s.MetricsURL())
