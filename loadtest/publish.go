@@ -17,6 +17,14 @@ type Publisher struct {
 	Window int
 	// OnProgress, if set, is called with the number of acknowledged publishes.
 	OnProgress func(acked int)
+	// OnAck, if set, is called with each event's index and the stream's
+	// PubAck, in publishing order, before OnProgress. A PubAck with Duplicate
+	// set means the stream stored nothing: it already held a message with
+	// the same Nats-Msg-Id within its duplicate window (Sequence is that
+	// message's). retried is true when the event was published again after
+	// an error; a duplicate then usually answers an earlier attempt of the
+	// same event that was stored but whose ack was lost.
+	OnAck func(i int, ack *jetstream.PubAck, retried bool)
 }
 
 // Publish sends every event and waits until JetStream stored all of them.
@@ -35,7 +43,10 @@ func (p *Publisher) Publish(ctx context.Context, n int, next func(i int) (subjec
 	wait := func(fl inflight) error {
 		for attempt := 0; ; attempt++ {
 			select {
-			case <-fl.f.Ok():
+			case ack := <-fl.f.Ok():
+				if p.OnAck != nil {
+					p.OnAck(fl.i, ack, attempt > 0)
+				}
 				acked++
 				if p.OnProgress != nil {
 					p.OnProgress(acked)

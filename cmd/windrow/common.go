@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -121,13 +122,21 @@ func newLogger(format, level string) *slog.Logger {
 // progress prints a single self-updating line on a terminal, or a line every
 // few seconds otherwise.
 type progress struct {
+	w    io.Writer
 	tty  bool
 	last time.Time
 }
 
-func newProgress() *progress {
-	st, err := os.Stderr.Stat()
-	return &progress{tty: err == nil && st.Mode()&os.ModeCharDevice != 0, last: time.Now()}
+func newProgress() *progress { return newProgressTo(os.Stderr) }
+
+// newProgressTo prints to w; as on a terminal only when w is one.
+func newProgressTo(w io.Writer) *progress {
+	p := &progress{w: w, last: time.Now()}
+	if f, ok := w.(*os.File); ok {
+		st, err := f.Stat()
+		p.tty = err == nil && st.Mode()&os.ModeCharDevice != 0
+	}
+	return p
 }
 
 func (p *progress) update(format string, args ...any) {
@@ -145,16 +154,16 @@ func (p *progress) update(format string, args ...any) {
 
 func (p *progress) print(format string, args ...any) {
 	if p.tty {
-		fmt.Fprintf(os.Stderr, "\r\033[K"+format, args...)
+		fmt.Fprintf(p.w, "\r\033[K"+format, args...)
 	} else {
-		fmt.Fprintf(os.Stderr, format+"\n", args...)
+		fmt.Fprintf(p.w, format+"\n", args...)
 	}
 }
 
 func (p *progress) done(format string, args ...any) {
 	if p.tty {
-		fmt.Fprintf(os.Stderr, "\r\033[K"+format+"\n", args...)
+		fmt.Fprintf(p.w, "\r\033[K"+format+"\n", args...)
 	} else {
-		fmt.Fprintf(os.Stderr, format+"\n", args...)
+		fmt.Fprintf(p.w, format+"\n", args...)
 	}
 }

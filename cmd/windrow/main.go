@@ -27,7 +27,7 @@ func init() {
 		{"collector", "--nats-url URL [--data-dir D]", "run only the collector role against an existing NATS", roleCmd("collector")},
 		{"compactor", "--nats-url URL [--data-dir D]", "run only the compactor role against an existing NATS", roleCmd("compactor")},
 		{"loader", "--nats-url URL [--data-dir D] [--duckdb F]", "run only the loader role against an existing NATS", roleCmd("loader")},
-		{"publish", "--subject S [--file F|-]", "publish NDJSON events (async, with Nats-Msg-Id, progress and rate)", runPublish},
+		{"publish", "--subject S [--file F|-] [--msg-id position|hash|field:NAME|none] [--input-id NAME]", "publish NDJSON events (async, a Nats-Msg-Id per input line, progress and rate; counts what the stream dropped as duplicates)", runPublish},
 		{"status", "[--policy P]", "show each policy's windows: state, rows, files, lag, watermark", runStatus},
 		{"replay", "--policy P --from T1 --to T2 [--from-stream] [--dry-run]", "load windows again from their batch files (or rebuild them from the source stream), replacing what they put in the warehouse", runReplay},
 		{"reconcile", "[--policy P] [--window W]", "check per window and per policy that published = loaded + dead-lettered + late", runReconcile},

@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/valyala/fastjson"
 )
 
 func TestPolicyValidate(t *testing.T) {
@@ -40,29 +38,5 @@ func TestUpConfigRejectsUnknownKeys(t *testing.T) {
 	}
 	if _, err := loadUpConfig("../../deploy/windrow.yaml"); err != nil {
 		t.Fatalf("deploy/windrow.yaml: %v", err)
-	}
-}
-
-func TestMsgID(t *testing.T) {
-	var p fastjson.Parser
-	line := []byte(`{"sale_id":"s-42","amount":3}`)
-	a := msgID("hash", "", "events.sales.store-001", line, &p)
-	if a == "" || a != msgID("hash", "", "events.sales.store-001", line, &p) {
-		t.Fatalf("hash id %q is not stable", a)
-	}
-	if a == msgID("hash", "", "events.sales.store-002", line, &p) {
-		t.Fatal("the same line on another subject must get another id")
-	}
-	if got := msgID("field:sale_id", "sale_id", "s", line, &p); got != "s-42" {
-		t.Fatalf("field id = %q, want s-42", got)
-	}
-	if got := msgID("field:amount", "amount", "s", line, &p); got != "3" {
-		t.Fatalf("numeric field id = %q, want 3", got)
-	}
-	if got, want := msgID("field:missing", "missing", "s", line, &p), msgID("hash", "", "s", line, &p); got != want {
-		t.Fatalf("missing field: id %q, want the hash %q", got, want)
-	}
-	if got := msgID("none", "", "s", line, &p); got != "" {
-		t.Fatalf("none = %q, want empty", got)
 	}
 }
