@@ -63,13 +63,28 @@ type SegmentRegistered struct {
 	MaxSourceSeq uint64    `json:"max_source_seq"`
 	MinEventTime time.Time `json:"min_event_time"`
 	MaxEventTime time.Time `json:"max_event_time"`
-	Collector    string    `json:"collector"`
-	CreatedAt    time.Time `json:"created_at"`
+	// WatermarkTime is the newest event time the segment offers the
+	// policy's watermark: each event's time capped at its ingest time, so
+	// that events from a clock that runs ahead do not move the watermark
+	// past the present. Zero in registrations from before it was recorded:
+	// MaxEventTime counts then.
+	WatermarkTime time.Time `json:"watermark_time,omitzero"`
+	Collector     string    `json:"collector"`
+	CreatedAt     time.Time `json:"created_at"`
 	// TraceParent links the segment's span for the window run (W3C traceparent), optional.
 	TraceParent string `json:"traceparent,omitempty"`
 }
 
-func (m *SegmentRegistered) Type() string  { return TypeSegmentRegistered }
+func (m *SegmentRegistered) Type() string { return TypeSegmentRegistered }
+
+// WatermarkFeed is the event time the segment feeds the watermark:
+// WatermarkTime, or MaxEventTime when it is not recorded.
+func (m *SegmentRegistered) WatermarkFeed() time.Time {
+	if m.WatermarkTime.IsZero() {
+		return m.MaxEventTime
+	}
+	return m.WatermarkTime
+}
 func (m *SegmentRegistered) MsgID() string { return "seg-" + m.SegmentID }
 func (m *SegmentRegistered) Validate() error {
 	var errs []error

@@ -8,6 +8,7 @@
 package staging
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -140,6 +141,9 @@ type Segment struct {
 	Rows           []parquet.Row
 	MinSeq, MaxSeq uint64
 	MinEvt, MaxEvt int64 // µs
+	// WatermarkEvt (µs) is the newest event time the segment offers the
+	// watermark (see messages.SegmentRegistered.WatermarkTime); 0: MaxEvt.
+	WatermarkEvt int64
 }
 
 // Write sorts the segment's rows, writes them as a segment file of the
@@ -167,7 +171,8 @@ func Write(ctx context.Context, js jetstream.JetStream, store objstore.Store, la
 		SegmentID: segID, Object: key, Rows: int64(len(seg.Rows)), Bytes: size, SHA256: sha,
 		MinSourceSeq: seg.MinSeq, MaxSourceSeq: seg.MaxSeq,
 		MinEventTime: time.UnixMicro(seg.MinEvt).UTC(), MaxEventTime: time.UnixMicro(seg.MaxEvt).UTC(),
-		Collector: collector, CreatedAt: time.Now().UTC(),
+		WatermarkTime: time.UnixMicro(cmp.Or(seg.WatermarkEvt, seg.MaxEvt)).UTC(),
+		Collector:     collector, CreatedAt: time.Now().UTC(),
 	}
 	ack, err := natsx.Publish(ctx, js, messages.SegmentSubject(p.Name, winID), reg, nil)
 	if err != nil {

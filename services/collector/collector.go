@@ -163,7 +163,10 @@ type windowBuf struct {
 	msgs           []jetstream.Msg
 	minSeq, maxSeq uint64
 	minEvt, maxEvt int64
-	links          []trace.Link // producers' spans (traceparent headers), up to maxLinks
+	// wmEvt is the newest event time the segment offers the watermark:
+	// each event's time capped at its ingest time.
+	wmEvt int64
+	links []trace.Link // producers' spans (traceparent headers), up to maxLinks
 }
 
 // maxLinks caps the producer spans one segment span links to.
@@ -546,9 +549,15 @@ func (s *Service) intake(ctx context.Context, m jetstream.Msg) error {
 			time.UnixMicro(evt).UTC().Format(time.RFC3339), horizon, meta.Timestamp.UTC().Format(time.RFC3339)), "")
 		return s.maybeHandOff()
 	}
+	// What the event may tell the watermark: its time, but never past its
+	// arrival, so that a producer whose clock runs ahead cannot move the
+	// watermark past the present and close windows before they end (its
+	// events are still staged in their windows). Live events arrive after
+	// their time, backfills long after: for them the cap changes nothing.
+	wmEvt := min(evt, ingest)
 	if s.hop == nil {
 		start, end := s.assign.AssignMicros(evt)
-		if err := s.place(ctx, b, m, seq, meta.NumDelivered, evt, row, start, end); err != nil {
+		if err := s.place(ctx, b, m, seq, meta.NumDelivered, evt, wmEvt, row, start, end); err != nil {
 			return err
 		}
 		return s.maybeHandOff()
@@ -556,7 +565,7 @@ func (s *Service) intake(ctx context.Context, m jetstream.Msg) error {
 	// Hopping: the event belongs to every window that covers it.
 	s.wins = s.hop.AssignAllMicros(evt, s.wins[:0])
 	for _, w := range s.wins {
-		if err := s.place(ctx, b, m, seq, meta.NumDelivered, evt, row, w.StartUs, w.EndUs); err != nil {
+		if err := s.place(ctx, b, m, seq, meta.NumDelivered, evt, wmEvt, row, w.StartUs, w.EndUs); err != nil {
 			return err
 		}
 	}
@@ -565,7 +574,7 @@ func (s *Service) intake(ctx context.Context, m jetstream.Msg) error {
 
 // place puts a decoded event into the buffer of window [start, end), or
 // takes the late path when that window is closed.
-func (s *Service) place(ctx context.Context, b *batch, m jetstream.Msg, seq, delivered uint64, evt int64, row parquet.Row, start, end int64) error {
+func (s *Service) place(ctx context.Context, b *batch, m jetstream.Msg, seq, delivered uint64, evt, wmEvt int64, row parquet.Row, start, end int64) error {
 	p := s.cfg.Policy
 	// With late: revise every event is staged: the registration's compare-and-set
 	// decides whether it joins the window's current run or its next revision.
@@ -575,7 +584,7 @@ func (s *Service) place(ctx context.Context, b *batch, m jetstream.Msg, seq, del
 	}
 	wb := b.buf[start]
 	if wb == nil {
-		wb = &windowBuf{win: windows.Window{Start: time.UnixMicro(start).UTC(), End: time.UnixMicro(end).UTC()}, minSeq: seq, minEvt: evt, maxEvt: evt}
+		wb = &windowBuf{win: windows.Window{Start: time.UnixMicro(start).UTC(), End: time.UnixMicro(end).UTC()}, minSeq: seq, minEvt: evt, maxEvt: evt, wmEvt: wmEvt}
 		b.buf[start] = wb
 	}
 	wb.rows = append(wb.rows, row)
@@ -589,6 +598,7 @@ func (s *Service) place(ctx context.Context, b *batch, m jetstream.Msg, seq, del
 	}
 	wb.minSeq, wb.maxSeq = min(wb.minSeq, seq), max(wb.maxSeq, seq)
 	wb.minEvt, wb.maxEvt = min(wb.minEvt, evt), max(wb.maxEvt, evt)
+	wb.wmEvt = max(wb.wmEvt, wmEvt)
 	b.rows++
 	return nil
 }
@@ -639,7 +649,7 @@ func (s *Service) stage(ctx context.Context, b *batch, wb *windowBuf) error {
 	winID := wb.win.ID()
 	t0 := time.Now()
 	reg, ack, err := staging.Write(ctx, s.cfg.JS, s.cfg.Store, s.layout, p,
-		&staging.Segment{Window: wb.win, Rows: wb.rows, MinSeq: wb.minSeq, MaxSeq: wb.maxSeq, MinEvt: wb.minEvt, MaxEvt: wb.maxEvt}, s.cfg.Instance)
+		&staging.Segment{Window: wb.win, Rows: wb.rows, MinSeq: wb.minSeq, MaxSeq: wb.maxSeq, MinEvt: wb.minEvt, MaxEvt: wb.maxEvt, WatermarkEvt: wb.wmEvt}, s.cfg.Instance)
 	if err != nil {
 		return err
 	}
