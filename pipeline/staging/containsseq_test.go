@@ -136,8 +136,47 @@ func TestContainsSeq(t *testing.T) {
 	}
 }
 
+// TestAppendSourceSeqs: every row's source sequence, from files of one
+// row group, of several, and of none.
+func TestAppendSourceSeqs(t *testing.T) {
+	ctx := context.Background()
+	store := newObjectStore(t)
+	l := salesLayout(t)
+	var odd []uint64
+	for seq := uint64(1); seq < 3000; seq += 2 {
+		odd = append(odd, seq)
+	}
+	tests := []struct {
+		name         string
+		seqs         []uint64
+		rowGroupRows int
+	}{
+		{"small", []uint64{5, 7, 9, 1000}, 0},
+		{"row groups", odd, 200},
+		{"empty", nil, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			key := staging.SegmentKey("daily_store_sales", "20261124T000000Z", tt.name)
+			writeSegment(t, store, l, key, tt.seqs, tt.rowGroupRows)
+			got, err := staging.AppendSourceSeqs(ctx, store, l, key, []uint64{42})
+			if err != nil {
+				t.Fatalf("AppendSourceSeqs(%s): %v", key, err)
+			}
+			if got[0] != 42 {
+				t.Fatalf("AppendSourceSeqs dropped what dst held: %v", got[:1])
+			}
+			got = got[1:]
+			slices.Sort(got)
+			if !slices.Equal(got, tt.seqs) && len(got)+len(tt.seqs) > 0 {
+				t.Errorf("AppendSourceSeqs(%s) = %d sequences %v…, want %d %v…", key, len(got), got[:min(len(got), 5)], len(tt.seqs), tt.seqs[:min(len(tt.seqs), 5)])
+			}
+		})
+	}
+}
+
 // TestContainsSeqErrors: a segment that cannot be read is an error, never
-// "not there" (which would count a redelivered event as late).
+// "not there" (for ContainsSeq and AppendSourceSeqs) (which would count a redelivered event as late).
 func TestContainsSeqErrors(t *testing.T) {
 	ctx := context.Background()
 	store := newObjectStore(t)
@@ -183,6 +222,9 @@ load:
 			}
 			if found {
 				t.Fatal("ContainsSeq reported found with an error")
+			}
+			if _, err := staging.AppendSourceSeqs(ctx, store, l, tt.key, nil); err == nil || (tt.wantErr != nil && !errors.Is(err, tt.wantErr)) {
+				t.Fatalf("AppendSourceSeqs: err = %v, want %v", err, tt.wantErr)
 			}
 		})
 	}

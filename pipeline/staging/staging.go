@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -133,6 +134,69 @@ func ContainsSeq(ctx context.Context, store objstore.Store, layout *records.Layo
 }
 
 var errFound = errors.New("found")
+
+// AppendSourceSeqs appends the source sequence of every row of the Parquet
+// file (a segment or a batch) at key to dst, in file order. It reads the
+// _source_seq column only, so it costs one pass over that column, whatever
+// the other columns hold.
+func AppendSourceSeqs(ctx context.Context, store objstore.Store, layout *records.Layout, key string, dst []uint64) ([]uint64, error) {
+	obj, err := store.Open(ctx, key)
+	if err != nil {
+		return dst, err
+	}
+	defer obj.Close()
+	f, err := layout.OpenFile(obj, obj.Size())
+	if err != nil {
+		return dst, fmt.Errorf("%s: %w", key, err)
+	}
+	// The file's own column index: a file of an earlier, compatible schema
+	// may order its columns differently.
+	col, ok := f.Schema().Lookup(records.SeqColumn)
+	if !ok {
+		return dst, fmt.Errorf("%s: no %s column: %w", key, records.SeqColumn, records.ErrSchemaMismatch)
+	}
+	buf := make([]parquet.Value, 1024)
+	for _, rg := range f.RowGroups() {
+		if err := ctx.Err(); err != nil {
+			return dst, fmt.Errorf("%s: %w", key, err)
+		}
+		dst, err = appendColumn(rg.ColumnChunks()[col.ColumnIndex].Pages(), buf, dst)
+		if err != nil {
+			return dst, fmt.Errorf("%s: read %s: %w", key, records.SeqColumn, err)
+		}
+	}
+	return dst, nil
+}
+
+// appendColumn appends the int64 values of a column chunk's pages to dst
+// as sequences, and closes pages.
+func appendColumn(pages parquet.Pages, buf []parquet.Value, dst []uint64) ([]uint64, error) {
+	defer pages.Close()
+	for {
+		p, err := pages.ReadPage()
+		if errors.Is(err, io.EOF) {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
+		}
+		vr := p.Values()
+		for {
+			n, err := vr.ReadValues(buf)
+			for _, v := range buf[:n] {
+				dst = append(dst, uint64(v.Int64()))
+			}
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				parquet.Release(p)
+				return dst, err
+			}
+		}
+		parquet.Release(p)
+	}
+}
 
 // Segment is what a collector (or a rebuild from the stream) stages for one
 // window: its rows and their ranges.

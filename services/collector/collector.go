@@ -131,9 +131,9 @@ type Service struct {
 	sealed sync.Map
 	// tracing: spans are recorded (Config.Tracing is on).
 	tracing bool
-	mu      sync.Mutex                       // guards regs and closed, shared by intake and flusher
-	regs    map[int64][]staging.Registration // registrations of sealed windows, for redelivery checks
-	closed  map[int64]closedWindow           // frozen staging facts of sealed windows
+	mu      sync.Mutex             // guards closed, shared by intake and flusher
+	closed  map[int64]closedWindow // frozen staging facts of sealed windows
+	staged  stagedCache            // staged sets of closed windows, for redelivery checks
 
 	failed    atomic.Pointer[error] // a flush failure stops intake until the service restarts
 	watermark atomic.Int64          // the policy's watermark in Unix microseconds, 0 before the first
@@ -203,7 +203,6 @@ func New(cfg Config) (*Service, error) {
 		log:     cfg.Logger.With("service", "collector", "policy", cfg.Policy.Name, "policy_version", cfg.Policy.Version),
 		free:    make(chan *batch, 2),
 		flushCh: make(chan *batch),
-		regs:    map[int64][]staging.Registration{},
 		closed:  map[int64]closedWindow{},
 		tracing: cfg.Tracing.Enabled(),
 		life:    lifecycle.New("collector " + cfg.Policy.Name),

@@ -62,7 +62,7 @@ func startCollector(t *testing.T, env *testkit.Env, p *windows.Policy) *Service 
 	return c
 }
 
-func drained(t *testing.T, env *testkit.Env, p *windows.Policy) func() bool {
+func drained(t testing.TB, env *testkit.Env, p *windows.Policy) func() bool {
 	return func() bool {
 		lag, err := inspect.CollectorLag(context.Background(), env.JS, p.Source.Stream, p.Name)
 		return err == nil && lag.Pending == 0 && lag.AckPending == 0 && lag.AckFloor > 0

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/windrow/windrow/adapters/objstore"
 	"github.com/windrow/windrow/adapters/statestore"
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/pipeline/staging"
@@ -154,53 +155,89 @@ func (s *Service) closedWindow(ctx context.Context, win windows.Window) (closedW
 }
 
 // wasStaged reports whether a segment inside the window's cutoff, or a batch
-// made from them, holds source sequence seq.
+// made from them (or an earlier revision's batch the window was made with),
+// holds source sequence seq.
+//
+// Lookup: each closed window's staged sequences are read once into an exact
+// set (stagedIndex: a bitmap or sorted runs; registrations' sequence ranges
+// alone cannot answer, as they hold other windows' events in their gaps),
+// cached per window (stagedCache, bounded) under the key of the state it was
+// read from (revision, registrations (base, cutoff], the batch objects). A
+// redelivered event then costs one O(1)/O(log runs) lookup and no object
+// read; re-draining a window of n events in f files reads each file once
+// instead of n times. "Staged" is answered from the set while its key was
+// confirmed within stagedRecheck (its data stay the window's whatever
+// happens to the window later); "not staged" reads the window's state
+// first, and a state with another key (compacted, loaded, a new revision)
+// builds the set again, so a late verdict is never taken on stale facts.
 func (s *Service) wasStaged(ctx context.Context, win windows.Window, seq uint64) (bool, error) {
-	p := s.cfg.Policy
-	// Read afresh: the window may have been compacted and its staging
-	// deleted since it was sealed.
-	st, _, err := s.cfg.States.Get(ctx, p.Name, win.ID())
+	key := messages.WindowKey(s.cfg.Policy.Name, win.ID())
+	ix, checked := s.staged.get(key)
+	if ix != nil && time.Since(checked) < stagedRecheck && ix.set.has(seq) {
+		return true, nil
+	}
+	st, _, err := s.cfg.States.Get(ctx, s.cfg.Policy.Name, win.ID())
 	if errors.Is(err, statestore.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
+		return false, fmt.Errorf("read state of window %s: %w", win.ID(), err)
+	}
+	now := time.Now()
+	if ix != nil && ix.key == stagedKeyOf(st) {
+		s.staged.confirm(ix, now)
+		return ix.set.has(seq), nil
+	}
+	ix, err = s.buildStaged(ctx, st)
+	if errors.Is(err, objstore.ErrNotFound) && !stagedKeyOf(st).fromBatches {
+		// The window was compacted and loaded meanwhile and its staging
+		// deleted: its batches hold the same rows.
+		st, _, err = s.cfg.States.Get(ctx, s.cfg.Policy.Name, win.ID())
+		if err != nil {
+			return false, fmt.Errorf("read state of window %s: %w", win.ID(), err)
+		}
+		ix, err = s.buildStaged(ctx, st)
+	}
+	if err != nil {
 		return false, err
 	}
-	var keys []string
-	switch st.Status {
-	case messages.StatusCompacted, messages.StatusLoaded:
-		// Staged segments may be cleaned up by now; the batches hold the same rows.
+	ix.checked = now
+	s.staged.put(ix)
+	return ix.set.has(seq), nil
+}
+
+// buildStaged reads the staged set of the window in state st: the source
+// sequences of its batches (COMPACTED, LOADED) or of its registered
+// segments inside the cutoff (otherwise), and of the earlier revisions'
+// batches it was made with.
+func (s *Service) buildStaged(ctx context.Context, st *messages.WindowState) (*stagedIndex, error) {
+	key := stagedKeyOf(st)
+	var objects []string
+	if key.fromBatches {
 		for _, b := range st.Batches {
-			keys = append(keys, b.Object)
+			objects = append(objects, b.Object)
 		}
-	default:
-		s.mu.Lock()
-		regs, ok := s.regs[win.Start.UnixMicro()]
-		s.mu.Unlock()
-		if !ok {
-			regs, err = staging.ReadRegistrations(ctx, s.cfg.JS, p.Name, win.ID(), st.RevisionBase, st.LastSegmentSeq)
-			if err != nil {
-				return false, err
-			}
-			if st.Status == messages.StatusSealed { // the cutoff is frozen: safe to keep
-				s.mu.Lock()
-				s.regs[win.Start.UnixMicro()] = regs
-				s.mu.Unlock()
-			}
+	} else {
+		regs, err := staging.ReadRegistrations(ctx, s.cfg.JS, st.Policy, st.ID(), st.RevisionBase, st.LastSegmentSeq)
+		if err != nil {
+			return nil, fmt.Errorf("staged set of window %s: %w", st.ID(), err)
 		}
 		for _, r := range regs {
-			if seq >= r.MinSourceSeq && seq <= r.MaxSourceSeq {
-				keys = append(keys, r.Object)
-			}
+			objects = append(objects, r.Object)
 		}
 	}
-	for _, key := range keys {
-		ok, err := staging.ContainsSeq(ctx, s.cfg.Store, s.layout, key, seq)
-		if err != nil || ok {
-			return ok, err
+	for _, b := range st.Prior {
+		objects = append(objects, b.Object)
+	}
+	var seqs []uint64
+	for _, obj := range objects {
+		var err error
+		seqs, err = staging.AppendSourceSeqs(ctx, s.cfg.Store, s.layout, obj, seqs)
+		if err != nil {
+			return nil, fmt.Errorf("staged set of window %s: %w", st.ID(), err)
 		}
 	}
-	return false, nil
+	return &stagedIndex{key: key, set: newSeqSet(seqs)}, nil
 }
 
 // late handles an event whose window is sealed, as the policy says: a
