@@ -43,4 +43,16 @@
 // Loads are serialized (DuckDB has one writer). DB lends the same handle to
 // readers in this process (the windrow CLI, tests), which is the only way to
 // read the file while the warehouse holds it.
+//
+// # Read-only
+//
+// With Config.ReadOnly (windrow query and reconcile) the file is opened
+// read-only, with external access disabled, and then DuckDB's local file
+// system is disabled for the rest of the handle's life: no statement can
+// change the database or read or write any file, the database's own file
+// and .wal included (external access alone still lets COPY … TO write
+// those two). A read-only open takes a shared lock: several readers may
+// hold the file at once, but not while a loader holds it, nor a loader
+// while a reader does (ErrUnavailable either way; the loader retries,
+// windrow query waits up to its --wait).
 package duckdbwh

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -40,6 +41,18 @@ type Config struct {
 	// TempDir holds the temp copies of objects of a store without local
 	// files, each removed when its load ends. Default: os.TempDir().
 	TempDir string
+	// ReadOnly opens the file read-only (DuckDB access_mode=READ_ONLY),
+	// with external access disabled (enable_external_access=false) and,
+	// once the file is open, DuckDB's local file system too
+	// (disabled_filesystems=LocalFileSystem; neither can be turned back
+	// on): statements that would change the database fail, and so do those
+	// that read or write any file (COPY … TO, read_csv, ATTACH, INSTALL),
+	// also the database's own file and its .wal, which external access
+	// alone still allows. A query that needs more memory than DuckDB's
+	// memory_limit fails instead of spilling to temp files. The file must
+	// exist; Load returns warehouse.ErrReadOnly. For windrow query and
+	// reconcile.
+	ReadOnly bool
 }
 
 func (c *Config) setDefaults() {
@@ -104,16 +117,26 @@ func Open(cfg Config) (*Warehouse, error) {
 	if err != nil {
 		return nil, fmt.Errorf("duckdb warehouse path %q: %w", cfg.Path, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
-		return nil, fmt.Errorf("duckdb warehouse directory: %w", err)
+	if !cfg.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+			return nil, fmt.Errorf("duckdb warehouse directory: %w", err)
+		}
 	}
 	cfg.Path = abs
 	if cfg.TempDir, err = filepath.Abs(cfg.TempDir); err != nil {
 		return nil, fmt.Errorf("duckdb warehouse temp directory %q: %w", cfg.TempDir, err)
 	}
-	dsn := abs
+	opts := url.Values{}
 	if cfg.Threads > 0 {
-		dsn += "?threads=" + strconv.Itoa(cfg.Threads)
+		opts.Set("threads", strconv.Itoa(cfg.Threads))
+	}
+	if cfg.ReadOnly {
+		opts.Set("access_mode", "READ_ONLY")
+		opts.Set("enable_external_access", "false")
+	}
+	dsn := abs
+	if len(opts) > 0 {
+		dsn += "?" + opts.Encode()
 	}
 	return &Warehouse{cfg: cfg, dsn: dsn}, nil
 }
@@ -185,6 +208,13 @@ func (w *Warehouse) acquire(ctx context.Context) (*sql.DB, func(), error) {
 		db, err := sql.Open("duckdb", w.dsn)
 		if err == nil {
 			err = db.PingContext(ctx)
+			if err == nil && w.cfg.ReadOnly {
+				// With external access disabled DuckDB still lets a
+				// statement write the database's own paths: COPY … TO the
+				// file (USE_TMP_FILE false) or its .wal. The file is open
+				// now; close the file system under everything else.
+				_, err = db.ExecContext(ctx, "SET disabled_filesystems = 'LocalFileSystem'")
+			}
 			if err != nil {
 				db.Close()
 			}
