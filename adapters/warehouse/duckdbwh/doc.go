@@ -40,6 +40,12 @@
 // holds the file, Load fails with an error wrapping ErrUnavailable, which
 // wraps warehouse.ErrTransient: the loader retries with backoff.
 //
+// A database file the warehouse creates is made 0600 (DuckDB creates it
+// 0666 less the umask), and its directory, if missing, 0700; an existing
+// file keeps its mode. DuckDB creates the write-ahead log (".wal") anew
+// after each checkpoint; after every open, load and DB release the
+// warehouse takes from it any permission the database file lacks.
+//
 // Loads are serialized (DuckDB has one writer). DB lends the same handle to
 // readers in this process (the windrow CLI, tests), which is the only way to
 // read the file while the warehouse holds it.
