@@ -14,7 +14,8 @@ import (
 
 // EmbeddedConfig configures an in-process NATS server.
 type EmbeddedConfig struct {
-	// StoreDir holds JetStream's file store. Required.
+	// StoreDir holds JetStream's file store. Required. Created, if missing,
+	// with mode 0700: the store holds every message.
 	StoreDir string
 	// Host to listen on. Default 127.0.0.1: the embedded server is not
 	// reachable from other machines unless asked for.
@@ -62,7 +63,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(storeDir, 0o755); err != nil {
+	if err := os.MkdirAll(storeDir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded nats: store dir: %w", err)
 	}
 	opts := &server.Options{

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -132,5 +134,19 @@ func TestConnectInProcess(t *testing.T) {
 	defer cancel()
 	if err := WaitJetStream(ctx, js); err != nil {
 		t.Fatalf("WaitJetStream: %v", err)
+	}
+}
+
+// TestEmbeddedStoreDirIsPrivate guards the mode of the JetStream store
+// directory the embedded server creates: no permissions for group or others.
+func TestEmbeddedStoreDirIsPrivate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "nats")
+	startEmbedded(t, EmbeddedConfig{StoreDir: dir, Port: -1})
+	st, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		t.Errorf("store dir: mode %v, want no permissions for group or others", perm)
 	}
 }

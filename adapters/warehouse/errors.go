@@ -30,3 +30,7 @@ var ErrPostLoad = errors.New("post-load SQL failed")
 
 // ErrClosed is wrapped by Load after Close.
 var ErrClosed = errors.New("warehouse closed")
+
+// ErrReadOnly is wrapped by Load of a warehouse opened read-only (for
+// windrow query and reconcile).
+var ErrReadOnly = errors.New("warehouse opened read-only")

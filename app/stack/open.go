@@ -18,8 +18,8 @@ import (
 )
 
 // Warehouse is what the stack and the commands use of a warehouse: loads,
-// and SQL reads (readiness, windrow query and reconcile). Both
-// implementations have it.
+// and SQL reads (readiness, windrow query and reconcile, which open it with
+// OpenWarehouseReadOnly). Both implementations have it.
 type Warehouse interface {
 	warehouse.Warehouse
 	// DB returns a database handle for reads and a release function.
@@ -82,14 +82,28 @@ func OpenObjects(ctx context.Context, raw string) (objstore.Store, error) {
 }
 
 // OpenWarehouse opens the warehouse a URL names, reading batch objects from
-// objects (nil: a warehouse only read, for query and reconcile):
+// objects (the loader's store):
 //
 //	duckdb:///abs/file.duckdb, duckdb:rel/file.duckdb or a plain path   DuckDB
 //	postgres://USER[:PASSWORD]@HOST:PORT/DB?sslmode=…                 PostgreSQL
 func OpenWarehouse(ctx context.Context, raw string, objects objstore.Store) (Warehouse, error) {
+	return openWarehouse(ctx, raw, objects, false)
+}
+
+// OpenWarehouseReadOnly opens the warehouse a URL names (as OpenWarehouse)
+// only to read it, for windrow query and reconcile: a DuckDB file, which
+// must exist, read-only and without access to other files; PostgreSQL in
+// read-only transactions, without rights on the server's files (see the
+// ReadOnly fields of duckdbwh.Config and postgres.Config). Statements that
+// would write fail; Load returns warehouse.ErrReadOnly.
+func OpenWarehouseReadOnly(ctx context.Context, raw string) (Warehouse, error) {
+	return openWarehouse(ctx, raw, nil, true)
+}
+
+func openWarehouse(ctx context.Context, raw string, objects objstore.Store, readOnly bool) (Warehouse, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" || len(u.Scheme) == 1 {
-		return wh(duckdbwh.Open(duckdbwh.Config{Path: raw, Objects: objects}))
+		return wh(duckdbwh.Open(duckdbwh.Config{Path: raw, Objects: objects, ReadOnly: readOnly}))
 	}
 	switch u.Scheme {
 	case "duckdb":
@@ -100,9 +114,9 @@ func OpenWarehouse(ctx context.Context, raw string, objects objstore.Store) (War
 		if p == "" {
 			return nil, fmt.Errorf("warehouse %q: duckdb URL without a path: want duckdb:///abs/file.duckdb", raw)
 		}
-		return wh(duckdbwh.Open(duckdbwh.Config{Path: filepath.FromSlash(p), Objects: objects}))
+		return wh(duckdbwh.Open(duckdbwh.Config{Path: filepath.FromSlash(p), Objects: objects, ReadOnly: readOnly}))
 	case "postgres", "postgresql":
-		return wh(postgres.Open(ctx, postgres.Config{URL: raw, Objects: objects}))
+		return wh(postgres.Open(ctx, postgres.Config{URL: raw, Objects: objects, ReadOnly: readOnly}))
 	}
 	return nil, fmt.Errorf("warehouse %s: scheme %q: want duckdb://, postgres:// or a DuckDB file", redactURL(u), u.Scheme)
 }

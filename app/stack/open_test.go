@@ -2,11 +2,15 @@ package stack
 
 import (
 	"context"
+	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/windrow/windrow/adapters/objstore/local"
+	"github.com/windrow/windrow/adapters/warehouse"
 	"github.com/windrow/windrow/adapters/warehouse/duckdbwh"
 )
 
@@ -70,5 +74,46 @@ func TestOpenWarehouse(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("OpenWarehouse(%q): the error shows the password: %v", raw, err)
 		}
+	}
+}
+
+// TestOpenWarehouseReadOnly guards the warehouse windrow query and reconcile
+// open: a DuckDB file is not created (nor its directory), and Load is
+// refused.
+func TestOpenWarehouseReadOnly(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "no", "such.duckdb")
+	w, err := OpenWarehouseReadOnly(ctx, missing)
+	if err != nil {
+		t.Fatalf("OpenWarehouseReadOnly(%q): %v", missing, err)
+	}
+	if _, _, err := w.DB(ctx); err == nil {
+		t.Errorf("DB of a missing read-only file: no error, want one")
+	}
+	w.Close()
+	if _, err := os.Stat(filepath.Dir(missing)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("read-only open made %s (stat: %v), want nothing", filepath.Dir(missing), err)
+	}
+
+	file := filepath.Join(dir, "w.duckdb")
+	rw, err := OpenWarehouse(ctx, file, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, release, err := rw.DB(ctx) // creates the file
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+	rw.Close()
+	w, err = OpenWarehouseReadOnly(ctx, "duckdb://"+file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	_, _, err = w.Load(ctx, warehouse.Batch{ID: "b1", Table: "t"})
+	if !errors.Is(err, warehouse.ErrReadOnly) {
+		t.Errorf("Load of a read-only warehouse = %v, want %v", err, warehouse.ErrReadOnly)
 	}
 }

@@ -47,6 +47,9 @@ var AllRoles = []string{RoleCollector, RoleCompactor, RoleLoader}
 type Config struct {
 	// DataDir holds everything local: the embedded NATS store, the object
 	// store and the DuckDB file, unless set apart. Default ./windrow-data.
+	// Created with mode 0700 if missing (an existing directory keeps its
+	// mode); what windrow creates in it is 0700 (directories) or 0600
+	// (files), umask permitting.
 	DataDir string
 	// Embedded runs an in-process NATS server (JetStream, file store under DataDir/nats).
 	Embedded bool
@@ -193,7 +196,7 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 		}
 		s.tracing[role] = t
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	ok := false
@@ -256,8 +259,8 @@ func (s *Stack) connect(ctx context.Context) (*natsx.Topology, error) {
 		if srv.FellBack {
 			cfg.Logger.Warn(fmt.Sprintf("port %d is taken (another NATS server runs there?); the embedded NATS server listens on %s instead", max(cfg.NATSPort, 4222), s.NATSURL))
 		}
-		if err := os.WriteFile(URLFile(cfg.DataDir), []byte(s.NATSURL+"\n"), 0o644); err != nil {
-			return nil, fmt.Errorf("write %s: %w", URLFile(cfg.DataDir), err)
+		if err := writeURLFile(cfg.DataDir, s.NATSURL); err != nil {
+			return nil, err
 		}
 		nc, err := natsx.Connect(natsx.ClientConfig{Name: "windrow " + cfg.Instance}, srv.Server())
 		if err != nil {
@@ -292,6 +295,29 @@ func (s *Stack) connect(ctx context.Context) (*natsx.Topology, error) {
 // URLFile is where an embedded server's client URL is written, so that other
 // windrow commands on the same data directory find it.
 func URLFile(dataDir string) string { return filepath.Join(dataDir, "nats.url") }
+
+// writeURLFile writes url to URLFile: a new file, mode 0600, renamed over
+// the old one, so that a reader never sees half a URL and a file an earlier
+// version wrote 0644 is replaced.
+func writeURLFile(dataDir, url string) error {
+	name := URLFile(dataDir)
+	f, err := os.CreateTemp(dataDir, ".nats.url-*") // mode 0600
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	_, err = f.WriteString(url + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), name)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return nil
+}
 
 // Close releases everything Open acquired: the metrics server, the
 // warehouse, the connection (drained, so pending acks and publishes go out)

@@ -33,7 +33,7 @@ func init() {
 		{"reconcile", "[--policy P] [--window W]", "check per window and per policy that published = loaded + dead-lettered + late", runReconcile},
 		{"policy", "validate|apply|diff|list|get|delete ...", "manage window policies (versioned in NATS KV; apply shows a diff)", runPolicy},
 		{"dlq", "ls|show|redrive ...", "list dead letters by policy and reason, show one, re-publish fixed or all of a reason", runDLQ},
-		{"query", "SQL", "run a read query on the DuckDB warehouse", runQuery},
+		{"query", "SQL", "run a read-only SQL query on the warehouse", runQuery},
 		{"bench", "[--events N] [--windows N]", "fill a stream, run the pipeline, report events/s and peak RSS", runBench},
 	}
 }

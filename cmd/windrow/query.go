@@ -41,7 +41,9 @@ func runQuery(ctx context.Context, args []string) error {
 			return fmt.Errorf("warehouse %s: %w (run `windrow demo` or `windrow up` first)", path, err)
 		}
 	}
-	w, err := stack.OpenWarehouse(ctx, path, nil)
+	// Read-only: a query never changes the warehouse, nor writes or reads
+	// other files through it (COPY … TO, read_csv, pg_read_file).
+	w, err := stack.OpenWarehouseReadOnly(ctx, path)
 	if err != nil {
 		return err
 	}
@@ -49,8 +51,11 @@ func runQuery(ctx context.Context, args []string) error {
 	deadline := time.Now().Add(*wait)
 	for {
 		err = printQuery(ctx, w, strings.Join(fs.Args(), " "))
-		if err == nil || time.Now().After(deadline) || !strings.Contains(err.Error(), "lock") {
-			return err
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || !strings.Contains(err.Error(), "lock") {
+			return fmt.Errorf("query %s (read-only): %w", w, err)
 		}
 		select {
 		case <-ctx.Done():

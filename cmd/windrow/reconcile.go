@@ -43,7 +43,7 @@ func runReconcile(ctx context.Context, args []string) error {
 		}
 	}
 	if path != "none" {
-		w, err := stack.OpenWarehouse(ctx, path, nil)
+		w, err := stack.OpenWarehouseReadOnly(ctx, path)
 		if err != nil {
 			return err
 		}

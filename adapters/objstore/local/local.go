@@ -44,13 +44,15 @@ type Store struct {
 	root string
 }
 
-// New opens (creating) a store rooted at dir.
+// New opens (creating) a store rooted at dir. The store creates its
+// directories, the root too, with mode 0700 and its files 0600, umask
+// permitting; an existing directory keeps its mode.
 func New(dir string) (*Store, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("object store root %q: %w", dir, err)
 	}
-	if err := os.MkdirAll(abs, 0o755); err != nil {
+	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("create object store root: %w", err)
 	}
 	return &Store{root: abs}, nil
@@ -102,7 +104,7 @@ func (s *Store) create(ctx context.Context, key string, ifAbsent bool) (objstore
 		return nil, err
 	}
 	dir := filepath.Dir(final)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", key, err)
 	}
 	f, err := os.CreateTemp(dir, ".tmp-*")

@@ -219,3 +219,24 @@ func TestPathStaysInsideRoot(t *testing.T) {
 		}
 	})
 }
+
+// TestStoreIsPrivate guards the modes of what the store creates: its root,
+// the directories of keys and the objects have no permissions for group or
+// others.
+func TestStoreIsPrivate(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "objects")
+	s, err := local.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, s, "a/b/c", []byte("x"))
+	for _, p := range []string{"", "a", "a/b", "a/b/c"} {
+		st, err := os.Stat(filepath.Join(root, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := st.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("objects/%s: mode %v, want no permissions for group or others", p, perm)
+		}
+	}
+}

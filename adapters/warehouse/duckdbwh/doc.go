@@ -40,7 +40,25 @@
 // holds the file, Load fails with an error wrapping ErrUnavailable, which
 // wraps warehouse.ErrTransient: the loader retries with backoff.
 //
+// A database file the warehouse creates is made 0600 (DuckDB creates it
+// 0666 less the umask), and its directory, if missing, 0700; an existing
+// file keeps its mode. DuckDB creates the write-ahead log (".wal") anew
+// after each checkpoint; after every open, load and DB release the
+// warehouse takes from it any permission the database file lacks.
+//
 // Loads are serialized (DuckDB has one writer). DB lends the same handle to
 // readers in this process (the windrow CLI, tests), which is the only way to
 // read the file while the warehouse holds it.
+//
+// # Read-only
+//
+// With Config.ReadOnly (windrow query and reconcile) the file is opened
+// read-only, with external access disabled, and then DuckDB's local file
+// system is disabled for the rest of the handle's life: no statement can
+// change the database or read or write any file, the database's own file
+// and .wal included (external access alone still lets COPY … TO write
+// those two). A read-only open takes a shared lock: several readers may
+// hold the file at once, but not while a loader holds it, nor a loader
+// while a reader does (ErrUnavailable either way; the loader retries,
+// windrow query waits up to its --wait).
 package duckdbwh

@@ -13,6 +13,9 @@ import (
 
 // Load implements warehouse.Warehouse. See the package documentation.
 func (w *Warehouse) Load(ctx context.Context, b warehouse.Batch) (rows int64, duplicate bool, err error) {
+	if w.cfg.ReadOnly {
+		return 0, false, fmt.Errorf("batch %s: %s: %w", b.ID, w.cfg.Path, warehouse.ErrReadOnly)
+	}
 	l, err := newLoad(b)
 	if err != nil {
 		return 0, false, err

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -23,7 +25,8 @@ const DefaultIdleClose = 2 * time.Second
 
 // Config configures a Warehouse.
 type Config struct {
-	// Path of the DuckDB database file; created on the first load. Required.
+	// Path of the DuckDB database file; created on the first load, with
+	// mode 0600 (and its directory, if missing, 0700). Required.
 	Path string
 	// IdleClose is how long the file stays open after the last load or
 	// DB release. Default 2s: the file is held only while loading, then
@@ -40,6 +43,18 @@ type Config struct {
 	// TempDir holds the temp copies of objects of a store without local
 	// files, each removed when its load ends. Default: os.TempDir().
 	TempDir string
+	// ReadOnly opens the file read-only (DuckDB access_mode=READ_ONLY),
+	// with external access disabled (enable_external_access=false) and,
+	// once the file is open, DuckDB's local file system too
+	// (disabled_filesystems=LocalFileSystem; neither can be turned back
+	// on): statements that would change the database fail, and so do those
+	// that read or write any file (COPY … TO, read_csv, ATTACH, INSTALL),
+	// also the database's own file and its .wal, which external access
+	// alone still allows. A query that needs more memory than DuckDB's
+	// memory_limit fails instead of spilling to temp files. The file must
+	// exist; Load returns warehouse.ErrReadOnly. For windrow query and
+	// reconcile.
+	ReadOnly bool
 }
 
 func (c *Config) setDefaults() {
@@ -104,16 +119,26 @@ func Open(cfg Config) (*Warehouse, error) {
 	if err != nil {
 		return nil, fmt.Errorf("duckdb warehouse path %q: %w", cfg.Path, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
-		return nil, fmt.Errorf("duckdb warehouse directory: %w", err)
+	if !cfg.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+			return nil, fmt.Errorf("duckdb warehouse directory: %w", err)
+		}
 	}
 	cfg.Path = abs
 	if cfg.TempDir, err = filepath.Abs(cfg.TempDir); err != nil {
 		return nil, fmt.Errorf("duckdb warehouse temp directory %q: %w", cfg.TempDir, err)
 	}
-	dsn := abs
+	opts := url.Values{}
 	if cfg.Threads > 0 {
-		dsn += "?threads=" + strconv.Itoa(cfg.Threads)
+		opts.Set("threads", strconv.Itoa(cfg.Threads))
+	}
+	if cfg.ReadOnly {
+		opts.Set("access_mode", "READ_ONLY")
+		opts.Set("enable_external_access", "false")
+	}
+	dsn := abs
+	if len(opts) > 0 {
+		dsn += "?" + opts.Encode()
 	}
 	return &Warehouse{cfg: cfg, dsn: dsn}, nil
 }
@@ -182,9 +207,21 @@ func (w *Warehouse) acquire(ctx context.Context) (*sql.DB, func(), error) {
 		return nil, nil, ErrClosed
 	}
 	if w.db == nil {
+		created := false
+		if !w.cfg.ReadOnly {
+			_, err := os.Stat(w.cfg.Path)
+			created = errors.Is(err, fs.ErrNotExist)
+		}
 		db, err := sql.Open("duckdb", w.dsn)
 		if err == nil {
 			err = db.PingContext(ctx)
+			if err == nil && w.cfg.ReadOnly {
+				// With external access disabled DuckDB still lets a
+				// statement write the database's own paths: COPY … TO the
+				// file (USE_TMP_FILE false) or its .wal. The file is open
+				// now; close the file system under everything else.
+				_, err = db.ExecContext(ctx, "SET disabled_filesystems = 'LocalFileSystem'")
+			}
 			if err != nil {
 				db.Close()
 			}
@@ -192,7 +229,17 @@ func (w *Warehouse) acquire(ctx context.Context) (*sql.DB, func(), error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("open %s: %w", w.cfg.Path, classify(err))
 		}
+		if created {
+			// DuckDB creates the file 0666 less the umask; it holds all the
+			// warehouse's data. Only a file this open created is changed:
+			// the mode of a file someone else made is theirs.
+			if err := os.Chmod(w.cfg.Path, 0o600); err != nil {
+				db.Close()
+				return nil, nil, fmt.Errorf("open %s: %w", w.cfg.Path, err)
+			}
+		}
 		w.db = db
+		w.tightenWAL()
 	}
 	if w.idle != nil {
 		w.idle.Stop()
@@ -208,6 +255,7 @@ func (w *Warehouse) acquire(ctx context.Context) (*sql.DB, func(), error) {
 func (w *Warehouse) release() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.tightenWAL()
 	w.refs--
 	if w.refs > 0 || w.closed || w.db == nil {
 		return
@@ -227,6 +275,30 @@ func (w *Warehouse) closeIdle(gen uint64) {
 	w.db.Close() // nothing to hand the error to; the next load reopens anyway
 	w.db = nil
 	w.idle = nil
+}
+
+// tightenWAL takes from the write-ahead log (the file's ".wal", which
+// DuckDB creates 0666 less the umask whenever a commit starts a new one)
+// the permission bits the database file does not have: the log holds the
+// same data. It never widens a mode. Best effort: the log comes and goes
+// with checkpoints, and a failure here has no caller to go to; the
+// directory of a warehouse windrow created (0700) keeps others out anyway.
+func (w *Warehouse) tightenWAL() {
+	if w.cfg.ReadOnly {
+		return
+	}
+	db, err := os.Stat(w.cfg.Path)
+	if err != nil {
+		return
+	}
+	wal := w.cfg.Path + ".wal"
+	st, err := os.Stat(wal)
+	if err != nil {
+		return
+	}
+	if perm := st.Mode().Perm(); perm&^db.Mode().Perm() != 0 {
+		os.Chmod(wal, perm&db.Mode().Perm())
+	}
 }
 
 // classify wraps errors that mean another process holds the file with ErrUnavailable.

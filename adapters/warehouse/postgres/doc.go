@@ -84,6 +84,21 @@
 // are left alone. They run with the rights of the URL's user: give that
 // user only what the loads need.
 //
+// # Read-only
+//
+// With Config.ReadOnly (windrow query and reconcile) every connection
+// starts with default_transaction_read_only=on, so every statement runs in
+// a read-only transaction: CREATE, INSERT, UPDATE, DELETE and the like
+// fail. A read-only transaction still allows COPY … TO a file of the server
+// (and pg_read_file, COPY … TO PROGRAM) to a role allowed those, so a
+// connection whose role is a superuser or has the rights of
+// pg_read_server_files, pg_write_server_files or pg_execute_server_program
+// drops to pg_read_all_data (SET ROLE; PostgreSQL 14 or later), which may
+// read every table and nothing more; a connection that cannot drop fails.
+// This guards against mistakes, not against someone who holds the URL:
+// such a statement as RESET ROLE undoes it. For untrusted SQL, connect as
+// a role that may only SELECT.
+//
 // # Errors
 //
 // Failures that may go away on their own wrap warehouse.ErrTransient: a

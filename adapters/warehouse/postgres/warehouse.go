@@ -47,6 +47,19 @@ type Config struct {
 	MaxConns int32
 	// ConnectTimeout bounds each connection attempt. Default 10s.
 	ConnectTimeout time.Duration
+	// ReadOnly makes every transaction read only
+	// (default_transaction_read_only=on on every connection), and drops a
+	// role that may read or write the server's files or run programs there
+	// (a superuser, or a member of pg_read_server_files,
+	// pg_write_server_files or pg_execute_server_program) to
+	// pg_read_all_data with SET ROLE, so that COPY … TO a file,
+	// pg_read_file and the like are refused too; a connection whose role
+	// cannot drop so (PostgreSQL before 14) fails. Load returns
+	// warehouse.ErrReadOnly. For windrow query and reconcile. It guards
+	// against mistakes, not against someone who holds the URL (RESET ROLE
+	// undoes the drop): for untrusted SQL, connect as a role that may only
+	// SELECT.
+	ReadOnly bool
 }
 
 func (c *Config) setDefaults() {
@@ -142,8 +155,14 @@ func Open(ctx context.Context, cfg Config) (*Warehouse, error) {
 	}
 	pc.MaxConns = cfg.MaxConns
 	pc.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
-	pc.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
+	if cfg.ReadOnly {
+		pc.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	}
+	pc.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
 		registerNumeric(conn.TypeMap())
+		if cfg.ReadOnly {
+			return dropServerFileRights(ctx, conn)
+		}
 		return nil
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
@@ -156,6 +175,31 @@ func Open(ctx context.Context, cfg Config) (*Warehouse, error) {
 		return nil, fmt.Errorf("postgres warehouse %s: %w", w.name, classify(err))
 	}
 	return w, nil
+}
+
+// serverFileRightsSQL is true when the connection's role may read or write
+// the server's files or run programs there: a superuser, or a role with the
+// privileges of one of the predefined roles that allow it.
+const serverFileRightsSQL = `SELECT current_setting('is_superuser') = 'on' OR coalesce(bool_or(pg_has_role(oid, 'USAGE')), false)
+	FROM pg_roles WHERE rolname IN ('pg_read_server_files', 'pg_write_server_files', 'pg_execute_server_program')`
+
+// dropServerFileRights sets the role of a read-only connection whose role
+// may touch the server's files to pg_read_all_data, which may read every
+// table and nothing else (Config.ReadOnly).
+func dropServerFileRights(ctx context.Context, conn *pgx.Conn) error {
+	var rights bool
+	if err := conn.QueryRow(ctx, serverFileRightsSQL).Scan(&rights); err != nil {
+		return fmt.Errorf("read-only connection: check the role's rights: %w", err)
+	}
+	if !rights {
+		return nil
+	}
+	if _, err := conn.Exec(ctx, "SET ROLE pg_read_all_data"); err != nil {
+		return fmt.Errorf("read-only connection as %s: the role may read or write the server's files, and cannot drop to pg_read_all_data "+
+			"(PostgreSQL 14 or later; a role that is not a superuser must be a member): connect as a role without those rights: %w",
+			conn.Config().User, err)
+	}
+	return nil
 }
 
 // String names the warehouse without its password.
