@@ -73,7 +73,10 @@ type PolicySnapshot struct {
 	HasLag bool
 	// Watermark is the policy's watermark in the watermarks bucket; zero
 	// before the compactor published one.
-	Watermark     time.Time
+	Watermark time.Time
+	// WatermarkMoved is when the compactor last wrote a new watermark
+	// (it writes only when the value changes); zero with Watermark.
+	WatermarkMoved time.Time
 	Windows       map[messages.WindowStatus]int64
 	PastSLA       int64 // not LOADED, end + sla.deadline passed
 	SLAMissed     int64 // PastSLA plus LOADED after end + sla.deadline
@@ -188,9 +191,9 @@ func (c *Cluster) Refresh(ctx context.Context) error {
 		}
 		if wm, ok, err := c.cfg.Watermarks.Get(ctx, p.Name); err != nil {
 			errs = append(errs, fmt.Errorf("watermark of %s: %w", p.Name, err))
-			ps.Watermark = prev.Policies[p.Name].Watermark
+			ps.Watermark, ps.WatermarkMoved = prev.Policies[p.Name].Watermark, prev.Policies[p.Name].WatermarkMoved
 		} else if ok {
-			ps.Watermark = wm.Watermark
+			ps.Watermark, ps.WatermarkMoved = wm.Watermark, wm.UpdatedAt
 		}
 		snap.Policies[p.Name] = ps
 	}

@@ -35,6 +35,7 @@ var labels = map[string][]string{
 	"windrow_loader_load_duration_seconds":         {"policy", "status"},
 	"windrow_collector_consumer_lag":               {"policy"},
 	"windrow_watermark_lag_seconds":                {"policy"},
+	"windrow_watermark_stalled_seconds":            {"policy"},
 	"windrow_windows":                              {"policy", "status"},
 	"windrow_windows_past_sla":                     {"policy"},
 	"windrow_windows_sla_missed":                   {"policy"},
@@ -152,7 +153,7 @@ func TestAlertRules(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"WindrowCollectorLagGrowing", "WindrowWatermarkLagHigh", "WindrowWindowsPastSLA",
+	for _, want := range []string{"WindrowCollectorLagGrowing", "WindrowWatermarkStalled", "WindrowWindowsPastSLA",
 		"WindrowWindowsFailed", "WindrowDeadLetterSpike", "WindrowNotReady"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("alert %s missing", want)

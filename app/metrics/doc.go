@@ -37,6 +37,7 @@ var Names = []string{
 	"windrow_loader_load_duration_seconds",
 	"windrow_collector_consumer_lag",
 	"windrow_watermark_lag_seconds",
+	"windrow_watermark_stalled_seconds",
 	"windrow_windows",
 	"windrow_windows_past_sla",
 	"windrow_windows_sla_missed",

@@ -165,6 +165,11 @@ func TestMetricsEndToEnd(t *testing.T) {
 	if lag, ok := value(fams, "windrow_watermark_lag_seconds", pol); !ok || lag < 46*3600 || lag > 48*3600 {
 		t.Errorf("watermark lag %gs (%v), want about 47.5h", lag, ok)
 	}
+	// It was written during this test: the pipeline keeps up, however old
+	// the data (the lag above) is.
+	if stalled, ok := value(fams, "windrow_watermark_stalled_seconds", pol); !ok || stalled > 600 {
+		t.Errorf("watermark stalled %gs (%v), want a watermark written during the test", stalled, ok)
+	}
 	for _, name := range metrics.Names {
 		if _, ok := fams[name]; !ok && name != "windrow_loader_load_duration_seconds" {
 			t.Errorf("metric %s not exported", name)

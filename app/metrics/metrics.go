@@ -165,7 +165,10 @@ func (m *Metrics) instruments(meter metric.Meter) error {
 	// Cluster view (per policy), from NATS, cached.
 	lag := gauge("windrow.collector.consumer.lag", "{message}", "Messages of the source stream the policy's collectors have not staged yet: pending plus delivered-unacked of the collector consumer.")
 	wmLag, err := meter.Float64ObservableGauge("windrow.watermark.lag", metric.WithUnit("s"),
-		metric.WithDescription("Wall clock minus the policy's watermark (at least max_out_of_order)."))
+		metric.WithDescription("Wall clock minus the policy's watermark (at least max_out_of_order); large during a backfill."))
+	errs = append(errs, err)
+	wmStalled, err := meter.Float64ObservableGauge("windrow.watermark.stalled", metric.WithUnit("s"),
+		metric.WithDescription("Time since the policy's watermark last advanced: the pipeline is behind when it grows (a backfill far behind the wall clock keeps it near 0)."))
 	errs = append(errs, err)
 	windowsG := gauge("windrow.windows", "{window}", "Window states in the windows bucket, by status.")
 	pastSLA := gauge("windrow.windows.past_sla", "{window}", "Windows not LOADED although window end + sla.deadline has passed.")
@@ -221,6 +224,9 @@ func (m *Metrics) instruments(meter metric.Meter) error {
 			}
 			if !ps.Watermark.IsZero() {
 				o.ObserveFloat64(wmLag, max(now.Sub(ps.Watermark).Seconds(), 0), a)
+				if !ps.WatermarkMoved.IsZero() {
+					o.ObserveFloat64(wmStalled, max(now.Sub(ps.WatermarkMoved).Seconds(), 0), a)
+				}
 			}
 			if !snap.WindowsSynced {
 				continue
@@ -234,7 +240,7 @@ func (m *Metrics) instruments(meter metric.Meter) error {
 			o.ObserveInt64(batchesLoaded, ps.BatchesLoaded, a)
 		}
 		return nil
-	}, lag, wmLag, windowsG, pastSLA, slaMissed, batches, batchesLoaded)
+	}, lag, wmLag, wmStalled, windowsG, pastSLA, slaMissed, batches, batchesLoaded)
 	if err != nil {
 		return err
 	}

@@ -52,10 +52,11 @@ func runStatus(ctx context.Context, args []string) error {
 			shape += fmt.Sprintf(" keyed by %v", p.Key)
 		}
 		fmt.Printf("policy %s v%d: %s on %v → table %s (%s)\n", p.Name, p.Version, shape, p.Source.Subjects, p.Load.Table, p.Load.Mode)
-		if wm, ok, err := s.Watermarks.Get(ctx, p.Name); err == nil && ok {
-			how := "event time"
+		wm, hasWM, err := s.Watermarks.Get(ctx, p.Name)
+		if err == nil && hasWM {
+			how := "from staged event times"
 			if wm.Idle {
-				how = "idle rule: wall clock"
+				how = "idle rule: the source is quiet, it follows the wall clock"
 			}
 			fmt.Printf("  watermark: %s (%s, updated %s ago)\n", wm.Watermark.Format(time.RFC3339), how, time.Since(wm.UpdatedAt).Round(time.Second))
 		} else if err == nil {
@@ -77,12 +78,21 @@ func runStatus(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
+		due := 0
+		for _, w := range ws {
+			if windowDue(w, wm.Watermark, hasWM, p.Window.AllowedLateness.D()) {
+				due++
+			}
+		}
+		if due > 0 {
+			fmt.Printf("  %d OPEN window(s) marked \"due\" are closed by the watermark and wait for a compactor to seal them (nearest end first, one at a time; during a backfill many wait)\n", due)
+		}
 		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  WINDOW\tSTATE\tSTAGED\tROWS\tDUPS\tLATE\tSEGMENTS\tFILES\tBYTES\tWATERMARK\tUPDATED\tSLA\tTRACE")
 		for _, w := range ws {
-			wm := "-"
+			sealedAt := "-" // the watermark the window was sealed at
 			if !w.Watermark.IsZero() {
-				wm = w.Watermark.Format(time.RFC3339)
+				sealedAt = w.Watermark.Format(time.RFC3339)
 			}
 			sla := w.SLA(p.SLA.Deadline.D(), time.Now())
 			if sla == messages.SLANone {
@@ -92,19 +102,9 @@ func runStatus(ctx context.Context, args []string) error {
 			if traceID == "" {
 				traceID = "-"
 			}
-			// Revisions (late: revise): "LOADED r2", "+40 next": rows staged for the next one.
-			state := string(w.Status)
-			if w.Revision > 0 {
-				state += fmt.Sprintf(" r%d", w.Revision)
-			}
-			if w.Next != nil {
-				state += fmt.Sprintf(" +%d next", w.Next.StagedRows)
-			}
-			if w.CarryRows > 0 { // session windows: rows of open sessions carried into the next pane
-				state += fmt.Sprintf(" →%d carried", w.CarryRows)
-			}
+			state := stateLabel(w, windowDue(w, wm.Watermark, hasWM, p.Window.AllowedLateness.D()))
 			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", w.WindowStart.Format("2006-01-02T15:04Z07:00"), state, w.StagedRows, w.Rows, w.Duplicates,
-				dl.LateByWindow[w.ID()], w.Segments, len(w.Batches), inspect.HumanBytes(inspect.Bytes(w)), wm, w.UpdatedAt.Format(time.RFC3339), sla, traceID)
+				dl.LateByWindow[w.ID()], w.Segments, len(w.Batches), inspect.HumanBytes(inspect.Bytes(w)), sealedAt, w.UpdatedAt.Format(time.RFC3339), sla, traceID)
 			if w.Error != "" {
 				fmt.Fprintf(tw, "  \terror: %s\n", w.Error)
 			}
@@ -132,4 +132,32 @@ func reasons(by map[string]int64) string {
 		parts[i] = fmt.Sprintf("%s %d", k, by[k])
 	}
 	return strings.Join(parts, ", ")
+}
+
+// windowDue reports whether an OPEN window is closed by the watermark and
+// only waits for a compactor to seal it.
+func windowDue(w *messages.WindowState, wm time.Time, hasWM bool, lateness time.Duration) bool {
+	return hasWM && w.Status == messages.StatusOpen && !wm.Before(w.WindowEnd.Add(lateness))
+}
+
+// stateLabel is a window's STATE cell: the status, "due" for an OPEN
+// window the watermark has closed (it waits for a compactor, not for
+// events), the revision ("LOADED r2"), rows staged for the next revision
+// ("+40 next", late: revise) and, for session panes, rows carried into the
+// next pane ("→12 carried").
+func stateLabel(w *messages.WindowState, due bool) string {
+	state := string(w.Status)
+	if due {
+		state += " due"
+	}
+	if w.Revision > 0 {
+		state += fmt.Sprintf(" r%d", w.Revision)
+	}
+	if w.Next != nil {
+		state += fmt.Sprintf(" +%d next", w.Next.StagedRows)
+	}
+	if w.CarryRows > 0 {
+		state += fmt.Sprintf(" →%d carried", w.CarryRows)
+	}
+	return state
 }

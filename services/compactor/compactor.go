@@ -108,6 +108,7 @@ type Service struct {
 	open        map[int64]windows.Window // windows that may still need sealing
 	idleSince   time.Time
 	staged      bool      // some staged event time fed the watermark
+	byIdle      bool      // the idle rule, not a staged event time, set the watermark's value
 	published   time.Time // watermark last written to the watermarks bucket
 	publishedAt time.Time // when (wall clock)
 
@@ -217,7 +218,7 @@ func (s *Service) Run(ctx context.Context) (err error) {
 	} else if ok {
 		s.mu.Lock()
 		s.wm.Restore(wm.Watermark)
-		s.published = wm.Watermark
+		s.published, s.byIdle = wm.Watermark, wm.Idle
 		s.mu.Unlock()
 	}
 	s.log.Info("compacting", "instance", s.cfg.Instance)
@@ -392,7 +393,11 @@ func (s *Service) tick(ctx context.Context) error {
 	keep := s.points[:0]
 	for _, pt := range s.points {
 		if pt.maxSeq <= info.AckFloor.Stream {
+			before, _ := s.wm.Value()
 			s.wm.Staged(pt.maxEvt)
+			if after, _ := s.wm.Value(); after.After(before) {
+				s.byIdle = false
+			}
 			s.staged = true
 		} else {
 			keep = append(keep, pt)
@@ -402,15 +407,15 @@ func (s *Service) tick(ctx context.Context) error {
 	// The idle rule starts only once events have been staged: before that
 	// there is no window to close, and a wall-clock watermark would turn a
 	// replay of history that starts later into late data.
-	idle := false
 	if s.staged && info.NumPending == 0 && info.NumAckPending == 0 && len(s.points) == 0 {
 		if s.idleSince.IsZero() {
 			s.idleSince = now
 		}
 		before, _ := s.wm.Value()
 		s.wm.Idle(now, now.Sub(s.idleSince))
-		after, _ := s.wm.Value()
-		idle = after.After(before)
+		if after, _ := s.wm.Value(); after.After(before) {
+			s.byIdle = true
+		}
 	} else {
 		s.idleSince = time.Time{}
 	}
@@ -421,6 +426,7 @@ func (s *Service) tick(ctx context.Context) error {
 		}
 	}
 	wm, hasWM := s.wm.Value()
+	idle := s.byIdle
 	// Written when it moved, at most once a second (the idle rule moves it
 	// on every tick); collectors read it every 250ms.
 	publish := hasWM && !wm.Equal(s.published) && now.Sub(s.publishedAt) >= time.Second
