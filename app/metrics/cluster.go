@@ -77,11 +77,11 @@ type PolicySnapshot struct {
 	// WatermarkMoved is when the compactor last wrote a new watermark
 	// (it writes only when the value changes); zero with Watermark.
 	WatermarkMoved time.Time
-	Windows       map[messages.WindowStatus]int64
-	PastSLA       int64 // not LOADED, end + sla.deadline passed
-	SLAMissed     int64 // PastSLA plus LOADED after end + sla.deadline
-	Batches       int64 // batches the windows list
-	BatchesLoaded int64 // of those, loaded
+	Windows        map[messages.WindowStatus]int64
+	PastSLA        int64 // not LOADED, end + sla.deadline passed
+	SLAMissed      int64 // PastSLA plus LOADED after end + sla.deadline
+	Batches        int64 // batches the windows list
+	BatchesLoaded  int64 // of those, loaded
 }
 
 // windowEntry is what the index keeps of a window state.
