@@ -76,18 +76,23 @@ func (k Kind) String() string {
 	return "other"
 }
 
-// kindOf classifies a WINDROW_DLQ subject and names its policy.
+// kindOf classifies a WINDROW_DLQ subject and names its policy. Dead
+// letters are on windrow.dlq.<policy>.seq.<source seq>[.<window>], or, stored
+// by earlier versions, on windrow.dlq.<policy>.
 func kindOf(subject string) (Kind, string) {
 	if rest, ok := strings.CutPrefix(subject, latePrefix); ok {
 		policy, _, _ := strings.Cut(rest, ".")
 		return KindLateMarker, policy
 	}
 	if rest, ok := strings.CutPrefix(subject, dlqPrefix); ok {
-		if policy, ok := strings.CutSuffix(rest, redrivenSuffix); ok && !strings.Contains(policy, ".") {
+		policy, tail, dotted := strings.Cut(rest, ".")
+		switch {
+		case !dotted:
+			return KindDeadLetter, policy
+		case "."+tail == redrivenSuffix:
 			return KindRedriveRecord, policy
-		}
-		if !strings.Contains(rest, ".") {
-			return KindDeadLetter, rest
+		case strings.HasPrefix(tail, "seq."):
+			return KindDeadLetter, policy
 		}
 	}
 	return KindOther, ""
@@ -198,16 +203,17 @@ type Filter struct {
 }
 
 func (f Filter) subjects() []string {
-	if f.Policy == "" {
-		if f.Reason == ReasonLateDropped {
-			return []string{latePrefix + ">"}
-		}
-		return []string{dlqPrefix + "*", latePrefix + ">"}
-	}
+	policy := cmp.Or(f.Policy, "*")
 	if f.Reason == ReasonLateDropped {
-		return []string{messages.LateFilter(f.Policy)}
+		return []string{messages.LateFilter(policy)}
 	}
-	return []string{messages.DLQSubject(f.Policy), messages.LateFilter(f.Policy)}
+	return append(deadLetterSubjects(policy), messages.LateFilter(policy))
+}
+
+// deadLetterSubjects are the subjects of a policy's dead letters ("*": of
+// every policy): the per-event ones and the single one earlier versions used.
+func deadLetterSubjects(policy string) []string {
+	return []string{messages.DLQSubject(policy), messages.DeadLetterFilter(policy)}
 }
 
 // Entries calls fn for each dead letter and late-drop marker that f selects,
