@@ -62,6 +62,7 @@ const (
 	KindDeadLetter         // an event on windrow.dlq.<policy>, with its payload
 	KindLateMarker         // a late-drop marker on windrow.late.<policy>.<window>: headers only
 	KindRedriveRecord      // a redrive record on windrow.dlq.<policy>.redriven
+	KindDiscardRecord      // a discard record on windrow.dlq.<policy>.discarded.<dlq seq>
 )
 
 func (k Kind) String() string {
@@ -72,6 +73,8 @@ func (k Kind) String() string {
 		return "late-drop marker"
 	case KindRedriveRecord:
 		return "redrive record"
+	case KindDiscardRecord:
+		return "discard record"
 	}
 	return "other"
 }
@@ -93,6 +96,8 @@ func kindOf(subject string) (Kind, string) {
 			return KindRedriveRecord, policy
 		case strings.HasPrefix(tail, "seq."):
 			return KindDeadLetter, policy
+		case strings.HasPrefix(tail, "discarded."):
+			return KindDiscardRecord, policy
 		}
 	}
 	return KindOther, ""
@@ -114,7 +119,10 @@ type Entry struct {
 	SourceSeq     uint64
 	// RedriveOf is, on a redrive record, the dead letter it redrove.
 	RedriveOf uint64
-	Header    nats.Header
+	// Discard is set on a dead letter or marker that was discarded (read
+	// with Filter.Discarded only).
+	Discard *DiscardMark
+	Header  nats.Header
 	// Data is the payload; nil when read headers only.
 	Data []byte
 	// Size is the payload's size in bytes, also when read headers only.
@@ -200,6 +208,9 @@ func Payload(ctx context.Context, js jetstream.JetStream, e *Entry) ([]byte, err
 type Filter struct {
 	Policy string
 	Reason string
+	// Discarded includes discarded ones, with Entry.Discard set; without it
+	// they are left out.
+	Discarded bool
 }
 
 func (f Filter) subjects() []string {
@@ -219,12 +230,19 @@ func deadLetterSubjects(policy string) []string {
 // Entries calls fn for each dead letter and late-drop marker that f selects,
 // oldest first; full reads payloads too.
 func Entries(ctx context.Context, js jetstream.JetStream, f Filter, full bool, fn func(*Entry) error) error {
+	discards, err := discardRecords(ctx, js, f.Policy)
+	if err != nil {
+		return err
+	}
 	return scan(ctx, js, messages.StreamDLQ, f.subjects(), time.Time{}, !full, func(m jetstream.Msg, meta *jetstream.MsgMetadata) error {
 		e := newEntry(m.Subject(), meta.Sequence.Stream, meta.Timestamp, m.Headers(), m.Data(), !full)
 		if e.Kind != KindDeadLetter && e.Kind != KindLateMarker {
 			return nil
 		}
 		if f.Reason != "" && e.Reason != f.Reason {
+			return nil
+		}
+		if e.Discard = discards[recordKey{e.Policy, e.Seq}]; e.Discard != nil && !f.Discarded {
 			return nil
 		}
 		return fn(e)
@@ -248,11 +266,14 @@ type Summary struct {
 	// InDoubt counts, by policy, dead letters of an interrupted redrive:
 	// the next redrive of the policy finishes them.
 	InDoubt map[string]int64
+	// Discarded counts, by policy, the discarded dead letters and markers
+	// (not in Groups); Recovered those of them whose events were loaded.
+	Discarded, Recovered map[string]int64
 }
 
 // List summarises the dead letters and late-drop markers f selects.
 func List(ctx context.Context, js jetstream.JetStream, f Filter) (*Summary, error) {
-	out := &Summary{Redriven: map[string]int64{}, InDoubt: map[string]int64{}}
+	out := &Summary{Redriven: map[string]int64{}, InDoubt: map[string]int64{}, Discarded: map[string]int64{}, Recovered: map[string]int64{}}
 	records, err := redriveRecords(ctx, js, f.Policy)
 	if err != nil {
 		return nil, err
@@ -261,7 +282,15 @@ func List(ctx context.Context, js jetstream.JetStream, f Filter) (*Summary, erro
 		out.Redriven[r.Policy]++
 	}
 	groups := map[[2]string]*Group{}
+	f.Discarded = true
 	err = Entries(ctx, js, f, false, func(e *Entry) error {
+		if e.Discard != nil {
+			out.Discarded[e.Policy]++
+			if e.Discard.Loaded {
+				out.Recovered[e.Policy]++
+			}
+			return nil
+		}
 		g := groups[[2]string{e.Policy, e.Reason}]
 		if g == nil {
 			g = &Group{Policy: e.Policy, Reason: e.Reason, Oldest: e.Time}

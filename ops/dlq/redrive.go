@@ -111,6 +111,9 @@ const (
 	// OutcomeAlreadyRedriven: the dead letter was redriven before (a
 	// redrive record says so); nothing is sent.
 	OutcomeAlreadyRedriven Outcome = "already redriven"
+	// OutcomeDiscarded: the dead letter was discarded (`windrow dlq
+	// discard`, or recovered by a rebuild); nothing is sent.
+	OutcomeDiscarded Outcome = "discarded"
 )
 
 // Item is one dead letter of a redrive.
@@ -194,6 +197,25 @@ func redrive(ctx context.Context, js jetstream.JetStream, req Request, rep *Repo
 	})
 	if err != nil {
 		return err
+	}
+	// Discarded dead letters stay in the stream but are never redriven.
+	discards, err := discardRecords(ctx, js, p.Name)
+	if err != nil {
+		return err
+	}
+	for seq, e := range live {
+		if d := discards[recordKey{p.Name, seq}]; d != nil {
+			delete(live, seq)
+			if slices.Contains(req.Seqs, seq) || req.Fixes[seq] != nil {
+				rep.Items = append(rep.Items, &Item{Seq: seq, Reason: e.Reason, SourceSubject: e.SourceSubject, SourceSeq: e.SourceSeq,
+					Outcome: OutcomeDiscarded, Detail: d.Reason})
+				req.Seqs = slices.DeleteFunc(slices.Clone(req.Seqs), func(s uint64) bool { return s == seq })
+				if req.Fixes != nil {
+					req.Fixes = maps.Clone(req.Fixes)
+					delete(req.Fixes, seq)
+				}
+			}
+		}
 	}
 	selected, err := selectDeadLetters(ctx, dlqStream, req, live, recs, rep)
 	if err != nil {

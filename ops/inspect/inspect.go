@@ -26,6 +26,11 @@ type DeadLetters struct {
 	// Redriven counts dead letters that `windrow dlq redrive` re-published
 	// (and removed from the DLQ); they are not in Total.
 	Redriven int64
+	// Discarded counts dead letters and late-drop markers discarded by
+	// `windrow dlq discard` whose events are nowhere else; Recovered those
+	// discarded because their events were loaded after all (a rebuild from
+	// the stream). Neither is in Total, ByReason or LateByWindow.
+	Discarded, Recovered int64
 }
 
 // CountDeadLetters reads the policy's dead letters and late-drop markers,
@@ -37,7 +42,15 @@ func CountDeadLetters(ctx context.Context, js jetstream.JetStream, policy string
 		return nil, err
 	}
 	out.Redriven = n
-	err = dlq.Entries(ctx, js, dlq.Filter{Policy: policy}, false, func(e *dlq.Entry) error {
+	err = dlq.Entries(ctx, js, dlq.Filter{Policy: policy, Discarded: true}, false, func(e *dlq.Entry) error {
+		switch {
+		case e.Discard != nil && e.Discard.Loaded:
+			out.Recovered++
+			return nil
+		case e.Discard != nil:
+			out.Discarded++
+			return nil
+		}
 		out.ByReason[e.Reason]++
 		switch e.Kind {
 		case dlq.KindLateMarker:
