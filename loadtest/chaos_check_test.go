@@ -256,7 +256,7 @@ func verifyChaos(ctx context.Context, js jetstream.JetStream, wh chaosWarehouse,
 	}
 
 	// Dead letters: malformed events, and late events (late: dlq).
-	err = readStream(ctx, js, messages.StreamDLQ, []string{messages.DLQSubject(p.Name)}, true, func(m jetstream.Msg) error {
+	err = readStream(ctx, js, messages.StreamDLQ, []string{messages.DLQSubject(p.Name), messages.DeadLetterFilter(p.Name)}, true, func(m jetstream.Msg) error {
 		h := m.Headers()
 		seq, _ := strconv.ParseUint(h.Get(messages.HeaderSourceSeq), 10, 64)
 		i, ok := mark(seq, "the DLQ")

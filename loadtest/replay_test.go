@@ -11,6 +11,8 @@ import (
 
 	"github.com/windrow/windrow/adapters/natsx"
 	"github.com/windrow/windrow/app/stack"
+	"github.com/windrow/windrow/internal/testkit"
+	"github.com/windrow/windrow/ops/dlq"
 	"github.com/windrow/windrow/ops/inspect"
 	"github.com/windrow/windrow/ops/replay"
 	"github.com/windrow/windrow/windows"
@@ -250,5 +252,77 @@ load: {table: rebuilt, mode: replace}
 	}
 	if !rec.OK() {
 		t.Errorf("reconcile: %s %v", rec.Summary(), rec.Problems)
+	}
+}
+
+// TestReplayFromStreamRecoversLateDeadLetters: events dead-lettered as late
+// for a loaded window are in the source stream, so a rebuild of the window
+// loads them; the rebuild records their dead letters as recovered, and
+// reconcile balances (it counted them as loaded and dead-lettered before).
+func TestReplayFromStreamRecoversLateDeadLetters(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s := openStack(t, ctx, t.TempDir())
+	defer s.Close()
+	p := applyPolicy(t, ctx, s, `name: recovered
+source: {stream: RECOVERED, subjects: [recovered.>]}
+`+SalesSchemaYAML+`window: {size: 1h, max_out_of_order: 5m, idle_timeout: 1s, late: dlq}
+segment: {max_age: 500ms}
+load: {table: recovered, mode: replace}
+`)
+	h0 := time.Date(2026, 2, 9, 0, 0, 0, 0, time.UTC)
+	if _, err := natsx.EnsureSourceStream(ctx, s.JS, p.Source.Stream, p.Source.Subjects); err != nil {
+		t.Fatal(err)
+	}
+	events := slices.Collect(Sales{Seed: 41, Events: 400, Start: h0, Span: 2 * time.Hour, SubjectPrefix: "recovered"}.All())
+	if err := (&Publisher{JS: s.JS}).PublishEvents(ctx, events, "on-time"); err != nil {
+		t.Fatal(err)
+	}
+	defer runRoles(t, ctx, s)()
+	ws := waitLoaded(t, ctx, s, p.Name, 2, 2*time.Minute)
+
+	// Five late events for the first window, dead-lettered.
+	late := slices.Collect(Sales{Seed: 42, Events: 5, Start: h0.Add(10 * time.Minute), Span: 30 * time.Minute, SubjectPrefix: "recovered"}.All())
+	if err := (&Publisher{JS: s.JS}).PublishEvents(ctx, late, "late"); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, time.Minute, "5 late dead letters", func() bool {
+		dl, err := inspect.CountDeadLetters(ctx, s.JS, p.Name)
+		return err == nil && dl.LateByWindow[ws[0].ID()] == 5
+	})
+	if rec, err := inspect.Reconcile(ctx, s.JS, s.States, p, nil); err != nil || !rec.OK() {
+		t.Fatalf("reconcile before the rebuild: %v %s %v", err, rec.Summary(), rec.Problems)
+	}
+
+	rep, err := replay.FromStream(ctx, replay.Config{JS: s.JS, States: s.States, Store: s.Store, Policy: p}, h0, h0.Add(time.Hour), false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Recovered != 5 {
+		t.Errorf("rebuild recovered %d late dead letters, want 5", rep.Recovered)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer wcancel()
+	if err := replay.WaitRebuilt(wctx, s.States, p.Name, rep.Windows, nil); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := inspect.Reconcile(ctx, s.JS, s.States, p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rec.OK() || rec.Recovered != 5 || rec.DeadLetters != 0 {
+		t.Errorf("reconcile after the rebuild: %s %v; recovered %d, dead letters %d", rec.Summary(), rec.Problems, rec.Recovered, rec.DeadLetters)
+	}
+	sum, err := dlq.List(ctx, s.JS, dlq.Filter{Policy: p.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Groups) != 0 || sum.Recovered[p.Name] != 5 {
+		t.Errorf("dlq ls after the rebuild: %+v, recovered %v; want nothing listed, 5 recovered", sum.Groups, sum.Recovered)
+	}
+	// A second rebuild records nothing again.
+	rep, err = replay.FromStream(ctx, replay.Config{JS: s.JS, States: s.States, Store: s.Store, Policy: p}, h0, h0.Add(time.Hour), false, nil)
+	if err != nil || rep.Recovered != 0 {
+		t.Errorf("second rebuild: %v, recovered %d; want 0", err, rep.Recovered)
 	}
 }

@@ -1,6 +1,9 @@
 package messages
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // Streams and buckets windrow provisions. Names are fixed so that every
 // service instance, whatever process it runs in, finds the same ones.
@@ -60,20 +63,58 @@ func LoadSubject(policy string) string { return prefixLoad + policy }
 // ResultSubject is where load results of a policy are published.
 func ResultSubject(policy string) string { return prefixResults + policy }
 
-// DLQSubject is where a policy's dead-lettered events go.
+// DLQSubject is where windrow versions before the per-event dead-letter
+// subjects put a policy's dead letters; they are still read.
 func DLQSubject(policy string) string { return prefixDLQ + policy }
+
+// DeadLetterSubject is where the dead letter of source sequence seq of a
+// policy goes: one subject per event (and window, where an event can be
+// dead-lettered for several: hopping windows, key overflow), so a publish
+// that expects the subject to be empty stores each dead letter once, however
+// often the event is delivered. Policy names hold no dots, so it is never
+// another policy's subject.
+func DeadLetterSubject(policy string, seq uint64, windowID string) string {
+	s := prefixDLQ + policy + ".seq." + strconv.FormatUint(seq, 10)
+	if windowID != "" {
+		s += "." + windowID
+	}
+	return s
+}
+
+// DeadLetterFilter matches every per-event dead-letter subject of a policy
+// ("*" for all policies).
+func DeadLetterFilter(policy string) string { return prefixDLQ + policy + ".seq.>" }
 
 // RedrivenSubject is where `windrow dlq redrive` records the dead letters it
 // re-published. Policy names hold no dots, so it is never another policy's
 // dead-letter subject.
 func RedrivenSubject(policy string) string { return prefixDLQ + policy + ".redriven" }
 
+// DiscardedSubject is where `windrow dlq discard` (and a rebuild from the
+// stream, for late events it recovered) records that the WINDROW_DLQ message
+// dlqSeq, a dead letter or late-drop marker, is discarded: one subject per
+// message, written once.
+func DiscardedSubject(policy string, dlqSeq uint64) string {
+	return prefixDLQ + policy + ".discarded." + strconv.FormatUint(dlqSeq, 10)
+}
+
+// DiscardedFilter matches every discard record of a policy ("*" for all
+// policies).
+func DiscardedFilter(policy string) string { return prefixDLQ + policy + ".discarded.>" }
+
 // DLQFilter matches every dead-letter subject.
 func DLQFilter() string { return prefixDLQ + ">" }
 
-// LateSubject is where late-drop markers of a policy's window go; the stream
-// counts them per subject, which gives late counts per window.
+// LateSubject is where windrow versions before the per-event late subjects
+// put the late-drop markers of a policy's window; they are still read.
 func LateSubject(policy, windowID string) string { return prefixLate + policy + "." + windowID }
+
+// LateMarkerSubject is where the late-drop marker of source sequence seq in
+// a policy's window goes: one subject per event and window, written once
+// (see DeadLetterSubject).
+func LateMarkerSubject(policy, windowID string, seq uint64) string {
+	return prefixLate + policy + "." + windowID + "." + strconv.FormatUint(seq, 10)
+}
 
 // LateFilter matches every late marker of a policy.
 func LateFilter(policy string) string { return prefixLate + policy + ".>" }

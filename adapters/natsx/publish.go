@@ -2,6 +2,7 @@ package natsx
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/nats-io/nats.go"
@@ -29,4 +30,29 @@ func Publish(ctx context.Context, js jetstream.JetStream, subject string, m mess
 		return nil, fmt.Errorf("publish %s: %w", m.Type(), err)
 	}
 	return ack, nil
+}
+
+// PublishOnce stores m on its subject only if the subject holds no message
+// yet (Nats-Expected-Last-Subject-Sequence: 0), so that a record written
+// once per subject stays single for as long as the stream keeps it, beyond
+// any duplicate window. stored is false when the subject already had a
+// message: not an error, the record is there.
+func PublishOnce(ctx context.Context, js jetstream.JetStream, m *nats.Msg) (stored bool, err error) {
+	_, err = js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(0))
+	if IsWrongLastSequence(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("publish to %s: %w", m.Subject, err)
+	}
+	return true, nil
+}
+
+// IsWrongLastSequence reports whether a publish was refused because its
+// expected last sequence (of the stream or of the subject) did not match:
+// for a publish that expects an empty subject, the subject holds a message.
+func IsWrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) &&
+		(apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }

@@ -192,7 +192,7 @@ func demoSummary(ctx context.Context, s *stack.Stack, p *windows.Policy, dataDir
 	fmt.Printf("Total: %d events loaded in %d Parquet files.\n", rows, files)
 	if dl.Total > 0 {
 		fmt.Printf("Dead-lettered: %d (%s", dl.Total, reasons(dl.ByReason))
-		fmt.Println(") — stream WINDROW_DLQ, subject " + messages.DLQSubject(p.Name))
+		fmt.Println(") — stream WINDROW_DLQ, subjects " + messages.DeadLetterFilter(p.Name))
 	}
 	// Plain SQL that DuckDB and PostgreSQL both run.
 	q := fmt.Sprintf("SELECT store_id, CAST(sold_at AS DATE) AS day, count(*) AS sales, CAST(sum(amount) AS DECIMAL(18,2)) AS revenue FROM %s GROUP BY 1, 2 ORDER BY revenue DESC LIMIT 5", p.Load.Table)

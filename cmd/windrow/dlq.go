@@ -21,7 +21,7 @@ import (
 	"github.com/windrow/windrow/ops/dlq"
 )
 
-const dlqUsage = "usage: windrow dlq ls [--policy P] [--reason R] [--ndjson] | show SEQ [--raw] | redrive --policy P (--reason R | --seq N,... | --file F) [--dry-run]"
+const dlqUsage = "usage: windrow dlq ls [--policy P] [--reason R] [--ndjson] | show SEQ [--raw] | redrive --policy P (--reason R | --seq N,... | --file F) [--dry-run] | discard --policy P (--reason R | --seq N,... | --window W | --all) [--dry-run]"
 
 func runDLQ(ctx context.Context, args []string) error {
 	if len(args) == 0 {
@@ -35,6 +35,8 @@ func runDLQ(ctx context.Context, args []string) error {
 		return dlqShow(ctx, rest)
 	case "redrive":
 		return dlqRedrive(ctx, rest)
+	case "discard":
+		return dlqDiscard(ctx, rest)
 	}
 	return fmt.Errorf("unknown dlq command %q\n%s", sub, dlqUsage)
 }
@@ -116,7 +118,10 @@ func dlqList(ctx context.Context, args []string) error {
 		}
 		tw.Flush()
 	}
-	for _, p := range sortedKeys(sum.Redriven, sum.InDoubt) {
+	for _, p := range sortedKeys(sum.Redriven, sum.InDoubt, sum.Discarded) {
+		if n := sum.Discarded[p]; n > 0 {
+			fmt.Printf("%s: %d discarded (not listed; %d of them recovered: their events are loaded)\n", p, n, sum.Recovered[p])
+		}
 		if n := sum.Redriven[p]; n > 0 {
 			fmt.Printf("%s: %d redriven before (records on %s)\n", p, n, dlq.RedrivenSubject(p))
 		}

@@ -119,6 +119,9 @@ func rebuildFromStream(ctx context.Context, states *statestore.Store, cfg replay
 		tw.Flush()
 		if !dry {
 			fmt.Printf("read %d events; staged %d; %d the policy does not accept (not staged)\n", rep.Read, rep.Staged, rep.Malformed)
+			if rep.Recovered > 0 {
+				fmt.Printf("%d late dead letters or markers of these windows recorded as recovered (their events are in the rebuild)\n", rep.Recovered)
+			}
 		}
 	}
 	if err != nil || dry || rep == nil || wait == 0 {

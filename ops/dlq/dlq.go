@@ -62,6 +62,7 @@ const (
 	KindDeadLetter         // an event on windrow.dlq.<policy>, with its payload
 	KindLateMarker         // a late-drop marker on windrow.late.<policy>.<window>: headers only
 	KindRedriveRecord      // a redrive record on windrow.dlq.<policy>.redriven
+	KindDiscardRecord      // a discard record on windrow.dlq.<policy>.discarded.<dlq seq>
 )
 
 func (k Kind) String() string {
@@ -72,22 +73,31 @@ func (k Kind) String() string {
 		return "late-drop marker"
 	case KindRedriveRecord:
 		return "redrive record"
+	case KindDiscardRecord:
+		return "discard record"
 	}
 	return "other"
 }
 
-// kindOf classifies a WINDROW_DLQ subject and names its policy.
+// kindOf classifies a WINDROW_DLQ subject and names its policy. Dead
+// letters are on windrow.dlq.<policy>.seq.<source seq>[.<window>], or, stored
+// by earlier versions, on windrow.dlq.<policy>.
 func kindOf(subject string) (Kind, string) {
 	if rest, ok := strings.CutPrefix(subject, latePrefix); ok {
 		policy, _, _ := strings.Cut(rest, ".")
 		return KindLateMarker, policy
 	}
 	if rest, ok := strings.CutPrefix(subject, dlqPrefix); ok {
-		if policy, ok := strings.CutSuffix(rest, redrivenSuffix); ok && !strings.Contains(policy, ".") {
+		policy, tail, dotted := strings.Cut(rest, ".")
+		switch {
+		case !dotted:
+			return KindDeadLetter, policy
+		case "."+tail == redrivenSuffix:
 			return KindRedriveRecord, policy
-		}
-		if !strings.Contains(rest, ".") {
-			return KindDeadLetter, rest
+		case strings.HasPrefix(tail, "seq."):
+			return KindDeadLetter, policy
+		case strings.HasPrefix(tail, "discarded."):
+			return KindDiscardRecord, policy
 		}
 	}
 	return KindOther, ""
@@ -109,7 +119,10 @@ type Entry struct {
 	SourceSeq     uint64
 	// RedriveOf is, on a redrive record, the dead letter it redrove.
 	RedriveOf uint64
-	Header    nats.Header
+	// Discard is set on a dead letter or marker that was discarded (read
+	// with Filter.Discarded only).
+	Discard *DiscardMark
+	Header  nats.Header
 	// Data is the payload; nil when read headers only.
 	Data []byte
 	// Size is the payload's size in bytes, also when read headers only.
@@ -195,30 +208,41 @@ func Payload(ctx context.Context, js jetstream.JetStream, e *Entry) ([]byte, err
 type Filter struct {
 	Policy string
 	Reason string
+	// Discarded includes discarded ones, with Entry.Discard set; without it
+	// they are left out.
+	Discarded bool
 }
 
 func (f Filter) subjects() []string {
-	if f.Policy == "" {
-		if f.Reason == ReasonLateDropped {
-			return []string{latePrefix + ">"}
-		}
-		return []string{dlqPrefix + "*", latePrefix + ">"}
-	}
+	policy := cmp.Or(f.Policy, "*")
 	if f.Reason == ReasonLateDropped {
-		return []string{messages.LateFilter(f.Policy)}
+		return []string{messages.LateFilter(policy)}
 	}
-	return []string{messages.DLQSubject(f.Policy), messages.LateFilter(f.Policy)}
+	return append(deadLetterSubjects(policy), messages.LateFilter(policy))
+}
+
+// deadLetterSubjects are the subjects of a policy's dead letters ("*": of
+// every policy): the per-event ones and the single one earlier versions used.
+func deadLetterSubjects(policy string) []string {
+	return []string{messages.DLQSubject(policy), messages.DeadLetterFilter(policy)}
 }
 
 // Entries calls fn for each dead letter and late-drop marker that f selects,
 // oldest first; full reads payloads too.
 func Entries(ctx context.Context, js jetstream.JetStream, f Filter, full bool, fn func(*Entry) error) error {
+	discards, err := discardRecords(ctx, js, f.Policy)
+	if err != nil {
+		return err
+	}
 	return scan(ctx, js, messages.StreamDLQ, f.subjects(), time.Time{}, !full, func(m jetstream.Msg, meta *jetstream.MsgMetadata) error {
 		e := newEntry(m.Subject(), meta.Sequence.Stream, meta.Timestamp, m.Headers(), m.Data(), !full)
 		if e.Kind != KindDeadLetter && e.Kind != KindLateMarker {
 			return nil
 		}
 		if f.Reason != "" && e.Reason != f.Reason {
+			return nil
+		}
+		if e.Discard = discards[recordKey{e.Policy, e.Seq}]; e.Discard != nil && !f.Discarded {
 			return nil
 		}
 		return fn(e)
@@ -242,11 +266,14 @@ type Summary struct {
 	// InDoubt counts, by policy, dead letters of an interrupted redrive:
 	// the next redrive of the policy finishes them.
 	InDoubt map[string]int64
+	// Discarded counts, by policy, the discarded dead letters and markers
+	// (not in Groups); Recovered those of them whose events were loaded.
+	Discarded, Recovered map[string]int64
 }
 
 // List summarises the dead letters and late-drop markers f selects.
 func List(ctx context.Context, js jetstream.JetStream, f Filter) (*Summary, error) {
-	out := &Summary{Redriven: map[string]int64{}, InDoubt: map[string]int64{}}
+	out := &Summary{Redriven: map[string]int64{}, InDoubt: map[string]int64{}, Discarded: map[string]int64{}, Recovered: map[string]int64{}}
 	records, err := redriveRecords(ctx, js, f.Policy)
 	if err != nil {
 		return nil, err
@@ -255,7 +282,15 @@ func List(ctx context.Context, js jetstream.JetStream, f Filter) (*Summary, erro
 		out.Redriven[r.Policy]++
 	}
 	groups := map[[2]string]*Group{}
+	f.Discarded = true
 	err = Entries(ctx, js, f, false, func(e *Entry) error {
+		if e.Discard != nil {
+			out.Discarded[e.Policy]++
+			if e.Discard.Loaded {
+				out.Recovered[e.Policy]++
+			}
+			return nil
+		}
 		g := groups[[2]string{e.Policy, e.Reason}]
 		if g == nil {
 			g = &Group{Policy: e.Policy, Reason: e.Reason, Oldest: e.Time}

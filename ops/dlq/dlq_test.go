@@ -605,3 +605,43 @@ func TestRedriveTruncatedUsesWholeEvent(t *testing.T) {
 		t.Errorf("redriven %v, want the whole event without the cut headers", got)
 	}
 }
+
+// TestRedriveRefusesEventRedrivenBefore guards against a double load: the
+// dead letter of an event that was redriven (its first dead letter deleted)
+// and delivered again from the source stream (a recreated consumer) must
+// not be redriven a second time.
+func TestRedriveRefusesEventRedrivenBefore(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.publish(t, nil, wrongType("w", 1))
+	first := f.deadLetters(t, messages.ReasonWrongType)
+	if len(first) != 1 {
+		t.Fatalf("%d dead letters, want 1", len(first))
+	}
+	widened := f.widened(t)
+	rep, err := Redrive(ctx, f.env.JS, Request{Policy: widened, Seqs: []uint64{first[0].Seq}})
+	if err != nil || rep.Count(OutcomeSent) != 1 {
+		t.Fatalf("redrive: %v, %+v", err, rep.Items)
+	}
+	f.settle(t)
+	// The original event is dead-lettered again, as a collector does when
+	// the source stream is delivered again.
+	m := nats.NewMsg(messages.DeadLetterSubject("shop", first[0].SourceSeq, ""))
+	m.Data = first[0].Data
+	for k, v := range first[0].Header {
+		if !strings.HasPrefix(k, "Nats-") {
+			m.Header[k] = v
+		}
+	}
+	ack, err := f.env.JS.PublishMsg(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err = Redrive(ctx, f.env.JS, Request{Policy: widened, Seqs: []uint64{ack.Sequence}})
+	if err != nil || rep.Count(OutcomeAlreadyRedriven) != 1 || rep.Count(OutcomeSent) != 0 {
+		t.Fatalf("redrive of the event's second dead letter: %v, %+v; want already redriven", err, rep.Items)
+	}
+	if got := f.redrivenIn(t)[ack.Sequence]; len(got) != 0 {
+		t.Errorf("the event was published again: %v", got)
+	}
+}

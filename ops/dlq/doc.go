@@ -2,10 +2,25 @@
 //
 // The collector dead-letters a bad event by publishing its original payload
 // and headers, plus Windrow-Reason, -Detail, -Source-Stream, -Source-Subject,
-// -Source-Seq and -Policy, to windrow.dlq.<policy> in WINDROW_DLQ; late-drop
-// markers (no payload) go to windrow.late.<policy>.<window>. List, Entries
-// and Get read them; Redrive publishes selected dead letters back to the
-// subject they came from, as they were or replaced by fixed payloads.
+// -Source-Seq and -Policy, to windrow.dlq.<policy>.seq.<source seq> in
+// WINDROW_DLQ; late-drop markers (no payload) go to
+// windrow.late.<policy>.<window>.<source seq>. Each subject is written once
+// (a publish expecting it empty), so an event is dead-lettered once however
+// often it is delivered; dead letters of earlier versions, on
+// windrow.dlq.<policy> and windrow.late.<policy>.<window>, are read too.
+// List, Entries and Get read them; Redrive publishes selected dead letters
+// back to the subject they came from, as they were or replaced by fixed
+// payloads; Discard settles them without a redrive.
+//
+// Discard contract: discarding dead letter (or marker) N of policy P stores
+// one record on windrow.dlq.<P>.discarded.<N> (a publish expecting the
+// subject empty: written once, whatever re-runs happen) with N's headers,
+// Windrow-Discard-Of: N, Windrow-Discard-Reason and, when the event is in
+// the table all the same (a rebuild recovered it), Windrow-Discard-Loaded:
+// true. N itself stays, so its event is never dead-lettered again. Entries
+// and List leave discarded ones out unless asked (Filter.Discarded), Redrive
+// never sends them, and a reconciliation counts each as discarded, or as
+// loaded only.
 //
 // Redrive contract: a dead letter is re-published at most once, whatever
 // crashes or re-runs happen. For each dead letter N of policy P, in order:

@@ -1,4 +1,4 @@
-package dlq
+package dlq_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/windrow/windrow/internal/testkit"
 	"github.com/windrow/windrow/internal/testnats"
 	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/ops/dlq"
 	"github.com/windrow/windrow/ops/inspect"
 )
 
@@ -82,10 +83,10 @@ func TestRedrivenEventsLoadOnce(t *testing.T) {
 	waitStatus(w0, messages.StatusLoaded)
 
 	var fixes strings.Builder
-	var bad []*Entry
+	var bad []*dlq.Entry
 	testnats.WaitForNil(t, 10*time.Second, func() error {
 		bad = bad[:0]
-		err := Entries(ctx, s.JS, Filter{Policy: p.Name, Reason: messages.ReasonWrongType}, true, func(e *Entry) error {
+		err := dlq.Entries(ctx, s.JS, dlq.Filter{Policy: p.Name, Reason: messages.ReasonWrongType}, true, func(e *dlq.Entry) error {
 			bad = append(bad, e)
 			return nil
 		})
@@ -97,7 +98,7 @@ func TestRedrivenEventsLoadOnce(t *testing.T) {
 	for _, e := range bad {
 		fmt.Fprintf(&fixes, "{\"dlq_seq\": %d, \"event\": %s}\n", e.Seq, strings.Replace(strings.Replace(string(e.Data), `"n":"`, `"n":`, 1), `","at"`, `,"at"`, 1))
 	}
-	fix, err := ReadFixes(strings.NewReader(fixes.String()))
+	fix, err := dlq.ReadFixes(strings.NewReader(fixes.String()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,13 +106,13 @@ func TestRedrivenEventsLoadOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := Request{Policy: p, Others: others, Reason: messages.ReasonWrongType, Fixes: fix}
+	req := dlq.Request{Policy: p, Others: others, Reason: messages.ReasonWrongType, Fixes: fix}
 	for run := range 2 {
-		rep, err := Redrive(ctx, s.JS, req)
+		rep, err := dlq.Redrive(ctx, s.JS, req)
 		if err != nil {
 			t.Fatalf("redrive %d: %v", run, err)
 		}
-		want := map[int]Outcome{0: OutcomeSent, 1: OutcomeAlreadyRedriven}[run]
+		want := map[int]dlq.Outcome{0: dlq.OutcomeSent, 1: dlq.OutcomeAlreadyRedriven}[run]
 		if n := rep.Count(want); n != 3 {
 			t.Fatalf("redrive %d: %d %q, want 3: %+v", run, n, want, rep.Items)
 		}
@@ -146,7 +147,7 @@ func TestRedrivenEventsLoadOnce(t *testing.T) {
 	if want := "b1×1=3 b2×1=7 bad1×1=4 bad2×1=5 bad3×1=6"; strings.Join(got, " ") != want {
 		t.Errorf("window %s rows: %s, want %s", w1, strings.Join(got, " "), want)
 	}
-	if sum, err := List(ctx, s.JS, Filter{Policy: p.Name}); err != nil || len(sum.Groups) != 0 || sum.Redriven[p.Name] != 3 {
+	if sum, err := dlq.List(ctx, s.JS, dlq.Filter{Policy: p.Name}); err != nil || len(sum.Groups) != 0 || sum.Redriven[p.Name] != 3 {
 		t.Errorf("dlq after the redrive: %+v, %v; want empty, 3 redriven", sum, err)
 	}
 	// Reconciliation counts each redriven original once: nothing is flagged.

@@ -111,6 +111,9 @@ const (
 	// OutcomeAlreadyRedriven: the dead letter was redriven before (a
 	// redrive record says so); nothing is sent.
 	OutcomeAlreadyRedriven Outcome = "already redriven"
+	// OutcomeDiscarded: the dead letter was discarded (`windrow dlq
+	// discard`, or recovered by a rebuild); nothing is sent.
+	OutcomeDiscarded Outcome = "discarded"
 )
 
 // Item is one dead letter of a redrive.
@@ -188,12 +191,31 @@ func redrive(ctx context.Context, js jetstream.JetStream, req Request, rep *Repo
 		return err
 	}
 	live := map[uint64]*Entry{}
-	err = scan(ctx, js, messages.StreamDLQ, []string{messages.DLQSubject(p.Name)}, time.Time{}, true, func(m jetstream.Msg, meta *jetstream.MsgMetadata) error {
+	err = scan(ctx, js, messages.StreamDLQ, deadLetterSubjects(p.Name), time.Time{}, true, func(m jetstream.Msg, meta *jetstream.MsgMetadata) error {
 		live[meta.Sequence.Stream] = newEntry(m.Subject(), meta.Sequence.Stream, meta.Timestamp, m.Headers(), nil, true)
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	// Discarded dead letters stay in the stream but are never redriven.
+	discards, err := discardRecords(ctx, js, p.Name)
+	if err != nil {
+		return err
+	}
+	for seq, e := range live {
+		if d := discards[recordKey{p.Name, seq}]; d != nil {
+			delete(live, seq)
+			if slices.Contains(req.Seqs, seq) || req.Fixes[seq] != nil {
+				rep.Items = append(rep.Items, &Item{Seq: seq, Reason: e.Reason, SourceSubject: e.SourceSubject, SourceSeq: e.SourceSeq,
+					Outcome: OutcomeDiscarded, Detail: d.Reason})
+				req.Seqs = slices.DeleteFunc(slices.Clone(req.Seqs), func(s uint64) bool { return s == seq })
+				if req.Fixes != nil {
+					req.Fixes = maps.Clone(req.Fixes)
+					delete(req.Fixes, seq)
+				}
+			}
+		}
 	}
 	selected, err := selectDeadLetters(ctx, dlqStream, req, live, recs, rep)
 	if err != nil {
@@ -213,6 +235,15 @@ func redrive(ctx context.Context, js jetstream.JetStream, req Request, rep *Repo
 	if err := checkShared(p, req.Others, append(slices.Clone(inDoubt), selected...), req.AllowShared); err != nil {
 		return err
 	}
+	// An event redriven before has a record with its source sequence: a
+	// dead letter of the same event (delivered again after the redrive
+	// deleted the first) must not load it a second time.
+	redrivenEvents := map[eventKey]*Entry{}
+	for _, r := range recs {
+		if r.SourceSeq != 0 {
+			redrivenEvents[eventKey{cmp.Or(r.SourceStream, p.Source.Stream), r.SourceSeq}] = r
+		}
+	}
 	total, done := len(inDoubt)+len(selected), 0
 	progress := func(n int) {
 		done += n
@@ -231,6 +262,10 @@ func redrive(ctx context.Context, js jetstream.JetStream, req Request, rep *Repo
 		for _, e := range part {
 			it := &Item{Seq: e.Seq, Reason: e.Reason, SourceSubject: e.SourceSubject, SourceSeq: e.SourceSeq}
 			rep.Items = append(rep.Items, it)
+			if r, ok := redrivenEvents[eventKey{cmp.Or(e.SourceStream, p.Source.Stream), e.SourceSeq}]; ok && e.SourceSeq != 0 {
+				it.Outcome, it.Detail = OutcomeAlreadyRedriven, fmt.Sprintf("its event (source seq %d) was redriven as dlq seq %d", e.SourceSeq, r.RedriveOf)
+				continue
+			}
 			if why := notCollected(p, e); why != "" {
 				it.Outcome, it.Detail = OutcomeNotCollected, why
 				continue
@@ -273,6 +308,12 @@ func redrive(ctx context.Context, js jetstream.JetStream, req Request, rep *Repo
 		progress(len(part))
 	}
 	return nil
+}
+
+// eventKey names a source event: its stream and sequence.
+type eventKey struct {
+	stream string
+	seq    uint64
 }
 
 // selectDeadLetters returns the live dead letters req selects, oldest

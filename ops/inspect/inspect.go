@@ -5,15 +5,15 @@ package inspect
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
-	"time"
+	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/windrow/windrow/adapters/statestore"
 	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/ops/dlq"
 )
 
 // DeadLetters counts a policy's dead-lettered records.
@@ -26,71 +26,58 @@ type DeadLetters struct {
 	// Redriven counts dead letters that `windrow dlq redrive` re-published
 	// (and removed from the DLQ); they are not in Total.
 	Redriven int64
+	// Discarded counts dead letters and late-drop markers discarded by
+	// `windrow dlq discard` whose events are nowhere else; Recovered those
+	// discarded because their events were loaded after all (a rebuild from
+	// the stream). Neither is in Total, ByReason or LateByWindow.
+	Discarded, Recovered int64
 }
 
-// CountDeadLetters reads the policy's DLQ and late subjects.
+// CountDeadLetters reads the policy's dead letters and late-drop markers,
+// headers only.
 func CountDeadLetters(ctx context.Context, js jetstream.JetStream, policy string) (*DeadLetters, error) {
 	out := &DeadLetters{ByReason: map[string]int64{}, LateByWindow: map[string]int64{}}
-	stream, err := js.Stream(ctx, messages.StreamDLQ)
+	n, err := dlq.CountRedriven(ctx, js, policy)
 	if err != nil {
-		return nil, fmt.Errorf("dlq stream: %w", err)
+		return nil, err
 	}
-	// Late-drop markers: one subject per window, counted by the stream.
-	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(messages.LateFilter(policy)))
-	if err != nil {
-		return nil, fmt.Errorf("dlq stream info: %w", err)
-	}
-	for subj, n := range info.State.Subjects {
-		win := subj[len(messages.LateSubject(policy, "")):]
-		out.LateByWindow[win] += int64(n)
-		out.ByReason["late_dropped"] += int64(n)
-	}
-	redriven := messages.RedrivenSubject(policy)
-	info, err = stream.Info(ctx, jetstream.WithSubjectFilter(redriven))
-	if err != nil {
-		return nil, fmt.Errorf("dlq stream info: %w", err)
-	}
-	out.Redriven = int64(info.State.Subjects[redriven])
-	// Dead letters: headers say reason and window.
-	subject := messages.DLQSubject(policy)
-	info, err = stream.Info(ctx, jetstream.WithSubjectFilter(subject))
-	if err != nil {
-		return nil, fmt.Errorf("dlq stream info: %w", err)
-	}
-	total := info.State.Subjects[subject]
-	if total == 0 {
-		return out, nil
-	}
-	cons, err := js.OrderedConsumer(ctx, messages.StreamDLQ, jetstream.OrderedConsumerConfig{InactiveThreshold: 10 * time.Second, FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverAllPolicy, HeadersOnly: true})
-	if err != nil {
-		return nil, fmt.Errorf("read dlq: %w", err)
-	}
-	var seen uint64
-	for seen < total {
-		batch, err := cons.Fetch(int(min(total-seen, 1000)), jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
-			return nil, fmt.Errorf("read dlq: %w", err)
+	out.Redriven = n
+	err = dlq.Entries(ctx, js, dlq.Filter{Policy: policy, Discarded: true}, false, func(e *dlq.Entry) error {
+		switch {
+		case e.Discard != nil && e.Discard.Loaded:
+			out.Recovered++
+			return nil
+		case e.Discard != nil:
+			out.Discarded++
+			return nil
 		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			seen++
-			h := m.Headers()
-			reason := h.Get(messages.HeaderReason)
-			out.ByReason[reason]++
+		out.ByReason[e.Reason]++
+		switch e.Kind {
+		case dlq.KindLateMarker:
+			out.LateByWindow[lateWindow(policy, e)]++
+		case dlq.KindDeadLetter:
 			out.Total++
-			if reason == messages.ReasonLate {
-				out.LateByWindow[h.Get(messages.HeaderWindow)]++
+			if e.Reason == messages.ReasonLate {
+				out.LateByWindow[e.Window]++
 			}
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return nil, fmt.Errorf("read dlq: %w", err)
-		}
-		if n == 0 {
-			break
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("count dead letters of %s: %w", policy, err)
 	}
 	return out, nil
+}
+
+// lateWindow is the window of a late-drop marker: its header, or its subject
+// (windrow.late.<policy>.<window>[.<source seq>]).
+func lateWindow(policy string, e *dlq.Entry) string {
+	if e.Window != "" {
+		return e.Window
+	}
+	rest := strings.TrimPrefix(e.Subject, messages.LateSubject(policy, ""))
+	win, _, _ := strings.Cut(rest, ".")
+	return win
 }
 
 // Lag is how far a policy's collectors are behind.

@@ -43,8 +43,14 @@ type Reconciliation struct {
 	// `windrow dlq redrive`: each left its original in the source stream and
 	// its dead letter was deleted, so it is accounted for once more here.
 	Redriven int64
-	InFlight int64 // messages pending or unacked at the collectors' consumer
-	Problems []string
+	// Discarded counts dead letters and late-drop markers discarded with
+	// `windrow dlq discard` whose events are nowhere else: each accounts for
+	// its event. Recovered counts those discarded because their events were
+	// loaded after all (a rebuild from the stream): counted in Rows only.
+	// Neither is in DeadLetters or LateDropped.
+	Discarded, Recovered int64
+	InFlight             int64 // messages pending or unacked at the collectors' consumer
+	Problems             []string
 	// Note explains a check that does not apply to the policy.
 	Note string
 }
@@ -77,6 +83,7 @@ func Reconcile(ctx context.Context, js jetstream.JetStream, states *statestore.S
 	r.DeadLetters = dl.Total
 	r.LateDropped = dl.ByReason["late_dropped"]
 	r.Redriven = dl.Redriven
+	r.Discarded, r.Recovered = dl.Discarded, dl.Recovered
 	var inWarehouse map[string]int64
 	if wh != nil {
 		if inWarehouse, err = wh.WindowCounts(ctx, p.Load.Table); err != nil {
@@ -159,7 +166,7 @@ func Reconcile(ctx context.Context, js jetstream.JetStream, states *statestore.S
 	if lag, err := CollectorLag(ctx, js, p.Source.Stream, p.Name); err == nil {
 		r.InFlight = int64(lag.Pending) + int64(lag.AckPending)
 	}
-	accounted := r.Rows + r.DeadLetters + r.LateDropped + r.Redriven
+	accounted := r.Rows + r.DeadLetters + r.LateDropped + r.Redriven + r.Discarded
 	if p.Window.Kind == windows.Hopping || slices.ContainsFunc(p.WindowHistory, func(h windows.PastShape) bool { return h.Kind == windows.Hopping }) {
 		// An event is in size/slide windows (fewer at the edges of the
 		// stream), and late for some of them: the policy-wide balance is not
@@ -169,8 +176,8 @@ func Reconcile(ctx context.Context, js jetstream.JetStream, states *statestore.S
 	}
 	switch {
 	case r.Staging == 0 && r.InFlight == 0 && accounted != r.Published:
-		r.Problems = append(r.Problems, fmt.Sprintf("published %d ≠ loaded %d + dead-lettered %d + late-dropped %d + redriven %d = %d",
-			r.Published, r.Rows, r.DeadLetters, r.LateDropped, r.Redriven, accounted))
+		r.Problems = append(r.Problems, fmt.Sprintf("published %d ≠ loaded %d + dead-lettered %d + late-dropped %d + redriven %d + discarded %d = %d",
+			r.Published, r.Rows, r.DeadLetters, r.LateDropped, r.Redriven, r.Discarded, accounted))
 	case accounted > r.Published:
 		r.Problems = append(r.Problems, fmt.Sprintf("more accounted for (%d) than published (%d)", accounted, r.Published))
 	}
@@ -211,8 +218,14 @@ func (r *Reconciliation) Summary() string {
 	if r.Redriven > 0 {
 		fmt.Fprintf(&b, " + redriven originals %d", r.Redriven)
 	}
+	if r.Discarded > 0 {
+		fmt.Fprintf(&b, " + discarded %d", r.Discarded)
+	}
 	if r.Staging > 0 || r.InFlight > 0 {
 		fmt.Fprintf(&b, " + staging %d (with duplicates) + in flight %d", r.Staging, r.InFlight)
+	}
+	if r.Recovered > 0 {
+		fmt.Fprintf(&b, " (%d discarded dead letters recovered: their events are loaded)", r.Recovered)
 	}
 	return b.String()
 }

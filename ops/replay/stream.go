@@ -11,6 +11,7 @@ import (
 
 	"github.com/windrow/windrow/adapters/statestore"
 	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/ops/dlq"
 	"github.com/windrow/windrow/pipeline/records"
 	"github.com/windrow/windrow/pipeline/staging"
 	"github.com/windrow/windrow/pipeline/windowstate"
@@ -44,6 +45,10 @@ type StreamReport struct {
 	Read      int64 // events read from the stream
 	Staged    int64 // events staged for the chosen windows
 	Malformed int64 // events the current policy does not accept (dead-lettered the first time; not staged)
+	// Recovered counts the late dead letters and late-drop markers of the
+	// rebuilt windows whose events were staged: each is recorded as
+	// discarded, reason "recovered by rebuild", their events being loaded.
+	Recovered int64
 }
 
 // FromStream rebuilds the policy's loaded windows that start in [from, to)
@@ -103,8 +108,21 @@ func FromStream(ctx context.Context, cfg Config, from, to time.Time, dryRun bool
 	if len(chosen) == 0 {
 		return rep, nil
 	}
-	if err := stageFromStream(ctx, cfg, chosen, rep, progress); err != nil {
+	late, err := lateEntries(ctx, cfg, chosen)
+	if err != nil {
 		return rep, err
+	}
+	recovered := map[*dlq.Entry]bool{}
+	if err := stageFromStream(ctx, cfg, chosen, rep, progress, late, recovered); err != nil {
+		return rep, err
+	}
+	// Before the holds are released: a rebuild stopped before this point
+	// is run again, and records nothing twice.
+	for e := range recovered {
+		if _, err := dlq.RecordDiscard(ctx, cfg.JS, p.Name, e, dlq.ReasonRecovered, true); err != nil {
+			return rep, fmt.Errorf("rebuild: record a late event as recovered: %w", err)
+		}
+		rep.Recovered++
 	}
 	// Release the holds: the compactors make the revisions.
 	for _, w := range chosen {
@@ -121,9 +139,32 @@ func FromStream(ctx context.Context, cfg Config, from, to time.Time, dryRun bool
 	return rep, nil
 }
 
+// lateEntries returns the late dead letters and late-drop markers of the
+// chosen windows that are not discarded yet, by source sequence.
+func lateEntries(ctx context.Context, cfg Config, chosen map[int64]*Window) (map[uint64][]*dlq.Entry, error) {
+	p := cfg.Policy
+	ids := map[string]bool{}
+	for _, w := range chosen {
+		ids[w.ID] = true
+	}
+	out := map[uint64][]*dlq.Entry{}
+	err := dlq.Entries(ctx, cfg.JS, dlq.Filter{Policy: p.Name}, false, func(e *dlq.Entry) error {
+		late := e.Kind == dlq.KindLateMarker || e.Reason == messages.ReasonLate
+		if late && ids[e.Window] && e.SourceSeq != 0 && (e.SourceStream == "" || e.SourceStream == p.Source.Stream) {
+			out[e.SourceSeq] = append(out[e.SourceSeq], e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rebuild: read late dead letters: %w", err)
+	}
+	return out, nil
+}
+
 // stageFromStream reads the source stream and stages the chosen windows'
-// events; w.Rows counts what was staged per window.
-func stageFromStream(ctx context.Context, cfg Config, chosen map[int64]*Window, rep *StreamReport, progress func(read, last uint64)) error {
+// events; w.Rows counts what was staged per window. The entries of late
+// whose event is staged for their window are added to recovered.
+func stageFromStream(ctx context.Context, cfg Config, chosen map[int64]*Window, rep *StreamReport, progress func(read, last uint64), late map[uint64][]*dlq.Entry, recovered map[*dlq.Entry]bool) error {
 	p := cfg.Policy
 	for _, w := range chosen {
 		w.Rows = 0
@@ -202,6 +243,11 @@ func stageFromStream(ctx context.Context, cfg Config, chosen map[int64]*Window, 
 			}
 			addRow(b, row, seq, evt)
 			rep.Staged++
+			for _, e := range late[seq] {
+				if e.Window == chosen[start].ID {
+					recovered[e] = true
+				}
+			}
 			if len(b.Rows) >= p.Segment.MaxRows {
 				if err := flush(start); err != nil {
 					return err

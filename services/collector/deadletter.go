@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/windrow/windrow/adapters/natsx"
 	"github.com/windrow/windrow/adapters/objstore"
 	"github.com/windrow/windrow/adapters/statestore"
 	"github.com/windrow/windrow/messages"
@@ -19,9 +20,20 @@ import (
 
 // deadLetter publishes the original event with its reason to the DLQ. The
 // source is acked at the next flush, after the DLQ stored it.
+//
+// Each dead letter has a subject of its own, named by the source sequence
+// (and the window, where an event can be dead-lettered for several), and is
+// published only if that subject is empty: an event delivered again, however
+// long after (a recreated consumer re-delivers the whole source stream), is
+// dead-lettered once, not only within the DLQ stream's duplicate window.
 func (s *Service) deadLetter(b *batch, m jetstream.Msg, seq uint64, reason, detail, windowID string) {
 	p := s.cfg.Policy
-	out := nats.NewMsg(messages.DLQSubject(p.Name))
+	subjectWindow := ""
+	if s.hop != nil {
+		// Hopping: an event can be late for several windows, one record each.
+		subjectWindow = windowID
+	}
+	out := nats.NewMsg(messages.DeadLetterSubject(p.Name, seq, subjectWindow))
 	out.Data = m.Data()
 	for k, v := range m.Headers() {
 		if k != messages.HeaderMsgID && k != "Nats-Expected-Stream" {
@@ -29,9 +41,8 @@ func (s *Service) deadLetter(b *batch, m jetstream.Msg, seq uint64, reason, deta
 		}
 	}
 	id := "dlq-" + p.Name + "-" + strconv.FormatUint(seq, 10)
-	if s.hop != nil && windowID != "" {
-		// Hopping: an event can be late for several windows, one record each.
-		id += "-" + windowID
+	if subjectWindow != "" {
+		id += "-" + subjectWindow
 	}
 	out.Header.Set(messages.HeaderMsgID, id)
 	out.Header.Set(messages.HeaderPolicy, p.Name)
@@ -249,7 +260,8 @@ func (s *Service) late(b *batch, m jetstream.Msg, seq uint64, evt int64, win win
 		s.deadLetter(b, m, seq, messages.ReasonLate, fmt.Sprintf("window %s ended %s and is sealed", win.ID(), win.End.Format(time.RFC3339)), win.ID())
 		return
 	}
-	out := nats.NewMsg(messages.LateSubject(p.Name, win.ID()))
+	// One subject per event and window, written once (see deadLetter).
+	out := nats.NewMsg(messages.LateMarkerSubject(p.Name, win.ID(), seq))
 	lateID := "late-" + p.Name + "-" + strconv.FormatUint(seq, 10)
 	if s.hop != nil {
 		lateID += "-" + win.ID()
@@ -266,12 +278,16 @@ func (s *Service) late(b *batch, m jetstream.Msg, seq uint64, evt int64, win win
 	s.stats.late.Add(1)
 }
 
+// publishAsync publishes a dead letter or late-drop marker to its own
+// subject, expecting the subject to be empty; awaitPublishes takes a refusal
+// for "stored before".
 func (s *Service) publishAsync(b *batch, m *nats.Msg) {
-	f, err := s.cfg.JS.PublishMsgAsync(m)
+	once := jetstream.WithExpectLastSequencePerSubject(0)
+	f, err := s.cfg.JS.PublishMsgAsync(m, once)
 	if err != nil {
 		// Too many outstanding publishes: wait for them, then retry once.
 		<-s.cfg.JS.PublishAsyncComplete()
-		f, err = s.cfg.JS.PublishMsgAsync(m)
+		f, err = s.cfg.JS.PublishMsgAsync(m, once)
 	}
 	if err != nil {
 		s.fail(fmt.Errorf("publish %s: %w", m.Subject, err))
@@ -280,7 +296,8 @@ func (s *Service) publishAsync(b *batch, m *nats.Msg) {
 	b.futures = append(b.futures, f)
 }
 
-// awaitPublishes waits until every dead-letter and late publish is stored.
+// awaitPublishes waits until every dead-letter and late publish is stored,
+// or was stored before: its subject already held it.
 func (s *Service) awaitPublishes(ctx context.Context, b *batch) error {
 	if err := s.err(); err != nil {
 		return err
@@ -291,6 +308,9 @@ func (s *Service) awaitPublishes(ctx context.Context, b *batch) error {
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
+			if natsx.IsWrongLastSequence(err) {
+				continue // dead-lettered by an earlier delivery
+			}
 			return fmt.Errorf("publish %s: %w", f.Msg().Subject, err)
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for dead-letter publishes: %w", ctx.Err())

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/windrow/windrow/adapters/natsx"
 	"github.com/windrow/windrow/adapters/objstore"
 	"github.com/windrow/windrow/adapters/telemetry"
 	"github.com/windrow/windrow/messages"
@@ -665,7 +666,9 @@ func (s *Service) deadLetterOverflow(ctx context.Context, st *messages.WindowSta
 		if err != nil {
 			return fmt.Errorf("key overflow: read source event %d: %w", seq, err)
 		}
-		out := nats.NewMsg(messages.DLQSubject(p.Name))
+		// One subject per event and window, written once: a window compacted
+		// again dead-letters none of its events twice.
+		out := nats.NewMsg(messages.DeadLetterSubject(p.Name, seq, st.ID()))
 		out.Data = raw.Data
 		for k, v := range raw.Header {
 			if k != messages.HeaderMsgID && k != "Nats-Expected-Stream" {
@@ -680,7 +683,7 @@ func (s *Service) deadLetterOverflow(ctx context.Context, st *messages.WindowSta
 		out.Header.Set(messages.HeaderSourceSubject, raw.Subject)
 		out.Header.Set(messages.HeaderSourceSeq, strconv.FormatUint(seq, 10))
 		out.Header.Set(messages.HeaderWindow, st.ID())
-		if _, err := s.cfg.JS.PublishMsg(ctx, out); err != nil {
+		if _, err := natsx.PublishOnce(ctx, s.cfg.JS, out); err != nil {
 			return fmt.Errorf("key overflow: dead-letter event %d: %w", seq, err)
 		}
 	}
