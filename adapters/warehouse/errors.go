@@ -1,6 +1,9 @@
 package warehouse
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // ErrTransient is wrapped by errors that may go away on their own (a locked
 // database file, a lost connection). The loader retries only these; every
@@ -27,6 +30,16 @@ var ErrRowCount = errors.New("row count mismatch")
 // ErrPostLoad is wrapped when a policy's post-load SQL fails; the whole
 // load is rolled back.
 var ErrPostLoad = errors.New("post-load SQL failed")
+
+// ErrDiskFull is wrapped when the warehouse's disk is full. It wraps
+// ErrTransient: the loader retries with backoff and the window waits,
+// instead of failing, until space is freed.
+var ErrDiskFull = fmt.Errorf("warehouse disk full: %w", ErrTransient)
+
+// ErrDamaged is wrapped when the warehouse's storage is damaged (a DuckDB
+// file that is not one). It is permanent: loading into it would fail
+// batch after batch, so it is reported when the warehouse is opened.
+var ErrDamaged = errors.New("warehouse damaged")
 
 // ErrClosed is wrapped by Load after Close.
 var ErrClosed = errors.New("warehouse closed")

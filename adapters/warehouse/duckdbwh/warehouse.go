@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" database/sql driver
@@ -125,6 +127,9 @@ func Open(cfg Config) (*Warehouse, error) {
 		}
 	}
 	cfg.Path = abs
+	if err := checkHeader(abs); err != nil {
+		return nil, err
+	}
 	if cfg.TempDir, err = filepath.Abs(cfg.TempDir); err != nil {
 		return nil, fmt.Errorf("duckdb warehouse temp directory %q: %w", cfg.TempDir, err)
 	}
@@ -307,7 +312,45 @@ func classify(err error) error {
 	if strings.Contains(msg, "Could not set lock on file") || strings.Contains(msg, "Conflicting lock") {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
+	if errors.Is(err, syscall.ENOSPC) || strings.Contains(msg, "No space left on device") {
+		return fmt.Errorf("%w: %w", warehouse.ErrDiskFull, err)
+	}
 	return err
+}
+
+// duckMagic is what a DuckDB database file holds at duckMagicAt (after
+// its 8-byte checksum).
+const (
+	duckMagic   = "DUCK"
+	duckMagicAt = 8
+)
+
+// checkHeader refuses, once, at Open, a file at path that exists and is
+// not a DuckDB database (damaged, or another file given by mistake): each
+// load would fail on it. A missing or empty file is fine (DuckDB creates
+// it).
+func checkHeader(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("duckdb warehouse %s: %w", path, err)
+	}
+	defer f.Close()
+	head := make([]byte, duckMagicAt+len(duckMagic))
+	n, err := io.ReadFull(f, head)
+	if n == 0 && (err == io.EOF || err == nil) {
+		return nil
+	}
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("duckdb warehouse %s: %w", path, err)
+	}
+	if string(head[min(n, duckMagicAt):n]) != duckMagic {
+		return fmt.Errorf("%w: %s is not a DuckDB database file (no %q header): restore it from a backup, or move it aside and "+
+			"`windrow replay` the windows to load them again into a new file; windrow will not write to it", warehouse.ErrDamaged, path, duckMagic)
+	}
+	return nil
 }
 
 // WindowCounts returns the table's row count per window id (the window start

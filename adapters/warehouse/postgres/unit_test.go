@@ -76,6 +76,10 @@ func TestClassify(t *testing.T) {
 			t.Errorf("classify(%v): transient %v, want %v", tc.err, got, tc.transient)
 		}
 	}
+	// A full disk is retried, and says so (metrics, logs).
+	if err := classify(&pgconn.PgError{Code: "53100"}); !errors.Is(err, warehouse.ErrDiskFull) || !warehouse.IsTransient(err) {
+		t.Errorf("classify(disk_full) = %v, want ErrDiskFull, transient", err)
+	}
 }
 
 func TestBindPostLoad(t *testing.T) {

@@ -308,6 +308,9 @@ func classify(err error) error {
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
+		if pgErr.Code == "53100" { // disk_full: retried with backoff, and said so
+			return fmt.Errorf("%w: %w", warehouse.ErrDiskFull, err)
+		}
 		if transientCodes[pgErr.Code] || strings.HasPrefix(pgErr.Code, "08") {
 			return fmt.Errorf("%w: %w", warehouse.ErrTransient, err)
 		}
