@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -77,6 +78,21 @@ func (c *versionCache) at(ctx context.Context, name string, version uint64) (*wi
 	}
 	c.put(p)
 	return p, nil
+}
+
+// cachedAfter returns the cached versions of a policy later than version,
+// oldest first.
+func (c *versionCache) cachedAfter(name string, version uint64) []*windows.Policy {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*windows.Policy
+	for k, p := range c.m {
+		if k.name == name && k.version > version {
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b *windows.Policy) int { return cmp.Compare(a.Version, b.Version) })
+	return out
 }
 
 // after returns the stored versions of a policy later than version, oldest
@@ -157,13 +173,16 @@ func (s *Service) authorize(ctx context.Context, cmd *messages.LoadCommand, refs
 			return nil, fmt.Errorf("batch %s (%s): %w", ref.BatchID, ref.Object, ErrChecksumMissing)
 		}
 	}
-	cands := []*windows.Policy{named}
-	t, err := match(cmd, refs, cands)
+	t, err := match(cmd, refs, []*windows.Policy{named})
 	if err == nil {
 		return t, nil
 	}
 	// Maybe a later version's settings (a policy changed while the window
-	// was open): rare, so the history is read only then.
+	// was open): rare, so the history is read only when the versions cached
+	// do not match either.
+	if t, lerr := match(cmd, refs, append([]*windows.Policy{named}, s.versions.cachedAfter(cmd.Policy, cmd.PolicyVersion)...)); lerr == nil {
+		return t, nil
+	}
 	later, lerr := s.versions.after(ctx, cmd.Policy, cmd.PolicyVersion)
 	if lerr != nil {
 		return nil, lerr
@@ -171,7 +190,7 @@ func (s *Service) authorize(ctx context.Context, cmd *messages.LoadCommand, refs
 	if len(later) == 0 {
 		return nil, err
 	}
-	if t, lerr := match(cmd, refs, append(cands, later...)); lerr == nil {
+	if t, lerr := match(cmd, refs, append([]*windows.Policy{named}, later...)); lerr == nil {
 		return t, nil
 	}
 	return nil, err // the named version's disagreement is the clearer reason
