@@ -72,7 +72,7 @@ func (s *Stack) newLoader() (*loader.Service, error) {
 	if s.cfg.WrapWarehouse != nil {
 		wh = s.cfg.WrapWarehouse(wh)
 	}
-	lcfg := loader.Config{Tracing: s.tracing[RoleLoader], JS: s.JS, Warehouse: wh, Objects: s.Store, Instance: s.cfg.Instance + "/loader", Logger: s.Log, AckWait: s.cfg.AckWait}
+	lcfg := loader.Config{Tracing: s.tracing[RoleLoader], JS: s.JS, Warehouse: wh, Objects: s.Store, Policies: s.Policies, Instance: s.cfg.Instance + "/loader", Logger: s.Log, AckWait: s.cfg.AckWait}
 	if s.Metrics != nil {
 		lcfg.OnLoad = s.Metrics.ObserveLoad
 	}

@@ -11,6 +11,7 @@ package loads
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -20,6 +21,14 @@ import (
 	"github.com/windrow/windrow/pipeline/records"
 	"github.com/windrow/windrow/windows"
 )
+
+// BatchPrefix is the object key prefix of a window run's batch files and
+// manifest: batches/<policy>/date=<window start's date in loc>/window=<window
+// id>/r<revision>. The compactor writes under it; the loader loads nothing
+// outside it.
+func BatchPrefix(policy string, loc *time.Location, windowStart time.Time, revision int) string {
+	return fmt.Sprintf("batches/%s/date=%s/window=%s/r%d", policy, windowStart.In(loc).Format("2006-01-02"), messages.WindowID(windowStart), revision)
+}
 
 // ManifestColumns returns the columns of a compacted window's batch files,
 // from its manifest: the files were written under the policy version that

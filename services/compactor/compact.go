@@ -29,7 +29,7 @@ var errLostLease = errors.New("lease lost")
 
 // BatchPrefix is the Hive-style directory of a window run's batches.
 func BatchPrefix(policy string, loc *time.Location, st *messages.WindowState) string {
-	return fmt.Sprintf("batches/%s/date=%s/window=%s/r%d", policy, st.WindowStart.In(loc).Format("2006-01-02"), st.ID(), st.Revision)
+	return loads.BatchPrefix(policy, loc, st.WindowStart, st.Revision)
 }
 
 // compact turns a sealed window owned by this instance into batches and load commands.

@@ -54,6 +54,12 @@ type Config struct {
 	// (LoadCommand.Object); the loader reads each to verify its checksum
 	// before the load. It must be the store the warehouse reads. Required.
 	Objects objstore.Store
+	// Policies are the stored policy versions every command is checked
+	// against (a *policystore.Store over the windrow_policies bucket): the
+	// loader takes table, load mode, merge key, post-load statements and
+	// columns from the version a command names, never from the message.
+	// Required.
+	Policies PolicyVersions
 	// Instance names this loader in LoadResult.Loader. Default:
 	// lifecycle.DefaultInstance()+"/loader".
 	Instance string
@@ -112,6 +118,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Objects == nil {
 		errs = append(errs, errors.New("Objects: required"))
+	}
+	if c.Policies == nil {
+		errs = append(errs, errors.New("Policies: required"))
 	}
 	if c.Policy != "" && strings.ContainsAny(c.Policy, ".*> \t\r\n") {
 		errs = append(errs, fmt.Errorf("Policy: %q must not contain '.', '*', '>' or whitespace", c.Policy))

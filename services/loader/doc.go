@@ -9,7 +9,8 @@
 // Config.Policy is set), one command at a time. Middleware, outermost first:
 //
 //   - poison (this package): a permanent failure (undecodable or invalid
-//     command, a key outside the object store, a missing object, a checksum
+//     command, a command the policy store does not vouch for, a key outside
+//     the object store, a missing object, a missing checksum, a checksum
 //     mismatch, a warehouse error not wrapping ErrTransient, a panic)
 //     publishes a LoadResult with status "failed" and the error, and the
 //     command is acked: it is not redelivered forever.
@@ -20,11 +21,26 @@
 //     read error) are retried in process with exponential backoff
 //     (Config.Retry); other errors are returned after one attempt.
 //
-// The handler decodes the command (Windrow-Type header), streams each batch
+// The handler decodes the command (Windrow-Type header), checks it against
+// the stored policy version it names (Config.Policies; see "What the loader
+// trusts" below), streams each batch
 // object from the object store (Config.Objects) to verify its SHA-256, calls
 // Warehouse.Load (adapters/warehouse) with the objects' keys, and publishes
 // a LoadResult ("loaded" or "duplicate") to windrow.result.<policy> with msg
 // id "result-<batch id>-<status>", waiting for the stream's ack.
+//
+// # What the loader trusts
+//
+// Anyone who can publish to windrow.load.> can forge a command, so the
+// loader takes from it only which window run and batches it is about. The
+// table, load mode, merge key, time column, post-load statements and
+// columns come from the stored policy version the command names (or a later
+// stored version of the policy: a window opened before a policy change),
+// cached per version, so steady state reads no KV. Every file must carry a
+// SHA-256 and lie under the policy's batch prefix of the command's window
+// and revision (loads.BatchPrefix). A command that fails these checks is
+// poison: ErrUnknownPolicy, ErrPolicyMismatch, ErrChecksumMissing,
+// ErrForeignObject.
 //
 // # Ack contract
 //

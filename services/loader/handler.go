@@ -37,8 +37,9 @@ func endSpan(span trace.Span, err error) {
 	span.End()
 }
 
-// handle loads one LoadCommand: decode, verify the checksum of each batch
-// object, load them, publish the result. Returning nil acks the command.
+// handle loads one LoadCommand: decode, check it against the stored
+// policy (authorize), verify the checksum of each batch object, load them,
+// publish the result. Returning nil acks the command.
 //
 // Each attempt is a "loader.load" span, a child of the compactor's span
 // that published the command (its traceparent header); a retried load shows
@@ -70,20 +71,23 @@ func (s *Service) handle(msg *message.Message) (err error) {
 	if !cmd.WholeWindow() {
 		refs = []messages.BatchRef{{BatchID: cmd.BatchID, Object: cmd.Object, Rows: cmd.Rows, SHA256: cmd.SHA256}}
 	}
-	objects := make([]string, len(refs))
+	// Where and how to load comes from the stored policy, not the message.
+	t, err := s.authorize(ctx, &cmd, refs)
+	if err != nil {
+		return fmt.Errorf("load command %s: %w", cmd.BatchID, err)
+	}
 	vctx, verify := s.tracer.Start(ctx, "loader.verify_checksum", trace.WithAttributes(attribute.Int("windrow.files", len(refs))))
-	for i, ref := range refs {
+	for _, ref := range refs {
 		if err := verifySHA256(vctx, s.cfg.Objects, ref.Object, ref.SHA256); err != nil {
 			err = fmt.Errorf("batch %s: %w", ref.BatchID, err)
 			endSpan(verify, err)
 			return err
 		}
-		objects[i] = ref.Object
 	}
 	verify.End()
 	wctx, tx := s.tracer.Start(ctx, "loader.warehouse_transaction", trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("db.operation.name", "load batch"), attribute.String("db.collection.name", cmd.Table)))
-	b := batchOf(&cmd, objects)
+		trace.WithAttributes(attribute.String("db.operation.name", "load batch"), attribute.String("db.collection.name", t.table)))
+	b := batchOf(&cmd, t)
 	rows, dup, err := s.cfg.Warehouse.Load(wctx, b)
 	if err == nil {
 		tx.SetAttributes(attribute.Int64("windrow.rows", rows), attribute.Bool("windrow.duplicate", dup))
@@ -125,14 +129,16 @@ func onLoadStatus(outcome messages.LoadStatus, err error) string {
 	return string(outcome)
 }
 
-// batchOf is the warehouse's view of cmd: its objects are the command's
-// object, or every batch object of a whole-window load.
-func batchOf(cmd *messages.LoadCommand, objects []string) warehouse.Batch {
+// batchOf is the warehouse's view of cmd: table, mode, merge key, time
+// column, post-load statements, columns and objects as authorize checked
+// them against the stored policy; the objects are the command's object, or
+// every batch object of a whole-window load.
+func batchOf(cmd *messages.LoadCommand, t *trusted) warehouse.Batch {
 	return warehouse.Batch{
-		ID: cmd.BatchID, Policy: cmd.Policy, PolicyVersion: cmd.PolicyVersion, Table: cmd.Table,
-		Columns: cmd.Columns, Objects: objects, WindowStart: cmd.WindowStart, WindowEnd: cmd.WindowEnd,
+		ID: cmd.BatchID, Policy: cmd.Policy, PolicyVersion: cmd.PolicyVersion, Table: t.table,
+		Columns: t.columns, Objects: t.objects, WindowStart: cmd.WindowStart, WindowEnd: cmd.WindowEnd,
 		Revision: cmd.Revision, Part: cmd.Part, Rows: cmd.Rows,
-		Mode: cmd.Mode, MergeKey: cmd.MergeKey, TimeColumn: cmd.TimeColumn, PostLoad: cmd.PostLoad, Replay: cmd.Replay,
+		Mode: t.mode, MergeKey: t.mergeKey, TimeColumn: t.timeColumn, PostLoad: t.postLoad, Replay: cmd.Replay,
 	}
 }
 
@@ -157,10 +163,13 @@ func (s *Service) publishResult(ctx context.Context, res *messages.LoadResult) e
 }
 
 // verifySHA256 streams the object key from store and compares its SHA-256
-// with want (hex); an empty want skips the check but still requires the
-// object. A missing object wraps ErrFileMissing, a mismatch ErrChecksum, an
-// invalid key is an error (all permanent); other I/O errors are transient.
+// with want (hex). An empty want wraps ErrChecksumMissing, a missing object
+// ErrFileMissing, a mismatch ErrChecksum, an invalid key is an error (all
+// permanent); other I/O errors are transient.
 func verifySHA256(ctx context.Context, store objstore.Store, key, want string) error {
+	if want == "" {
+		return fmt.Errorf("%w: %s", ErrChecksumMissing, key)
+	}
 	obj, err := store.Open(ctx, key)
 	switch {
 	case errors.Is(err, objstore.ErrNotFound):
@@ -171,9 +180,6 @@ func verifySHA256(ctx context.Context, store objstore.Store, key, want string) e
 		return fmt.Errorf("open object %q: %w: %w", key, ErrTransient, err)
 	}
 	defer obj.Close()
-	if want == "" {
-		return nil
-	}
 	err = objstore.Verify(ctx, key, obj, want)
 	switch {
 	case err == nil:

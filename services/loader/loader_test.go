@@ -17,6 +17,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/windrow/windrow/adapters/objstore/local"
+	"github.com/windrow/windrow/adapters/policystore"
 	"github.com/windrow/windrow/adapters/warehouse"
 	"github.com/windrow/windrow/adapters/warehouse/duckdbwh"
 	"github.com/windrow/windrow/internal/testkit"
@@ -29,17 +30,45 @@ const policy = "daily_sales"
 
 var t0 = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 
+// salesPolicy is the stored policy the tests' commands are built from:
+// its table, mode and columns are those of putBatch's commands.
+const salesPolicy = `name: daily_sales
+source: {stream: SALES, subjects: [sales.>]}
+schema:
+  fields:
+    - {name: store_id, type: string, required: true}
+    - {name: amount, type: float64, required: true}
+    - {name: sold_at, type: timestamp, required: true}
+    - {name: qty, type: int64}
+time: {field: sold_at}
+window: {size: 1h}
+load: {table: sales}
+`
+
 type env struct {
-	js    jetstream.JetStream
-	store *local.Store
+	js       jetstream.JetStream
+	store    *local.Store
+	policies *policystore.Store
+	version  uint64 // the stored version of salesPolicy
 }
 
-// newEnv starts a JetStream server with windrow's streams, and an object
-// store, for the test.
+// newEnv starts a JetStream server with windrow's streams, an object
+// store and the policies bucket holding salesPolicy, for the test.
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	k := testkit.New(t)
-	return &env{js: k.JS, store: k.Store}
+	policies := policystore.New(k.Topology.Policies)
+	p, err := policies.Apply(context.Background(), "daily_sales.yaml", []byte(salesPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{js: k.JS, store: k.Store, policies: policies, version: p.Version}
+}
+
+// batchKey is the object key of a batch file of the test window, under the
+// policy's batch prefix (compactor.BatchPrefix).
+func batchKey(part int) string {
+	return fmt.Sprintf("batches/%s/date=%s/window=%s/r0/part-%04d.parquet", policy, t0.Format("2006-01-02"), messages.WindowID(t0), part)
 }
 
 // record is a batch row: policy columns plus _source_seq.
@@ -76,13 +105,13 @@ func (e *env) putBatch(t *testing.T, part, parts, n int) *messages.LoadCommand {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	key := fmt.Sprintf("batches/%s/window=%s/r0/part-%04d.parquet", policy, messages.WindowID(t0), part)
+	key := batchKey(part)
 	sha, err := e.store.Put(context.Background(), key, buf.Bytes())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &messages.LoadCommand{
-		BatchID: messages.BatchID(policy, t0, 0, part), Policy: policy, PolicyVersion: 1,
+		BatchID: messages.BatchID(policy, t0, 0, part), Policy: policy, PolicyVersion: e.version,
 		WindowStart: t0, WindowEnd: t0.Add(time.Hour), Part: part, Parts: parts, Table: "sales", Mode: "append",
 		Object: key, Rows: int64(n), Bytes: int64(buf.Len()), SHA256: sha, Columns: columns(),
 		Manifest: "batches/manifest.json", CreatedAt: t0.Add(2 * time.Hour),
@@ -169,7 +198,7 @@ func (e *env) consumerRedelivered(t *testing.T) int {
 func (e *env) start(t *testing.T, wh warehouse.Warehouse) *loader.Service {
 	t.Helper()
 	svc, err := loader.New(loader.Config{
-		JS: e.js, Warehouse: wh, Objects: e.store, Instance: "loader-test", AckWait: 5 * time.Second,
+		JS: e.js, Warehouse: wh, Objects: e.store, Policies: e.policies, Instance: "loader-test", AckWait: 5 * time.Second,
 		Retry: loader.RetryConfig{InitialInterval: 10 * time.Millisecond, MaxInterval: 100 * time.Millisecond},
 	})
 	if err != nil {
@@ -273,7 +302,7 @@ func TestPoisonCommandsAreReportedAndTerminated(t *testing.T) {
 	}
 
 	missing := e.putBatch(t, 0, 4, 5)
-	missing.Object = "batches/nowhere.parquet"
+	missing.Object = batchKey(9) // under the prefix, never written
 	e.publish(t, missing, missing.MsgID())
 
 	badSum := e.putBatch(t, 1, 4, 5)
@@ -303,7 +332,7 @@ func TestPoisonCommandsAreReportedAndTerminated(t *testing.T) {
 	for id, want := range map[string]string{
 		missing.BatchID:  loader.ErrFileMissing.Error(),
 		badSum.BatchID:   loader.ErrChecksum.Error(),
-		badTable.BatchID: duckdbwh.ErrInvalidIdentifier.Error(),
+		badTable.BatchID: loader.ErrPolicyMismatch.Error(), // refused before the warehouse sees it
 	} {
 		if !strings.Contains(failed[id], want) {
 			t.Errorf("failed result of %s: error %q, want it to mention %q", id, failed[id], want)
@@ -405,7 +434,7 @@ func TestShutdownFinishesCommandInFlight(t *testing.T) {
 	cmd := e.putBatch(t, 0, 1, 5)
 	e.publish(t, cmd, cmd.MsgID())
 
-	svc, err := loader.New(loader.Config{JS: e.js, Warehouse: wh, Objects: e.store, AckWait: 5 * time.Second})
+	svc, err := loader.New(loader.Config{JS: e.js, Warehouse: wh, Objects: e.store, Policies: e.policies, AckWait: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,7 +472,7 @@ func TestShutdownFinishesCommandInFlight(t *testing.T) {
 
 func TestRunFailsWithoutLoadStream(t *testing.T) {
 	_, js := testnats.Connect(t, testnats.RunServer(t)) // not provisioned
-	svc, err := loader.New(loader.Config{JS: js, Warehouse: &flakyWarehouse{}, Objects: &local.Store{}})
+	svc, err := loader.New(loader.Config{JS: js, Warehouse: &flakyWarehouse{}, Objects: &local.Store{}, Policies: &policystore.Store{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -460,7 +489,7 @@ func TestRunFailsWithoutLoadStream(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	_, err := loader.New(loader.Config{Policy: "a.b", AckWait: time.Millisecond,
 		Retry: loader.RetryConfig{InitialInterval: time.Second, MaxInterval: time.Millisecond, Multiplier: 0.5}})
-	for _, want := range []string{"JS: required", "Warehouse: required", "Objects: required", "Policy:", "AckWait:",
+	for _, want := range []string{"JS: required", "Warehouse: required", "Objects: required", "Policies: required", "Policy:", "AckWait:",
 		"Retry.MaxInterval", "Retry.Multiplier"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not mention %q", err, want)

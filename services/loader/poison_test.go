@@ -41,6 +41,9 @@ func (noWarehouse) Close() error                                               {
 // noObjects is an object store the poison middleware never reads.
 type noObjects struct{ objstore.Store }
 
+// noPolicies is a policy store the poison middleware never reads.
+type noPolicies struct{ PolicyVersions }
+
 // TestPoison pins the poison middleware: a permanent failure, panics
 // included, is reported as a failed LoadResult and acked; a transient one, a
 // failure during shutdown, or a failed report leaves the command to
@@ -84,7 +87,7 @@ func TestPoison(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			js := &publishJS{err: tt.publishErr}
-			s, err := New(Config{JS: js, Warehouse: noWarehouse{}, Objects: noObjects{}, Instance: "test"})
+			s, err := New(Config{JS: js, Warehouse: noWarehouse{}, Objects: noObjects{}, Policies: noPolicies{}, Instance: "test"})
 			if err != nil {
 				t.Fatal(err)
 			}

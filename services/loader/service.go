@@ -35,6 +35,8 @@ type Service struct {
 	sub    *wmjetstream.Subscriber
 	router *message.Router
 	tracer trace.Tracer
+	// versions caches the stored policy versions commands are checked against.
+	versions *versionCache
 
 	loaded, duplicates, failed, rows atomic.Int64
 
@@ -78,7 +80,7 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loader: router: %w", err)
 	}
-	s := &Service{cfg: cfg, log: log, sub: sub, router: router, tracer: cfg.Tracing.Tracer(), runDone: make(chan struct{})}
+	s := &Service{cfg: cfg, log: log, sub: sub, router: router, tracer: cfg.Tracing.Tracer(), versions: newVersionCache(cfg.Policies), runDone: make(chan struct{})}
 	// Outermost first: poison sees the final error after recovery and
 	// retries; a panic is not retried (Recoverer is outside Retry).
 	router.AddMiddleware(s.poison, middleware.Recoverer, retry(cfg.Retry, wlog))

@@ -65,9 +65,9 @@ func TestVerifySHA256Classifies(t *testing.T) {
 		wantTransient bool
 	}{
 		{"match", store, "batches/b.parquet", sha, nil, false},
-		{"no checksum, object present", store, "batches/b.parquet", "", nil, false},
+		{"no checksum, object present", store, "batches/b.parquet", "", ErrChecksumMissing, false},
 		{"missing", store, "batches/nowhere.parquet", sha, ErrFileMissing, false},
-		{"missing without checksum", store, "batches/nowhere.parquet", "", ErrFileMissing, false},
+		{"missing without checksum", store, "batches/nowhere.parquet", "", ErrChecksumMissing, false},
 		{"mismatch", store, "batches/b.parquet", sha[1:] + "0", ErrChecksum, false},
 		{"invalid key", store, "../outside", sha, objstore.ErrInvalidKey, false},
 		{"open fails", failingStore{Store: store, open: ioErr}, "batches/b.parquet", sha, ioErr, true},
