@@ -291,6 +291,9 @@ func (s *Service) consumer(ctx context.Context) (jetstream.Consumer, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, w := range natsx.SourceStreamWarnings(stream.CachedInfo().Config) {
+		s.log.Warn("source stream can lose events: "+w, "stream", p.Source.Stream)
+	}
 	maxAckPending := max(4*p.Segment.MaxRows, 20000)
 	cfg := jetstream.ConsumerConfig{
 		Durable:       messages.CollectorConsumer(p.Name),
