@@ -14,8 +14,6 @@ import (
 
 // SourceLoss is what a policy's source stream no longer holds.
 type SourceLoss struct {
-	// Held is the stream's messages on the policy's subjects.
-	Held int64
 	// Removed is the messages the stream no longer holds, on any subject:
 	// those below its first sequence and the deleted ones above it.
 	Removed int64
@@ -34,23 +32,23 @@ type SourceLoss struct {
 }
 
 // SourceExpired reads what a policy's source stream removed before the
-// collectors reached it. See docs/decisions/0009-source-stream-limits.md
+// collectors reached it: one stream info (two with interior deletes) and
+// one consumer info. See docs/decisions/0009-source-stream-limits.md
 // for what is exact.
 func SourceExpired(ctx context.Context, js jetstream.JetStream, p *windows.Policy) (*SourceLoss, error) {
 	stream, err := js.Stream(ctx, p.Source.Stream)
 	if err != nil {
 		return nil, fmt.Errorf("source stream %s: %w", p.Source.Stream, err)
 	}
-	held, err := heldMessages(ctx, stream, p)
-	if err != nil {
-		return nil, err
+	info, err := stream.Info(ctx)
+	if err == nil && info.State.NumDeleted > 0 {
+		info, err = stream.Info(ctx, jetstream.WithDeletedDetails(true))
 	}
-	info, err := stream.Info(ctx, jetstream.WithDeletedDetails(true))
 	if err != nil {
 		return nil, fmt.Errorf("source stream %s: %w", p.Source.Stream, err)
 	}
 	st := info.State
-	out := &SourceLoss{Held: held, Exact: natsx.HoldsOnly(info.Config.Subjects, p.Source.Subjects), Limits: natsx.SourceStreamWarnings(info.Config)}
+	out := &SourceLoss{Exact: natsx.HoldsOnly(info.Config.Subjects, p.Source.Subjects), Limits: natsx.SourceStreamWarnings(info.Config)}
 	if st.LastSeq >= st.Msgs {
 		out.Removed = int64(st.LastSeq - st.Msgs)
 	}
@@ -79,7 +77,11 @@ func SourceExpired(ctx context.Context, js jetstream.JetStream, p *windows.Polic
 }
 
 // heldMessages counts the stream's messages on the policy's subjects.
-func heldMessages(ctx context.Context, stream jetstream.Stream, p *windows.Policy) (int64, error) {
+func heldMessages(ctx context.Context, js jetstream.JetStream, p *windows.Policy) (int64, error) {
+	stream, err := js.Stream(ctx, p.Source.Stream)
+	if err != nil {
+		return 0, fmt.Errorf("source stream %s: %w", p.Source.Stream, err)
+	}
 	var n int64
 	for _, subject := range p.Source.Subjects {
 		info, err := stream.Info(ctx, jetstream.WithSubjectFilter(subject))

@@ -171,7 +171,9 @@ func Reconcile(ctx context.Context, js jetstream.JetStream, states *statestore.S
 	if err != nil {
 		return nil, err
 	}
-	r.Published = loss.Held
+	if r.Published, err = heldMessages(ctx, js, p); err != nil {
+		return nil, err
+	}
 	limits := ""
 	if len(loss.Limits) > 0 {
 		limits = " (" + strings.Join(loss.Limits, "; ") + ")"
@@ -224,7 +226,11 @@ func (w *WindowReconciliation) problem(format string, args ...any) {
 func (r *Reconciliation) Summary() string {
 	var b strings.Builder
 	if r.Note != "" {
-		fmt.Fprintf(&b, "published %d; loaded %d window rows, dead-lettered %d, late-dropped %d (%s)", r.Published, r.Rows, r.DeadLetters, r.LateDropped, r.Note)
+		fmt.Fprintf(&b, "published %d; loaded %d window rows, dead-lettered %d, late-dropped %d", r.Published, r.Rows, r.DeadLetters, r.LateDropped)
+		if r.Expired > 0 {
+			fmt.Fprintf(&b, ", expired %d (removed by the source stream before they were collected: lost)", r.Expired)
+		}
+		fmt.Fprintf(&b, " (%s)", r.Note)
 		return b.String()
 	}
 	fmt.Fprintf(&b, "published %d = loaded %d + dead-lettered %d + late-dropped %d", r.Published, r.Rows, r.DeadLetters, r.LateDropped)
