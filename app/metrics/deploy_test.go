@@ -154,7 +154,7 @@ func TestAlertRules(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"WindrowCollectorLagGrowing", "WindrowWatermarkStalled", "WindrowWindowsPastSLA",
+	for _, want := range []string{"WindrowCollectorLagGrowing", "WindrowSourceExpired", "WindrowWatermarkStalled", "WindrowWindowsPastSLA",
 		"WindrowWindowsFailed", "WindrowDeadLetterSpike", "WindrowNotReady"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("alert %s missing", want)
