@@ -82,7 +82,9 @@ const managedDescription = "events collected by windrow"
 // stream is created (file storage, 2 minute duplicate window). A stream
 // windrow created gets missing subjects added; any other stream that lacks a
 // wanted subject is an error naming both: windrow does not change streams it
-// did not create.
+// did not create. A stream with work-queue retention is refused
+// (ErrUnsafeSourceStream); limits that can remove events before they are
+// collected are for the caller to report (SourceStreamWarnings).
 //
 // JetStream has no compare-and-set for stream configurations, so adding
 // subjects is a read-modify-write; it runs under a lock (a key in the
@@ -109,6 +111,9 @@ func EnsureSourceStream(ctx context.Context, js jetstream.JetStream, stream stri
 			return nil, fmt.Errorf("source stream %s: %w", stream, err)
 		}
 		cfg := s.CachedInfo().Config
+		if err := checkSourceStream(cfg); err != nil {
+			return nil, err
+		}
 		missing := missingSubjects(cfg.Subjects, subjects)
 		if len(missing) == 0 {
 			return s, nil

@@ -38,8 +38,10 @@ type ClusterConfig struct {
 // snapshot, so that a scrape reads memory only:
 //
 //   - every Interval, one bounded refresh reads the policies bucket, the
-//     collector consumer of each policy (one consumer info request) and its
-//     watermark (one KV get);
+//     collector consumer of each policy (one consumer info request), its
+//     source stream (one stream info, two with interior deletes, and one
+//     more consumer info: inspect.SourceExpired) and its watermark (one KV
+//     get);
 //   - the windows bucket is watched: an index of each window's status, end,
 //     load time and batch counts is kept up to date from the bucket's
 //     updates, never by listing every state again. The aggregates (windows
@@ -71,6 +73,11 @@ type PolicySnapshot struct {
 	// false while the consumer does not exist or could not be read.
 	Lag    int64
 	HasLag bool
+	// Expired is the events the source stream removed before the
+	// collectors' consumer reached them (inspect.SourceExpired); HasExpired
+	// is false while the stream does not exist or could not be read.
+	Expired    int64
+	HasExpired bool
 	// Watermark is the policy's watermark in the watermarks bucket; zero
 	// before the compactor published one.
 	Watermark time.Time
@@ -188,6 +195,13 @@ func (c *Cluster) Refresh(ctx context.Context) error {
 			errs = append(errs, err)
 			old := prev.Policies[p.Name]
 			ps.Lag, ps.HasLag = old.Lag, old.HasLag // keep the last known value
+		}
+		if loss, err := inspect.SourceExpired(ctx, c.cfg.JS, p); err == nil {
+			ps.Expired, ps.HasExpired = loss.Expired, true
+		} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			errs = append(errs, err)
+			old := prev.Policies[p.Name]
+			ps.Expired, ps.HasExpired = old.Expired, old.HasExpired
 		}
 		if wm, ok, err := c.cfg.Watermarks.Get(ctx, p.Name); err != nil {
 			errs = append(errs, fmt.Errorf("watermark of %s: %w", p.Name, err))

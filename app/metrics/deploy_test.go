@@ -34,6 +34,7 @@ var labels = map[string][]string{
 	"windrow_loader_rows_total":                    {},
 	"windrow_loader_load_duration_seconds":         {"policy", "status"},
 	"windrow_collector_consumer_lag":               {"policy"},
+	"windrow_source_expired":                       {"policy"},
 	"windrow_watermark_lag_seconds":                {"policy"},
 	"windrow_watermark_stalled_seconds":            {"policy"},
 	"windrow_windows":                              {"policy", "status"},
@@ -153,7 +154,7 @@ func TestAlertRules(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"WindrowCollectorLagGrowing", "WindrowWatermarkStalled", "WindrowWindowsPastSLA",
+	for _, want := range []string{"WindrowCollectorLagGrowing", "WindrowSourceExpired", "WindrowWatermarkStalled", "WindrowWindowsPastSLA",
 		"WindrowWindowsFailed", "WindrowDeadLetterSpike", "WindrowNotReady"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("alert %s missing", want)

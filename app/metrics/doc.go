@@ -36,6 +36,7 @@ var Names = []string{
 	"windrow_loader_rows_total",
 	"windrow_loader_load_duration_seconds",
 	"windrow_collector_consumer_lag",
+	"windrow_source_expired",
 	"windrow_watermark_lag_seconds",
 	"windrow_watermark_stalled_seconds",
 	"windrow_windows",

@@ -134,6 +134,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 		{"windrow_loader_rows_total", nil, good},
 		{"windrow_loader_load_duration_seconds", ps("loaded"), float64(batches)},
 		{"windrow_collector_consumer_lag", pol, 0},
+		{"windrow_source_expired", pol, 0},
 		{"windrow_windows", ps("OPEN"), 1},
 		{"windrow_windows", ps("SEALED"), 0},
 		{"windrow_windows", ps("COMPACTED"), 0},

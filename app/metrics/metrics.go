@@ -164,6 +164,8 @@ func (m *Metrics) instruments(meter metric.Meter) error {
 	errs = append(errs, err)
 	// Cluster view (per policy), from NATS, cached.
 	lag := gauge("windrow.collector.consumer.lag", "{message}", "Messages of the source stream the policy's collectors have not staged yet: pending plus delivered-unacked of the collector consumer.")
+	expired := gauge("windrow.source.expired", "{event}", "Events the policy's source stream removed (its limits) before the collectors delivered them: lost upstream of windrow. "+
+		"Counts messages of any subject when the stream holds other subjects than the policy's.")
 	wmLag, err := meter.Float64ObservableGauge("windrow.watermark.lag", metric.WithUnit("s"),
 		metric.WithDescription("Wall clock minus the policy's watermark (at least max_out_of_order); large during a backfill."))
 	errs = append(errs, err)
@@ -222,6 +224,9 @@ func (m *Metrics) instruments(meter metric.Meter) error {
 			if ps.HasLag {
 				o.ObserveInt64(lag, ps.Lag, a)
 			}
+			if ps.HasExpired {
+				o.ObserveInt64(expired, ps.Expired, a)
+			}
 			if !ps.Watermark.IsZero() {
 				o.ObserveFloat64(wmLag, max(now.Sub(ps.Watermark).Seconds(), 0), a)
 				if !ps.WatermarkMoved.IsZero() {
@@ -240,7 +245,7 @@ func (m *Metrics) instruments(meter metric.Meter) error {
 			o.ObserveInt64(batchesLoaded, ps.BatchesLoaded, a)
 		}
 		return nil
-	}, lag, wmLag, wmStalled, windowsG, pastSLA, slaMissed, batches, batchesLoaded)
+	}, lag, expired, wmLag, wmStalled, windowsG, pastSLA, slaMissed, batches, batchesLoaded)
 	if err != nil {
 		return err
 	}

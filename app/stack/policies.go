@@ -14,14 +14,28 @@ import (
 )
 
 // ApplyPolicy validates and stores one policy file and makes sure its source
-// stream exists, so that producers can publish right away.
+// stream exists, so that producers can publish right away. Limits of an
+// existing stream that can remove events before they are collected are
+// logged at warn level (natsx.SourceStreamWarnings); a stream windrow
+// refuses to collect from is an error.
 func (s *Stack) ApplyPolicy(ctx context.Context, filename string, data []byte) (*windows.Policy, error) {
+	parsed, err := windows.ParsePolicy(filename, data)
+	if err != nil {
+		return nil, err
+	}
+	if err := natsx.CheckSourceStream(ctx, s.JS, parsed.Source.Stream); err != nil {
+		return nil, fmt.Errorf("policy %s: not applied: %w", parsed.Name, err)
+	}
 	p, err := s.Policies.Apply(ctx, filename, data)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := natsx.EnsureSourceStream(ctx, s.JS, p.Source.Stream, p.Source.Subjects); err != nil {
+	stream, err := natsx.EnsureSourceStream(ctx, s.JS, p.Source.Stream, p.Source.Subjects)
+	if err != nil {
 		return nil, fmt.Errorf("policy %s: %w", p.Name, err)
+	}
+	for _, w := range natsx.SourceStreamWarnings(stream.CachedInfo().Config) {
+		s.Log.Warn("source stream can lose events: "+w, "policy", p.Name, "stream", p.Source.Stream)
 	}
 	return p, nil
 }

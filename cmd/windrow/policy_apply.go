@@ -56,6 +56,11 @@ func (c *policyCmd) apply(ctx context.Context, args []string) error {
 			fmt.Fprintf(c.out, "%s: %s\n", name, dryRunStatus(plan))
 			continue
 		}
+		if err := natsx.CheckSourceStream(ctx, s.JS, f.policy.Source.Stream); err != nil {
+			fmt.Fprintf(c.errOut, "%s: not applied: %v\n", name, err)
+			failed++
+			continue
+		}
 		if c.beforeStore != nil {
 			c.beforeStore(ctx, s, name)
 		}
@@ -79,9 +84,14 @@ func (c *policyCmd) apply(ctx context.Context, args []string) error {
 			fmt.Fprintf(c.out, "%s: updated v%d → v%d\n", name, plan.Current.Version, p.Version)
 		}
 		// Producers can publish once the source stream holds the subjects.
-		if _, err := natsx.EnsureSourceStream(ctx, s.JS, p.Source.Stream, p.Source.Subjects); err != nil {
+		stream, err := natsx.EnsureSourceStream(ctx, s.JS, p.Source.Stream, p.Source.Subjects)
+		if err != nil {
 			fmt.Fprintf(c.errOut, "%s: stored, but its source stream is not ready: %v\n", name, err)
 			failed++
+			continue
+		}
+		for _, w := range natsx.SourceStreamWarnings(stream.CachedInfo().Config) {
+			fmt.Fprintf(c.errOut, "%s: WARNING: %s\n", name, w)
 		}
 	}
 	if failed > 0 {

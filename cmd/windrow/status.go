@@ -67,6 +67,11 @@ func runStatus(ctx context.Context, args []string) error {
 		} else {
 			fmt.Printf("  collector lag: unknown (%v)\n", err)
 		}
+		if loss, err := inspect.SourceExpired(ctx, s.JS, p); err != nil {
+			fmt.Printf("  source stream: unknown (%v)\n", err)
+		} else {
+			printSourceLoss(p.Source.Stream, loss)
+		}
 		dl, err := inspect.CountDeadLetters(ctx, s.JS, p.Name)
 		if err != nil {
 			return err
@@ -160,4 +165,18 @@ func stateLabel(w *messages.WindowState, due bool) string {
 		state += fmt.Sprintf(" →%d carried", w.CarryRows)
 	}
 	return state
+}
+
+// printSourceLoss shows the events the source stream removed before they
+// were collected, and the limits that can remove more.
+func printSourceLoss(stream string, loss *inspect.SourceLoss) {
+	switch {
+	case loss.Expired > 0 && loss.Exact:
+		fmt.Printf("  EXPIRED: %d events removed by source stream %s before they were collected (lost upstream of windrow)\n", loss.Expired, stream)
+	case loss.Expired > 0:
+		fmt.Printf("  EXPIRED?: source stream %s removed %d messages before the collectors reached them; it holds other subjects too, so how many were this policy's is not known\n", stream, loss.Expired)
+	}
+	for _, w := range loss.Limits {
+		fmt.Printf("  source stream limit: %s\n", w)
+	}
 }

@@ -29,12 +29,13 @@ type WindowReconciliation struct {
 }
 
 // Reconciliation is a policy's numbers: per window, and the policy-wide
-// balance of published = loaded + dead-lettered + late-dropped + in flight.
+// balance of published = loaded + dead-lettered + late-dropped + expired +
+// in flight.
 type Reconciliation struct {
 	Policy  *windows.Policy
 	Windows []*WindowReconciliation
 
-	Published   int64 // events in the source stream on the policy's subjects
+	Published   int64 // events in the source stream on the policy's subjects, with those it removed (see Expired)
 	Rows        int64 // distinct events in compacted or loaded windows
 	Staging     int64 // rows staged in windows not yet compacted (duplicates included)
 	DeadLetters int64 // every dead letter, late ones (late: dlq) included
@@ -49,8 +50,14 @@ type Reconciliation struct {
 	// loaded after all (a rebuild from the stream): counted in Rows only.
 	// Neither is in DeadLetters or LateDropped.
 	Discarded, Recovered int64
-	InFlight             int64 // messages pending or unacked at the collectors' consumer
-	Problems             []string
+	// Expired counts events the source stream removed (its limits) before
+	// the collectors' consumer delivered them: lost upstream of windrow,
+	// always flagged. Counted only when the stream holds nothing but the
+	// policy's subjects; Published then includes every event the stream
+	// removed, collected or not (see SourceExpired).
+	Expired  int64
+	InFlight int64 // messages pending or unacked at the collectors' consumer
+	Problems []string
 	// Note explains a check that does not apply to the policy.
 	Note string
 }
@@ -160,13 +167,36 @@ func Reconcile(ctx context.Context, js jetstream.JetStream, states *statestore.S
 		}
 	}
 
-	if r.Published, err = published(ctx, js, p); err != nil {
+	loss, err := SourceExpired(ctx, js, p)
+	if err != nil {
 		return nil, err
+	}
+	if r.Published, err = heldMessages(ctx, js, p); err != nil {
+		return nil, err
+	}
+	limits := ""
+	if len(loss.Limits) > 0 {
+		limits = " (" + strings.Join(loss.Limits, "; ") + ")"
+	}
+	switch {
+	case loss.Exact:
+		// The stream holds the policy's events only: what it removed was
+		// published too, collected before (accounted for below) or not
+		// (expired).
+		r.Published += loss.Removed
+		r.Expired = loss.Expired
+		if r.Expired > 0 {
+			r.Problems = append(r.Problems, fmt.Sprintf("expired %d: source stream %s removed %d events before windrow collected them; they were lost upstream of windrow%s",
+				r.Expired, p.Source.Stream, r.Expired, limits))
+		}
+	case loss.Expired > 0:
+		r.Problems = append(r.Problems, fmt.Sprintf("source stream %s removed %d messages before windrow's collectors reached them; it holds other subjects than the policy's too, "+
+			"so how many were the policy's events is not known: events may have been lost upstream of windrow%s", p.Source.Stream, loss.Expired, limits))
 	}
 	if lag, err := CollectorLag(ctx, js, p.Source.Stream, p.Name); err == nil {
 		r.InFlight = int64(lag.Pending) + int64(lag.AckPending)
 	}
-	accounted := r.Rows + r.DeadLetters + r.LateDropped + r.Redriven + r.Discarded
+	accounted := r.Rows + r.DeadLetters + r.LateDropped + r.Redriven + r.Discarded + r.Expired
 	if p.Window.Kind == windows.Hopping || slices.ContainsFunc(p.WindowHistory, func(h windows.PastShape) bool { return h.Kind == windows.Hopping }) {
 		// An event is in size/slide windows (fewer at the edges of the
 		// stream), and late for some of them: the policy-wide balance is not
@@ -176,8 +206,12 @@ func Reconcile(ctx context.Context, js jetstream.JetStream, states *statestore.S
 	}
 	switch {
 	case r.Staging == 0 && r.InFlight == 0 && accounted != r.Published:
-		r.Problems = append(r.Problems, fmt.Sprintf("published %d ≠ loaded %d + dead-lettered %d + late-dropped %d + redriven %d + discarded %d = %d",
-			r.Published, r.Rows, r.DeadLetters, r.LateDropped, r.Redriven, r.Discarded, accounted))
+		msg := fmt.Sprintf("published %d ≠ loaded %d + dead-lettered %d + late-dropped %d + redriven %d + discarded %d + expired %d = %d",
+			r.Published, r.Rows, r.DeadLetters, r.LateDropped, r.Redriven, r.Discarded, r.Expired, accounted)
+		if loss.Exact && loss.Removed > 0 && accounted < r.Published {
+			msg += fmt.Sprintf(" (the source stream removed %d events; those the collectors' consumer skipped while running are not told apart from collected ones: they may be the missing ones)", loss.Removed)
+		}
+		r.Problems = append(r.Problems, msg)
 	case accounted > r.Published:
 		r.Problems = append(r.Problems, fmt.Sprintf("more accounted for (%d) than published (%d)", accounted, r.Published))
 	}
@@ -188,30 +222,15 @@ func (w *WindowReconciliation) problem(format string, args ...any) {
 	w.Problems = append(w.Problems, fmt.Sprintf(format, args...))
 }
 
-// published counts the source stream's messages on the policy's subjects.
-func published(ctx context.Context, js jetstream.JetStream, p *windows.Policy) (int64, error) {
-	stream, err := js.Stream(ctx, p.Source.Stream)
-	if err != nil {
-		return 0, fmt.Errorf("source stream %s: %w", p.Source.Stream, err)
-	}
-	var n int64
-	for _, subject := range p.Source.Subjects {
-		info, err := stream.Info(ctx, jetstream.WithSubjectFilter(subject))
-		if err != nil {
-			return 0, fmt.Errorf("source stream %s: %w", p.Source.Stream, err)
-		}
-		for _, c := range info.State.Subjects {
-			n += int64(c)
-		}
-	}
-	return n, nil
-}
-
 // Summary renders the policy-wide balance in one line.
 func (r *Reconciliation) Summary() string {
 	var b strings.Builder
 	if r.Note != "" {
-		fmt.Fprintf(&b, "published %d; loaded %d window rows, dead-lettered %d, late-dropped %d (%s)", r.Published, r.Rows, r.DeadLetters, r.LateDropped, r.Note)
+		fmt.Fprintf(&b, "published %d; loaded %d window rows, dead-lettered %d, late-dropped %d", r.Published, r.Rows, r.DeadLetters, r.LateDropped)
+		if r.Expired > 0 {
+			fmt.Fprintf(&b, ", expired %d (removed by the source stream before they were collected: lost)", r.Expired)
+		}
+		fmt.Fprintf(&b, " (%s)", r.Note)
 		return b.String()
 	}
 	fmt.Fprintf(&b, "published %d = loaded %d + dead-lettered %d + late-dropped %d", r.Published, r.Rows, r.DeadLetters, r.LateDropped)
@@ -220,6 +239,9 @@ func (r *Reconciliation) Summary() string {
 	}
 	if r.Discarded > 0 {
 		fmt.Fprintf(&b, " + discarded %d", r.Discarded)
+	}
+	if r.Expired > 0 {
+		fmt.Fprintf(&b, " + expired %d (removed by the source stream before they were collected: lost)", r.Expired)
 	}
 	if r.Staging > 0 || r.InFlight > 0 {
 		fmt.Fprintf(&b, " + staging %d (with duplicates) + in flight %d", r.Staging, r.InFlight)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/windrow/windrow/adapters/natsx"
 	"github.com/windrow/windrow/internal/testkit"
@@ -90,5 +91,45 @@ func TestReconcileCountsDiscardedOnce(t *testing.T) {
 	r = reconcile()
 	if !r.OK() || r.DeadLetters != 0 || r.Discarded != 1 || !strings.Contains(r.Summary(), "discarded 1") {
 		t.Errorf("after the bad event's dead letter was discarded: %s %v; dead letters %d, discarded %d", r.Summary(), r.Problems, r.DeadLetters, r.Discarded)
+	}
+}
+
+// TestReconcileCountsEventsTheStreamRemovedAsExpired guards issue 12 item 2:
+// a source stream that keeps at most 10 messages was sent 30 before any
+// collector ran; reconcile must count the 20 it pushed out as expired and
+// not call the balance "published 10 = loaded 10" ok.
+func TestReconcileCountsEventsTheStreamRemovedAsExpired(t *testing.T) {
+	env := testkit.New(t)
+	p := testkit.Policy(t, policySrc)
+	ctx := context.Background()
+	if _, err := env.JS.CreateStream(ctx, jetstream.StreamConfig{Name: p.Source.Stream, Subjects: p.Source.Subjects, MaxMsgs: 10}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		if _, err := env.JS.Publish(ctx, "ev.a", []byte(`{"id":"`+strconv.Itoa(i)+`","at":"2026-05-01T00:01:00Z"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The 10 the stream kept, loaded: the balance the issue reported as
+	// "published 10 = loaded 10 — ok".
+	start := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := env.States.Update(ctx, messages.WindowKey(p.Name, messages.WindowID(start)), func(*messages.WindowState) (*messages.WindowState, error) {
+		return &messages.WindowState{Policy: p.Name, WindowStart: start, WindowEnd: start.Add(time.Hour), Status: messages.StatusLoaded,
+			StagedRows: 10, Rows: 10, LoadedRows: 10, Batches: []messages.BatchRef{{Rows: 10}}}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Reconcile(ctx, env.JS, env.States, p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Expired != 20 {
+		t.Errorf("expired %d; want 20 (30 published, the stream keeps 10)", r.Expired)
+	}
+	if r.OK() {
+		t.Errorf("reconcile says ok with 20 events lost upstream: %s", r.Summary())
+	}
+	if !strings.Contains(r.Summary(), "expired 20") {
+		t.Errorf("summary %q; want it to show expired 20", r.Summary())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -291,6 +292,9 @@ func (s *Service) consumer(ctx context.Context) (jetstream.Consumer, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, w := range natsx.SourceStreamWarnings(stream.CachedInfo().Config) {
+		s.log.Warn("source stream can lose events: "+w, "stream", p.Source.Stream)
+	}
 	maxAckPending := max(4*p.Segment.MaxRows, 20000)
 	cfg := jetstream.ConsumerConfig{
 		Durable:       messages.CollectorConsumer(p.Name),
@@ -313,6 +317,9 @@ func (s *Service) consumer(ctx context.Context) (jetstream.Consumer, error) {
 	} else {
 		cfg.FilterSubjects = p.Source.Subjects
 	}
+	if cfg.Metadata, err = s.recordExpired(ctx, stream, cfg.Durable); err != nil {
+		return nil, err
+	}
 	cons, err := stream.CreateOrUpdateConsumer(ctx, cfg)
 	if errors.Is(err, jetstream.ErrConsumerMultipleFilterSubjectsNotSupported) {
 		// The old server created the consumer without any filter: remove it
@@ -326,6 +333,42 @@ func (s *Service) consumer(ctx context.Context) (jetstream.Consumer, error) {
 		return nil, fmt.Errorf("collector %s: consumer: %w", p.Name, err)
 	}
 	return cons, nil
+}
+
+// recordExpired returns the metadata of the policy's consumer with the
+// events the source stream removed before the consumer reached them added
+// to its record (natsx.Expired): those below the stream's first sequence,
+// counted only when the stream holds nothing but the policy's subjects.
+// Once the consumer is created or moves past them they can no longer be
+// told apart from collected ones, so the count is taken here, as the
+// collector starts (docs/decisions/0009-source-stream-limits.md).
+func (s *Service) recordExpired(ctx context.Context, stream jetstream.Stream, durable string) (map[string]string, error) {
+	p := s.cfg.Policy
+	var meta map[string]string
+	var delivered uint64
+	cons, err := stream.Consumer(ctx, durable)
+	switch {
+	case err == nil:
+		info := cons.CachedInfo()
+		meta, delivered = maps.Clone(info.Config.Metadata), info.Delivered.Stream
+	case !errors.Is(err, jetstream.ErrConsumerNotFound):
+		return nil, fmt.Errorf("collector %s: consumer: %w", p.Name, err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("collector %s: source stream %s: %w", p.Name, p.Source.Stream, err)
+	}
+	if !natsx.HoldsOnly(info.Config.Subjects, p.Source.Subjects) {
+		return meta, nil
+	}
+	rec := natsx.ParseExpired(meta)
+	if gap := rec.Gap(info.State.FirstSeq, delivered); gap > 0 {
+		rec = rec.Add(info.State.FirstSeq, delivered)
+		s.log.Warn("the source stream removed events before they were collected: they are lost (counted as expired by reconcile)",
+			"stream", p.Source.Stream, "expired", gap, "through_seq", rec.Through, "expired_total", rec.Count)
+		meta = rec.Set(meta)
+	}
+	return meta, nil
 }
 
 // startFlusher starts the goroutine that stages, registers and acks the
