@@ -25,13 +25,19 @@ func Verify(ctx context.Context, key string, obj Object, want string) error {
 		return fmt.Errorf("verify %s: no checksum to verify against", key)
 	}
 	h := sha256.New()
-	if _, err := io.Copy(h, ctxReader{ctx: ctx, r: io.NewSectionReader(obj, 0, obj.Size())}); err != nil {
+	if _, err := io.Copy(h, NewReader(ctx, obj)); err != nil {
 		return fmt.Errorf("verify %s: %w", key, err)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != want {
 		return fmt.Errorf("%w: %s has sha256 %s, its writer committed %s", ErrChecksum, key, got, want)
 	}
 	return nil
+}
+
+// NewReader reads obj from start to end, sequentially (io.Copy of a whole
+// object), and stops with ctx's error when ctx ends.
+func NewReader(ctx context.Context, obj Object) io.Reader {
+	return ctxReader{ctx: ctx, r: io.NewSectionReader(obj, 0, obj.Size())}
 }
 
 // ctxReader stops a long read when ctx ends.

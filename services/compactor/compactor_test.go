@@ -213,67 +213,58 @@ func TestCompactDedupsAndIsDeterministic(t *testing.T) {
 	}
 }
 
-// TestCompactFailsOnMissingRegistrations: a window whose state counts more
-// segments than the stream holds is failed, not compacted short.
-func TestCompactFailsOnMissingRegistrations(t *testing.T) {
-	env := testkit.New(t)
-	p := testkit.Policy(t, policySrc)
-	l, _ := records.NewLayout(p)
-	ctx := context.Background()
-	win := windows.Window{Start: hour, End: hour.Add(time.Hour)}
-	stageSegment(t, env, l, p, win, seqRange(1, 10))
-	stageSegment(t, env, l, p, win, seqRange(11, 20))
-	stream, _ := env.JS.Stream(ctx, messages.StreamSegments)
-	if err := stream.Purge(ctx, jetstream.WithPurgeSequence(2)); err != nil { // lose the first registration
-		t.Fatal(err)
-	}
-	c, _ := New(Config{JS: env.JS, Store: env.Store, States: env.States, Watermarks: env.Watermarks, Policy: p, Instance: "c1"})
-	st, err := c.seal(ctx, win, win.End)
-	if err != nil || st == nil {
-		t.Fatal(err)
-	}
-	if err := c.compact(ctx, st); err == nil {
-		t.Fatal("compact succeeded with a registration missing")
-	}
-	got, _, _ := env.States.Get(ctx, p.Name, win.ID())
-	if got.Status != messages.StatusFailed || got.Error == "" {
-		t.Errorf("state %s error %q, want FAILED with a reason", got.Status, got.Error)
-	}
-}
-
-// TestCompactFailsOnDamagedSegment: a segment whose bytes are not the ones
-// its collector registered (here: rewritten with other rows, still valid
-// Parquet) fails the window with the reason; nothing is compacted from it.
-func TestCompactFailsOnDamagedSegment(t *testing.T) {
-	env := testkit.New(t)
-	p := testkit.Policy(t, policySrc)
-	l, _ := records.NewLayout(p)
-	ctx := context.Background()
-	win := windows.Window{Start: hour, End: hour.Add(time.Hour)}
-	stageSegment(t, env, l, p, win, seqRange(1, 10))
-	stageSegment(t, env, l, p, win, seqRange(11, 20))
-	first := staging.SegmentKey(p.Name, win.ID(), "seg-1-10")
-	other, err := env.Store.Get(ctx, staging.SegmentKey(p.Name, win.ID(), "seg-11-10"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := env.Store.Put(ctx, first, other); err != nil {
-		t.Fatal(err)
-	}
-	c, _ := New(Config{JS: env.JS, Store: env.Store, States: env.States, Watermarks: env.Watermarks, Policy: p, Instance: "c1"})
-	st, err := c.seal(ctx, win, win.End)
-	if err != nil || st == nil {
-		t.Fatal(err)
-	}
-	if err := c.compact(ctx, st); err == nil {
-		t.Fatal("compact succeeded with a damaged segment")
-	}
-	got, _, _ := env.States.Get(ctx, p.Name, win.ID())
-	if got.Status != messages.StatusFailed || !strings.Contains(got.Error, "checksum") {
-		t.Errorf("state %s error %q, want FAILED with a checksum mismatch", got.Status, got.Error)
-	}
-	if len(got.Batches) != 0 {
-		t.Errorf("%d batches written from a damaged segment", len(got.Batches))
+// TestCompactFailsWindow: a window whose staged input is not what its
+// collectors registered is FAILED with the reason, not compacted: a
+// registration missing from the stream (compacting would silently drop its
+// rows), or a segment whose bytes are not the ones its collector wrote (here
+// rewritten with other rows, still valid Parquet).
+func TestCompactFailsWindow(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, ctx context.Context, env *testkit.Env, p *windows.Policy, win windows.Window)
+		reason string // in the window's error
+	}{
+		{"registration missing", func(t *testing.T, ctx context.Context, env *testkit.Env, _ *windows.Policy, _ windows.Window) {
+			stream, _ := env.JS.Stream(ctx, messages.StreamSegments)
+			if err := stream.Purge(ctx, jetstream.WithPurgeSequence(2)); err != nil { // lose the first registration
+				t.Fatal(err)
+			}
+		}, "registered segments"},
+		{"damaged segment", func(t *testing.T, ctx context.Context, env *testkit.Env, p *windows.Policy, win windows.Window) {
+			other, err := env.Store.Get(ctx, staging.SegmentKey(p.Name, win.ID(), "seg-11-10"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := env.Store.Put(ctx, staging.SegmentKey(p.Name, win.ID(), "seg-1-10"), other); err != nil {
+				t.Fatal(err)
+			}
+		}, "checksum"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := testkit.New(t)
+			p := testkit.Policy(t, policySrc)
+			l, _ := records.NewLayout(p)
+			ctx := context.Background()
+			win := windows.Window{Start: hour, End: hour.Add(time.Hour)}
+			stageSegment(t, env, l, p, win, seqRange(1, 10))
+			stageSegment(t, env, l, p, win, seqRange(11, 20))
+			tc.damage(t, ctx, env, p, win)
+			c, _ := New(Config{JS: env.JS, Store: env.Store, States: env.States, Watermarks: env.Watermarks, Policy: p, Instance: "c1"})
+			st, err := c.seal(ctx, win, win.End)
+			if err != nil || st == nil {
+				t.Fatal(err)
+			}
+			if err := c.compact(ctx, st); err == nil {
+				t.Fatalf("compact succeeded with a %s", tc.name)
+			}
+			got, _, _ := env.States.Get(ctx, p.Name, win.ID())
+			if got.Status != messages.StatusFailed || !strings.Contains(got.Error, tc.reason) {
+				t.Errorf("state %s error %q, want FAILED with %q in the reason", got.Status, got.Error, tc.reason)
+			}
+			if len(got.Batches) != 0 {
+				t.Errorf("%d batches written", len(got.Batches))
+			}
+		})
 	}
 }
 

@@ -83,7 +83,7 @@ func (w *Warehouse) copyObject(ctx context.Context, key string) (string, error) 
 	if err != nil {
 		return "", fmt.Errorf("copy object %q: %w: %w", key, warehouse.ErrTransient, err)
 	}
-	_, err = io.Copy(f, ctxReader{ctx: ctx, r: io.NewSectionReader(obj, 0, obj.Size())})
+	_, err = io.Copy(f, objstore.NewReader(ctx, obj))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -95,17 +95,4 @@ func (w *Warehouse) copyObject(ctx context.Context, key string) (string, error) 
 		return "", fmt.Errorf("copy object %q to %s: %w: %w", key, f.Name(), warehouse.ErrTransient, err)
 	}
 	return f.Name(), nil
-}
-
-// ctxReader stops a long copy when ctx ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (r ctxReader) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return r.r.Read(p)
 }
