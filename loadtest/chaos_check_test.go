@@ -477,9 +477,7 @@ func crossCheck(r *inspect.Reconciliation, v *chaosVerification, events int) []s
 		// window; otherwise the table also holds every earlier revision's.
 		var earlier int64
 		if w.State.Revision > 0 && r.Policy.Load.Mode != windows.LoadReplace {
-			for _, b := range w.State.Prior {
-				earlier += b.Rows
-			}
+			earlier = w.State.PriorRows
 		}
 		if w.Warehouse != row.inTable || w.State.Rows+earlier != row.inTable || w.State.LoadedRows+earlier != row.inTable {
 			add("window %s revision %d: state rows %d, loaded rows %d, earlier revisions' rows %d, warehouse count %d; the table holds %d",

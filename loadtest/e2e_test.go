@@ -425,7 +425,7 @@ func checkParquetTypes(t *testing.T, ctx context.Context, s *stack.Stack, p *win
 	files := 0
 	for _, w := range ws {
 		var rows int64
-		for _, b := range w.Batches {
+		for _, b := range batchesOf(t, s.Store, w) {
 			files++
 			path, err := s.Store.(objstore.LocalFiles).Path(b.Object)
 			if err != nil {

@@ -5,7 +5,10 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/windrow/windrow/adapters/objstore"
 	"github.com/windrow/windrow/app/stack"
+	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/pipeline/loads"
 )
 
 // testLogger sends service logs to the test log, shown only on failure or -v.
@@ -34,4 +37,14 @@ func runRoles(t *testing.T, ctx context.Context, s *stack.Stack) (stop func()) {
 			t.Errorf("run: %v", err)
 		}
 	}
+}
+
+// batchesOf reads the batches of a compacted window run from its manifest.
+func batchesOf(tb testing.TB, store objstore.Store, st *messages.WindowState) []messages.BatchRef {
+	tb.Helper()
+	m, err := loads.Manifest(context.Background(), store, st)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m.Batches
 }

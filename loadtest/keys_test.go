@@ -61,7 +61,7 @@ load: {table: keyed}
 			t.Errorf("window %s: %d rows, %d overflow; want %d and %d", w.ID(), w.Rows, w.KeyOverflow, loaded[w.ID()], over[w.ID()])
 		}
 		keys := map[string]bool{}
-		for _, b := range w.Batches {
+		for _, b := range batchesOf(t, s.Store, w) {
 			if !strings.Contains(b.Object, "/"+b.Key) || !strings.HasPrefix(b.Key, "store_id=store-00") {
 				t.Errorf("batch %s: object %s, key %q", b.BatchID, b.Object, b.Key)
 			}
@@ -145,8 +145,8 @@ load: {table: keyed_strict}
 			if !strings.Contains(st.Error, "more than max_keys_per_window 2 distinct keys") {
 				t.Errorf("FAILED with %q, want the key cap named", st.Error)
 			}
-			if len(st.Batches) != 0 || st.StagingDeleted {
-				t.Errorf("failed window: %d batches, staging deleted %v; want none and kept", len(st.Batches), st.StagingDeleted)
+			if st.BatchCount != 0 || st.StagingDeleted {
+				t.Errorf("failed window: %d batches, staging deleted %v; want none and kept", st.BatchCount, st.StagingDeleted)
 			}
 			return
 		}

@@ -104,7 +104,7 @@ load:
 			}
 		}
 		for _, w := range ws {
-			t.Logf("%s: window %s revision %d: %d rows (%d duplicates, %d carried over) in %d batches", step, w.ID(), w.Revision, w.Rows, w.Duplicates, w.BaseRows, len(w.Batches))
+			t.Logf("%s: window %s revision %d: %d rows (%d duplicates, %d carried over) in %d batches", step, w.ID(), w.Revision, w.Rows, w.Duplicates, w.BaseRows, w.BatchCount)
 		}
 	}
 
@@ -126,7 +126,7 @@ load:
 		if w.ID() != w0 && w.ID() != w1 {
 			continue
 		}
-		for _, b := range w.Batches {
+		for _, b := range batchesOf(t, s.Store, w) {
 			if !strings.Contains(b.Object, "/r1/") || !strings.Contains(b.BatchID, "-r1-") {
 				t.Errorf("window %s revision 1: batch %s at %s, want its own batches under r1/", w.ID(), b.BatchID, b.Object)
 			}

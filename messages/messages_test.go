@@ -52,7 +52,7 @@ func goldens() map[string]Message {
 		"load_result": &LoadResult{
 			BatchID: BatchID("daily_store_sales", t0, 0, 1), Policy: "daily_store_sales",
 			WindowStart: t0, WindowEnd: t1, Part: 1, Parts: 2, Table: "sales", Status: LoadLoaded,
-			Rows: 120000, Duration: 850 * time.Millisecond, LoadedAt: t1.Add(42 * time.Minute), Loader: "loader-1",
+			Rows: 120000, BatchRows: 120000, Duration: 850 * time.Millisecond, LoadedAt: t1.Add(42 * time.Minute), Loader: "loader-1",
 		},
 		"batch_manifest": &BatchManifest{
 			Policy: "daily_store_sales", PolicyVersion: 3, WindowStart: t0, WindowEnd: t1, Table: "sales",
@@ -217,5 +217,40 @@ func TestWindowSLA(t *testing.T) {
 		if got := tc.st.SLA(tc.deadline, tc.now); got != tc.want {
 			t.Errorf("%s: SLA = %q, want %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestPartSet: a bit per part, any number of parts; the JSON of 10,000
+// loaded parts stays under 2 KB.
+func TestPartSet(t *testing.T) {
+	var s PartSet
+	if s.Has(0) || s.Has(-1) || s.Count() != 0 {
+		t.Fatalf("empty set: has 0 %v, count %d", s.Has(0), s.Count())
+	}
+	for _, i := range []int{0, 7, 8, 9999, 8} {
+		s = s.With(i)
+	}
+	for i := range 10_000 {
+		if want := i == 0 || i == 7 || i == 8 || i == 9999; s.Has(i) != want {
+			t.Fatalf("has %d = %v, want %v", i, s.Has(i), want)
+		}
+	}
+	if s.Count() != 4 {
+		t.Fatalf("count %d, want 4", s.Count())
+	}
+	for i := range 10_000 {
+		s = s.With(i)
+	}
+	st := WindowState{LoadedParts: s, BatchCount: 10_000}
+	data, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back WindowState
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.LoadedParts.Count() != 10_000 || !back.AllLoaded() || len(data) > 2500 {
+		t.Fatalf("round trip: %d parts, all loaded %v, %d bytes of JSON", back.LoadedParts.Count(), back.AllLoaded(), len(data))
 	}
 }

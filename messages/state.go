@@ -2,6 +2,7 @@ package messages
 
 import (
 	"fmt"
+	"math/bits"
 	"time"
 )
 
@@ -55,15 +56,21 @@ type WindowState struct {
 	Duplicates  int64     `json:"duplicates"` // rows dropped by dedup on source sequence
 	// KeyOverflow counts rows of keys beyond max_keys_per_window that were
 	// dead-lettered (reason key_overflow) instead of loaded.
-	KeyOverflow int64      `json:"key_overflow,omitempty"`
-	Batches     []BatchRef `json:"batches,omitempty"`
-	Manifest    string     `json:"manifest,omitempty"`
+	KeyOverflow int64 `json:"key_overflow,omitempty"`
+	// The run's batches are listed in its manifest (an object next to them),
+	// never here: the state stays small whatever the number of batches,
+	// keys or revisions (a NATS message is 1 MiB on a stock server).
+	// BatchCount and BatchBytes count them; part i's id is
+	// BatchID(policy, window start, revision, i).
+	BatchCount int    `json:"batch_count,omitempty"`
+	BatchBytes int64  `json:"batch_bytes,omitempty"`
+	Manifest   string `json:"manifest,omitempty"`
 
-	// Loading, maintained from load results.
-	LoadedBatches []string  `json:"loaded_batches,omitempty"`
-	LoadedRows    int64     `json:"loaded_rows"`
-	LoadedAt      time.Time `json:"loaded_at,omitzero"`
-	LoadDuration  int64     `json:"load_duration_ms"`
+	// Loading, maintained from load results: the parts loaded, one bit each.
+	LoadedParts  PartSet   `json:"loaded_parts,omitempty"`
+	LoadedRows   int64     `json:"loaded_rows"`
+	LoadedAt     time.Time `json:"loaded_at,omitzero"`
+	LoadDuration int64     `json:"load_duration_ms"`
 	// Replays counts `windrow replay` runs of the window: its load commands
 	// carry the number, and results of an earlier run are ignored.
 	Replays int `json:"replays,omitempty"`
@@ -71,13 +78,18 @@ type WindowState struct {
 	StagingDeleted bool `json:"staging_deleted,omitempty"`
 
 	// Revisions (late: revise). Revision r > 0 is made of the registrations
-	// with sequence in (RevisionBase, LastSegmentSeq] and of Prior: with load
-	// mode replace the previous revision's batches (the window's complete
-	// rows, merged in), otherwise the batches of every earlier revision (what
-	// the table holds; rows found there are dropped as duplicates, so the
-	// revision's batches hold only new rows).
-	RevisionBase uint64     `json:"revision_base,omitempty"`
-	Prior        []BatchRef `json:"prior_batches,omitempty"`
+	// with sequence in (RevisionBase, LastSegmentSeq] and of its prior
+	// batches: with load mode replace the previous revision's batches (the
+	// window's complete rows, merged in), otherwise the batches of every
+	// earlier revision (what the table holds; rows found there are dropped
+	// as duplicates, so the revision's batches hold only new rows). They are
+	// read from PriorManifest, the previous revision's manifest: its
+	// batches, and with PriorAll its prior batches too. PriorRows counts
+	// their rows.
+	RevisionBase  uint64 `json:"revision_base,omitempty"`
+	PriorManifest string `json:"prior_manifest,omitempty"`
+	PriorAll      bool   `json:"prior_all,omitempty"`
+	PriorRows     int64  `json:"prior_rows,omitempty"`
 	// BaseRows counts the rows of Prior merged into this revision (replace
 	// only), or, for session windows, the rows carried in from the pane before.
 	BaseRows int64 `json:"base_rows,omitempty"`
@@ -160,8 +172,11 @@ func (s *WindowState) Validate() error {
 		errs = append(errs, fmt.Errorf("rows %d + duplicates %d + key overflow %d + carried %d differ from staged rows %d + base rows %d",
 			s.Rows, s.Duplicates, s.KeyOverflow, s.CarryRows, s.StagedRows, s.BaseRows))
 	}
-	if s.Revision == 0 && (s.RevisionBase != 0 || len(s.Prior) > 0) {
-		errs = append(errs, fmt.Errorf("revision 0 has revision_base %d, %d prior batches; want none", s.RevisionBase, len(s.Prior)))
+	if s.Revision == 0 && (s.RevisionBase != 0 || s.PriorManifest != "") {
+		errs = append(errs, fmt.Errorf("revision 0 has revision_base %d, prior manifest %q; want none", s.RevisionBase, s.PriorManifest))
+	}
+	if n := s.LoadedParts.Count(); n > s.BatchCount {
+		errs = append(errs, fmt.Errorf("loaded_parts: %d parts loaded of %d batches", n, s.BatchCount))
 	}
 	if s.Revision > 0 && s.Status != StatusFailed && s.LastSegmentSeq <= s.RevisionBase {
 		errs = append(errs, fmt.Errorf("revision %d: last_segment_seq %d not above revision_base %d", s.Revision, s.LastSegmentSeq, s.RevisionBase))
@@ -175,14 +190,34 @@ func (s *WindowState) Validate() error {
 	return nil
 }
 
-// HasLoaded reports whether batchID is among the loaded batches.
-func (s *WindowState) HasLoaded(batchID string) bool {
-	for _, b := range s.LoadedBatches {
-		if b == batchID {
-			return true
-		}
+// AllLoaded reports whether every batch of the run is loaded.
+func (s *WindowState) AllLoaded() bool { return s.LoadedParts.Count() >= s.BatchCount }
+
+// PartSet is a set of batch parts (0-based indices in a window run), one
+// bit each: 10,000 parts take 1.25 KB (base64 in JSON).
+type PartSet []byte
+
+// Has reports whether part i is in the set.
+func (p PartSet) Has(i int) bool {
+	return i >= 0 && i/8 < len(p) && p[i/8]&(1<<(i%8)) != 0
+}
+
+// With returns the set with part i added (i >= 0).
+func (p PartSet) With(i int) PartSet {
+	for len(p) <= i/8 {
+		p = append(p, 0)
 	}
-	return false
+	p[i/8] |= 1 << (i % 8)
+	return p
+}
+
+// Count is the number of parts in the set.
+func (p PartSet) Count() int {
+	n := 0
+	for _, b := range p {
+		n += bits.OnesCount8(b)
+	}
+	return n
 }
 
 // TypeWatermark names the KV value format of BucketWatermarks.

@@ -173,11 +173,11 @@ type LoadCommand struct {
 	Manifest      string    `json:"manifest"`
 	CreatedAt     time.Time `json:"created_at"`
 
-	// Batches, set for the modes replace and merge, makes this a whole-window
-	// load: every batch of the window run in one transaction, BatchID is
-	// WindowLoadID, Object, Rows, Bytes and SHA256 are empty, Parts is the
-	// number of batches.
-	Batches []BatchRef `json:"batches,omitempty"`
+	// In the modes replace and merge a command is a whole-window load:
+	// every batch of the window run in one transaction, read from the
+	// manifest (the list is never in the message, which has a size limit);
+	// BatchID is WindowLoadID, Part is 0, Object, Bytes and SHA256 are
+	// empty, Parts is the number of batches.
 	// MergeKey: mode merge's key columns.
 	MergeKey []string `json:"merge_key,omitempty"`
 	// TimeColumn orders rows of one merge key (the newest event time wins,
@@ -201,8 +201,8 @@ func (m *LoadCommand) MsgID() string {
 }
 
 // WholeWindow reports whether the command loads every batch of its window
-// run at once (modes replace and merge).
-func (m *LoadCommand) WholeWindow() bool { return len(m.Batches) > 0 }
+// run at once, from its manifest (modes replace and merge).
+func (m *LoadCommand) WholeWindow() bool { return m.Mode == "replace" || m.Mode == "merge" }
 
 func (m *LoadCommand) Validate() error {
 	errs := checkPolicyWindow(m.Policy, m.WindowStart, m.WindowEnd)
@@ -227,15 +227,10 @@ func (m *LoadCommand) Validate() error {
 	switch {
 	case m.WholeWindow():
 		if m.Object != "" {
-			errs = append(errs, errors.New("object: set on a whole-window load (the batches name the files)"))
+			errs = append(errs, errors.New("object: set on a whole-window load (the manifest names the files)"))
 		}
-		if len(m.Batches) != m.Parts {
-			errs = append(errs, fmt.Errorf("batches: %d, parts says %d", len(m.Batches), m.Parts))
-		}
-		for i, b := range m.Batches {
-			if b.Object == "" || b.BatchID != BatchID(m.Policy, m.WindowStart, m.Revision, i) {
-				errs = append(errs, fmt.Errorf("batches[%d]: object %q, batch_id %q, want %q", i, b.Object, b.BatchID, BatchID(m.Policy, m.WindowStart, m.Revision, i)))
-			}
+		if m.Manifest == "" {
+			errs = append(errs, errors.New("manifest: empty on a whole-window load"))
 		}
 	case m.Object == "":
 		errs = append(errs, errors.New("object: empty"))
@@ -266,21 +261,24 @@ const (
 
 // LoadResult reports the outcome of one LoadCommand.
 type LoadResult struct {
-	BatchID     string        `json:"batch_id"`
-	Policy      string        `json:"policy"`
-	WindowStart time.Time     `json:"window_start"`
-	WindowEnd   time.Time     `json:"window_end"`
-	Revision    int           `json:"revision"`
-	Part        int           `json:"part"`
-	Parts       int           `json:"parts"`
-	Table       string        `json:"table"`
-	Status      LoadStatus    `json:"status"`
-	Rows        int64         `json:"rows"`
-	Error       string        `json:"error,omitempty"`
-	Duration    time.Duration `json:"duration_ns"`
-	LoadedAt    time.Time     `json:"loaded_at"`
-	Loader      string        `json:"loader"`
-	Replay      int           `json:"replay,omitempty"` // the command's replay number
+	BatchID     string     `json:"batch_id"`
+	Policy      string     `json:"policy"`
+	WindowStart time.Time  `json:"window_start"`
+	WindowEnd   time.Time  `json:"window_end"`
+	Revision    int        `json:"revision"`
+	Part        int        `json:"part"`
+	Parts       int        `json:"parts"`
+	Table       string     `json:"table"`
+	Status      LoadStatus `json:"status"`
+	Rows        int64      `json:"rows"`
+	// BatchRows are the rows of the batch as compacted (the command's
+	// rows); the window counts them as loaded.
+	BatchRows int64         `json:"batch_rows"`
+	Error     string        `json:"error,omitempty"`
+	Duration  time.Duration `json:"duration_ns"`
+	LoadedAt  time.Time     `json:"loaded_at"`
+	Loader    string        `json:"loader"`
+	Replay    int           `json:"replay,omitempty"` // the command's replay number
 }
 
 func (m *LoadResult) Type() string { return TypeLoadResult }
@@ -329,10 +327,13 @@ type BatchManifest struct {
 	Table         string     `json:"table"`
 	Columns       []Column   `json:"columns"`
 	Batches       []BatchRef `json:"batches"`
-	Rows          int64      `json:"rows"`
-	Duplicates    int64      `json:"duplicates"` // rows dropped because their source sequence was seen before
-	Segments      int        `json:"segments"`
-	CreatedAt     time.Time  `json:"created_at"`
+	// Prior are the earlier revisions' batches the run was made with (see
+	// WindowState.PriorManifest); a later revision reads them from here.
+	Prior      []BatchRef `json:"prior_batches,omitempty"`
+	Rows       int64      `json:"rows"`
+	Duplicates int64      `json:"duplicates"` // rows dropped because their source sequence was seen before
+	Segments   int        `json:"segments"`
+	CreatedAt  time.Time  `json:"created_at"`
 }
 
 func (m *BatchManifest) Type() string { return TypeBatchManifest }

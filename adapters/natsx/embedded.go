@@ -75,7 +75,6 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		JetStreamMaxStore:  cfg.MaxStore,
 		NoSigs:             true,
 		NoLog:              true,
-		MaxPayload:         8 << 20,
 		JetStreamMaxMemory: 256 << 20,
 	}
 	srv, err := server.NewServer(opts)

@@ -102,12 +102,12 @@ type windowEntry struct {
 
 // stateFields are the fields of a WindowState the index needs.
 type stateFields struct {
-	Policy        string                `json:"policy"`
-	WindowEnd     time.Time             `json:"window_end"`
-	Status        messages.WindowStatus `json:"status"`
-	Batches       []struct{}            `json:"batches"`
-	LoadedBatches []string              `json:"loaded_batches"`
-	LoadedAt      time.Time             `json:"loaded_at"`
+	Policy      string                `json:"policy"`
+	WindowEnd   time.Time             `json:"window_end"`
+	Status      messages.WindowStatus `json:"status"`
+	BatchCount  int                   `json:"batch_count"`
+	LoadedParts messages.PartSet      `json:"loaded_parts"`
+	LoadedAt    time.Time             `json:"loaded_at"`
 }
 
 // NewCluster checks cfg and returns an idle Cluster; Run keeps it fresh.
@@ -328,5 +328,5 @@ func apply(idx map[string]windowEntry, e jetstream.KeyValueEntry) {
 		return
 	}
 	idx[e.Key()] = windowEntry{policy: st.Policy, status: st.Status, end: st.WindowEnd, loadedAt: st.LoadedAt,
-		batches: len(st.Batches), loadedBatches: len(st.LoadedBatches)}
+		batches: st.BatchCount, loadedBatches: st.LoadedParts.Count()}
 }

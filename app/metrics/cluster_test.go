@@ -45,11 +45,9 @@ func TestAggregateSLA(t *testing.T) {
 	h := func(n int) time.Time { return now.Add(time.Duration(n) * time.Hour) }
 	win := func(policy string, end time.Time, status messages.WindowStatus, loadedAt time.Time, batches, loaded int) *messages.WindowState {
 		st := &messages.WindowState{Policy: policy, WindowStart: end.Add(-time.Hour), WindowEnd: end, Status: status, LoadedAt: loadedAt}
-		for range batches {
-			st.Batches = append(st.Batches, messages.BatchRef{})
-		}
-		for range loaded {
-			st.LoadedBatches = append(st.LoadedBatches, "b")
+		st.BatchCount = batches
+		for i := range loaded {
+			st.LoadedParts = st.LoadedParts.With(i)
 		}
 		return st
 	}

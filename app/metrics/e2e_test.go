@@ -109,7 +109,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 		if st.Status != messages.StatusLoaded {
 			return fmt.Errorf("window %s is %s, want LOADED", w0, st.Status)
 		}
-		batches = len(st.Batches)
+		batches = st.BatchCount
 		return nil
 	})
 	if st, _, err := s.States.Get(ctx, p.Name, w1); err != nil || st.Status != messages.StatusOpen {

@@ -184,9 +184,9 @@ func demoSummary(ctx context.Context, s *stack.Stack, p *windows.Policy, dataDir
 			loadTime = w.LoadedAt.Sub(w.SealedAt).Round(time.Millisecond).String()
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t\n", w.WindowStart.Format("2006-01-02 15:04 MST"), w.Status, w.Rows, w.Duplicates,
-			dl.LateByWindow[w.ID()], len(w.Batches), inspect.HumanBytes(inspect.Bytes(w)), loadTime)
+			dl.LateByWindow[w.ID()], w.BatchCount, inspect.HumanBytes(inspect.Bytes(w)), loadTime)
 		rows += w.Rows
-		files += int64(len(w.Batches))
+		files += int64(w.BatchCount)
 	}
 	tw.Flush()
 	fmt.Printf("Total: %d events loaded in %d Parquet files.\n", rows, files)

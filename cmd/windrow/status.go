@@ -109,7 +109,7 @@ func runStatus(ctx context.Context, args []string) error {
 			}
 			state := stateLabel(w, windowDue(w, wm.Watermark, hasWM, p.Window.AllowedLateness.D()))
 			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", w.WindowStart.Format("2006-01-02T15:04Z07:00"), state, w.StagedRows, w.Rows, w.Duplicates,
-				dl.LateByWindow[w.ID()], w.Segments, len(w.Batches), inspect.HumanBytes(inspect.Bytes(w)), sealedAt, w.UpdatedAt.Format(time.RFC3339), sla, traceID)
+				dl.LateByWindow[w.ID()], w.Segments, w.BatchCount, inspect.HumanBytes(inspect.Bytes(w)), sealedAt, w.UpdatedAt.Format(time.RFC3339), sla, traceID)
 			if w.Error != "" {
 				fmt.Fprintf(tw, "  \terror: %s\n", w.Error)
 			}

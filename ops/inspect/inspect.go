@@ -115,14 +115,8 @@ func Windows(ctx context.Context, states *statestore.Store, policy string) ([]*m
 	return ws, nil
 }
 
-// Bytes sums a window's batch sizes.
-func Bytes(st *messages.WindowState) int64 {
-	var n int64
-	for _, b := range st.Batches {
-		n += b.Bytes
-	}
-	return n
-}
+// Bytes is the size of a window's batches.
+func Bytes(st *messages.WindowState) int64 { return st.BatchBytes }
 
 // HumanBytes renders a size as B, KiB, MiB or GiB.
 func HumanBytes(n int64) string {

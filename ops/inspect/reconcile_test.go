@@ -48,7 +48,7 @@ func TestReconcileCountsDiscardedOnce(t *testing.T) {
 	}
 	if _, err := env.States.Update(ctx, messages.WindowKey(p.Name, win), func(*messages.WindowState) (*messages.WindowState, error) {
 		return &messages.WindowState{Policy: p.Name, WindowStart: start, WindowEnd: start.Add(time.Hour), Status: messages.StatusLoaded,
-			StagedRows: 2, Rows: 2, LoadedRows: 2, Batches: []messages.BatchRef{{Rows: 2}}}, nil
+			StagedRows: 2, Rows: 2, LoadedRows: 2, BatchCount: 1}, nil
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestReconcileCountsEventsTheStreamRemovedAsExpired(t *testing.T) {
 	start := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	if _, err := env.States.Update(ctx, messages.WindowKey(p.Name, messages.WindowID(start)), func(*messages.WindowState) (*messages.WindowState, error) {
 		return &messages.WindowState{Policy: p.Name, WindowStart: start, WindowEnd: start.Add(time.Hour), Status: messages.StatusLoaded,
-			StagedRows: 10, Rows: 10, LoadedRows: 10, Batches: []messages.BatchRef{{Rows: 10}}}, nil
+			StagedRows: 10, Rows: 10, LoadedRows: 10, BatchCount: 1}, nil
 	}); err != nil {
 		t.Fatal(err)
 	}

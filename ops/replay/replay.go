@@ -71,15 +71,20 @@ func Start(ctx context.Context, cfg Config, from, to time.Time, dryRun bool) ([]
 		if st.WindowStart.Before(from) || !st.WindowStart.Before(to) {
 			continue
 		}
-		w := Window{ID: st.ID(), Status: st.Status, Batches: len(st.Batches), Rows: st.Rows, Replay: st.Replays}
+		w := Window{ID: st.ID(), Status: st.Status, Batches: st.BatchCount, Rows: st.Rows, Replay: st.Replays}
 		switch {
 		case st.Status != messages.StatusLoaded && st.Status != messages.StatusFailed:
 			w.Skipped = fmt.Sprintf("%s: the window's run is still under way", st.Status)
-		case len(st.Batches) == 0:
+		case st.BatchCount == 0:
 			w.Skipped = "no batches: it failed before compaction (its staged data is what needs fixing)"
 		default:
 			if cfg.Store != nil {
-				for _, b := range st.Batches {
+				m, err := loads.Manifest(ctx, cfg.Store, st)
+				if err != nil {
+					w.Skipped = fmt.Sprintf("%v (re-processing from the stream is `replay --from-stream`)", err)
+					break
+				}
+				for _, b := range m.Batches {
 					obj, err := cfg.Store.Open(ctx, b.Object)
 					if err != nil {
 						w.Skipped = fmt.Sprintf("batch file %s: %v (re-processing from the stream is not built)", b.Object, err)
@@ -108,13 +113,17 @@ func Start(ctx context.Context, cfg Config, from, to time.Time, dryRun bool) ([]
 			return out, fmt.Errorf("replay window %s: %w", st.ID(), err)
 		}
 		w.Replay = next.Replays
-		var cols []messages.Column
-		if cfg.Store != nil {
-			if cols, err = loads.ManifestColumns(ctx, cfg.Store, next); err != nil {
-				return append(out, w), fmt.Errorf("replay window %s: %w", st.ID(), err)
-			}
+		if cfg.Store == nil {
+			// The window is COMPACTED: the compactor's sweep publishes its
+			// commands.
+			out = append(out, w)
+			continue
 		}
-		if err := loads.Publish(ctx, cfg.JS, p, next, cols); err != nil {
+		m, err := loads.Manifest(ctx, cfg.Store, next)
+		if err != nil {
+			return append(out, w), fmt.Errorf("replay window %s: %w", st.ID(), err)
+		}
+		if err := loads.Publish(ctx, cfg.JS, p, next, m); err != nil {
 			// The window is COMPACTED: the compactor's sweep publishes its
 			// commands again.
 			return append(out, w), fmt.Errorf("replay window %s: publish load commands (the compactor will retry): %w", st.ID(), err)

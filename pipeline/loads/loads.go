@@ -30,42 +30,80 @@ func BatchPrefix(policy string, loc *time.Location, windowStart time.Time, revis
 	return fmt.Sprintf("batches/%s/date=%s/window=%s/r%d", policy, windowStart.In(loc).Format("2006-01-02"), messages.WindowID(windowStart), revision)
 }
 
-// ManifestColumns returns the columns of a compacted window's batch files,
-// from its manifest: the files were written under the policy version that
-// compacted them, which may not be the version running now (a nullable
-// column added since is then absent from the files).
-func ManifestColumns(ctx context.Context, store objstore.Store, st *messages.WindowState) ([]messages.Column, error) {
-	data, err := store.Get(ctx, st.Manifest)
+// ReadManifest reads the batch manifest at key: the list of a window run's
+// batches, the earlier revisions' batches it was made with, and the
+// columns of its files (written under the policy version that compacted
+// them, which may not be the version running now: a nullable column added
+// since is then absent from the files).
+func ReadManifest(ctx context.Context, store objstore.Store, key string) (*messages.BatchManifest, error) {
+	data, err := store.Get(ctx, key)
 	if err != nil {
-		return nil, fmt.Errorf("window %s: manifest: %w", st.ID(), err)
+		return nil, fmt.Errorf("manifest %s: %w", key, err)
 	}
 	var m messages.BatchManifest
 	if err := messages.Decode(messages.TypeBatchManifest, data, &m); err != nil {
-		return nil, fmt.Errorf("window %s: manifest %s: %w", st.ID(), st.Manifest, err)
+		return nil, fmt.Errorf("manifest %s: %w", key, err)
 	}
-	return m.Columns, nil
+	return &m, nil
+}
+
+// Manifest reads the manifest of a compacted window run (st COMPACTED or
+// LOADED, or FAILED after its compaction) and checks it is the run's: the
+// same revision, as many batches as the state counts.
+func Manifest(ctx context.Context, store objstore.Store, st *messages.WindowState) (*messages.BatchManifest, error) {
+	if st.Manifest == "" {
+		return nil, fmt.Errorf("window %s: no manifest (not compacted)", st.ID())
+	}
+	m, err := ReadManifest(ctx, store, st.Manifest)
+	if err != nil {
+		return nil, fmt.Errorf("window %s: %w", st.ID(), err)
+	}
+	if m.Revision != st.Revision || len(m.Batches) != st.BatchCount {
+		return nil, fmt.Errorf("window %s: manifest %s is of revision %d with %d batches, the window is at revision %d with %d",
+			st.ID(), st.Manifest, m.Revision, len(m.Batches), st.Revision, st.BatchCount)
+	}
+	return m, nil
+}
+
+// Prior returns the earlier revisions' batches a revision is made with
+// (see WindowState.PriorManifest): none for revision 0 or a rebuild.
+func Prior(ctx context.Context, store objstore.Store, st *messages.WindowState) ([]messages.BatchRef, error) {
+	if st.PriorManifest == "" {
+		return nil, nil
+	}
+	m, err := ReadManifest(ctx, store, st.PriorManifest)
+	if err != nil {
+		return nil, fmt.Errorf("window %s: prior batches: %w", st.ID(), err)
+	}
+	if !st.PriorAll {
+		return m.Batches, nil
+	}
+	return append(append([]messages.BatchRef(nil), m.Prior...), m.Batches...), nil
 }
 
 // Publish publishes the load commands of a COMPACTED window that are
 // not loaded yet: one per batch in mode append, one for the whole window in
 // the modes replace and merge. Ids are deterministic (and carry the window's
-// replay number), so publishing again is harmless. cols are the columns of
-// the batch files (ManifestColumns); nil means the policy's.
-func Publish(ctx context.Context, js jetstream.JetStream, p *windows.Policy, st *messages.WindowState, cols []messages.Column) error {
+// replay number), so publishing again is harmless. m is the run's manifest
+// (Manifest): its batches, and the columns of the files (nil: the
+// policy's).
+func Publish(ctx context.Context, js jetstream.JetStream, p *windows.Policy, st *messages.WindowState, m *messages.BatchManifest) error {
 	hdr := map[string][]string{messages.HeaderPolicy: {p.Name}, messages.HeaderWindow: {st.ID()}}
+	cols := m.Columns
 	if cols == nil {
 		cols = records.Columns(p)
 	}
 	if p.Load.Mode != windows.LoadAppend {
-		// replace and merge: the whole window in one command, one transaction.
-		if len(st.LoadedBatches) == len(st.Batches) {
+		// replace and merge: the whole window in one command, one
+		// transaction; the loader reads the batches from the manifest.
+		if st.AllLoaded() {
 			return nil
 		}
 		cmd := &messages.LoadCommand{
 			BatchID: messages.WindowLoadID(p.Name, st.WindowStart, st.Revision), Policy: p.Name, PolicyVersion: st.PolicyVersion,
-			WindowStart: st.WindowStart, WindowEnd: st.WindowEnd, Revision: st.Revision, Part: 0, Parts: len(st.Batches),
+			WindowStart: st.WindowStart, WindowEnd: st.WindowEnd, Revision: st.Revision, Part: 0, Parts: st.BatchCount,
 			Table: p.Load.Table, Mode: string(p.Load.Mode), Rows: st.Rows, Columns: cols, Manifest: st.Manifest,
-			CreatedAt: st.CompactedAt, Batches: st.Batches, MergeKey: p.Load.MergeKey, PostLoad: p.Load.PostLoad, Replay: st.Replays,
+			CreatedAt: st.CompactedAt, MergeKey: p.Load.MergeKey, PostLoad: p.Load.PostLoad, Replay: st.Replays,
 		}
 		if p.Load.Mode == windows.LoadMerge {
 			cmd.TimeColumn = records.TimeColumn(p)
@@ -75,13 +113,13 @@ func Publish(ctx context.Context, js jetstream.JetStream, p *windows.Policy, st 
 		}
 		return nil
 	}
-	for i, b := range st.Batches {
-		if st.HasLoaded(b.BatchID) {
+	for i, b := range m.Batches {
+		if st.LoadedParts.Has(i) {
 			continue
 		}
 		cmd := &messages.LoadCommand{
 			BatchID: b.BatchID, Policy: p.Name, PolicyVersion: st.PolicyVersion, WindowStart: st.WindowStart, WindowEnd: st.WindowEnd,
-			Revision: st.Revision, Part: i, Parts: len(st.Batches), Table: p.Load.Table, Mode: string(p.Load.Mode),
+			Revision: st.Revision, Part: i, Parts: len(m.Batches), Table: p.Load.Table, Mode: string(p.Load.Mode),
 			Object: b.Object, Rows: b.Rows, Bytes: b.Bytes, SHA256: b.SHA256, Columns: cols, Manifest: st.Manifest,
 			CreatedAt: st.CompactedAt, PostLoad: p.Load.PostLoad, Replay: st.Replays,
 		}

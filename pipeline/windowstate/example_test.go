@@ -31,9 +31,9 @@ func Example() {
 	fmt.Println(errors.Is(err, windowstate.ErrRefused))
 
 	batch := messages.BatchRef{BatchID: messages.BatchID("clicks", start, 0, 0), Rows: 100}
-	st, _ = windowstate.Compacted(st, now, "compactor-1", windowstate.Compaction{Segments: 1, StagedRows: 100, Rows: 100, Batches: []messages.BatchRef{batch}})
+	st, _ = windowstate.Compacted(st, now, "compactor-1", windowstate.Compaction{Segments: 1, StagedRows: 100, Rows: 100, Batches: 1})
 	fmt.Println(st.Status)
-	st, _ = windowstate.ApplyLoadResult(st, &messages.LoadResult{BatchID: batch.BatchID, Policy: "clicks", WindowStart: start, Status: messages.LoadLoaded}, now)
+	st, _ = windowstate.ApplyLoadResult(st, &messages.LoadResult{BatchID: batch.BatchID, Policy: "clicks", WindowStart: start, Status: messages.LoadLoaded, BatchRows: batch.Rows}, now)
 	fmt.Println(st.Status, st.LoadedRows)
 	_, err = windowstate.ApplyLoadResult(st, &messages.LoadResult{BatchID: batch.BatchID, Policy: "clicks", WindowStart: start, Status: messages.LoadLoaded}, now)
 	fmt.Println(errors.Is(err, windowstate.ErrNoChange))

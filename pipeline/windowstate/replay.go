@@ -15,13 +15,13 @@ func Replay(cur *messages.WindowState) (*messages.WindowState, error) {
 	if cur == nil || (cur.Status != messages.StatusLoaded && cur.Status != messages.StatusFailed) {
 		return nil, refuse(cur, "replay", "the window is neither loaded nor failed")
 	}
-	if len(cur.Batches) == 0 {
+	if cur.BatchCount == 0 {
 		return nil, refuse(cur, "replay", "no batches: it failed before compaction")
 	}
 	next := clone(cur)
 	next.Status = messages.StatusCompacted
 	next.Replays++
-	next.LoadedBatches = nil
+	next.LoadedParts = nil
 	next.LoadedRows = 0
 	next.LoadedAt = time.Time{}
 	next.LoadDuration = 0

@@ -61,7 +61,7 @@ type RevisionStart struct {
 // StartRevision moves a LOADED window whose next revision is due
 // (RevisionDue) to SEALED under revision+1, owned by r.Lease.Owner: the
 // pending registrations' newest sequence is the new cutoff, the old
-// cutoff its RevisionBase. Prior is what the revision is made with besides
+// cutoff its RevisionBase. Its prior batches are what it is made with besides
 // its segments: with load mode replace the previous revision's batches
 // (none for a rebuild from the stream), otherwise the batches of every
 // earlier revision. Every other field starts afresh. A LOADED window whose
@@ -74,12 +74,14 @@ func StartRevision(cur *messages.WindowState, now time.Time, r RevisionStart) (*
 		return nil, noChange("no revision due")
 	}
 	n := cur.Next
-	prior := cur.Batches
+	// The prior batches are read from the previous revision's manifest:
+	// its batches (replace), or its prior batches and its batches.
+	priorManifest, priorAll, priorRows := cur.Manifest, false, cur.Rows
 	switch {
 	case n.Rebuild && r.Replace:
-		prior = nil // rebuilt from the source stream: its segments alone
+		priorManifest, priorRows = "", 0 // rebuilt from the source stream: its segments alone
 	case !r.Replace:
-		prior = append(append([]messages.BatchRef(nil), cur.Prior...), cur.Batches...)
+		priorAll, priorRows = true, cur.PriorRows+cur.Rows
 	}
 	return &messages.WindowState{
 		Policy: cur.Policy, PolicyVersion: r.PolicyVersion, WindowStart: cur.WindowStart, WindowEnd: cur.WindowEnd,
@@ -87,7 +89,7 @@ func StartRevision(cur *messages.WindowState, now time.Time, r RevisionStart) (*
 		Segments: n.Segments, StagedRows: n.StagedRows, LastSegmentSeq: n.LastSegmentSeq,
 		MaxSourceSeq: cur.MaxSourceSeq, MinEventTime: n.MinEventTime, MaxEventTime: n.MaxEventTime, FirstStagedAt: n.FirstStagedAt,
 		Watermark: cur.Watermark, SealedAt: now, Owner: r.Lease.Owner, LeaseUntil: now.Add(r.Lease.For),
-		Replays: cur.Replays, RevisionBase: cur.LastSegmentSeq, Prior: prior,
+		Replays: cur.Replays, RevisionBase: cur.LastSegmentSeq, PriorManifest: priorManifest, PriorAll: priorAll, PriorRows: priorRows,
 		TraceParent: r.TraceParent, TraceID: r.TraceID,
 	}, nil
 }

@@ -143,7 +143,8 @@ type Compaction struct {
 	KeyOverflow int64 // rows dead-lettered as over max_keys_per_window
 	CarryRows   int64 // rows carried into the next pane, in the object Carry
 	Carry       string
-	Batches     []messages.BatchRef
+	Batches     int   // batch files, listed in Manifest
+	BatchBytes  int64 // their bytes
 	Manifest    string
 	// Unchanged: a revision with nothing new for the table.
 	Unchanged bool
@@ -166,15 +167,15 @@ func Compacted(cur *messages.WindowState, now time.Time, owner string, c Compact
 	next.Rows = c.Rows
 	next.Duplicates = c.Duplicates
 	next.KeyOverflow = c.KeyOverflow
-	next.Batches = c.Batches
+	next.BatchCount, next.BatchBytes = c.Batches, c.BatchBytes
 	next.Manifest = c.Manifest
 	next.Segments = c.Segments
-	if c.Unchanged || len(c.Batches) == 0 {
+	next.LoadedParts = nil
+	if c.Unchanged || c.Batches == 0 {
 		next.Status = messages.StatusLoaded
 		next.LoadedAt = now
-		next.LoadedBatches = nil
-		for _, b := range next.Batches {
-			next.LoadedBatches = append(next.LoadedBatches, b.BatchID)
+		for i := range next.BatchCount {
+			next.LoadedParts = next.LoadedParts.With(i)
 		}
 		next.LoadedRows = next.Rows // what the table holds of this run already
 	}
@@ -196,7 +197,10 @@ func ApplyLoadResult(cur *messages.WindowState, res *messages.LoadResult, now ti
 		return nil, noChange(fmt.Sprintf("result of replay %d, the window is at %d", res.Replay, cur.Replays))
 	case cur.Status == messages.StatusLoaded:
 		return nil, noChange("the window is loaded")
-	case cur.HasLoaded(res.BatchID):
+	case res.BatchID != messages.WindowLoadID(res.Policy, res.WindowStart, res.Revision) &&
+		(res.Part < 0 || res.Part >= cur.BatchCount || res.BatchID != messages.BatchID(res.Policy, res.WindowStart, res.Revision, res.Part)):
+		return nil, noChange(fmt.Sprintf("result of batch %s (part %d), not one of the window's %d batches", res.BatchID, res.Part, cur.BatchCount))
+	case cur.LoadedParts.Has(res.Part) && res.BatchID != messages.WindowLoadID(res.Policy, res.WindowStart, res.Revision):
 		return nil, noChange(fmt.Sprintf("batch %s is loaded", res.BatchID))
 	}
 	next := clone(cur)
@@ -207,21 +211,19 @@ func ApplyLoadResult(cur *messages.WindowState, res *messages.LoadResult, now ti
 	}
 	if res.BatchID == messages.WindowLoadID(res.Policy, res.WindowStart, res.Revision) {
 		// A whole-window load: every batch committed at once.
-		for _, b := range next.Batches {
-			if !next.HasLoaded(b.BatchID) {
-				next.LoadedBatches = append(next.LoadedBatches, b.BatchID)
-				next.LoadedRows += b.Rows
-			}
+		if next.AllLoaded() {
+			return nil, noChange("every batch is loaded")
 		}
+		next.LoadedParts = nil
+		for i := range next.BatchCount {
+			next.LoadedParts = next.LoadedParts.With(i)
+		}
+		next.LoadedRows = next.Rows
 	} else {
-		next.LoadedBatches = append(next.LoadedBatches, res.BatchID)
-		for _, b := range next.Batches {
-			if b.BatchID == res.BatchID {
-				next.LoadedRows += b.Rows
-			}
-		}
+		next.LoadedParts = next.LoadedParts.With(res.Part)
+		next.LoadedRows += res.BatchRows
 	}
-	if next.Status == messages.StatusCompacted && len(next.LoadedBatches) == len(next.Batches) {
+	if next.Status == messages.StatusCompacted && next.AllLoaded() {
 		next.Status = messages.StatusLoaded
 		next.LoadedAt = now
 		next.LoadDuration = now.Sub(next.CompactedAt).Milliseconds()
@@ -276,8 +278,6 @@ func clone(cur *messages.WindowState) *messages.WindowState {
 		n := *cur.Next
 		next.Next = &n
 	}
-	next.Batches = slices.Clone(cur.Batches)
-	next.LoadedBatches = slices.Clone(cur.LoadedBatches)
-	next.Prior = slices.Clone(cur.Prior)
+	next.LoadedParts = slices.Clone(cur.LoadedParts)
 	return &next
 }

@@ -44,23 +44,32 @@ func sealed(owner string, leaseUntil time.Time) *messages.WindowState {
 
 func compacted() *messages.WindowState {
 	st := sealed("c1", now.Add(time.Minute))
-	st.Status, st.CompactedAt, st.Rows, st.Batches, st.Manifest = messages.StatusCompacted, end.Add(2*time.Second), 100, []messages.BatchRef{b0, b1}, "manifest.json"
+	st.Status, st.CompactedAt, st.Rows, st.BatchCount, st.BatchBytes, st.Manifest = messages.StatusCompacted, end.Add(2*time.Second), 100, 2, 3000, "manifest.json"
 	return st
 }
 
 func loaded() *messages.WindowState {
 	st := compacted()
-	st.Status, st.LoadedBatches, st.LoadedRows, st.LoadedAt, st.LoadDuration = messages.StatusLoaded, []string{b0.BatchID, b1.BatchID}, 100, end.Add(3*time.Second), 1000
+	st.Status, st.LoadedParts, st.LoadedRows, st.LoadedAt, st.LoadDuration = messages.StatusLoaded, parts(0, 1), 100, end.Add(3*time.Second), 1000
 	return st
 }
 
 func failed() *messages.WindowState {
 	st := compacted()
-	st.Status, st.LoadedBatches, st.LoadedRows, st.Error = messages.StatusFailed, []string{b0.BatchID}, 60, "batch p1: table gone"
+	st.Status, st.LoadedParts, st.LoadedRows, st.Error = messages.StatusFailed, parts(0), 60, "batch p1: table gone"
 	return st
 }
 
 // with returns st changed by change.
+// parts is the set of the given batch parts.
+func parts(ps ...int) messages.PartSet {
+	var s messages.PartSet
+	for _, p := range ps {
+		s = s.With(p)
+	}
+	return s
+}
+
 func with(st *messages.WindowState, change func(*messages.WindowState)) *messages.WindowState {
 	change(st)
 	return st
@@ -273,16 +282,16 @@ func TestRenewLease(t *testing.T) {
 func TestCompacted(t *testing.T) {
 	own := func() *messages.WindowState { return sealed("c1", now.Add(time.Minute)) }
 	made := windowstate.Compaction{Segments: 3, StagedRows: 110, BaseRows: 10, Rows: 90, Duplicates: 15, KeyOverflow: 4, CarryRows: 11,
-		Carry: "carry.parquet", Batches: []messages.BatchRef{b0, b1}, Manifest: "m.json"}
+		Carry: "carry.parquet", Batches: 2, BatchBytes: 3000, Manifest: "m.json"}
 	compactedBy := func(c windowstate.Compaction) *messages.WindowState {
 		return with(own(), func(st *messages.WindowState) {
 			st.Status, st.CompactedAt, st.Segments, st.StagedRows, st.BaseRows = messages.StatusCompacted, now, c.Segments, c.StagedRows, c.BaseRows
 			st.Rows, st.Duplicates, st.KeyOverflow, st.CarryRows, st.Carry = c.Rows, c.Duplicates, c.KeyOverflow, c.CarryRows, c.Carry
-			st.Batches, st.Manifest = c.Batches, c.Manifest
+			st.BatchCount, st.BatchBytes, st.Manifest = c.Batches, c.BatchBytes, c.Manifest
 		})
 	}
 	empty := made
-	empty.Batches, empty.Rows, empty.Duplicates, empty.KeyOverflow, empty.CarryRows, empty.Carry = nil, 0, 120, 0, 0, ""
+	empty.Batches, empty.BatchBytes, empty.Rows, empty.Duplicates, empty.KeyOverflow, empty.CarryRows, empty.Carry = 0, 0, 0, 120, 0, 0, ""
 	unchanged := made
 	unchanged.Unchanged = true
 	for _, tc := range []struct {
@@ -298,7 +307,7 @@ func TestCompacted(t *testing.T) {
 		})},
 		{name: "nothing new for the table (unchanged): loaded at once, every batch counted loaded", cur: own, c: unchanged,
 			want: with(compactedBy(unchanged), func(st *messages.WindowState) {
-				st.Status, st.LoadedAt, st.LoadedBatches, st.LoadedRows = messages.StatusLoaded, now, []string{b0.BatchID, b1.BatchID}, 90
+				st.Status, st.LoadedAt, st.LoadedParts, st.LoadedRows = messages.StatusLoaded, now, parts(0, 1), 90
 			})},
 		{name: "taken over by another: lost", cur: func() *messages.WindowState { return sealed("c2", now.Add(time.Minute)) }, c: made,
 			wantErr: windowstate.ErrRefused},
@@ -316,14 +325,20 @@ func TestCompacted(t *testing.T) {
 
 func TestApplyLoadResult(t *testing.T) {
 	result := func(batchID string, status messages.LoadStatus) *messages.LoadResult {
-		return &messages.LoadResult{BatchID: batchID, Policy: "clicks", WindowStart: start, WindowEnd: end, Status: status, Error: "no table"}
+		r := &messages.LoadResult{BatchID: batchID, Policy: "clicks", WindowStart: start, WindowEnd: end, Status: status, Error: "no table"}
+		for i, b := range []messages.BatchRef{b0, b1} {
+			if b.BatchID == batchID {
+				r.Part, r.BatchRows = i, b.Rows
+			}
+		}
+		return r
 	}
 	whole := messages.WindowLoadID("clicks", start, 0)
 	part := func() *messages.WindowState {
-		return with(compacted(), func(st *messages.WindowState) { st.LoadedBatches, st.LoadedRows = []string{b0.BatchID}, 60 })
+		return with(compacted(), func(st *messages.WindowState) { st.LoadedParts, st.LoadedRows = parts(0), 60 })
 	}
 	allLoaded := func(st *messages.WindowState) {
-		st.Status, st.LoadedBatches, st.LoadedRows, st.LoadedAt = messages.StatusLoaded, []string{b0.BatchID, b1.BatchID}, 100, now
+		st.Status, st.LoadedParts, st.LoadedRows, st.LoadedAt = messages.StatusLoaded, parts(0, 1), 100, now
 		st.LoadDuration = now.Sub(st.CompactedAt).Milliseconds()
 	}
 	for _, tc := range []struct {
@@ -334,9 +349,9 @@ func TestApplyLoadResult(t *testing.T) {
 		wantErr error
 	}{
 		{name: "a batch loaded: counted", cur: compacted, res: result(b0.BatchID, messages.LoadLoaded),
-			want: with(compacted(), func(st *messages.WindowState) { st.LoadedBatches, st.LoadedRows = []string{b0.BatchID}, 60 })},
+			want: with(compacted(), func(st *messages.WindowState) { st.LoadedParts, st.LoadedRows = parts(0), 60 })},
 		{name: "a batch the ledger had (duplicate): counted", cur: compacted, res: result(b0.BatchID, messages.LoadDuplicate),
-			want: with(compacted(), func(st *messages.WindowState) { st.LoadedBatches, st.LoadedRows = []string{b0.BatchID}, 60 })},
+			want: with(compacted(), func(st *messages.WindowState) { st.LoadedParts, st.LoadedRows = parts(0), 60 })},
 		{name: "the last batch loaded: loaded", cur: part, res: result(b1.BatchID, messages.LoadLoaded), want: with(compacted(), allLoaded)},
 		{name: "the whole window loaded: every batch counted, loaded", cur: compacted, res: result(whole, messages.LoadLoaded), want: with(compacted(), allLoaded)},
 		{name: "the whole window loaded, a batch counted already: the others counted", cur: part, res: result(whole, messages.LoadLoaded),
@@ -347,16 +362,21 @@ func TestApplyLoadResult(t *testing.T) {
 			})},
 		{name: "a failed window's batch loaded: counted, still failed", cur: failed, res: result(b1.BatchID, messages.LoadLoaded),
 			want: with(failed(), func(st *messages.WindowState) {
-				st.LoadedBatches, st.LoadedRows = []string{b0.BatchID, b1.BatchID}, 100
+				st.LoadedParts, st.LoadedRows = parts(0, 1), 100
 			})},
 		{name: "a replayed window's result", cur: func() *messages.WindowState {
 			return with(compacted(), func(st *messages.WindowState) { st.Replays = 2 })
 		},
 			res: with2(result(b0.BatchID, messages.LoadLoaded), func(r *messages.LoadResult) { r.Replay = 2 }),
 			want: with(compacted(), func(st *messages.WindowState) {
-				st.Replays, st.LoadedBatches, st.LoadedRows = 2, []string{b0.BatchID}, 60
+				st.Replays, st.LoadedParts, st.LoadedRows = 2, parts(0), 60
 			})},
 		{name: "no state", cur: none, res: result(b0.BatchID, messages.LoadLoaded), wantErr: windowstate.ErrNoChange},
+		{name: "a part the run does not have", cur: compacted,
+			res: with2(result(messages.BatchID("clicks", start, 0, 2), messages.LoadLoaded), func(r *messages.LoadResult) { r.Part = 2 }), wantErr: windowstate.ErrNoChange},
+		{name: "a batch id that is not its part's", cur: compacted,
+			res: with2(result(b0.BatchID, messages.LoadLoaded), func(r *messages.LoadResult) { r.Part = 1 }), wantErr: windowstate.ErrNoChange},
+		{name: "a batch loaded again: no change", cur: part, res: result(b0.BatchID, messages.LoadLoaded), wantErr: windowstate.ErrNoChange},
 		{name: "another revision's result", cur: compacted,
 			res: with2(result(b0.BatchID, messages.LoadLoaded), func(r *messages.LoadResult) { r.Revision = 1 }), wantErr: windowstate.ErrNoChange},
 		{name: "an earlier replay's result", cur: func() *messages.WindowState {
@@ -475,27 +495,36 @@ func TestRevisionDue(t *testing.T) {
 func TestStartRevision(t *testing.T) {
 	late := &messages.PendingRevision{Segments: 2, StagedRows: 7, LastSegmentSeq: 31,
 		MinEventTime: at(20 * time.Minute), MaxEventTime: at(40 * time.Minute), FirstStagedAt: now.Add(-2 * time.Minute)}
-	earlier := messages.BatchRef{BatchID: "clicks-r0-p0", Object: "batches/r0.parquet", Rows: 3}
 	// A window at revision 1 (its batches b0, b1) after revision 0 (earlier).
 	revised := func(next *messages.PendingRevision) func() *messages.WindowState {
 		return func() *messages.WindowState {
 			return with(pending(nil), func(st *messages.WindowState) {
 				n := *next
-				st.Next, st.Revision, st.RevisionBase, st.Prior, st.Replays, st.MaxSourceSeq = &n, 1, 10, []messages.BatchRef{earlier}, 1, 800
+				st.Next, st.Revision, st.RevisionBase, st.Replays, st.MaxSourceSeq = &n, 1, 10, 1, 800
+				st.PriorManifest, st.PriorAll, st.PriorRows = "batches/r0/manifest.json", true, 3
 			})
 		}
 	}
 	appendMode := windowstate.RevisionStart{Closed: true, Rule: rule, PolicyVersion: 4, Lease: lease, TraceParent: "00-rev-01", TraceID: "rev"}
 	replace := appendMode
 	replace.Replace = true
-	revision := func(next *messages.PendingRevision, prior []messages.BatchRef) *messages.WindowState {
-		return &messages.WindowState{
+	// The prior batches: the manifest's batches (all: and its prior ones), and their rows.
+	type prior struct {
+		all  bool
+		rows int64
+	}
+	revision := func(next *messages.PendingRevision, pr *prior) *messages.WindowState {
+		st := &messages.WindowState{
 			Policy: "clicks", PolicyVersion: 4, WindowStart: start, WindowEnd: end, Revision: 2, Status: messages.StatusSealed,
 			Segments: next.Segments, StagedRows: next.StagedRows, LastSegmentSeq: next.LastSegmentSeq, MaxSourceSeq: 800,
 			MinEventTime: next.MinEventTime, MaxEventTime: next.MaxEventTime, FirstStagedAt: next.FirstStagedAt,
 			Watermark: end, SealedAt: now, Owner: "c1", LeaseUntil: now.Add(time.Minute),
-			Replays: 1, RevisionBase: 20, Prior: prior, TraceParent: "00-rev-01", TraceID: "rev",
+			Replays: 1, RevisionBase: 20, TraceParent: "00-rev-01", TraceID: "rev",
 		}
+		if pr != nil {
+			st.PriorManifest, st.PriorAll, st.PriorRows = "manifest.json", pr.all, pr.rows
+		}
+		return st
 	}
 	rebuild := &messages.PendingRevision{Segments: 4, StagedRows: 120, LastSegmentSeq: 40, FirstStagedAt: now, Rebuild: true}
 	for _, tc := range []struct {
@@ -506,12 +535,12 @@ func TestStartRevision(t *testing.T) {
 		wantErr error
 	}{
 		{name: "append, merge: sealed, every earlier revision's batches prior", cur: revised(late), r: appendMode,
-			want: revision(late, []messages.BatchRef{earlier, b0, b1})},
+			want: revision(late, &prior{all: true, rows: 103})},
 		{name: "replace: sealed, the previous revision's batches prior", cur: revised(late), r: replace,
-			want: revision(late, []messages.BatchRef{b0, b1})},
+			want: revision(late, &prior{rows: 100})},
 		{name: "replace, a rebuild from the stream: its segments alone", cur: revised(rebuild), r: replace, want: revision(rebuild, nil)},
 		{name: "append, a rebuild from the stream: every earlier revision's batches prior", cur: revised(rebuild), r: appendMode,
-			want: revision(rebuild, []messages.BatchRef{earlier, b0, b1})},
+			want: revision(rebuild, &prior{all: true, rows: 103})},
 		{name: "not due", cur: revised(&messages.PendingRevision{Segments: 1, LastSegmentSeq: 21, FirstStagedAt: now}), r: appendMode,
 			wantErr: windowstate.ErrNoChange},
 		{name: "nothing pending", cur: loaded, r: appendMode, wantErr: windowstate.ErrNoChange},
@@ -528,7 +557,7 @@ func TestStartRevision(t *testing.T) {
 
 func TestReplay(t *testing.T) {
 	replayed := func(st *messages.WindowState) {
-		st.Status, st.Replays, st.LoadedBatches, st.LoadedRows, st.LoadedAt, st.LoadDuration, st.Error = messages.StatusCompacted, st.Replays+1, nil, 0, time.Time{}, 0, ""
+		st.Status, st.Replays, st.LoadedParts, st.LoadedRows, st.LoadedAt, st.LoadDuration, st.Error = messages.StatusCompacted, st.Replays+1, nil, 0, time.Time{}, 0, ""
 	}
 	for _, tc := range []struct {
 		name    string

@@ -14,6 +14,7 @@ import (
 	"github.com/windrow/windrow/adapters/objstore"
 	"github.com/windrow/windrow/adapters/statestore"
 	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/pipeline/loads"
 	"github.com/windrow/windrow/pipeline/staging"
 	"github.com/windrow/windrow/windows"
 )
@@ -225,7 +226,11 @@ func (s *Service) buildStaged(ctx context.Context, st *messages.WindowState) (*s
 	key := stagedKeyOf(st)
 	var objects []string
 	if key.fromBatches {
-		for _, b := range st.Batches {
+		m, err := loads.Manifest(ctx, s.cfg.Store, st)
+		if err != nil {
+			return nil, fmt.Errorf("staged set: %w", err)
+		}
+		for _, b := range m.Batches {
 			objects = append(objects, b.Object)
 		}
 	} else {
@@ -237,7 +242,11 @@ func (s *Service) buildStaged(ctx context.Context, st *messages.WindowState) (*s
 			objects = append(objects, r.Object)
 		}
 	}
-	for _, b := range st.Prior {
+	prior, err := loads.Prior(ctx, s.cfg.Store, st)
+	if err != nil {
+		return nil, fmt.Errorf("staged set: %w", err)
+	}
+	for _, b := range prior {
 		objects = append(objects, b.Object)
 	}
 	var seqs []uint64

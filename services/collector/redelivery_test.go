@@ -141,12 +141,22 @@ func (sw *stagedWindow) close(tb testing.TB, status messages.WindowStatus) {
 	tb.Helper()
 	if _, err := sw.env.States.Update(context.Background(), messages.WindowKey(sw.p.Name, sw.win.ID()), func(cur *messages.WindowState) (*messages.WindowState, error) {
 		cur.Status = status
-		cur.Batches, cur.Rows = nil, 0
+		cur.BatchCount, cur.Manifest, cur.Rows = 0, "", 0
 		if status == messages.StatusCompacted || status == messages.StatusLoaded {
+			m := &messages.BatchManifest{Policy: cur.Policy, WindowStart: cur.WindowStart, WindowEnd: cur.WindowEnd, Revision: cur.Revision}
 			for i, r := range sw.regs {
-				cur.Batches = append(cur.Batches, messages.BatchRef{BatchID: fmt.Sprintf("b%d", i), Object: r.Object, Rows: r.Rows})
+				m.Batches = append(m.Batches, messages.BatchRef{BatchID: messages.BatchID(cur.Policy, cur.WindowStart, cur.Revision, i), Object: r.Object, Rows: r.Rows})
+				m.Rows += r.Rows
 			}
-			cur.Rows = cur.StagedRows
+			data, err := messages.Encode(m)
+			if err != nil {
+				return nil, err
+			}
+			cur.Manifest = fmt.Sprintf("batches/%s/%s/r%d/manifest.json", cur.Policy, cur.ID(), cur.Revision)
+			if _, err := sw.env.Store.Put(context.Background(), cur.Manifest, data); err != nil {
+				return nil, err
+			}
+			cur.BatchCount, cur.Rows = len(m.Batches), cur.StagedRows
 		}
 		return cur, nil
 	}); err != nil {
@@ -200,8 +210,11 @@ func TestRedrainOfClosedWindowReadsEachFileOnce(t *testing.T) {
 				t.Errorf("stats %+v, %d late; want %d redelivered and %d late", got, late, n/2, n/2)
 			}
 			files := int64(len(sw.regs))
+			if status != messages.StatusSealed {
+				files++ // and the manifest that lists them
+			}
 			if opens := cs.opens.Load(); opens > files {
-				t.Errorf("%d object opens for %d redelivered events of a window of %d files, want at most %d (each file once)",
+				t.Errorf("%d object reads for %d redelivered events of a window of %d files, want at most %d (each file once)",
 					opens, n, files, files)
 			}
 		})
@@ -277,7 +290,7 @@ func TestRedeliveryCheckFollowsNewRevision(t *testing.T) {
 			Policy: cur.Policy, PolicyVersion: cur.PolicyVersion, WindowStart: cur.WindowStart, WindowEnd: cur.WindowEnd,
 			Revision: 1, Status: messages.StatusSealed, Segments: 1, StagedRows: 1,
 			RevisionBase: cur.LastSegmentSeq, LastSegmentSeq: ack.Sequence, MaxSourceSeq: cur.MaxSourceSeq,
-			Prior: cur.Batches,
+			PriorManifest: cur.Manifest,
 		}, nil
 	}); err != nil {
 		t.Fatal(err)
@@ -286,8 +299,8 @@ func TestRedeliveryCheckFollowsNewRevision(t *testing.T) {
 	check(1, false) // in a prior batch
 	check(3, false)
 	check(4, true) // in neither
-	if got, want := cs.opens.Load()-opens, int64(len(sw.regs)+1); got != want {
-		t.Errorf("%d object opens for revision 1, want %d (its segment %s and the prior batches, once each)", got, want, reg.Object)
+	if got, want := cs.opens.Load()-opens, int64(len(sw.regs)+2); got != want {
+		t.Errorf("%d object reads for revision 1, want %d (its segment %s, the prior manifest and the prior batches, once each)", got, want, reg.Object)
 	}
 	if err := c.awaitPublishes(ctx, b); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package collector
 
 import (
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -100,26 +99,20 @@ type stagedKey struct {
 	revision     int
 	base, cutoff uint64 // registrations in (base, cutoff]: RevisionBase, LastSegmentSeq
 	fromBatches  bool   // COMPACTED or LOADED: read from the batches, not the segments
-	objects      string // the batch objects (with fromBatches) and prior batch objects read
+	manifest     string // the run's manifest (with fromBatches)
+	prior        string // the prior batches' manifest, and whether all of it
+	priorAll     bool
+	replays      int
 }
 
 // stagedKeyOf is the key of the staged set of the window in state st.
 func stagedKeyOf(st *messages.WindowState) stagedKey {
 	k := stagedKey{window: st.Key(), revision: st.Revision, base: st.RevisionBase, cutoff: st.LastSegmentSeq,
-		fromBatches: st.Status == messages.StatusCompacted || st.Status == messages.StatusLoaded}
-	var b strings.Builder
+		fromBatches: st.Status == messages.StatusCompacted || st.Status == messages.StatusLoaded,
+		prior:       st.PriorManifest, priorAll: st.PriorAll, replays: st.Replays}
 	if k.fromBatches {
-		for _, r := range st.Batches {
-			b.WriteString(r.Object)
-			b.WriteByte(0)
-		}
+		k.manifest = st.Manifest
 	}
-	b.WriteByte(0)
-	for _, r := range st.Prior {
-		b.WriteString(r.Object)
-		b.WriteByte(0)
-	}
-	k.objects = b.String()
 	return k
 }
 

@@ -55,14 +55,18 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err er
 	if err != nil {
 		return err
 	}
-	manifestKey, err := s.writeManifest(ctx, st, prefix, in, out)
+	manifestKey, manifest, err := s.writeManifest(ctx, st, prefix, in, out)
 	if err != nil {
 		return err
+	}
+	var batchBytes int64
+	for _, b := range out.refs {
+		batchBytes += b.Bytes
 	}
 	next, err := s.markCompacted(ctx, st, windowstate.Compaction{
 		Segments: int64(len(in.regs)), StagedRows: in.staged, BaseRows: in.baseRows, Rows: out.loadRows(),
 		Duplicates: out.stats.Duplicates, KeyOverflow: out.overflow, CarryRows: out.carried, Carry: out.carryKey,
-		Batches: out.refs, Manifest: manifestKey,
+		Batches: len(out.refs), BatchBytes: batchBytes, Manifest: manifestKey,
 		// Nothing new for the table (a revision of redelivered events only):
 		// the window is LOADED as it is, without a load.
 		Unchanged: st.Revision > 0 && out.stats.Rows-out.overflow == in.baseRows,
@@ -88,7 +92,7 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err er
 		attribute.Int("windrow.batches", len(out.refs)), attribute.Int("windrow.segments", len(in.regs)))
 	s.log.InfoContext(ctx, "compacted window", "window", st.ID(), "segments", len(in.regs), "rows", out.stats.Rows, "duplicates", out.stats.Duplicates,
 		"batches", len(out.refs), "took", time.Since(start).Round(time.Millisecond))
-	return s.publishLoads(ctx, next)
+	return s.publishLoads(ctx, next, manifest)
 }
 
 // compactInputs are what a window run reads: its staged segments and, for a
@@ -104,7 +108,10 @@ type compactInputs struct {
 	staged    int64 // rows in the segments, duplicates included
 	baseRows  int64 // rows merged in from prior batches or carried sessions
 	knownRows int64
-	closers   []func()
+	// prior are the earlier revisions' batches (revisions only): merged in
+	// as files (replace) or known.
+	prior   []messages.BatchRef
+	closers []func()
 }
 
 func (in *compactInputs) close() {
@@ -159,7 +166,10 @@ func (s *Service) readInputs(ctx context.Context, st *messages.WindowState, pane
 	// A revision also reads the batches of earlier runs: merged in (replace)
 	// or as known rows that are not loaded again (append, merge).
 	if st.Revision > 0 {
-		prior, rows, closePrior, err := s.openPrior(ctx, st)
+		if in.prior, err = loads.Prior(ctx, s.cfg.Store, st); err != nil {
+			return in, err
+		}
+		prior, rows, closePrior, err := s.openPrior(ctx, st, in.prior)
 		if err != nil {
 			return in, err
 		}
@@ -170,7 +180,7 @@ func (s *Service) readInputs(ctx context.Context, st *messages.WindowState, pane
 		} else {
 			in.known, in.knownRows = prior, rows
 		}
-		read.SetAttributes(attribute.Int("windrow.prior_batches", len(st.Prior)), attribute.Int64("windrow.prior_rows", rows))
+		read.SetAttributes(attribute.Int("windrow.prior_batches", len(in.prior)), attribute.Int64("windrow.prior_rows", rows))
 	}
 	if panes.carryIn != "" {
 		f, closeCarry, err := s.openFile(ctx, panes.carryIn, "")
@@ -207,7 +217,7 @@ func (s *Service) merge(ctx context.Context, st *messages.WindowState, panes ses
 	p := s.cfg.Policy
 	mctx, span := s.tracer.Start(ctx, "compactor.merge_dedup")
 	bw := &batchWriter{ctx: mctx, s: s, st: st, prefix: prefix, lastRenew: time.Now(), known: map[string]bool{}}
-	for _, b := range st.Prior {
+	for _, b := range in.prior {
 		if b.Key != "" {
 			bw.known[b.Key] = true // keys loaded before stay admitted
 		}
@@ -266,23 +276,24 @@ func (s *Service) merge(ctx context.Context, st *messages.WindowState, panes ses
 }
 
 // writeManifest writes the run's batch manifest next to its batches and
-// returns its key.
-func (s *Service) writeManifest(ctx context.Context, st *messages.WindowState, prefix string, in *compactInputs, out *mergeOutcome) (string, error) {
+// returns its key: the list of the run's batches (the window state only
+// counts them) and of the earlier revisions' batches it was made with.
+func (s *Service) writeManifest(ctx context.Context, st *messages.WindowState, prefix string, in *compactInputs, out *mergeOutcome) (string, *messages.BatchManifest, error) {
 	p := s.cfg.Policy
 	manifest := &messages.BatchManifest{
 		Policy: p.Name, PolicyVersion: p.Version, WindowStart: st.WindowStart, WindowEnd: st.WindowEnd, Revision: st.Revision,
-		Table: p.Load.Table, Columns: records.Columns(s.cfg.Policy), Batches: out.refs, Rows: out.loadRows(), Duplicates: out.stats.Duplicates,
+		Table: p.Load.Table, Columns: records.Columns(s.cfg.Policy), Batches: out.refs, Prior: in.prior, Rows: out.loadRows(), Duplicates: out.stats.Duplicates,
 		Segments: len(in.regs), CreatedAt: time.Now().UTC(),
 	}
 	data, err := messages.Encode(manifest)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	key := prefix + "/manifest.json"
 	if _, err := s.cfg.Store.Put(ctx, key, data); err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return key, nil
+	return key, manifest, nil
 }
 
 // markCompacted records the run's outcome in the window's state
@@ -332,22 +343,24 @@ func (s *Service) openFile(ctx context.Context, key, sha string) (f *parquet.Fil
 	return f, obj.Close, nil
 }
 
-// publishLoads publishes one LoadCommand per batch not yet loaded. Ids are
-// deterministic, so publishing again is harmless.
-func (s *Service) publishLoads(ctx context.Context, st *messages.WindowState) (err error) {
+// publishLoads publishes one LoadCommand per batch not yet loaded (m: the
+// run's manifest, nil to read it). Ids are deterministic, so publishing
+// again is harmless.
+func (s *Service) publishLoads(ctx context.Context, st *messages.WindowState, m *messages.BatchManifest) (err error) {
 	p := s.cfg.Policy
 	// From the sweep (a republish) ctx holds no span: the span joins the run.
 	if !trace.SpanContextFromContext(ctx).IsValid() {
 		ctx = telemetry.RunContext(ctx, st.TraceParent)
 	}
 	ctx, span := s.tracer.Start(ctx, "compactor.publish_loads", trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithAttributes(attribute.Int("windrow.batches", len(st.Batches)), attribute.Int("windrow.loaded_batches", len(st.LoadedBatches))))
+		trace.WithAttributes(attribute.Int("windrow.batches", st.BatchCount), attribute.Int("windrow.loaded_batches", st.LoadedParts.Count())))
 	defer func() { endSpan(span, err) }()
-	cols, err := loads.ManifestColumns(ctx, s.cfg.Store, st)
-	if err != nil {
-		return err
+	if m == nil {
+		if m, err = loads.Manifest(ctx, s.cfg.Store, st); err != nil {
+			return err
+		}
 	}
-	return loads.Publish(ctx, s.cfg.JS, p, st, cols)
+	return loads.Publish(ctx, s.cfg.JS, p, st, m)
 }
 
 // poisonError is a message that can never be processed.
@@ -392,7 +405,7 @@ func (s *Service) applyResult(ctx context.Context, m jetstream.Msg) (err error) 
 	switch became {
 	case messages.StatusLoaded:
 		span.SetAttributes(attribute.String("windrow.window_status", string(became)))
-		s.log.InfoContext(ctx, "loaded window", "window", st.ID(), "rows", st.LoadedRows, "batches", len(st.Batches), "table", res.Table)
+		s.log.InfoContext(ctx, "loaded window", "window", st.ID(), "rows", st.LoadedRows, "batches", st.BatchCount, "table", res.Table)
 		s.cleanup(ctx, st)
 		s.emitRun(ctx, st, nil)
 	case messages.StatusFailed:

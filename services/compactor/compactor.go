@@ -595,7 +595,7 @@ func (s *Service) sweep(ctx context.Context) error {
 			if now.Sub(st.UpdatedAt) < s.cfg.Sweep || now.Sub(s.republished[st.Key()]) < republishEvery {
 				continue
 			}
-			if err := s.publishLoads(ctx, st); err != nil {
+			if err := s.publishLoads(ctx, st, nil); err != nil {
 				return err
 			}
 			s.republished[st.Key()] = now

@@ -130,7 +130,8 @@ func TestCompactDedupsAndIsDeterministic(t *testing.T) {
 	}
 	// Read the batches back: every sequence once, in sort order.
 	seen := map[uint64]bool{}
-	for i, b := range done.Batches {
+	doneBatches := batchesOf(t, env, done)
+	for i, b := range doneBatches {
 		if want := messages.BatchID(p.Name, win.Start, 0, i); b.BatchID != want {
 			t.Errorf("batch %d id %s, want %s", i, b.BatchID, want)
 		}
@@ -172,15 +173,15 @@ func TestCompactDedupsAndIsDeterministic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if int(info.State.Msgs) != len(done.Batches) {
-		t.Errorf("%d load commands, want %d", info.State.Msgs, len(done.Batches))
+	if int(info.State.Msgs) != len(doneBatches) {
+		t.Errorf("%d load commands, want %d", info.State.Msgs, len(doneBatches))
 	}
 
 	// A retry of the same compaction (the window back to SEALED, as after a
 	// crash before the state was written) gives the same ids and bytes, and
 	// its load commands are deduplicated by id.
 	if _, err := env.States.Update(ctx, done.Key(), func(cur *messages.WindowState) (*messages.WindowState, error) {
-		cur.Status, cur.Batches, cur.Rows, cur.Duplicates = messages.StatusSealed, nil, 0, 0
+		cur.Status, cur.BatchCount, cur.Manifest, cur.Rows, cur.Duplicates = messages.StatusSealed, 0, "", 0, 0
 		return cur, nil
 	}); err != nil {
 		t.Fatal(err)
@@ -196,20 +197,21 @@ func TestCompactDedupsAndIsDeterministic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(redo.Batches) != len(done.Batches) {
-		t.Fatalf("retry made %d batches, first run %d", len(redo.Batches), len(done.Batches))
+	redoBatches := batchesOf(t, env, redo)
+	if len(redoBatches) != len(doneBatches) {
+		t.Fatalf("retry made %d batches, first run %d", len(redoBatches), len(doneBatches))
 	}
-	for i := range redo.Batches {
-		if redo.Batches[i] != done.Batches[i] {
-			t.Errorf("batch %d differs on retry: %+v vs %+v", i, redo.Batches[i], done.Batches[i])
+	for i := range redoBatches {
+		if redoBatches[i] != doneBatches[i] {
+			t.Errorf("batch %d differs on retry: %+v vs %+v", i, redoBatches[i], doneBatches[i])
 		}
 	}
 	info, err = stream.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if int(info.State.Msgs) != len(done.Batches) {
-		t.Errorf("%d load commands after the retry, want %d (deduplicated)", info.State.Msgs, len(done.Batches))
+	if int(info.State.Msgs) != len(doneBatches) {
+		t.Errorf("%d load commands after the retry, want %d (deduplicated)", info.State.Msgs, len(doneBatches))
 	}
 }
 
@@ -261,8 +263,8 @@ func TestCompactFailsWindow(t *testing.T) {
 			if got.Status != messages.StatusFailed || !strings.Contains(got.Error, tc.reason) {
 				t.Errorf("state %s error %q, want FAILED with %q in the reason", got.Status, got.Error, tc.reason)
 			}
-			if len(got.Batches) != 0 {
-				t.Errorf("%d batches written", len(got.Batches))
+			if got.BatchCount != 0 || got.Manifest != "" {
+				t.Errorf("%d batches written (manifest %q)", got.BatchCount, got.Manifest)
 			}
 		})
 	}
@@ -298,7 +300,7 @@ func TestMaxFileRowsSplitsBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rows []int64
-	for _, b := range done.Batches {
+	for _, b := range batchesOf(t, env, done) {
 		rows = append(rows, b.Rows)
 	}
 	if want := []int64{1000, 1000, 1000, 500}; !slices.Equal(rows, want) || done.Rows != 3500 {

@@ -111,19 +111,19 @@ func (s *Service) startRevision(ctx context.Context, st *messages.WindowState, c
 	}
 	s.stats.sealed.Add(1)
 	s.log.InfoContext(ctx, "revising window", "window", out.ID(), "revision", out.Revision, "late_segments", out.Segments,
-		"late_rows", out.StagedRows, "prior_batches", len(out.Prior), "cutoff", out.LastSegmentSeq, "after", out.RevisionBase)
+		"late_rows", out.StagedRows, "prior_rows", out.PriorRows, "cutoff", out.LastSegmentSeq, "after", out.RevisionBase)
 	return out, nil
 }
 
-// openPrior opens the batch files of a revision's Prior.
-func (s *Service) openPrior(ctx context.Context, st *messages.WindowState) (files []*parquet.File, rows int64, closeAll func(), err error) {
+// openPrior opens the batch files of a revision's prior batches.
+func (s *Service) openPrior(ctx context.Context, st *messages.WindowState, prior []messages.BatchRef) (files []*parquet.File, rows int64, closeAll func(), err error) {
 	var closers []func() error
 	closeAll = func() {
 		for _, c := range closers {
 			_ = c()
 		}
 	}
-	for _, b := range st.Prior {
+	for _, b := range prior {
 		f, closeFile, err := s.openFile(ctx, b.Object, b.SHA256)
 		if err != nil {
 			closeAll()

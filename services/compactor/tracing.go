@@ -52,7 +52,7 @@ func (s *Service) emitRun(ctx context.Context, st *messages.WindowState, cause e
 		attribute.Int64("windrow.staged_rows", st.StagedRows),
 		attribute.Int64("windrow.rows", st.Rows),
 		attribute.Int64("windrow.duplicates", st.Duplicates),
-		attribute.Int("windrow.batches", len(st.Batches)),
+		attribute.Int("windrow.batches", st.BatchCount),
 		attribute.Int64("windrow.loaded_rows", st.LoadedRows),
 		attribute.String("windrow.table", s.cfg.Policy.Load.Table),
 	)

@@ -67,9 +67,11 @@ func (s *Service) handle(msg *message.Message) (err error) {
 		attribute.String("windrow.table", cmd.Table), attribute.String("windrow.object", cmd.Object), attribute.Int64("windrow.rows", cmd.Rows),
 		attribute.Int64("windrow.bytes", cmd.Bytes))
 	// One file, or every batch of the window for a whole-window load.
-	refs := cmd.Batches
-	if !cmd.WholeWindow() {
-		refs = []messages.BatchRef{{BatchID: cmd.BatchID, Object: cmd.Object, Rows: cmd.Rows, SHA256: cmd.SHA256}}
+	refs := []messages.BatchRef{{BatchID: cmd.BatchID, Object: cmd.Object, Rows: cmd.Rows, SHA256: cmd.SHA256}}
+	if cmd.WholeWindow() {
+		if refs, err = s.manifestBatches(ctx, &cmd); err != nil {
+			return fmt.Errorf("load command %s: %w", cmd.BatchID, err)
+		}
 	}
 	// Where and how to load comes from the stored policy, not the message.
 	t, err := s.authorize(ctx, &cmd, refs)
@@ -103,7 +105,7 @@ func (s *Service) handle(msg *message.Message) (err error) {
 	res := &messages.LoadResult{
 		BatchID: cmd.BatchID, Policy: cmd.Policy, WindowStart: cmd.WindowStart, WindowEnd: cmd.WindowEnd,
 		Revision: cmd.Revision, Part: cmd.Part, Parts: cmd.Parts, Table: cmd.Table,
-		Status: status, Rows: rows, Duration: time.Since(start), LoadedAt: time.Now().UTC(), Loader: s.cfg.Instance, Replay: cmd.Replay,
+		Status: status, Rows: rows, BatchRows: cmd.Rows, Duration: time.Since(start), LoadedAt: time.Now().UTC(), Loader: s.cfg.Instance, Replay: cmd.Replay,
 	}
 	if err := s.publishResult(ctx, res); err != nil {
 		return err

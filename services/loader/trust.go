@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/windrow/windrow/adapters/objstore"
 	"github.com/windrow/windrow/adapters/policystore"
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/pipeline/loads"
@@ -223,6 +224,41 @@ func match(cmd *messages.LoadCommand, refs []messages.BatchRef, cands []*windows
 	}
 	t.objects = objects
 	return t, nil
+}
+
+// manifestBatches reads the batches of a whole-window load from the
+// manifest it names: the manifest must lie under the policy's batch prefix
+// (checked like a batch file) and describe the command's run — its window,
+// revision, number of batches and rows. A missing manifest wraps
+// ErrFileMissing and one that disagrees ErrPolicyMismatch (permanent);
+// other read errors are transient.
+func (s *Service) manifestBatches(ctx context.Context, cmd *messages.LoadCommand) ([]messages.BatchRef, error) {
+	// The manifest has no checksum of its own: the batches it lists do,
+	// and each is verified before it is loaded.
+	if _, err := s.authorize(ctx, cmd, []messages.BatchRef{{BatchID: "manifest", Object: cmd.Manifest, SHA256: "-"}}); err != nil {
+		return nil, err
+	}
+	m, err := loads.ReadManifest(ctx, s.cfg.Objects, cmd.Manifest)
+	switch {
+	case errors.Is(err, objstore.ErrNotFound):
+		return nil, fmt.Errorf("%w: %w", ErrFileMissing, err)
+	case err != nil && errors.Is(err, messages.ErrInvalid):
+		return nil, fmt.Errorf("%w: %w", ErrPolicyMismatch, err)
+	case err != nil && ctx.Err() == nil:
+		return nil, fmt.Errorf("%w: %w", ErrTransient, err)
+	case err != nil:
+		return nil, err
+	}
+	var rows int64
+	for _, b := range m.Batches {
+		rows += b.Rows
+	}
+	if m.Policy != cmd.Policy || !m.WindowStart.Equal(cmd.WindowStart) || m.Revision != cmd.Revision || len(m.Batches) != cmd.Parts || rows != cmd.Rows {
+		return nil, fmt.Errorf("%w: manifest %s is of %s window %s revision %d with %d batches of %d rows; the command loads %s %s revision %d, %d batches of %d rows",
+			ErrPolicyMismatch, cmd.Manifest, m.Policy, messages.WindowID(m.WindowStart), m.Revision, len(m.Batches), rows,
+			cmd.Policy, messages.WindowID(cmd.WindowStart), cmd.Revision, cmd.Parts, cmd.Rows)
+	}
+	return m.Batches, nil
 }
 
 // timeColumn is the time column a merge load of p orders by; "" otherwise.
