@@ -39,7 +39,7 @@ func (c *connFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.nats.Password, "nats-password", "", "NATS password (or $NATS_PASSWORD)")
 	fs.StringVar(&c.nats.Token, "nats-token", "", "NATS token (or $NATS_TOKEN)")
 	fs.StringVar(&c.nats.Creds, "nats-creds", os.Getenv("NATS_CREDS"), "NATS credentials file (JWT + NKey)")
-	fs.StringVar(&c.nats.NKeySeed, "nats-nkey", os.Getenv("NATS_NKEY"), "NATS NKey seed file")
+	fs.StringVar(&c.nats.NKeySeed, "nats-nkey", os.Getenv("NATS_NKEY"), "NATS NKey seed file (default: the embedded server's DATA_DIR/nats.nkey when the URL comes from --data-dir and no other credentials are given)")
 	fs.StringVar(&c.nats.CAFile, "nats-ca", os.Getenv("NATS_CA"), "CA bundle for TLS to NATS")
 	fs.StringVar(&c.nats.CertFile, "nats-cert", os.Getenv("NATS_CERT"), "client certificate for mutual TLS")
 	fs.StringVar(&c.nats.KeyFile, "nats-key", os.Getenv("NATS_KEY"), "client key for mutual TLS")
@@ -64,8 +64,10 @@ func metricsAddrError(err error) error {
 	return err
 }
 
-// resolve fills secrets from the environment and the URL from the data
-// directory's embedded server when none is given.
+// resolve fills secrets from the environment and, when no URL is given,
+// the URL and the credentials of the data directory's embedded server
+// (nats.url and nats.nkey). Credentials given by flag or environment win
+// over the data directory's; a given URL takes none from it.
 func (c *connFlags) resolve() natsx.ClientConfig {
 	cfg := c.nats
 	if cfg.Password == "" {
@@ -77,6 +79,12 @@ func (c *connFlags) resolve() natsx.ClientConfig {
 	if cfg.URL == "" {
 		if data, err := os.ReadFile(stack.URLFile(c.dataDir)); err == nil {
 			cfg.URL = strings.TrimSpace(string(data))
+			given := cfg.User != "" || cfg.Token != "" || cfg.Creds != "" || cfg.NKeySeed != ""
+			// A data directory from before the embedded server required
+			// credentials has no nats.nkey.
+			if _, err := os.Stat(stack.NKeyFile(c.dataDir)); err == nil && !given {
+				cfg.NKeySeed = stack.NKeyFile(c.dataDir)
+			}
 		}
 	}
 	if cfg.URL == "" {
