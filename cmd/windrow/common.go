@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/windrow/windrow/adapters/natsx"
 	"github.com/windrow/windrow/adapters/telemetry"
 	"github.com/windrow/windrow/app/metrics"
@@ -112,7 +114,19 @@ func (c *connFlags) connect(ctx context.Context) (*stack.Stack, error) {
 			err = errors.Join(err, eerr)
 		}
 	}
+	if errors.Is(err, nats.ErrAuthorization) {
+		return nil, fmt.Errorf("%w\n(%s)", err, authHint(cfg, c.dataDir))
+	}
 	return nil, fmt.Errorf("%w\n(is windrow running? start it with `windrow up`, or pass --nats-url)", err)
+}
+
+// authHint says what to do when the server refused the credentials of cfg.
+func authHint(cfg natsx.ClientConfig, dataDir string) string {
+	key := stack.NKeyFile(dataDir)
+	if _, err := os.Stat(key); err == nil && cfg.NKeySeed == "" {
+		return fmt.Sprintf("the NATS server refused the credentials; if it is the embedded server of %s, pass --nats-nkey %s", dataDir, key)
+	}
+	return "the NATS server refused the credentials; check --nats-user/--nats-password, --nats-token, --nats-creds or --nats-nkey"
 }
 
 func newLogger(format, level string) *slog.Logger {

@@ -78,8 +78,9 @@ func TestResolveTakesEmbeddedCredentials(t *testing.T) {
 // TestPublishToRunningEmbeddedServer runs `windrow publish --data-dir D`
 // while a stack with the embedded server, as `windrow up` starts it, runs
 // over D: publish finds the server and its credentials in D (it cannot
-// start one of its own there, the data directory is locked), and neither
-// its output nor its error shows the seed.
+// start one of its own there, the data directory is locked), and its
+// output shows no seed. Given the URL and no key, a command is refused and
+// told which flag to pass.
 func TestPublishToRunningEmbeddedServer(t *testing.T) {
 	clearNATSEnv(t)
 	dir := filepath.Join(t.TempDir(), "data")
@@ -116,5 +117,15 @@ func TestPublishToRunningEmbeddedServer(t *testing.T) {
 	}
 	if s := strings.TrimSpace(string(seed)); strings.Contains(out.String(), s) {
 		t.Error("publish printed the seed")
+	}
+
+	withURL := connFlags{dataDir: dir, nats: natsx.ClientConfig{URL: up.NATSURL}}
+	s, err := withURL.connect(ctx)
+	if err == nil {
+		s.Close()
+		t.Fatal("connected to the embedded server with its URL and no credentials")
+	}
+	if want := "--nats-nkey " + stack.NKeyFile(dir); !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
 	}
 }
