@@ -85,7 +85,8 @@ func ConnectedURL(nc *nats.Conn) string {
 }
 
 // Connect opens a connection. With srv set the connection is in-process
-// (no TCP); URL and credentials are then ignored.
+// (no TCP) and the URL is ignored; the credentials are still sent, and an
+// Embedded server requires its own (Embedded.ClientConfig).
 func Connect(cfg ClientConfig, srv *server.Server) (*nats.Conn, error) {
 	if cfg.URL == "" {
 		cfg.URL = nats.DefaultURL

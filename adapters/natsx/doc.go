@@ -1,5 +1,6 @@
 // Package natsx connects windrow to NATS: an embedded JetStream server for
-// single-process runs, client connections with credentials, and idempotent
+// single-process runs (which takes only clients holding its NKey seed
+// file), client connections with credentials, and idempotent
 // provisioning of the streams and KV buckets every service relies on.
 //
 // Provisioning is create-or-update and safe to run from every service at

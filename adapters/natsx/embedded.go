@@ -27,6 +27,13 @@ type EmbeddedConfig struct {
 	FallbackPort bool
 	// MaxStore caps JetStream's file storage in bytes; 0 means the server default.
 	MaxStore int64
+	// NKeyFile is the NKey seed file clients authenticate with. Required:
+	// the server takes no connection without it, in-process ones included.
+	// Created, with a new user NKey and mode 0600, if missing; an existing
+	// file is reused, so the credentials stay the same across restarts.
+	// The format is the one nats.go's NkeyOptionFromSeed and the nats CLI's
+	// --nkey read.
+	NKeyFile string
 }
 
 // ErrPortInUse is returned when the configured port is taken and no fallback is allowed.
@@ -34,7 +41,8 @@ var ErrPortInUse = errors.New("port in use")
 
 // Embedded is a running in-process NATS server.
 type Embedded struct {
-	srv *server.Server
+	srv      *server.Server
+	nkeyFile string // absolute
 	// FellBack is true when the configured port was taken and another was used.
 	FellBack bool
 }
@@ -43,6 +51,9 @@ type Embedded struct {
 func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if cfg.StoreDir == "" {
 		return nil, errors.New("embedded nats: store dir is required")
+	}
+	if cfg.NKeyFile == "" {
+		return nil, errors.New("embedded nats: nkey file is required")
 	}
 	if cfg.Host == "" {
 		cfg.Host = "127.0.0.1"
@@ -66,6 +77,14 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if err := os.MkdirAll(storeDir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded nats: store dir: %w", err)
 	}
+	nkeyFile, err := filepath.Abs(cfg.NKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := loadOrCreateNKey(nkeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
 	opts := &server.Options{
 		ServerName:         "windrow",
 		Host:               cfg.Host,
@@ -76,6 +95,8 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		NoSigs:             true,
 		NoLog:              true,
 		JetStreamMaxMemory: 256 << 20,
+		// The only user: whoever can read NKeyFile.
+		Nkeys: []*server.NkeyUser{{Nkey: pub}},
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
@@ -87,6 +108,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		return nil, errors.New("embedded nats: not ready for connections after 30s")
 	}
 	e.srv = srv
+	e.nkeyFile = nkeyFile
 	return e, nil
 }
 
@@ -104,6 +126,13 @@ func (e *Embedded) Server() *server.Server { return e.srv }
 
 // ClientURL is the URL other processes connect to.
 func (e *Embedded) ClientURL() string { return e.srv.ClientURL() }
+
+// ClientConfig is what a client needs to connect: the client URL and the
+// NKey seed file. Pass it to Connect with Server() for an in-process
+// connection.
+func (e *Embedded) ClientConfig() ClientConfig {
+	return ClientConfig{URL: e.ClientURL(), NKeySeed: e.nkeyFile}
+}
 
 // Shutdown stops the server and waits for it.
 func (e *Embedded) Shutdown() {

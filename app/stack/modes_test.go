@@ -13,9 +13,10 @@ import (
 )
 
 // TestDataDirIsPrivate guards the modes of what a stack creates in its data
-// directory: the directory itself, the JetStream store, nats.url, the object
-// store (and the directories and objects in it), and the DuckDB file and
-// its write-ahead log have no permission bits for group or others.
+// directory: the directory itself, the JetStream store, nats.url and
+// nats.nkey, the object store (and the directories and objects in it), and
+// the DuckDB file and its write-ahead log have no permission bits for group
+// or others.
 func TestDataDirIsPrivate(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "data") // new: t.TempDir itself is 0700 already
@@ -47,7 +48,7 @@ func TestDataDirIsPrivate(t *testing.T) {
 	release()
 
 	for _, p := range []string{
-		"", "nats", "nats.url",
+		"", "nats", "nats.url", "nats.nkey",
 		"objects", "objects/a", "objects/a/b", "objects/a/b/c.parquet",
 		"warehouse.duckdb", "warehouse.duckdb.wal",
 	} {

@@ -54,7 +54,8 @@ type Config struct {
 	// Embedded runs an in-process NATS server (JetStream, file store under DataDir/nats).
 	Embedded bool
 	// NATSPort is the embedded server's port. Default 4222; when it is taken,
-	// a free port is used and written to DataDir/nats.url.
+	// a free port is used and written to DataDir/nats.url. The embedded
+	// server requires the NKey in DataDir/nats.nkey (see NKeyFile).
 	NATSPort int
 	// NATS is the connection to an existing server when not Embedded.
 	NATS natsx.ClientConfig
@@ -250,7 +251,8 @@ func (s *Stack) connect(ctx context.Context) (*natsx.Topology, error) {
 			return nil, err
 		}
 		s.lock = lock
-		srv, err := natsx.StartEmbedded(natsx.EmbeddedConfig{StoreDir: filepath.Join(cfg.DataDir, "nats"), Port: cfg.NATSPort, FallbackPort: true})
+		srv, err := natsx.StartEmbedded(natsx.EmbeddedConfig{StoreDir: filepath.Join(cfg.DataDir, "nats"), Port: cfg.NATSPort, FallbackPort: true,
+			NKeyFile: NKeyFile(cfg.DataDir)})
 		if err != nil {
 			return nil, err
 		}
@@ -262,7 +264,9 @@ func (s *Stack) connect(ctx context.Context) (*natsx.Topology, error) {
 		if err := writeURLFile(cfg.DataDir, s.NATSURL); err != nil {
 			return nil, err
 		}
-		nc, err := natsx.Connect(natsx.ClientConfig{Name: "windrow " + cfg.Instance}, srv.Server())
+		c := srv.ClientConfig()
+		c.Name = "windrow " + cfg.Instance
+		nc, err := natsx.Connect(c, srv.Server())
 		if err != nil {
 			return nil, err
 		}
@@ -295,6 +299,12 @@ func (s *Stack) connect(ctx context.Context) (*natsx.Topology, error) {
 // URLFile is where an embedded server's client URL is written, so that other
 // windrow commands on the same data directory find it.
 func URLFile(dataDir string) string { return filepath.Join(dataDir, "nats.url") }
+
+// NKeyFile is the NKey seed file an embedded server requires of its
+// clients: created with the data directory's first embedded server, mode
+// 0600, and kept across restarts. The other windrow commands on the same
+// data directory read it with nats.url; the nats CLI takes it as --nkey.
+func NKeyFile(dataDir string) string { return filepath.Join(dataDir, "nats.nkey") }
 
 // writeURLFile writes url to URLFile: a new file, mode 0600, renamed over
 // the old one, so that a reader never sees half a URL and a file an earlier

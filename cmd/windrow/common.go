@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/windrow/windrow/adapters/natsx"
 	"github.com/windrow/windrow/adapters/telemetry"
 	"github.com/windrow/windrow/app/metrics"
@@ -39,7 +41,7 @@ func (c *connFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.nats.Password, "nats-password", "", "NATS password (or $NATS_PASSWORD)")
 	fs.StringVar(&c.nats.Token, "nats-token", "", "NATS token (or $NATS_TOKEN)")
 	fs.StringVar(&c.nats.Creds, "nats-creds", os.Getenv("NATS_CREDS"), "NATS credentials file (JWT + NKey)")
-	fs.StringVar(&c.nats.NKeySeed, "nats-nkey", os.Getenv("NATS_NKEY"), "NATS NKey seed file")
+	fs.StringVar(&c.nats.NKeySeed, "nats-nkey", os.Getenv("NATS_NKEY"), "NATS NKey seed file (default: the embedded server's DATA_DIR/nats.nkey when the URL comes from --data-dir and no other credentials are given)")
 	fs.StringVar(&c.nats.CAFile, "nats-ca", os.Getenv("NATS_CA"), "CA bundle for TLS to NATS")
 	fs.StringVar(&c.nats.CertFile, "nats-cert", os.Getenv("NATS_CERT"), "client certificate for mutual TLS")
 	fs.StringVar(&c.nats.KeyFile, "nats-key", os.Getenv("NATS_KEY"), "client key for mutual TLS")
@@ -64,8 +66,10 @@ func metricsAddrError(err error) error {
 	return err
 }
 
-// resolve fills secrets from the environment and the URL from the data
-// directory's embedded server when none is given.
+// resolve fills secrets from the environment and, when no URL is given,
+// the URL and the credentials of the data directory's embedded server
+// (nats.url and nats.nkey). Credentials given by flag or environment win
+// over the data directory's; a given URL takes none from it.
 func (c *connFlags) resolve() natsx.ClientConfig {
 	cfg := c.nats
 	if cfg.Password == "" {
@@ -77,6 +81,12 @@ func (c *connFlags) resolve() natsx.ClientConfig {
 	if cfg.URL == "" {
 		if data, err := os.ReadFile(stack.URLFile(c.dataDir)); err == nil {
 			cfg.URL = strings.TrimSpace(string(data))
+			given := cfg.User != "" || cfg.Token != "" || cfg.Creds != "" || cfg.NKeySeed != ""
+			// A data directory from before the embedded server required
+			// credentials has no nats.nkey.
+			if _, err := os.Stat(stack.NKeyFile(c.dataDir)); err == nil && !given {
+				cfg.NKeySeed = stack.NKeyFile(c.dataDir)
+			}
 		}
 	}
 	if cfg.URL == "" {
@@ -104,7 +114,19 @@ func (c *connFlags) connect(ctx context.Context) (*stack.Stack, error) {
 			err = errors.Join(err, eerr)
 		}
 	}
+	if errors.Is(err, nats.ErrAuthorization) {
+		return nil, fmt.Errorf("%w\n(%s)", err, authHint(cfg, c.dataDir))
+	}
 	return nil, fmt.Errorf("%w\n(is windrow running? start it with `windrow up`, or pass --nats-url)", err)
+}
+
+// authHint says what to do when the server refused the credentials of cfg.
+func authHint(cfg natsx.ClientConfig, dataDir string) string {
+	key := stack.NKeyFile(dataDir)
+	if _, err := os.Stat(key); err == nil && cfg.NKeySeed == "" {
+		return fmt.Sprintf("the NATS server refused the credentials; if it is the embedded server of %s, pass --nats-nkey %s", dataDir, key)
+	}
+	return "the NATS server refused the credentials; check --nats-user/--nats-password, --nats-token, --nats-creds or --nats-nkey"
 }
 
 func newLogger(format, level string) *slog.Logger {

@@ -49,7 +49,7 @@ func runDemo(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.Close()
-	fmt.Printf("  embedded NATS (JetStream):   %s\n", s.NATSURL)
+	fmt.Printf("  embedded NATS (JetStream):   %s (credentials: NKey seed file %s)\n", s.NATSURL, stack.NKeyFile(*dataDir))
 	fmt.Printf("  object store:                %s\n", s.Store.String())
 	fmt.Printf("  warehouse:                   %s\n", s.Warehouse)
 

@@ -171,7 +171,8 @@ func runRoles(ctx context.Context, name string, args []string, roles []string) e
 	}
 	log.Info("windrow running", "roles", roles, "nats", s.NATSURL, "data_dir", dataDir, "metrics", s.MetricsURL())
 	if embedded {
-		fmt.Fprintf(os.Stderr, "windrow up: embedded NATS at %s; publish with `windrow publish --data-dir %s --subject ...` or any NATS client. Ctrl-C stops.\n", s.NATSURL, dataDir)
+		fmt.Fprintf(os.Stderr, "windrow up: embedded NATS at %s; publish with `windrow publish --data-dir %s --subject ...`, or any NATS client with the NKey seed file %s (nats CLI: --nkey). Ctrl-C stops.\n",
+			s.NATSURL, dataDir, stack.NKeyFile(dataDir))
 	}
 	err = s.Run(ctx)
 	if errors.Is(err, context.Canceled) {
