@@ -41,8 +41,10 @@
 // them (COPY … TO), attach databases, install or load extensions, or
 // change a setting. Each statement is also checked before it runs, on the
 // load transaction's connection: an item must hold one statement of kind
-// SELECT, INSERT, UPDATE or DELETE (no COPY, EXPORT, ATTACH, SET, PRAGMA
-// assignments, CALL, BEGIN/COMMIT/ROLLBACK, CREATE, ALTER or DROP), and
+// SELECT, INSERT, UPDATE or DELETE, or a CREATE TABLE (a rollup made on
+// the first load; no COPY, EXPORT, ATTACH, SET, PRAGMA assignments, CALL,
+// BEGIN/COMMIT/ROLLBACK, other CREATEs such as views, macros and temp
+// tables, ALTER or DROP), and
 // must not name windrow's own tables (any mention of "_windrow", in any
 // case: the ledger is what makes loads exactly-once). A refused statement
 // fails the load with an error wrapping warehouse.ErrPostLoadRefused

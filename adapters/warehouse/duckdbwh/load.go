@@ -329,7 +329,10 @@ func (l *load) insert(ctx context.Context, tx *sql.Tx) (int64, error) {
 func (l *load) postLoad(ctx context.Context, conn *sql.Conn, tx *sql.Tx) error {
 	for i, stmt := range l.b.PostLoad {
 		if err := checkPostLoad(ctx, conn, stmt); err != nil {
-			return fmt.Errorf("%w: post_load[%d]: %w", ErrPostLoad, i, err)
+			if !errors.Is(err, ErrPostLoad) {
+				err = fmt.Errorf("%w: %w", ErrPostLoad, err)
+			}
+			return fmt.Errorf("post_load[%d]: %w", i, err)
 		}
 		if _, err := tx.ExecContext(ctx, stmt, postLoadArgs(stmt, l.b)...); err != nil {
 			return fmt.Errorf("%w: post_load[%d]: %w", ErrPostLoad, i, classify(err))

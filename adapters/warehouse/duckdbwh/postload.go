@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -59,12 +60,18 @@ func checkPostLoad(ctx context.Context, conn *sql.Conn, stmt string) error {
 		if err != nil {
 			return err
 		}
-		if _, ok := postLoadKinds[kind]; !ok {
-			return fmt.Errorf("%w: a statement of kind %d; post-load may run only SELECT, INSERT, UPDATE and DELETE", warehouse.ErrPostLoadRefused, kind)
+		if _, ok := postLoadKinds[kind]; ok || kind == duckdb.STATEMENT_TYPE_CREATE && createTable.MatchString(stmt) {
+			return nil
 		}
-		return nil
+		return fmt.Errorf("%w: a statement of kind %d; post-load may run only SELECT, INSERT, UPDATE, DELETE and CREATE TABLE", warehouse.ErrPostLoadRefused, kind)
 	})
 }
+
+// createTable matches a statement that starts (after comments) with
+// CREATE TABLE: with the statement's kind CREATE, it makes a table (not a
+// temp table: DuckDB wants CREATE TEMP TABLE for that, which a temp table
+// named like a policy's would hide it from later loads on the connection).
+var createTable = regexp.MustCompile(`(?is)^\s*(?:(?:--[^\n]*(?:\n|$)|/\*.*?\*/)\s*)*CREATE\s+TABLE\s`)
 
 // parser is a private in-memory DuckDB that only splits post-load text
 // into statements (it never runs one): duckdb-go prepares a text of several

@@ -55,12 +55,18 @@ func TestPostLoadCannotTouchFilesOrTheLedger(t *testing.T) {
 		{"end the load's transaction", `COMMIT`},
 		{"attach a file", `ATTACH '` + filepath.Join(t.TempDir(), "y.db") + `' AS y`},
 		{"change a setting", `SET enable_external_access = true`},
+		{"make a macro", `CREATE MACRO read_parquet(x) AS 1`},
+		{"make a view", `CREATE VIEW v AS SELECT 1`},
+		{"make a temp table that hides a table", `CREATE TEMP TABLE sales AS SELECT * FROM sales LIMIT 0`},
+		{"make a temp table by its schema", `CREATE TABLE temp.sales AS SELECT * FROM sales LIMIT 0`},
 	} {
 		b := batch(writeParquet(t, w, sales(5, 100)), i+1, 5)
 		b.PostLoad = []string{tc.stmt}
-		if _, _, err := w.Load(ctx, b); !errors.Is(err, duckdbwh.ErrPostLoad) {
+		_, _, err := w.Load(ctx, b)
+		if !errors.Is(err, duckdbwh.ErrPostLoad) {
 			t.Errorf("%s: load err = %v, want ErrPostLoad", tc.name, err)
 		}
+		t.Logf("%s: %v", tc.name, err)
 		if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("%s: post-load wrote %s (stat: %v)", tc.name, out, err)
 		}
@@ -89,6 +95,7 @@ func TestPostLoadCannotTouchFilesOrTheLedger(t *testing.T) {
 	// writes the policy's own rollup table.
 	b := batch(writeParquet(t, w, sales(5, 200)), 99, 5)
 	b.PostLoad = []string{
+		`/* a rollup */ CREATE TABLE IF NOT EXISTS rollup2 (n BIGINT)`,
 		`DELETE FROM daily`,
 		`INSERT INTO daily SELECT store_id, count(*) FROM sales WHERE _window_start = $window_start GROUP BY store_id`,
 		`UPDATE sales SET amount = amount + 1 WHERE _batch_id = '` + b.ID + `'`,
