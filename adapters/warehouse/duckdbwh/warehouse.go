@@ -38,12 +38,16 @@ type Config struct {
 	Threads int
 	// Objects is the object store that holds the batches' Parquet objects:
 	// the store the loader reads. Required for Load; a warehouse opened only
-	// to read (windrow query, reconcile) needs none. The objects of a store
-	// that implements objstore.LocalFiles are read in place; those of any
-	// other store are copied to a private temp file in TempDir for the load.
+	// to read (windrow query, reconcile) needs none. For each load the
+	// objects are put in the warehouse's private load directory (in
+	// TempDir), the only files its database may read: hard-linked if the
+	// store implements objstore.LocalFiles (copied if they cannot be),
+	// streamed otherwise.
 	Objects objstore.Store
-	// TempDir holds the temp copies of objects of a store without local
-	// files, each removed when its load ends. Default: os.TempDir().
+	// TempDir holds the load directory (windrow-duckdb-*, 0700, made by
+	// Open and removed by Close; each load's files are removed when it
+	// ends). A local store on the same file system avoids copies. Default:
+	// os.TempDir().
 	TempDir string
 	// ReadOnly opens the file read-only (DuckDB access_mode=READ_ONLY),
 	// with external access disabled (enable_external_access=false) and,
