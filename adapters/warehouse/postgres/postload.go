@@ -133,7 +133,8 @@ func postLoadRoleName(db, schema, table string) string {
 
 // postLoadRole is a table's post-load role, as made and checked.
 type postLoadRole struct {
-	name string // unquoted
+	name   string // unquoted
+	ledger string // the ledger, quoted and qualified
 }
 
 func (r postLoadRole) sql() string { return pgx.Identifier{r.name}.Sanitize() }
@@ -242,21 +243,8 @@ func (w *Warehouse) ensureRole(ctx context.Context, conn *pgxpool.Conn, t tableN
 				return fmt.Errorf("%w: post-load role %s for %s: %s: %w (the loader's user needs CREATEROLE)", warehouse.ErrPostLoad, r.name, t, stmt, classify(err))
 			}
 		}
-		var unsafe bool
-		if err := tx.QueryRow(ctx, `SELECT r.rolsuper OR r.rolbypassrls
-			OR pg_catalog.has_table_privilege(r.oid, $2, 'INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
-			OR pg_catalog.pg_has_role(r.oid, 'pg_read_server_files', 'USAGE')
-			OR pg_catalog.pg_has_role(r.oid, 'pg_write_server_files', 'USAGE')
-			OR pg_catalog.pg_has_role(r.oid, 'pg_execute_server_program', 'USAGE')
-			FROM pg_catalog.pg_roles r WHERE r.rolname = $1`, r.name, pgx.Identifier{ledgerSchema, ledgerTable}.Sanitize()).Scan(&unsafe); err != nil {
-			return fmt.Errorf("check post-load role %s: %w", r.name, classify(err))
-		}
-		if unsafe {
-			return fmt.Errorf("%w: post-load role %s may change the ledger %s.%s or the server's files (superuser, BYPASSRLS, a grant on the ledger, "+
-				"or membership of pg_read_server_files, pg_write_server_files or pg_execute_server_program): revoke that",
-				warehouse.ErrPostLoadRefused, r.name, ledgerSchema, ledgerTable)
-		}
-		return nil
+		r.ledger = pgx.Identifier{ledgerSchema, ledgerTable}.Sanitize()
+		return checkRole(ctx, tx, r)
 	})
 	if err != nil {
 		return postLoadRole{}, err
@@ -265,6 +253,27 @@ func (w *Warehouse) ensureRole(ctx context.Context, conn *pgxpool.Conn, t tableN
 		w.roles.Store(t.String(), r)
 	}
 	return r, nil
+}
+
+// checkRole refuses a post-load role that may change the ledger or the
+// server's files: an operator may have granted it more than it should
+// have. Run in ensureRole and in every load's transaction.
+func checkRole(ctx context.Context, tx pgx.Tx, r postLoadRole) error {
+	var unsafe bool
+	if err := tx.QueryRow(ctx, `SELECT r.rolsuper OR r.rolbypassrls
+		OR pg_catalog.has_table_privilege(r.oid, $2, 'INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+		OR pg_catalog.pg_has_role(r.oid, 'pg_read_server_files', 'USAGE')
+		OR pg_catalog.pg_has_role(r.oid, 'pg_write_server_files', 'USAGE')
+		OR pg_catalog.pg_has_role(r.oid, 'pg_execute_server_program', 'USAGE')
+		FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1`, r.name, r.ledger).Scan(&unsafe); err != nil {
+		return fmt.Errorf("%w: check post-load role %s: %w", warehouse.ErrPostLoad, r.name, classify(err))
+	}
+	if unsafe {
+		return fmt.Errorf("%w: post-load role %s may change the ledger %s or the server's files (superuser, BYPASSRLS, a grant on the ledger, "+
+			"or membership of pg_read_server_files, pg_write_server_files or pg_execute_server_program): revoke that",
+			warehouse.ErrPostLoadRefused, r.name, r.ledger)
+	}
+	return nil
 }
 
 // quoteLiteral is s as an SQL string literal.
@@ -282,8 +291,12 @@ const (
 	postLoadBody = `BEGIN EXECUTE stmt USING window_start, window_end, policy, revision; END`
 )
 
-// postLoadSetup makes the post-load function, owned by r, and returns its oid.
+// postLoadSetup checks r (checkRole), makes the post-load function, owned
+// by r, and returns its oid.
 func postLoadSetup(ctx context.Context, tx pgx.Tx, r postLoadRole) (uint32, error) {
+	if err := checkRole(ctx, tx, r); err != nil {
+		return 0, err
+	}
 	for _, stmt := range []string{
 		`CREATE FUNCTION pg_temp.windrow_post_load(stmt pg_catalog.text, window_start pg_catalog.timestamptz, window_end pg_catalog.timestamptz,
 			policy pg_catalog.text, revision pg_catalog.int8) RETURNS void LANGUAGE plpgsql SECURITY DEFINER AS ` + quoteLiteral(postLoadBody),

@@ -168,6 +168,21 @@ func TestPostLoadRunsWithThePolicysRightsOnly(t *testing.T) {
 	if rolled != 21 || upper != 6 {
 		t.Errorf("rollup counts %d rows, %d rows updated; want 21 and 6", rolled, upper)
 	}
+
+	// A role an operator granted the ledger is refused, also after the
+	// warehouse made and checked it.
+	role, err := w.PostLoadRole(ctx, "sales")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, `GRANT DELETE ON _windrow_ledger TO `+role); err != nil {
+		t.Fatal(err)
+	}
+	b = batch("sales", 100, 3)
+	b.PostLoad = []string{`SELECT 1`}
+	if _, _, err := w.Load(ctx, b); !errors.Is(err, warehouse.ErrPostLoadRefused) {
+		t.Errorf("post-load role granted the ledger: load err = %v, want ErrPostLoadRefused", err)
+	}
 }
 
 // grantPostLoad is postgres.Warehouse.GrantPostLoad.
