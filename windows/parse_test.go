@@ -274,6 +274,12 @@ func TestParsePolicy(t *testing.T) {
 			},
 		},
 		{
+			name:    "post-load SQL naming the ledger",
+			yaml:    basePolicy + "  post_load:\n    - SELECT 1\n    - DELETE FROM \"_WINDROW_LEDGER\"\n",
+			wantErr: ErrInvalidPolicy,
+			want:    []string{"sales.yaml:20: load.post_load[1]: names _windrow…, windrow's own tables"},
+		},
+		{
 			name:    "missing load table",
 			yaml:    edit("load:\n  table: raw.orders\n", ""),
 			wantErr: ErrInvalidPolicy,

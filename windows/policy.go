@@ -373,6 +373,13 @@ type Load struct {
 	// (TIMESTAMPTZ), $policy (VARCHAR) and $revision (INTEGER): e.g. keep a
 	// rollup table of the loaded rows. In mode append they run after each
 	// batch, so they must be idempotent per window (delete, then insert).
+	// One statement per item. They run with the least rights the warehouse
+	// offers: in PostgreSQL as the table's post-load role (windrow_pl_…),
+	// which may query and change the table and the tables an operator
+	// granted it, and nothing else; in DuckDB with no file access and only
+	// SELECT, INSERT, UPDATE, DELETE and CREATE TABLE. No statement may
+	// name _windrow… (the load ledger). Whoever may apply policies is
+	// trusted with that: see docs/architecture.md, "Trust boundary".
 	PostLoad []string `yaml:"post_load,omitempty" json:"post_load,omitempty"`
 }
 

@@ -405,8 +405,13 @@ func (p *Policy) validate() []*FieldError {
 		seenKey[name] = true
 	}
 	for i, stmt := range p.Load.PostLoad {
-		if strings.TrimSpace(stmt) == "" {
-			ps.add(fmt.Sprintf("load.post_load[%d]", i), "is empty: write one SQL statement per list item")
+		path := fmt.Sprintf("load.post_load[%d]", i)
+		switch {
+		case strings.TrimSpace(stmt) == "":
+			ps.add(path, "is empty: write one SQL statement per list item")
+		case strings.Contains(strings.ToLower(stmt), "_windrow"):
+			// The warehouses refuse it too (adapters/warehouse.CheckPostLoad).
+			ps.add(path, "names _windrow…, windrow's own tables (such as the load ledger, which makes loads exactly-once): post-load SQL may not touch them")
 		}
 	}
 

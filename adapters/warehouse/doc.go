@@ -45,7 +45,11 @@
 //   - PostLoad statements run after the rows in the same transaction, with
 //     the named parameters $window_start, $window_end (TIMESTAMPTZ),
 //     $policy (VARCHAR) and $revision (BIGINT); a failing statement wraps
-//     ErrPostLoad and rolls the load back.
+//     ErrPostLoad and rolls the load back. They run with the least rights
+//     the warehouse offers, never the loader's: they cannot read or write
+//     files or touch windrow's own tables (the ledger); a statement that
+//     names _windrow… (CheckPostLoad) or that the warehouse does not allow
+//     wraps ErrPostLoadRefused (and ErrPostLoad) and runs nothing.
 //   - Table, schema and column names must match ^[a-z_][a-z0-9_]{0,62}$ and
 //     must not be the ledger's or a lineage column's; others wrap
 //     ErrInvalidIdentifier.
@@ -59,7 +63,8 @@
 // How a warehouse reaches the objects is its own configuration, not part of
 // a Load call: each implementation is opened over the object store the
 // loader reads (duckdbwh.Config.Objects, postgres.Config.Objects), and
-// decides once how to read from it (DuckDB reads local files in place and
-// copies other objects to a temp file; postgres streams them through COPY; a
+// decides once how to read from it (DuckDB hard-links local files, or
+// copies other objects, into a private load directory; postgres streams
+// them through COPY; a
 // server warehouse may also have the server copy from the bucket).
 package warehouse

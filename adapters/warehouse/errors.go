@@ -47,3 +47,8 @@ var ErrClosed = errors.New("warehouse closed")
 // ErrReadOnly is wrapped by Load of a warehouse opened read-only (for
 // windrow query and reconcile).
 var ErrReadOnly = errors.New("warehouse opened read-only")
+
+// ErrPostLoadRefused is wrapped (with ErrPostLoad) when a post-load
+// statement is refused before it runs: it names windrow's own tables (the
+// ledger), or is of a kind post-load may not run (see each warehouse).
+var ErrPostLoadRefused = fmt.Errorf("%w: refused", ErrPostLoad)

@@ -53,3 +53,18 @@ func ParseTable(s string) (Table, error) {
 	}
 	return t, nil
 }
+
+// ReservedPrefix starts the names of windrow's own tables (the ledger).
+const ReservedPrefix = "_windrow"
+
+// CheckPostLoad refuses a post-load statement that names windrow's own
+// tables: any mention of ReservedPrefix, in any case, also in a string or
+// a comment (a statement has no business there; the ledger is what makes
+// loads exactly-once). The error wraps ErrPostLoadRefused. windows.Policy
+// validation refuses the same statements when a policy is applied.
+func CheckPostLoad(stmt string) error {
+	if strings.Contains(strings.ToLower(stmt), ReservedPrefix) {
+		return fmt.Errorf("%w: it names %s…, windrow's own tables (the load ledger %s)", ErrPostLoadRefused, ReservedPrefix, LedgerTable)
+	}
+	return nil
+}

@@ -17,8 +17,8 @@ import (
 type remoteStore struct{ objstore.Store }
 
 // TestConformance runs the warehouse conformance suite over a store whose
-// objects DuckDB reads in place, and over one whose objects it copies to
-// temp files (which must all be gone after each test).
+// objects DuckDB hard-links into its load directory, and over one whose
+// objects it copies there (which must all be gone after each test).
 func TestConformance(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -37,7 +37,7 @@ func TestConformance(t *testing.T) {
 					temp := t.TempDir()
 					t.Cleanup(func() {
 						if left, _ := os.ReadDir(temp); len(left) > 0 {
-							t.Errorf("%d temp copies left behind in %s", len(left), temp)
+							t.Errorf("%d files left behind in %s", len(left), temp)
 						}
 					})
 					objects := tc.store(store)
@@ -48,6 +48,10 @@ func TestConformance(t *testing.T) {
 						t.Fatal(err)
 					}
 					t.Cleanup(func() {
+						// Each load removes its files; Close, the load directory.
+						if left, _ := filepath.Glob(filepath.Join(temp, "*", "*")); len(left) > 0 {
+							t.Errorf("%d load files left behind: %v", len(left), left)
+						}
 						if err := w.Close(); err != nil {
 							t.Errorf("close: %v", err)
 						}

@@ -22,12 +22,36 @@
 // # Objects
 //
 // DuckDB's read_parquet reads files. The warehouse is opened over the
-// object store the loader reads (Config.Objects). When the store has local
-// files (objstore.LocalFiles, as adapters/objstore/local does), each object
-// is read in place, without a copy; otherwise each object is streamed
-// (io.SectionReader over objstore.Object) into a private temp file in
-// Config.TempDir before the transaction begins, and removed when the load
-// ends.
+// object store the loader reads (Config.Objects), and makes a private load
+// directory (0700) in Config.TempDir, removed by Close. Each object of a
+// load is put there before the transaction begins and removed when the
+// load ends: hard-linked when the store has local files
+// (objstore.LocalFiles, as adapters/objstore/local does; copied if the
+// link fails, e.g. across file systems), otherwise streamed
+// (objstore.NewReader over objstore.Object) into a temp file.
+//
+// # Post-load SQL
+//
+// A loader's database may read and write no file but its own (the
+// database file, its .wal and spill directory) and those of the load
+// directory: right after it is opened, allowed_directories is set to the
+// load directory, enable_external_access to false and lock_configuration
+// to true, none of which can be undone on a running database. So
+// post-load SQL cannot read files (read_text, read_csv of /etc/…), write
+// them (COPY … TO), attach databases, install or load extensions, or
+// change a setting. Each statement is also checked before it runs, on the
+// load transaction's connection: an item must hold one statement of kind
+// SELECT, INSERT, UPDATE or DELETE, or a CREATE TABLE (a rollup made on
+// the first load; no COPY, EXPORT, ATTACH, SET, PRAGMA assignments, CALL,
+// BEGIN/COMMIT/ROLLBACK, other CREATEs such as views, macros and temp
+// tables, ALTER or DROP), and
+// must not name windrow's own tables (any mention of "_windrow", in any
+// case: the ledger is what makes loads exactly-once). A refused statement
+// fails the load with an error wrapping warehouse.ErrPostLoadRefused
+// (and ErrPostLoad); nothing of the load stays. DuckDB has no privileges:
+// post-load SQL may read and change every other table of the database,
+// so whoever may apply policies must be trusted with all of the
+// warehouse's tables (docs/architecture.md, "Trust boundary").
 //
 // Tables evolve only by adding nullable columns; any other difference
 // between a batch and an existing table (type, NOT NULL) is an error.

@@ -20,6 +20,12 @@ func (w *Warehouse) Load(ctx context.Context, b warehouse.Batch) (rows int64, du
 	if err != nil {
 		return 0, false, err
 	}
+	w.mu.Lock()
+	closed := w.closed // Close removes the load directory
+	w.mu.Unlock()
+	if closed {
+		return 0, false, ErrClosed
+	}
 	files, cleanup, err := w.objectFiles(ctx, b.Objects)
 	if err != nil {
 		return 0, false, fmt.Errorf("batch %s: %w", b.ID, err)
@@ -96,7 +102,14 @@ func newLoad(b warehouse.Batch) (*load, error) {
 // run is the load's transaction: ledger check, table, the mode's deletes,
 // the rows, post-load SQL, ledger row, commit.
 func (l *load) run(ctx context.Context, db *sql.DB) (int64, bool, error) {
-	tx, err := db.BeginTx(ctx, nil)
+	// One connection, held: post-load statements are checked on the
+	// transaction's own connection (checkPostLoad).
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return 0, false, fmt.Errorf("connect: %w", classify(err))
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, false, fmt.Errorf("begin: %w", classify(err))
 	}
@@ -139,7 +152,7 @@ func (l *load) run(ctx context.Context, db *sql.DB) (int64, bool, error) {
 	if rows, err = l.insert(ctx, tx); err != nil {
 		return 0, false, err
 	}
-	if err := l.postLoad(ctx, tx); err != nil {
+	if err := l.postLoad(ctx, conn, tx); err != nil {
 		return 0, false, err
 	}
 	if err := l.recordLedger(ctx, tx, rows); err != nil {
@@ -311,9 +324,16 @@ func (l *load) insert(ctx context.Context, tx *sql.Tx) (int64, error) {
 	return rows, nil
 }
 
-// postLoad runs the policy's post-load statements.
-func (l *load) postLoad(ctx context.Context, tx *sql.Tx) error {
+// postLoad runs the policy's post-load statements, each checked first
+// (checkPostLoad); conn is tx's connection.
+func (l *load) postLoad(ctx context.Context, conn *sql.Conn, tx *sql.Tx) error {
 	for i, stmt := range l.b.PostLoad {
+		if err := checkPostLoad(ctx, conn, stmt); err != nil {
+			if !errors.Is(err, ErrPostLoad) {
+				err = fmt.Errorf("%w: %w", ErrPostLoad, err)
+			}
+			return fmt.Errorf("post_load[%d]: %w", i, err)
+		}
 		if _, err := tx.ExecContext(ctx, stmt, postLoadArgs(stmt, l.b)...); err != nil {
 			return fmt.Errorf("%w: post_load[%d]: %w", ErrPostLoad, i, classify(err))
 		}

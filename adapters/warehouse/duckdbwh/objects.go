@@ -17,10 +17,11 @@ import (
 // globChars are the characters read_parquet expands in a file name.
 const globChars = "*?[{"
 
-// objectFiles returns a local file for each object, for read_parquet, and
-// a func that removes the temp copies made. A store with local files
-// (objstore.LocalFiles) is read in place; any other store's objects are
-// streamed into private temp files in Config.TempDir.
+// objectFiles returns a file in the load directory (w.stage) for each
+// object, for read_parquet, and a func that removes them: DuckDB may read
+// no other files (confine). The file of a store with local files
+// (objstore.LocalFiles) is hard-linked there, or copied if it cannot be
+// (another file system); any other store's objects are streamed there.
 func (w *Warehouse) objectFiles(ctx context.Context, keys []string) (files []string, cleanup func(), err error) {
 	if w.cfg.Objects == nil {
 		return nil, nil, errors.New("no object store to read the batch from (duckdbwh.Config.Objects)")
@@ -35,8 +36,11 @@ func (w *Warehouse) objectFiles(ctx context.Context, keys []string) (files []str
 	for _, key := range keys {
 		var f string
 		if inPlace {
-			f, err = localFile(local, key)
-		} else if f, err = w.copyObject(ctx, key); err == nil {
+			f, err = linkLocal(local, w.stage, key)
+		} else {
+			f, err = w.copyObject(ctx, key)
+		}
+		if err == nil {
 			temps = append(temps, f)
 		}
 		if err != nil {
@@ -66,8 +70,47 @@ func localFile(s objstore.LocalFiles, key string) (string, error) {
 	return f, nil
 }
 
-// copyObject streams key into a new temp file and returns its path. I/O
-// errors are transient, as a read of the object store is.
+// linkLocal hard-links the local file of key into a new file in stage, or
+// copies it when it cannot be linked, and returns the new path.
+func linkLocal(s objstore.LocalFiles, stage, key string) (string, error) {
+	src, err := localFile(s, key)
+	if err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp(stage, "windrow-load-*.parquet")
+	if err != nil {
+		return "", fmt.Errorf("object %q: %w: %w", key, warehouse.ErrTransient, err)
+	}
+	dst := f.Name()
+	f.Close()
+	// The name is reserved in a private directory; replace it with the link.
+	if err := os.Remove(dst); err == nil {
+		if err := os.Link(src, dst); err == nil {
+			return dst, nil
+		}
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return "", fmt.Errorf("object %q: %w", key, err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		_, err = io.Copy(out, in)
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		os.Remove(dst)
+		return "", fmt.Errorf("copy object %q to %s: %w: %w", key, dst, warehouse.ErrTransient, err)
+	}
+	return dst, nil
+}
+
+// copyObject streams key into a new temp file in the load directory and
+// returns its path. I/O errors are transient, as a read of the object
+// store is.
 func (w *Warehouse) copyObject(ctx context.Context, key string) (string, error) {
 	obj, err := w.cfg.Objects.Open(ctx, key)
 	switch {
@@ -79,7 +122,7 @@ func (w *Warehouse) copyObject(ctx context.Context, key string) (string, error) 
 		return "", fmt.Errorf("open object %q: %w: %w", key, warehouse.ErrTransient, err)
 	}
 	defer obj.Close()
-	f, err := os.CreateTemp(w.cfg.TempDir, "windrow-load-*.parquet")
+	f, err := os.CreateTemp(w.stage, "windrow-load-*.parquet")
 	if err != nil {
 		return "", fmt.Errorf("copy object %q: %w: %w", key, warehouse.ErrTransient, err)
 	}

@@ -38,12 +38,16 @@ type Config struct {
 	Threads int
 	// Objects is the object store that holds the batches' Parquet objects:
 	// the store the loader reads. Required for Load; a warehouse opened only
-	// to read (windrow query, reconcile) needs none. The objects of a store
-	// that implements objstore.LocalFiles are read in place; those of any
-	// other store are copied to a private temp file in TempDir for the load.
+	// to read (windrow query, reconcile) needs none. For each load the
+	// objects are put in the warehouse's private load directory (in
+	// TempDir), the only files its database may read: hard-linked if the
+	// store implements objstore.LocalFiles (copied if they cannot be),
+	// streamed otherwise.
 	Objects objstore.Store
-	// TempDir holds the temp copies of objects of a store without local
-	// files, each removed when its load ends. Default: os.TempDir().
+	// TempDir holds the load directory (windrow-duckdb-*, 0700, made by
+	// Open and removed by Close; each load's files are removed when it
+	// ends). A local store on the same file system avoids copies. Default:
+	// os.TempDir().
 	TempDir string
 	// ReadOnly opens the file read-only (DuckDB access_mode=READ_ONLY),
 	// with external access disabled (enable_external_access=false) and,
@@ -106,6 +110,7 @@ type Warehouse struct {
 	gen    uint64     // invalidates idle timers of earlier releases
 	idle   *time.Timer
 	closed bool
+	stage  string // private directory of the load's files; "" if read-only
 }
 
 var _ warehouse.Warehouse = (*Warehouse)(nil)
@@ -145,7 +150,14 @@ func Open(cfg Config) (*Warehouse, error) {
 	if len(opts) > 0 {
 		dsn += "?" + opts.Encode()
 	}
-	return &Warehouse{cfg: cfg, dsn: dsn}, nil
+	w := &Warehouse{cfg: cfg, dsn: dsn}
+	if !cfg.ReadOnly {
+		// The load directory: the only files DuckDB may read (confine).
+		if w.stage, err = os.MkdirTemp(cfg.TempDir, "windrow-duckdb-*"); err != nil { // 0700
+			return nil, fmt.Errorf("duckdb warehouse load directory in %s: %w", cfg.TempDir, err)
+		}
+	}
+	return w, nil
 }
 
 // Path is the absolute path of the database file.
@@ -180,6 +192,34 @@ const ledgerDDL = `CREATE TABLE IF NOT EXISTS ` + ledgerTable + ` (
 // existed.
 const ledgerReplayDDL = `ALTER TABLE ` + ledgerTable + ` ADD COLUMN IF NOT EXISTS replay INTEGER DEFAULT 0`
 
+// confine takes from a database just opened every file access it does not
+// need, for good (DuckDB does not let a disabled access be enabled again on
+// a running database). A loader's database may read and write its own file,
+// .wal and spill directory, and the load directory (w.stage), where the
+// load's Parquet files are linked or copied, and nothing else: post-load
+// SQL cannot read or write other files (read_text, COPY … TO), and cannot
+// change settings (lock_configuration). A read-only database may not touch
+// files at all: with external access disabled DuckDB still lets a statement
+// write the database's own paths (COPY … TO the file, USE_TMP_FILE false,
+// or its .wal); the file is open now, so the file system under everything
+// else is closed.
+func (w *Warehouse) confine(ctx context.Context, db *sql.DB) error {
+	stmts := []string{"SET disabled_filesystems = 'LocalFileSystem'"}
+	if !w.cfg.ReadOnly {
+		stmts = []string{
+			"SET allowed_directories = ['" + strings.ReplaceAll(w.stage, "'", "''") + "/']",
+			"SET enable_external_access = false",
+			"SET lock_configuration = true",
+		}
+	}
+	for _, stmt := range stmts {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("%s: %w", stmt, err)
+		}
+	}
+	return nil
+}
+
 // Close closes the file. It waits for a load in progress; later calls of
 // Load and DB return ErrClosed. Close is idempotent.
 func (w *Warehouse) Close() error {
@@ -189,6 +229,9 @@ func (w *Warehouse) Close() error {
 	defer w.mu.Unlock()
 	w.closed = true
 	w.gen++
+	if w.stage != "" {
+		os.RemoveAll(w.stage) // best effort: only this warehouse's leftovers are in it
+	}
 	if w.idle != nil {
 		w.idle.Stop()
 		w.idle = nil
@@ -220,12 +263,8 @@ func (w *Warehouse) acquire(ctx context.Context) (*sql.DB, func(), error) {
 		db, err := sql.Open("duckdb", w.dsn)
 		if err == nil {
 			err = db.PingContext(ctx)
-			if err == nil && w.cfg.ReadOnly {
-				// With external access disabled DuckDB still lets a
-				// statement write the database's own paths: COPY … TO the
-				// file (USE_TMP_FILE false) or its .wal. The file is open
-				// now; close the file system under everything else.
-				_, err = db.ExecContext(ctx, "SET disabled_filesystems = 'LocalFileSystem'")
+			if err == nil {
+				err = w.confine(ctx, db)
 			}
 			if err != nil {
 				db.Close()

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 
 	"github.com/windrow/windrow/adapters/objstore"
@@ -33,13 +34,14 @@ func TestConformance(t *testing.T) {
 	instances := map[warehouse.Warehouse]instance{}
 	warehousetest.Run(t, warehousetest.Harness{
 		Open: func(t *testing.T) warehousetest.Instance {
-			_, dsn := testpg.Schema(t)
+			schema, dsn := testpg.Schema(t)
 			store, err := local.New(filepath.Join(t.TempDir(), "objects"))
 			if err != nil {
 				t.Fatal(err)
 			}
 			p := startProxy(t)
 			w := openWarehouse(t, p.dsn(t, dsn), store)
+			dropPostLoadRoles(t, schema)
 			db, err := sql.Open("pgx", dsn)
 			if err != nil {
 				t.Fatal(err)
@@ -49,7 +51,8 @@ func TestConformance(t *testing.T) {
 			instances[w] = instance{dsn: dsn, proxy: p}
 			mu.Unlock()
 			return warehousetest.Instance{Warehouse: w, Objects: store,
-				DB: func(context.Context) (*sql.DB, func(), error) { return db, func() {}, nil }}
+				DB:            func(context.Context) (*sql.DB, func(), error) { return db, func() {}, nil },
+				GrantPostLoad: w.GrantPostLoad}
 		},
 		Unavailable: func(t *testing.T, in warehousetest.Instance) func() {
 			mu.Lock()
@@ -62,6 +65,35 @@ func TestConformance(t *testing.T) {
 			mu.Unlock()
 			return openWarehouse(t, dsn, in.Objects)
 		},
+	})
+}
+
+// dropPostLoadRoles drops, when t ends, the post-load roles the warehouse
+// made for tables of schema (roles belong to the whole server; their
+// comment names the table).
+func dropPostLoadRoles(t testing.TB, schema string) {
+	admin := testpg.Connect(t)
+	t.Cleanup(func() {
+		ctx := context.Background()
+		rows, err := admin.Query(ctx, `SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)
+			AND shobj_description(oid, 'pg_authid') LIKE '%.' || $2 || '.%'`, postgres.PostLoadRolePrefix, schema)
+		if err != nil {
+			t.Errorf("post-load roles: %v", err)
+			return
+		}
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Errorf("post-load roles: %v", err)
+		}
+		for _, name := range names {
+			r := pgx.Identifier{name}.Sanitize()
+			if _, err := admin.Exec(ctx, `DROP OWNED BY `+r); err != nil {
+				t.Errorf("drop what %s owns: %v", name, err)
+			}
+			if _, err := admin.Exec(ctx, `DROP ROLE `+r); err != nil {
+				t.Errorf("drop role %s: %v", name, err)
+			}
+		}
 	})
 }
 

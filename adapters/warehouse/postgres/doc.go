@@ -77,12 +77,28 @@
 //  6. The row count check, the post-load statements, the ledger row,
 //     COMMIT. The advisory locks end with the transaction.
 //
+// # Post-load SQL
+//
 // Post-load statements take the named parameters $window_start,
 // $window_end, $policy and $revision, rewritten as typed positional
-// parameters ($1::timestamptz, …) numbered in order of first use; names
-// inside string literals, quoted identifiers, comments and dollar quotes
-// are left alone. They run with the rights of the URL's user: give that
-// user only what the loads need.
+// parameters ($1::timestamptz, $2::timestamptz, $3::text, $4::bigint);
+// names inside string literals, quoted identifiers, comments and dollar
+// quotes are left alone. They do not run with the URL's user's rights but
+// as the table's post-load role, windrow_pl_<table>_<hash> (NOLOGIN; made
+// on the first load with post-load SQL, so the URL's user needs
+// CREATEROLE), which may query and change the table (USAGE on its schema;
+// SELECT, INSERT, UPDATE, DELETE) and the tables GrantPostLoad (or an
+// operator's GRANT) gives it, and nothing else: not the ledger, not the
+// server's files. Each statement runs in the load's transaction through
+// pg_temp.windrow_post_load, a plpgsql SECURITY DEFINER function the load
+// makes and hands to the role: in it SET ROLE, RESET ROLE, set_config('role')
+// and COMMIT fail. The role owns the function, so it is checked unaltered
+// before each statement; RESET ALL runs before each statement and after
+// the last, DISCARD TEMP after the last (a temp table named like the
+// ledger would take the ledger row), and the connection is closed, not
+// pooled, when the load ends. A statement that names _windrow… is refused
+// (warehouse.CheckPostLoad), and so is a role that may change the ledger
+// or the server's files. See decision 0010.
 //
 // # Read-only
 //

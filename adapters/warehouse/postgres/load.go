@@ -52,14 +52,33 @@ func (w *Warehouse) Load(ctx context.Context, b warehouse.Batch) (rows int64, du
 	if err != nil {
 		return 0, false, fmt.Errorf("batch %s: connect to %s: %w", b.ID, w.name, classify(err))
 	}
-	defer conn.Release()
+	postLoad := len(b.PostLoad) > 0
+	defer func() {
+		if !postLoad {
+			conn.Release()
+			return
+		}
+		// Post-load SQL ran in this session as another role and may have
+		// left things in it (settings, temp objects, prepared statements,
+		// session advisory locks): close it instead of pooling it.
+		conn.Hijack().Close(ctx)
+	}()
 	if err := w.ensureLedger(ctx, conn); err != nil {
 		return 0, false, err
 	}
 	if err := l.ensureTable(ctx, conn); err != nil {
 		return 0, false, err
 	}
-	return l.run(ctx, conn, files)
+	if postLoad {
+		if l.role, err = w.ensureRole(ctx, conn, l.t); err != nil {
+			return 0, false, err
+		}
+	}
+	rows, duplicate, err = l.run(ctx, conn, files)
+	if errors.Is(err, warehouse.ErrPostLoad) {
+		w.roles.Delete(l.t.String()) // grant again next time: the table may have been made anew
+	}
+	return rows, duplicate, err
 }
 
 // load is one checked Load call: the batch and the quoted identifiers its
@@ -69,9 +88,10 @@ type load struct {
 	t       tableName
 	cols    []column
 	mode    string
-	keys    []string // quoted merge key columns (mode merge)
-	timeCol string   // quoted time column, or ""
-	extra   []string // quoted nullable columns of the table the batch lacks
+	keys    []string     // quoted merge key columns (mode merge)
+	timeCol string       // quoted time column, or ""
+	extra   []string     // quoted nullable columns of the table the batch lacks
+	role    postLoadRole // post-load SQL runs as this role
 }
 
 // newLoad checks b: identifiers, the objects, the mode and its columns.
@@ -490,12 +510,47 @@ func (l *load) upsert(ctx context.Context, tx pgx.Tx) (int64, error) {
 	return tag.RowsAffected(), nil
 }
 
-// postLoad runs the policy's post-load statements.
+// postLoad runs the policy's post-load statements as the table's post-load
+// role (l.role), through the post-load function (postLoadSetup), checked
+// before each call (postLoadIntact). Before each call and after the last,
+// RESET ALL undoes settings a statement changed for the session (such as
+// search_path); after the last, DISCARD TEMP drops the temp objects the
+// statements made (a temp table named like the ledger would take the
+// ledger row) and the function. Statements that name windrow's own tables
+// are refused first (warehouse.CheckPostLoad).
 func (l *load) postLoad(ctx context.Context, tx pgx.Tx) error {
+	if len(l.b.PostLoad) == 0 {
+		return nil
+	}
 	for i, stmt := range l.b.PostLoad {
-		sql, args := bindPostLoad(stmt, l.b)
-		if _, err := tx.Exec(ctx, sql, args...); err != nil {
-			return fmt.Errorf("%w: post_load[%d]: %w", warehouse.ErrPostLoad, i, classify(err))
+		if err := warehouse.CheckPostLoad(stmt); err != nil {
+			return fmt.Errorf("post_load[%d]: %w", i, err)
+		}
+	}
+	oid, err := postLoadSetup(ctx, tx, l.role)
+	if err != nil {
+		return err
+	}
+	args := postLoadArgs(l.b)
+	for i, stmt := range l.b.PostLoad {
+		if _, err := tx.Exec(ctx, `RESET ALL`); err != nil {
+			return fmt.Errorf("%w: post_load[%d]: reset the session: %w", warehouse.ErrPostLoad, i, classify(err))
+		}
+		ok, err := postLoadIntact(ctx, tx, l.role, oid)
+		if err != nil {
+			return fmt.Errorf("%w: post_load[%d]: check the post-load function: %w", warehouse.ErrPostLoad, i, classify(err))
+		}
+		if !ok {
+			return fmt.Errorf("post_load[%d]: %w: an earlier statement altered or replaced the post-load function", i, warehouse.ErrPostLoadRefused)
+		}
+		if _, err := tx.Exec(ctx, `SELECT pg_temp.windrow_post_load($1, $2, $3, $4, $5)`, append([]any{bindPostLoad(stmt)}, args...)...); err != nil {
+			return fmt.Errorf("%w: post_load[%d] (runs as role %s, which may change only %s and the tables granted to it): %w",
+				warehouse.ErrPostLoad, i, l.role.name, l.t, classify(err))
+		}
+	}
+	for _, stmt := range []string{`RESET ALL`, `DISCARD TEMP`} {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("%w: after post-load: %s: %w", warehouse.ErrPostLoad, stmt, classify(err))
 		}
 	}
 	return nil

@@ -134,6 +134,7 @@ type Warehouse struct {
 	mu          sync.RWMutex // Load holds it shared, Close exclusively
 	closed      bool
 	ledgerReady atomic.Bool // the ledger was created or found
+	roles       sync.Map    // table (tableName.String()) → postLoadRole, made and granted
 
 	dbOnce sync.Once
 	db     *sql.DB

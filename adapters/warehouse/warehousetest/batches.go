@@ -241,6 +241,18 @@ func (e *env) exec(stmts ...string) {
 	})
 }
 
+// grantPostLoad lets post-load SQL of loads into table change tables
+// (Instance.GrantPostLoad), if the warehouse needs it.
+func (e *env) grantPostLoad(table string, tables ...string) {
+	e.t.Helper()
+	if e.in.GrantPostLoad == nil {
+		return
+	}
+	if err := e.in.GrantPostLoad(e.ctx, table, tables...); err != nil {
+		e.t.Fatalf("grant post-load of %s on %v: %v", table, tables, err)
+	}
+}
+
 // totals counts the rows of table and sums their amount; a missing table
 // is an error.
 func (e *env) totals(table string) totals {
