@@ -98,7 +98,7 @@
 // ledger would take the ledger row), and the connection is closed, not
 // pooled, when the load ends. A statement that names _windrow… is refused
 // (warehouse.CheckPostLoad), and so is a role that may change the ledger
-// or the server's files. See decision 0010.
+// or the server's files. See decision 0011.
 //
 // # Read-only
 //
