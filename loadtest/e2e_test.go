@@ -3,6 +3,7 @@ package loadtest
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -156,14 +157,33 @@ func waitLoaded(t *testing.T, ctx context.Context, s *stack.Stack, policy string
 // waitDrained waits until the policy's collectors have acked everything.
 func waitDrained(t *testing.T, ctx context.Context, s *stack.Stack, p *windows.Policy, timeout time.Duration) {
 	t.Helper()
+	// The consumer's pending count can lag just-published messages (the
+	// server signals its consumers after it acks the publish), so "nothing
+	// pending" alone may be seen before the collector got them: wait until
+	// its ack floor reaches the policy's last message too.
+	st, err := s.JS.Stream(ctx, p.Source.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last uint64
+	for _, subj := range p.Source.Subjects {
+		m, err := st.GetLastMsgForSubject(ctx, subj)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = max(last, m.Sequence)
+	}
 	deadline := time.Now().Add(timeout)
 	for {
 		lag, err := inspect.CollectorLag(ctx, s.JS, p.Source.Stream, p.Name)
-		if err == nil && lag.Pending == 0 && lag.AckPending == 0 {
+		if err == nil && lag.Pending == 0 && lag.AckPending == 0 && lag.AckFloor >= last {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("policy %s: collectors not drained within %s: %+v %v", p.Name, timeout, lag, err)
+			t.Fatalf("policy %s: collectors not drained to sequence %d within %s: %+v %v", p.Name, last, timeout, lag, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -374,14 +374,20 @@ func scan(ctx context.Context, js jetstream.JetStream, stream string, subjects [
 	if err != nil {
 		return fmt.Errorf("read stream %s: %w", stream, err)
 	}
-	last := st.CachedInfo().State.LastSeq
+	// The scan ends at the last message on the subjects stored before it
+	// began. Not on a delivered message's NumPending: with several filter
+	// subjects the server's count was seen to reach 0 before the last
+	// messages (a scan then missed the newest dead letters).
+	last, err := lastSeq(ctx, st, subjects)
+	if err != nil || last == 0 {
+		return err
+	}
 	cons, err := js.OrderedConsumer(ctx, stream, cfg)
 	if err != nil {
 		return fmt.Errorf("read stream %s: %w", stream, err)
 	}
-	info := cons.CachedInfo()
-	if info == nil || info.NumPending == 0 {
-		return nil
+	if info := cons.CachedInfo(); !start.IsZero() && info != nil && info.NumPending == 0 {
+		return nil // nothing since start
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(500))
 	if err != nil {
@@ -412,10 +418,30 @@ func scan(ctx context.Context, js jetstream.JetStream, stream string, subjects [
 		if err := fn(m, meta); err != nil {
 			return err
 		}
-		if meta.NumPending == 0 || meta.Sequence.Stream == last {
+		if meta.Sequence.Stream == last {
 			return nil
 		}
 	}
+}
+
+// lastSeq is the sequence of the stream's last message on any of subjects
+// (nil: on any subject); 0 when there is none.
+func lastSeq(ctx context.Context, st jetstream.Stream, subjects []string) (uint64, error) {
+	if len(subjects) == 0 {
+		return st.CachedInfo().State.LastSeq, nil
+	}
+	var last uint64
+	for _, subj := range subjects {
+		m, err := st.GetLastMsgForSubject(ctx, subj)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			continue
+		case err != nil:
+			return 0, fmt.Errorf("read stream %s: last message on %s: %w", st.CachedInfo().Config.Name, subj, err)
+		}
+		last = max(last, m.Sequence)
+	}
+	return last, nil
 }
 
 func minTime(a, b time.Time) time.Time {
