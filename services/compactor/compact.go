@@ -17,6 +17,7 @@ import (
 	"github.com/windrow/windrow/adapters/objstore"
 	"github.com/windrow/windrow/adapters/telemetry"
 	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/pipeline/fanin"
 	"github.com/windrow/windrow/pipeline/loads"
 	"github.com/windrow/windrow/pipeline/records"
 	"github.com/windrow/windrow/pipeline/staging"
@@ -99,8 +100,12 @@ func (s *Service) compact(ctx context.Context, st *messages.WindowState) (err er
 // revision or a session pane, the rows it starts from.
 type compactInputs struct {
 	regs []staging.Registration
-	// files are merged: the segments, plus the previous revision's batches
-	// (mode replace) and the sessions carried in from the pane before.
+	// segments are the staged segments, opened (and verified) only when
+	// the merge reaches them: a window may have more than can be open.
+	segments []fanin.Input
+	// files are merged with the segments, open throughout: the previous
+	// revision's batches (mode replace) and the sessions carried in from
+	// the pane before.
 	files []*parquet.File
 	// known are the batches of earlier revisions (modes append and merge):
 	// rows found there are not loaded again.
@@ -142,25 +147,9 @@ func (s *Service) readInputs(ctx context.Context, st *messages.WindowState, pane
 		// compacting would silently drop their rows.
 		return in, s.failWindow(ctx, st, fmt.Errorf("window %s: state counts %d registered segments, the segments stream holds %d", st.ID(), st.Segments, len(in.regs)))
 	}
-	in.files = make([]*parquet.File, 0, len(in.regs))
+	in.segments = make([]fanin.Input, 0, len(in.regs))
 	for _, r := range in.regs {
-		f, closeFile, err := s.openFile(ctx, r.Object, r.SHA256)
-		if errors.Is(err, objstore.ErrChecksum) {
-			// The segment's bytes are not the ones its collector wrote:
-			// compacting would load damaged or other rows.
-			return in, s.failWindow(ctx, st, fmt.Errorf("segment %s: %w", r.SegmentID, err))
-		}
-		if errors.Is(err, records.ErrSchemaMismatch) {
-			// Staged under a policy version this one cannot read (a type
-			// changed, a required field added): retrying cannot help.
-			return in, s.failWindow(ctx, st, fmt.Errorf("segment %s (staged under policy version %d) does not fit policy version %d: %w",
-				r.SegmentID, r.PolicyVersion, s.cfg.Policy.Version, err))
-		}
-		if err != nil {
-			return in, fmt.Errorf("segment %s: %w", r.SegmentID, err)
-		}
-		in.closers = append(in.closers, func() { closeFile() })
-		in.files = append(in.files, f)
+		in.segments = append(in.segments, s.segmentInput(r))
 		in.staged += r.Rows
 	}
 	// A revision also reads the batches of earlier runs: merged in (replace)
@@ -197,6 +186,36 @@ func (s *Service) readInputs(ctx context.Context, st *messages.WindowState, pane
 	return in, nil
 }
 
+// segmentFault is a segment that can never be compacted: its window fails
+// with err.
+type segmentFault struct{ err error }
+
+func (e *segmentFault) Error() string { return e.err.Error() }
+func (e *segmentFault) Unwrap() error { return e.err }
+
+// segmentInput opens and verifies the segment of r when the merge reaches
+// it. A segment that is not what its collector wrote, or that this policy
+// version cannot read, is a *segmentFault.
+func (s *Service) segmentInput(r staging.Registration) fanin.Input {
+	return fanin.Input{Name: r.SegmentID, Open: func(ctx context.Context) (*parquet.File, func() error, error) {
+		f, closeFile, err := s.openFile(ctx, r.Object, r.SHA256)
+		switch {
+		case errors.Is(err, objstore.ErrChecksum):
+			// The segment's bytes are not the ones its collector wrote:
+			// compacting would load damaged or other rows.
+			return nil, nil, &segmentFault{fmt.Errorf("segment %s: %w", r.SegmentID, err)}
+		case errors.Is(err, records.ErrSchemaMismatch):
+			// Staged under a policy version this one cannot read (a type
+			// changed, a required field added): retrying cannot help.
+			return nil, nil, &segmentFault{fmt.Errorf("segment %s (staged under policy version %d) does not fit policy version %d: %w",
+				r.SegmentID, r.PolicyVersion, s.cfg.Policy.Version, err)}
+		case err != nil:
+			return nil, nil, fmt.Errorf("segment %s: %w", r.SegmentID, err)
+		}
+		return f, closeFile, nil
+	}}
+}
+
 // mergeOutcome is what the merge of a window run wrote.
 type mergeOutcome struct {
 	stats    records.MergeStats
@@ -212,7 +231,9 @@ func (o *mergeOutcome) loadRows() int64 { return o.stats.Rows - o.overflow - o.c
 // merge runs the k-way merge of the sorted inputs that drops a source
 // sequence seen before (dedup), written out as batches under prefix (child
 // spans of merge_dedup); session panes cut sessions and carry the open ones
-// out. It checks that every input row is accounted for.
+// out. With more segments than MergeFanIn or MergeMemory allow open at
+// once, they are first merged in passes into intermediate runs (fanin). It
+// checks that every input row is accounted for.
 func (s *Service) merge(ctx context.Context, st *messages.WindowState, panes sessionPanes, in *compactInputs, prefix string) (*mergeOutcome, error) {
 	p := s.cfg.Policy
 	mctx, span := s.tracer.Start(ctx, "compactor.merge_dedup")
@@ -232,7 +253,11 @@ func (s *Service) merge(ctx context.Context, st *messages.WindowState, panes ses
 		write = cutter.add
 	}
 	out := &mergeOutcome{}
-	stats, err := s.layout.MergeKnown(in.known, in.files, write)
+	fan := fanin.Config{Layout: s.layout, FanIn: s.cfg.MergeFanIn, Memory: s.cfg.MergeMemory, Dir: s.cfg.MergeDir,
+		Progress: func(context.Context) error { return bw.keepLease() }}
+	stats, report, err := fanin.Merge(mctx, fan, in.known, in.files, in.segments, write)
+	span.SetAttributes(attribute.Int("windrow.merge_passes", report.Passes), attribute.Int("windrow.merge_runs", report.Runs),
+		attribute.Int("windrow.merge_max_open", report.MaxOpen))
 	if err == nil && cutter != nil {
 		if err = cutter.flush(); err == nil {
 			out.carryKey, err = carry.finish()
@@ -245,6 +270,11 @@ func (s *Service) merge(ctx context.Context, st *messages.WindowState, panes ses
 		bw.abort()
 		if carry != nil {
 			carry.abort()
+		}
+		var fault *segmentFault
+		if errors.As(err, &fault) {
+			endSpan(span, err)
+			return nil, s.failWindow(ctx, st, fault.err)
 		}
 		err = fmt.Errorf("compact window %s: %w", st.ID(), err)
 		endSpan(span, err)
@@ -597,6 +627,12 @@ func (b *batchWriter) writeFile(rows []parquet.Row) error {
 			return err
 		}
 	}
+	return b.keepLease()
+}
+
+// keepLease renews the lease on the window every lease/3 while it is being
+// compacted.
+func (b *batchWriter) keepLease() error {
 	if time.Since(b.lastRenew) > b.s.cfg.Lease/3 {
 		if err := b.s.renew(b.ctx, b.st); err != nil {
 			return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 	"github.com/windrow/windrow/adapters/statestore"
 	"github.com/windrow/windrow/adapters/telemetry"
 	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/pipeline/fanin"
 	"github.com/windrow/windrow/pipeline/lifecycle"
 	"github.com/windrow/windrow/pipeline/records"
 	"github.com/windrow/windrow/pipeline/windowstate"
@@ -46,6 +48,19 @@ type Config struct {
 	Sweep time.Duration
 	// Now is the wall clock, for the idle rule and leases. Default time.Now.
 	Now func() time.Time
+	// MergeFanIn is the most Parquet inputs (segments, earlier batches,
+	// carried sessions, intermediate runs) a compaction holds open at once.
+	// A window with more segments is merged in passes through intermediate
+	// runs in MergeDir. Default 64, at least 2.
+	MergeFanIn int
+	// MergeMemory bounds, in bytes, the estimated read buffers of the
+	// inputs a compaction merges at once (and the row group of a run being
+	// written); more inputs than fit are merged in passes, as for
+	// MergeFanIn. Default 256MiB.
+	MergeMemory int64
+	// MergeDir is the local directory of intermediate merge runs; it needs
+	// room for about one window's compressed data. Default os.TempDir().
+	MergeDir string
 }
 
 func (c *Config) setDefaults() {
@@ -66,6 +81,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.MergeFanIn == 0 {
+		c.MergeFanIn = fanin.DefaultFanIn
+	}
+	if c.MergeMemory == 0 {
+		c.MergeMemory = fanin.DefaultMemory
+	}
+	if c.MergeDir == "" {
+		c.MergeDir = os.TempDir()
 	}
 }
 
@@ -92,6 +116,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Lease < time.Second {
 		errs = append(errs, fmt.Errorf("compactor: Lease %s, want >= 1s", c.Lease))
+	}
+	if c.MergeFanIn < 2 {
+		errs = append(errs, fmt.Errorf("compactor: MergeFanIn %d, want >= 2", c.MergeFanIn))
+	}
+	if c.MergeMemory < 1<<20 {
+		errs = append(errs, fmt.Errorf("compactor: MergeMemory %d bytes, want >= 1MiB", c.MergeMemory))
 	}
 	return errors.Join(errs...)
 }
@@ -509,8 +539,15 @@ const (
 
 // removeStaleTemps deletes what a process killed mid-write left behind in
 // the policy's staging and batch prefixes (the local store's ".tmp-" files),
-// in stores that can leave something (objstore.TempSweeper).
+// in stores that can leave something (objstore.TempSweeper), and the
+// intermediate merge runs of compactions killed midway in MergeDir.
 func (s *Service) removeStaleTemps(ctx context.Context) {
+	// Run directories carry file system (wall clock) times, not Now's.
+	if n, err := fanin.RemoveStale(s.cfg.MergeDir, time.Now().Add(-tempMaxAge)); err != nil {
+		s.log.Warn("remove stale merge runs", "dir", s.cfg.MergeDir, "err", err)
+	} else if n > 0 {
+		s.log.Info("removed merge runs left by interrupted compactions", "dir", s.cfg.MergeDir, "runs", n)
+	}
 	sweeper, ok := s.cfg.Store.(objstore.TempSweeper)
 	if !ok {
 		return

@@ -35,7 +35,7 @@ var hour = time.Date(2026, 5, 1, 1, 0, 0, 0, time.UTC)
 
 // stageSegment writes and registers one segment of the window holding the
 // events with the given source sequences, as a collector would.
-func stageSegment(t *testing.T, env *testkit.Env, l *records.Layout, p *windows.Policy, win windows.Window, seqs []uint64) {
+func stageSegment(t testing.TB, env *testkit.Env, l *records.Layout, p *windows.Policy, win windows.Window, seqs []uint64) {
 	t.Helper()
 	ctx := context.Background()
 	dec := records.NewDecoder(l)

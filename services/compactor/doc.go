@@ -18,8 +18,10 @@
 // LastSegmentSeq are the window, nothing else.
 //
 // Compact. The owner merges the window's segments (k-way merge, sorted by the
-// policy's sort fields then source sequence), drops repeated source
-// sequences, writes batches of the target size under a Hive-style path with
+// policy's sort fields then source sequence; at most Config.MergeFanIn
+// inputs open and Config.MergeMemory bytes of read buffers at once, more
+// segments than that merged in passes through intermediate runs, see
+// pipeline/fanin), drops repeated source sequences, writes batches of the target size under a Hive-style path with
 // deterministic batch ids, writes a manifest, moves the state to COMPACTED and
 // publishes one LoadCommand per batch (Nats-Msg-Id = batch id). A crash at any
 // point is repaired by a sweep: SEALED windows whose lease expired are
