@@ -143,7 +143,7 @@ func TestCompactBoundedFanIn(t *testing.T) {
 			var prev parquetRow
 			var next uint64
 			sum, n := int64(0), int64(0)
-			for _, b := range done.Batches {
+			for _, b := range batchesOf(t, env, done) {
 				obj, err := env.Store.Open(ctx, b.Object)
 				if err != nil {
 					t.Fatal(err)
