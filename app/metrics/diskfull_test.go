@@ -127,3 +127,100 @@ func publishOrder(ctx context.Context, t *testing.T, s *stack.Stack, i int, at t
 		t.Fatal(err)
 	}
 }
+
+// TestDiskFullWarehouseEndToEnd guards issue 12 (item 8): the DuckDB
+// warehouse lies on a real file system that fills up before a window is
+// loaded. Its loads fail with warehouse.ErrDiskFull and are retried, the
+// window is not FAILED, /readyz answers 503 with "disk full: warehouse
+// since …" and windrow_disk_full{store="warehouse"} is 1; once space is
+// freed the window is loaded with exactly the events sent and the gauge is 0.
+func TestDiskFullWarehouseEndToEnd(t *testing.T) {
+	disk := testdisk.New(t, 64<<20)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s, err := stack.Open(ctx, stack.Config{DataDir: t.TempDir(), Warehouse: disk.Dir + "/warehouse.duckdb", Embedded: true, NATSPort: -1, Instance: "t",
+		Logger: quietLogger(), MetricsAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	base := s.MetricsURL()
+	p, err := s.ApplyPolicy(ctx, "orders.yaml", []byte(testkit.OrdersPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	runErr := make(chan error, 1)
+	go func() { runErr <- s.Run(runCtx) }()
+	defer func() {
+		stop()
+		if err := <-runErr; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	wh := map[string]string{"store": "warehouse"}
+	testnats.WaitForNil(t, 30*time.Second, func() error {
+		fams, err := scrape(ctx, base)
+		if err != nil {
+			return err
+		}
+		return want(fams, []expect{{"windrow_disk_full", wh, 0}, {"windrow_ready", nil, 1}})
+	})
+
+	disk.Fill(t)
+	h0 := time.Now().UTC().Truncate(time.Hour).Add(-48 * time.Hour)
+	const sent = 20
+	for i := range sent {
+		publishOrder(ctx, t, s, i, h0.Add(time.Duration(i)*time.Minute))
+	}
+	publishOrder(ctx, t, s, sent, h0.Add(90*time.Minute)) // closes h0 by event time
+
+	testnats.WaitForNil(t, 60*time.Second, func() error {
+		body, code, err := get(ctx, base+"/readyz")
+		if err == nil && (code != http.StatusServiceUnavailable || !strings.Contains(body, "disk full: warehouse since ")) {
+			err = fmt.Errorf("/readyz on a full disk: %d %q, want 503 with \"disk full: warehouse since\"", code, body)
+		}
+		return err
+	})
+	testnats.WaitForNil(t, 30*time.Second, func() error {
+		fams, err := scrape(ctx, base)
+		if err != nil {
+			return err
+		}
+		return want(fams, []expect{{"windrow_disk_full", wh, 1}, {"windrow_ready", nil, 0}})
+	})
+	w0 := messages.WindowID(h0)
+	st, _, err := s.States.Get(ctx, p.Name, w0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status == messages.StatusFailed || st.Status == messages.StatusLoaded {
+		t.Fatalf("window %s is %s on a full warehouse disk (%s), want it waiting COMPACTED", w0, st.Status, st.Error)
+	}
+
+	disk.Free(t)
+	testnats.WaitForNil(t, 90*time.Second, func() error {
+		st, _, err := s.States.Get(ctx, p.Name, w0)
+		if err != nil {
+			return err
+		}
+		if st.Status != messages.StatusLoaded {
+			return fmt.Errorf("window %s is %s, want LOADED", w0, st.Status)
+		}
+		return nil
+	})
+	counts, err := s.Warehouse.WindowCounts(ctx, p.Load.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts[w0] != sent {
+		t.Errorf("warehouse holds %d rows of window %s, want exactly %d", counts[w0], w0, sent)
+	}
+	testnats.WaitForNil(t, 30*time.Second, func() error {
+		fams, err := scrape(ctx, base)
+		if err != nil {
+			return err
+		}
+		return want(fams, []expect{{"windrow_disk_full", wh, 0}, {"windrow_ready", nil, 1}})
+	})
+}
