@@ -55,6 +55,8 @@
 // (unfinished writes can be swept) and ConditionalCreator (a write that
 // commits only where its key is free: S3's If-None-Match: *, a hard link on
 // a file system). objstoretest checks each when a store has it.
+// DiskFullReporter (the disk under the store is full) is checked by the
+// tests of the store that has it (local), which fill a real file system.
 package objstore
 
 import (
@@ -79,6 +81,23 @@ var ErrNotFound = errors.New("object not found")
 // bytes, or deleted, since Open. Only stores that say so return it (see the
 // package documentation); the Object is then of no further use.
 var ErrObjectChanged = errors.New("object changed since it was opened")
+
+// ErrDiskFull is wrapped by the errors of writes that found no space left:
+// the disk or the user's quota is full (ENOSPC, EDQUOT). It is transient:
+// the write succeeds again once space is freed, so callers retry it with
+// backoff and never fail a window over it. Stores whose backend has no such
+// condition (S3) never return it.
+var ErrDiskFull = errors.New("object store disk full")
+
+// DiskFullReporter is implemented by stores that can run out of local
+// space (local): it says whether the store's last writes found the disk
+// full, and since when, until a write commits again.
+type DiskFullReporter interface {
+	// DiskFull returns when a write first failed with ErrDiskFull, with
+	// full true, until the next write commits; then the zero time and
+	// false.
+	DiskFull() (since time.Time, full bool)
+}
 
 // ErrExists is returned by the Commit of a Writer from
 // ConditionalCreator.CreateIfAbsent when its key already holds an object.

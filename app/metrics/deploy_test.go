@@ -43,6 +43,7 @@ var labels = map[string][]string{
 	"windrow_batches_written":                      {"policy"},
 	"windrow_batches_loaded":                       {"policy"},
 	"windrow_ready":                                {},
+	"windrow_disk_full":                            {"store"},
 }
 
 // builtin are series Prometheus makes itself.
@@ -155,7 +156,7 @@ func TestAlertRules(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"WindrowCollectorLagGrowing", "WindrowSourceExpired", "WindrowWatermarkStalled", "WindrowWindowsPastSLA",
-		"WindrowWindowsFailed", "WindrowDeadLetterSpike", "WindrowNotReady"} {
+		"WindrowWindowsFailed", "WindrowDeadLetterSpike", "WindrowNotReady", "WindrowDiskFull"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("alert %s missing", want)
 		}

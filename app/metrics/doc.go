@@ -13,7 +13,9 @@
 //     by asynchronous instruments at scrape time (Process);
 //   - a cached cluster view (Cluster): consumer lag and watermarks refreshed
 //     every 5 seconds, window states kept from a watch of the windows bucket;
-//   - load durations, recorded by the loader's OnLoad hook (ObserveLoad).
+//   - load durations, recorded by the loader's OnLoad hook (ObserveLoad);
+//   - the disk-full condition of the process's stores (Options.DiskFull),
+//     which /readyz reports too.
 package metrics
 
 // Names are the Prometheus names of the metrics windrow exports (histogram
@@ -45,4 +47,5 @@ var Names = []string{
 	"windrow_batches_written",
 	"windrow_batches_loaded",
 	"windrow_ready",
+	"windrow_disk_full",
 }

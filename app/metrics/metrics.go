@@ -54,6 +54,10 @@ type Options struct {
 	// (it should cache, as app/stack's does). It returns what is not
 	// ready; empty means ready.
 	Ready func(context.Context) []string
+	// DiskFull, if set, is read for the windrow_disk_full gauge at each
+	// scrape (it must be cheap): the disk-full condition of each store the
+	// process writes.
+	DiskFull func() []DiskFull
 	// Now is the clock of the watermark lag. Default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -82,7 +86,29 @@ var LoadDurationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
 const (
 	LabelPolicy = "policy"
 	LabelStatus = "status"
+	LabelStore  = "store"
 )
+
+// The stores of the windrow_disk_full gauge (its store label).
+const (
+	StoreObjects   = "objects"   // the object store (staging segments, batches)
+	StoreWarehouse = "warehouse" // the loader's warehouse
+)
+
+// DiskFull is the disk-full condition of one store of a process: Full from
+// the first write that found no space left until a write succeeds again.
+type DiskFull struct {
+	Store string // StoreObjects or StoreWarehouse
+	Where string // the store for people: a directory, a DuckDB file
+	Full  bool
+	Since time.Time // the first failed write; zero unless Full
+}
+
+// Reason is what /readyz says of a full store.
+func (d DiskFull) Reason() string {
+	return fmt.Sprintf("disk full: %s since %s (%s): its writes are retried with backoff until space is freed",
+		d.Store, d.Since.UTC().Format(time.RFC3339), d.Where)
+}
 
 // New builds the instruments and the registry; nothing is served until a
 // Server serves Handler.
@@ -178,6 +204,7 @@ func (m *Metrics) instruments(meter metric.Meter) error {
 	batches := gauge("windrow.batches.written", "{batch}", "Batch files the compactors wrote for the windows in the bucket.")
 	batchesLoaded := gauge("windrow.batches.loaded", "{batch}", "Batches of the windows in the bucket whose load result was applied.")
 	ready := gauge("windrow.ready", "", "1 when /readyz reports ready, else 0.")
+	diskFull := gauge("windrow.disk_full", "", "1 while the store's writes find its disk full (no space left or quota exceeded; retried with backoff), else 0; by store: objects, warehouse.")
 	m.loadDur, err = meter.Float64Histogram("windrow.loader.load.duration", metric.WithUnit("s"),
 		metric.WithDescription("Duration of load attempts, by policy and status: loaded, duplicate, error (the attempt failed)."),
 		metric.WithExplicitBucketBoundaries(LoadDurationBuckets...))
@@ -264,6 +291,22 @@ func (m *Metrics) instruments(meter metric.Meter) error {
 		o.ObserveInt64(ready, v)
 		return nil
 	}, ready)
+	if err != nil {
+		return err
+	}
+	_, err = meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		if m.opts.DiskFull == nil {
+			return nil
+		}
+		for _, d := range m.opts.DiskFull() {
+			v := int64(0)
+			if d.Full {
+				v = 1
+			}
+			o.ObserveInt64(diskFull, v, metric.WithAttributeSet(attribute.NewSet(attribute.String(LabelStore, d.Store))))
+		}
+		return nil
+	}, diskFull)
 	return err
 }
 

@@ -26,7 +26,7 @@ func (s *Stack) MetricsURL() string {
 
 // startMetrics builds the instruments and starts the metrics server.
 func (s *Stack) startMetrics() error {
-	m, err := metrics.New(metrics.Options{Instance: s.cfg.Instance, Roles: s.cfg.Roles, Process: stackProcess{s}, Ready: s.Ready, Logger: s.Log})
+	m, err := metrics.New(metrics.Options{Instance: s.cfg.Instance, Roles: s.cfg.Roles, Process: stackProcess{s}, Ready: s.Ready, DiskFull: s.DiskFull, Logger: s.Log})
 	if err != nil {
 		return err
 	}

@@ -21,9 +21,14 @@ const readyCache = 2 * time.Second
 // must be running with its consumers bound: the collector and compactor of
 // every stored policy (consumers windrow_collector_<policy> and
 // windrow_results_<policy>), the loader (consumer windrow_loader) with its
-// warehouse answering SELECT 1. The NATS and Run checks are live; the rest
-// is read at most every 2s (readyCache), bounded by ctx and 2s.
+// warehouse answering SELECT 1; and no store may have found its disk full
+// (DiskFull). The NATS, Run and disk-full checks are live; the rest is read
+// at most every 2s (readyCache), bounded by ctx and 2s.
 func (s *Stack) Ready(ctx context.Context) []string {
+	return append(s.ready(ctx), s.diskFullProblems()...)
+}
+
+func (s *Stack) ready(ctx context.Context) []string {
 	if !s.opened.Load() {
 		return []string{"starting: NATS connection and provisioning not done"}
 	}

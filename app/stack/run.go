@@ -72,6 +72,7 @@ func (s *Stack) newLoader() (*loader.Service, error) {
 	if s.cfg.WrapWarehouse != nil {
 		wh = s.cfg.WrapWarehouse(wh)
 	}
+	wh = diskFullWarehouse{Warehouse: wh, since: &s.warehouseFull}
 	lcfg := loader.Config{Tracing: s.tracing[RoleLoader], JS: s.JS, Warehouse: wh, Objects: s.Store, Policies: s.Policies, Instance: s.cfg.Instance + "/loader", Logger: s.Log, AckWait: s.cfg.AckWait}
 	if s.Metrics != nil {
 		lcfg.OnLoad = s.Metrics.ObserveLoad

@@ -169,6 +169,9 @@ type Stack struct {
 	compactorsDone map[string]compactor.Stats
 	loader         *loader.Service
 	loaderRunning  bool
+	// warehouseFull is when a load first found the warehouse's disk full
+	// (Unix nanoseconds), 0 after a load succeeded (see DiskFull).
+	warehouseFull atomic.Int64
 
 	readyMu       sync.Mutex // one deep readiness check at a time
 	readyAt       time.Time

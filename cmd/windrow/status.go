@@ -20,6 +20,8 @@ func runStatus(ctx context.Context, args []string) error {
 	var conn connFlags
 	conn.register(fs)
 	only := fs.String("policy", "", "show only this policy")
+	metricsAddrs := fs.String("metrics", defaultStatusMetrics(),
+		"metrics servers of windrow processes whose /readyz status reads for a full disk (comma-separated host:port; off: none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -28,6 +30,9 @@ func runStatus(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.Close()
+	for _, line := range diskFullReports(ctx, *metricsAddrs) {
+		fmt.Println(line)
+	}
 	policies, err := s.Policies.List(ctx)
 	if err != nil {
 		return err

@@ -146,6 +146,11 @@ type Service struct {
 	republished map[string]time.Time // sweep goroutine only: when load commands of a COMPACTED window were last published again
 	slaMarked   map[string]bool      // sweep goroutine only: overdue windows already marked on their trace
 	tempsSwept  time.Time            // sweep goroutine only: when stale temporary files were last removed
+	// diskFull is the backoff of compactions after one found the object
+	// store's disk full (tick and sweep goroutine only): none is started
+	// before diskFullUntil; the wait doubles while the disk stays full.
+	diskFullWait  time.Duration
+	diskFullUntil time.Time
 
 	stats struct {
 		sealed, compacted, results, terminated atomic.Int64
@@ -481,7 +486,8 @@ func (s *Service) tick(ctx context.Context) error {
 		s.mu.Lock()
 		delete(s.open, w.Start.UnixMicro())
 		s.mu.Unlock()
-		if st != nil {
+		if st != nil && !s.diskFullBackoff() {
+			// (While backing off, the sweep compacts it later.)
 			if err := s.compact(ctx, st); err != nil {
 				s.logCompactErr(st, err)
 			}
@@ -612,7 +618,7 @@ func (s *Service) sweep(ctx context.Context) error {
 				}
 			}
 		case messages.StatusSealed:
-			if st.Owner != s.cfg.Instance && now.Before(st.LeaseUntil) {
+			if (st.Owner != s.cfg.Instance && now.Before(st.LeaseUntil)) || s.diskFullBackoff() {
 				continue
 			}
 			claimed, err := s.claim(ctx, st)
@@ -622,6 +628,8 @@ func (s *Service) sweep(ctx context.Context) error {
 			if claimed != nil {
 				if err := s.compact(ctx, claimed); err != nil {
 					s.logCompactErr(st, err)
+				} else {
+					s.diskFullWait = 0
 				}
 			}
 		case messages.StatusCompacted:
@@ -659,10 +667,29 @@ func (s *Service) sweep(ctx context.Context) error {
 	return nil
 }
 
-// logCompactErr logs a failed compaction, which the sweep retries.
+// Bounds of the backoff after a compaction found the disk full: from the
+// sweep interval, doubling up to diskFullMaxWait.
+const diskFullMaxWait = time.Minute
+
+// diskFullBackoff says whether compactions wait, after one found the object
+// store's disk full, before they are tried again.
+func (s *Service) diskFullBackoff() bool {
+	return s.diskFullWait > 0 && s.cfg.Now().Before(s.diskFullUntil)
+}
+
+// logCompactErr logs a failed compaction, which the sweep retries. A full
+// disk (objstore.ErrDiskFull) is transient: the window stays SEALED, and
+// compactions back off (diskFullBackoff) until one succeeds.
 func (s *Service) logCompactErr(st *messages.WindowState, err error) {
 	if errors.Is(err, errPaneWaits) {
 		s.log.Debug("compact pane later", "window", st.ID(), "err", err)
+		return
+	}
+	if errors.Is(err, objstore.ErrDiskFull) {
+		s.diskFullWait = min(max(2*s.diskFullWait, s.cfg.Sweep), diskFullMaxWait)
+		s.diskFullUntil = s.cfg.Now().Add(s.diskFullWait)
+		s.log.Error("compact window: the object store's disk is full; the window waits, retried after the backoff until space is freed",
+			"window", st.ID(), "backoff", s.diskFullWait, "err", err)
 		return
 	}
 	s.log.Error("compact window; will retry after the lease", "window", st.ID(), "err", err)

@@ -18,6 +18,12 @@
 // Object still reads its version. A directory is no key: Open and Get of a
 // name that only prefixes keys are ErrNotFound, and so are names under a
 // file.
+//
+// A write that finds no space left (ENOSPC, or EDQUOT: the user's quota)
+// fails with an error wrapping objstore.ErrDiskFull, whichever step hit it
+// (the directory, the temporary file, a write, the sync, the commit); its
+// temporary file is removed. The store then reports the disk full
+// (DiskFull) until a write commits again.
 package local
 
 import (
@@ -33,6 +39,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -42,6 +49,9 @@ import (
 // Store is an object store in a local directory.
 type Store struct {
 	root string
+	// fullSince is when a write first found the disk full (Unix
+	// nanoseconds), 0 once a write committed after it.
+	fullSince atomic.Int64
 }
 
 // New opens (creating) a store rooted at dir. The store creates its
@@ -64,8 +74,29 @@ var (
 	_ objstore.LocalFiles  = (*Store)(nil)
 	_ objstore.TempSweeper = (*Store)(nil)
 
+	_ objstore.DiskFullReporter = (*Store)(nil)
+
 	_ objstore.ConditionalCreator = (*Store)(nil)
 )
+
+// DiskFull returns when a write first failed with objstore.ErrDiskFull,
+// with full true, until a write commits again.
+func (s *Store) DiskFull() (since time.Time, full bool) {
+	if ns := s.fullSince.Load(); ns != 0 {
+		return time.Unix(0, ns), true
+	}
+	return time.Time{}, false
+}
+
+// noSpace returns err wrapping objstore.ErrDiskFull if it says the disk or
+// the quota is full, and records that; other errors pass as they are.
+func (s *Store) noSpace(err error) error {
+	if err == nil || !(errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) || errors.Is(err, objstore.ErrDiskFull) {
+		return err
+	}
+	s.fullSince.CompareAndSwap(0, time.Now().UnixNano())
+	return fmt.Errorf("%w: %w", objstore.ErrDiskFull, err)
+}
 
 // Root is the absolute directory of the store.
 func (s *Store) Root() string { return s.root }
@@ -105,17 +136,18 @@ func (s *Store) create(ctx context.Context, key string, ifAbsent bool) (objstore
 	}
 	dir := filepath.Dir(final)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create %s: %w", key, err)
+		return nil, fmt.Errorf("create %s: %w", key, s.noSpace(err))
 	}
 	f, err := os.CreateTemp(dir, ".tmp-*")
 	if err != nil {
-		return nil, fmt.Errorf("create %s: %w", key, err)
+		return nil, fmt.Errorf("create %s: %w", key, s.noSpace(err))
 	}
 	h := sha256.New()
-	return &localWriter{f: f, final: final, dir: dir, key: key, ifAbsent: ifAbsent, h: h, w: io.MultiWriter(f, h)}, nil
+	return &localWriter{s: s, f: f, final: final, dir: dir, key: key, ifAbsent: ifAbsent, h: h, w: io.MultiWriter(f, h)}, nil
 }
 
 type localWriter struct {
+	s          *Store
 	f          *os.File
 	final, dir string
 	key        string
@@ -129,10 +161,22 @@ type localWriter struct {
 func (w *localWriter) Write(p []byte) (int, error) {
 	n, err := w.w.Write(p)
 	w.n += int64(n)
-	return n, err
+	return n, w.s.noSpace(err)
 }
 
+// Commit syncs, closes and renames (or links) the temporary file; an
+// error wraps objstore.ErrDiskFull if it was for want of space, and a
+// commit clears the store's disk-full report.
 func (w *localWriter) Commit() (int64, string, error) {
+	n, sha, err := w.commit()
+	if err != nil {
+		return 0, "", w.s.noSpace(err)
+	}
+	w.s.fullSince.Store(0)
+	return n, sha, nil
+}
+
+func (w *localWriter) commit() (int64, string, error) {
 	if w.done {
 		return 0, "", fmt.Errorf("commit %s: already finished", w.key)
 	}
@@ -189,7 +233,7 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) (string, error
 	}
 	if _, err := w.Write(data); err != nil {
 		w.Abort()
-		return "", fmt.Errorf("write %s: %w", key, err)
+		return "", fmt.Errorf("write %s: %w", key, err) // Write wrapped ErrDiskFull
 	}
 	_, sha, err := w.Commit()
 	return sha, err
