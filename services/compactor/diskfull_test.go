@@ -69,8 +69,8 @@ func TestDiskFullCompactionWaitsAndBacksOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Status != messages.StatusSealed || st.Error != "" || len(st.Batches) != 0 {
-		t.Fatalf("window on a full disk: %s %q, %d batches; want SEALED, no error, no batches", st.Status, st.Error, len(st.Batches))
+	if st.Status != messages.StatusSealed || st.Error != "" || st.BatchCount != 0 {
+		t.Fatalf("window on a full disk: %s %q, %d batches; want SEALED, no error, no batches", st.Status, st.Error, st.BatchCount)
 	}
 	if _, full := store.DiskFull(); !full {
 		t.Error("the store does not report its disk full")
