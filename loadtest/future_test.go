@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/ops/inspect"
 )
@@ -76,5 +77,73 @@ load: {table: clocks}
 	}
 	if future.Status != messages.StatusOpen || future.StagedRows != 1 {
 		t.Fatalf("the future event's window is %s with %d rows, want OPEN with 1 (staged, not dead-lettered)", future.Status, future.StagedRows)
+	}
+}
+
+// TestAheadProducerInBackfill: a backfill of last month's events in which
+// one producer's clock runs a day ahead (20 of 3,020 events; the cap at
+// ingest time cannot catch them, all of them are in the past) does not move
+// the watermark a day ahead: it follows what the quorum of the events
+// supports, so the backfilled hour stays open for its own events instead of
+// being sealed with the rest of the backfill about to turn late.
+func TestAheadProducerInBackfill(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s := openStack(t, ctx, t.TempDir())
+	defer s.Close()
+	p := applyPolicy(t, ctx, s, `name: backfill
+source: {stream: BACKFILL, subjects: [backfill.>]}
+`+SalesSchemaYAML+`window: {size: 1h, max_out_of_order: 2m, idle_timeout: 1h}
+segment: {max_age: 200ms}
+load: {table: backfill}
+`)
+	if _, err := s.JS.CreateStream(ctx, jetstream.StreamConfig{Name: "BACKFILL", Subjects: []string{"backfill.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	h0 := time.Now().UTC().AddDate(0, -1, 0).Truncate(time.Hour)
+	const n = 3000
+	publish := func(subject string, at time.Time, i int) {
+		t.Helper()
+		data := fmt.Sprintf(`{"store_id":"s1","sale_id":"%s-%d","quantity":1,"amount":1.5,"sold_at":%q}`, subject, i, at.Format(time.RFC3339Nano))
+		if _, err := s.JS.Publish(ctx, subject, []byte(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ahead := 0
+	for i := range n {
+		at := h0.Add(time.Duration(i) * 58 * time.Minute / n)
+		publish(fmt.Sprintf("backfill.store-%d", i%7), at, i)
+		if i >= 150 && i%150 == 0 {
+			publish("backfill.ahead", at.Add(24*time.Hour), i)
+			ahead++
+		}
+	}
+	defer runRoles(t, ctx, s)()
+	var wm messages.Watermark
+	waitFor(t, time.Minute, "every event staged and counted by the watermark", func() bool {
+		ws, err := inspect.Windows(ctx, s.States, p.Name)
+		if err != nil {
+			return false
+		}
+		var staged int64
+		for _, st := range ws {
+			staged += st.StagedRows
+		}
+		got, ok, err := s.Watermarks.Get(ctx, p.Name)
+		if err != nil || !ok {
+			return false
+		}
+		wm = got
+		return staged == int64(n+ahead) && !wm.Watermark.Before(h0.Add(50*time.Minute))
+	})
+	if wm.Watermark.After(h0.Add(time.Hour)) {
+		t.Fatalf("watermark %s is past the backfilled hour %s: the producer whose clock runs a day ahead moved it", wm.Watermark, h0)
+	}
+	st, _, err := s.States.Get(ctx, p.Name, messages.WindowID(h0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status != messages.StatusOpen || st.StagedRows != n {
+		t.Fatalf("the backfilled hour %s is %s with %d rows, want OPEN with %d", st.ID(), st.Status, st.StagedRows, n)
 	}
 }

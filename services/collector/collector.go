@@ -121,6 +121,7 @@ type Service struct {
 	assign *windows.Assigner      // tumbling windows; intake goroutine only
 	hop    windows.WindowAssigner // hopping windows or several shapes (nil otherwise); intake goroutine only
 	wins   []windows.WindowMicros // reused by hopping assignment
+	quorum wmQuorum               // recent events' watermark offers; intake goroutine only
 	log    *slog.Logger
 
 	cur     *batch      // intake goroutine only
@@ -154,6 +155,11 @@ type batch struct {
 	bytes   int64
 	first   time.Time // when the oldest message arrived
 	dec     *records.Decoder
+	// wmCap caps what the batch's segments offer the watermark: what a
+	// quorum of the collector's recent events supports (see wmQuorum), as
+	// of the hand-off; valid when wmCapped.
+	wmCap    int64
+	wmCapped bool
 }
 
 func (b *batch) empty() bool { return len(b.pending) == 0 }
@@ -168,6 +174,15 @@ type windowBuf struct {
 	// each event's time capped at its ingest time.
 	wmEvt int64
 	links []trace.Link // producers' spans (traceparent headers), up to maxLinks
+}
+
+// offer is what the segment offers the watermark: its newest event time
+// (each capped at ingest), capped at the quorum of recent events.
+func (wb *windowBuf) offer(b *batch) int64 {
+	if b.wmCapped {
+		return min(wb.wmEvt, b.wmCap)
+	}
+	return wb.wmEvt
 }
 
 // maxLinks caps the producer spans one segment span links to.
@@ -273,6 +288,7 @@ func (s *Service) Run(ctx context.Context) error {
 	// Flush what was taken in (handed back if the service failed), then let
 	// the flusher finish.
 	if !s.cur.empty() {
+		s.cur.wmCap, s.cur.wmCapped = s.quorum.cap()
 		s.flushCh <- s.cur
 		s.cur = nil
 	}
@@ -503,6 +519,7 @@ func (s *Service) take(ctx context.Context, mb jetstream.MessageBatch) error {
 // handOff gives the current batch to the flusher and takes a free one,
 // waiting while both are busy.
 func (s *Service) handOff() error {
+	s.cur.wmCap, s.cur.wmCapped = s.quorum.cap()
 	s.flushCh <- s.cur
 	s.cur = <-s.free
 	return s.err()
@@ -597,6 +614,7 @@ func (s *Service) intake(ctx context.Context, m jetstream.Msg) error {
 	// events are still staged in their windows). Live events arrive after
 	// their time, backfills long after: for them the cap changes nothing.
 	wmEvt := min(evt, ingest)
+	s.quorum.add(wmEvt)
 	if s.hop == nil {
 		start, end := s.assign.AssignMicros(evt)
 		if err := s.place(ctx, b, m, seq, meta.NumDelivered, evt, wmEvt, row, start, end); err != nil {
@@ -691,7 +709,7 @@ func (s *Service) stage(ctx context.Context, b *batch, wb *windowBuf) error {
 	winID := wb.win.ID()
 	t0 := time.Now()
 	reg, ack, err := staging.Write(ctx, s.cfg.JS, s.cfg.Store, s.layout, p,
-		&staging.Segment{Window: wb.win, Rows: wb.rows, MinSeq: wb.minSeq, MaxSeq: wb.maxSeq, MinEvt: wb.minEvt, MaxEvt: wb.maxEvt, WatermarkEvt: wb.wmEvt}, s.cfg.Instance)
+		&staging.Segment{Window: wb.win, Rows: wb.rows, MinSeq: wb.minSeq, MaxSeq: wb.maxSeq, MinEvt: wb.minEvt, MaxEvt: wb.maxEvt, WatermarkEvt: wb.offer(b)}, s.cfg.Instance)
 	if err != nil {
 		return err
 	}
