@@ -487,10 +487,10 @@ func TestRunFailsWithoutLoadStream(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	_, err := loader.New(loader.Config{Policy: "a.b", AckWait: time.Millisecond,
+	_, err := loader.New(loader.Config{Policy: "a.b", AckWait: time.Millisecond, Workers: -1, MaxWaiting: -2,
 		Retry: loader.RetryConfig{InitialInterval: time.Second, MaxInterval: time.Millisecond, Multiplier: 0.5}})
 	for _, want := range []string{"JS: required", "Warehouse: required", "Objects: required", "Policies: required", "Policy:", "AckWait:",
-		"Retry.MaxInterval", "Retry.Multiplier"} {
+		"Workers: -1", "MaxWaiting: -2", "Retry.MaxInterval", "Retry.Multiplier"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not mention %q", err, want)
 		}
