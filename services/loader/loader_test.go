@@ -54,7 +54,7 @@ type env struct {
 
 // newEnv starts a JetStream server with windrow's streams, an object
 // store and the policies bucket holding salesPolicy, for the test.
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	k := testkit.New(t)
 	policies := policystore.New(k.Topology.Policies)
@@ -221,7 +221,7 @@ func (e *env) start(t *testing.T, wh warehouse.Warehouse) *loader.Service {
 	return svc
 }
 
-func (e *env) openWarehouse(t *testing.T) *duckdbwh.Warehouse {
+func (e *env) openWarehouse(t testing.TB) *duckdbwh.Warehouse {
 	t.Helper()
 	wh, err := duckdbwh.Open(duckdbwh.Config{Path: filepath.Join(t.TempDir(), "wh.duckdb"), Threads: 1, Objects: e.store})
 	if err != nil {

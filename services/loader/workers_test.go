@@ -94,11 +94,7 @@ func (e *env) publishCommand(t testing.TB, cmd *messages.LoadCommand) {
 // startWorkers runs a loader with the given Workers until the test ends.
 func (e *env) startWorkers(t testing.TB, wh warehouse.Warehouse, workers int) *loader.Service {
 	t.Helper()
-	svc, err := loader.New(loader.Config{
-		JS: e.js, Warehouse: wh, Objects: e.store, Policies: e.policies, Instance: "loader-test", AckWait: 5 * time.Second,
-		Retry:   loader.RetryConfig{InitialInterval: 10 * time.Millisecond, MaxInterval: 100 * time.Millisecond},
-		Workers: workers,
-	})
+	svc, err := newService(e, wh, workers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +111,16 @@ func (e *env) startWorkers(t testing.TB, wh warehouse.Warehouse, workers int) *l
 		}
 	})
 	return svc
+}
+
+// newService is a loader over e with the given Workers and the tests'
+// short AckWait and retries.
+func newService(e *env, wh warehouse.Warehouse, workers int) (*loader.Service, error) {
+	return loader.New(loader.Config{
+		JS: e.js, Warehouse: wh, Objects: e.store, Policies: e.policies, Instance: "loader-test", AckWait: 5 * time.Second,
+		Retry:   loader.RetryConfig{InitialInterval: 10 * time.Millisecond, MaxInterval: 100 * time.Millisecond},
+		Workers: workers,
+	})
 }
 
 // windowWatch wraps a real warehouse and records, per window (policy and
