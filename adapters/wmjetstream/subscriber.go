@@ -63,7 +63,7 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 }
 
 // Subscribe creates or updates the durable consumer and returns a channel of
-// its messages, one at a time. topic is only used for logging. The channel is
+// its messages, up to Workers at once (see SubscriberConfig.Key). topic is only used for logging. The channel is
 // closed when ctx ends or Close is called.
 func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	s.mu.Lock()
@@ -84,8 +84,9 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	return out, nil
 }
 
-// Close stops fetching, waits for in-flight messages to be acked or nacked
-// (or for their Subscribe ctx to end) and closes the output channels. It is
+// Close stops fetching, naks the messages held back, waits for handed-out
+// messages to be acked or nacked (or for their Subscribe ctx to end) and
+// closes the output channels. It is
 // idempotent and safe to call concurrently.
 func (s *Subscriber) Close() error {
 	s.mu.Lock()

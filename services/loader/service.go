@@ -136,10 +136,11 @@ func (s *Service) Run(ctx context.Context) error {
 	return nil
 }
 
-// Shutdown stops pulling commands, lets the command in flight finish (load,
-// publish its result, ack) and waits for Run to return, all bounded by ctx.
-// If ctx ends first, the command in flight is abandoned without an ack and
-// ctx's error is returned. Shutdown is idempotent.
+// Shutdown stops pulling commands, naks those held ahead, lets the commands
+// in flight finish (load, publish the result, ack) and waits for Run to
+// return, all bounded by ctx. If ctx ends first, the commands in flight are
+// abandoned without an ack and ctx's error is returned. Shutdown is
+// idempotent.
 func (s *Service) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.stopping = true
@@ -149,7 +150,7 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = s.sub.Close() // always nil; returns once the in-flight command is acked or nacked
+		_ = s.sub.Close() // always nil; returns once the commands in flight are acked or nacked
 		if !running {
 			return
 		}
