@@ -92,7 +92,8 @@ type Config struct {
 	// decoded), the status "loaded", "duplicate" or "error" (the attempt
 	// failed; a transient failure is retried, a permanent one is reported
 	// as failed), the attempt's duration and the rows it loaded. It is
-	// called on the loader's goroutine and must not block.
+	// called on the workers' goroutines, possibly at once, and must be safe
+	// for that and not block.
 	OnLoad func(policy, status string, d time.Duration, rows int64)
 }
 
