@@ -97,3 +97,45 @@ func (e *env) resultsStored(n int64) func() error {
 		return nil
 	}
 }
+
+// BenchmarkOtherPolicyBehindLongWindow is the case: 400 small
+// batches of one window queued ahead of another policy's one command. It
+// reports how long the other command waited for its result ("wait-ms") and
+// how long all 401 took (ns/op), with Workers 1 and 4, on DuckDB:
+//
+//	go test -run '^$' -bench BenchmarkOtherPolicyBehindLongWindow -benchtime 1x ./services/loader/
+func BenchmarkOtherPolicyBehindLongWindow(b *testing.B) {
+	const parts, rows = 400, 3
+	for _, workers := range []int{1, 4} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			e := newEnv(b)
+			returnsVersion := e.applyPolicy(b, "daily_returns", returnsPolicy)
+			wh := e.openWarehouse(b)
+			sub, err := e.js.Conn().SubscribeSync(messages.ResultSubject("daily_returns"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			var waited time.Duration
+			var loaded int64
+			for i := range b.N {
+				b.StopTimer()
+				start := t0.Add(time.Duration(i) * time.Hour)
+				for part := range parts {
+					e.publishCommand(b, e.windowBatch(b, policy, "sales", e.version, start, part, parts, rows))
+				}
+				e.publishCommand(b, e.windowBatch(b, "daily_returns", "returns", returnsVersion, start, 0, 1, 5))
+				loaded += parts + 1
+				b.StartTimer()
+				began := time.Now()
+				stop := e.run(b, wh, workers)
+				if _, err := sub.NextMsg(5 * time.Minute); err != nil {
+					b.Fatal(err)
+				}
+				waited += time.Since(began)
+				testnats.WaitForNil(b, 5*time.Minute, e.resultsStored(loaded))
+				stop()
+			}
+			b.ReportMetric(float64(waited.Milliseconds())/float64(b.N), "wait-ms")
+		})
+	}
+}

@@ -34,7 +34,7 @@ load: {table: returns}
 `
 
 // applyPolicy stores a policy file and returns its version.
-func (e *env) applyPolicy(t *testing.T, name, text string) uint64 {
+func (e *env) applyPolicy(t testing.TB, name, text string) uint64 {
 	t.Helper()
 	p, err := e.policies.Apply(context.Background(), name+".yaml", []byte(text))
 	if err != nil {
