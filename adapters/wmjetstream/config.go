@@ -42,6 +42,21 @@ type SubscriberConfig struct {
 	InProgressEvery time.Duration
 	// NakDelay is the redelivery delay after a Nack. Default 1s.
 	NakDelay time.Duration
+	// Workers is how many messages of one subscription are handed to the
+	// handler at once (delivered and not yet acked or nacked). Default 1.
+	Workers int
+	// Key, if set, is a message's ordering key: messages with the same key
+	// are handed out one at a time, in the order they were fetched, while
+	// messages of other keys go to the other workers. Nil: no ordering
+	// beyond Workers.
+	Key func(jetstream.Msg) string
+	// MaxWaiting caps the messages fetched ahead and held back, per
+	// subscription, until a worker is free and no message with the same Key
+	// is in the handler; they get InProgress every InProgressEvery too.
+	// Holding them lets a message of another key overtake a long run of one
+	// key. Default 0: a message is fetched only when a worker is free. The
+	// consumer's MaxAckPending caps the sum over all subscriptions.
+	MaxWaiting int
 	// Logger receives fetch and ack errors. Default: no logging.
 	Logger watermill.LoggerAdapter
 }
@@ -58,6 +73,9 @@ func (c *SubscriberConfig) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = watermill.NopLogger{}
+	}
+	if c.Workers == 0 {
+		c.Workers = 1
 	}
 }
 
@@ -99,6 +117,12 @@ func (c *SubscriberConfig) Validate() error {
 	}
 	if c.InProgressEvery <= 0 || (c.AckWait > 0 && c.InProgressEvery >= c.AckWait) {
 		errs = append(errs, fmt.Errorf("InProgressEvery: %s, want > 0 and < AckWait (%s)", c.InProgressEvery, c.AckWait))
+	}
+	if c.Workers < 1 {
+		errs = append(errs, fmt.Errorf("Workers: %d, want >= 1", c.Workers))
+	}
+	if c.MaxWaiting < 0 {
+		errs = append(errs, fmt.Errorf("MaxWaiting: %d, want >= 0", c.MaxWaiting))
 	}
 	if c.NakDelay < 0 {
 		errs = append(errs, fmt.Errorf("NakDelay: %s, want >= 0", c.NakDelay))

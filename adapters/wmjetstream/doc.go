@@ -20,9 +20,13 @@
 //
 // # Ack contract
 //
-// Messages are delivered one at a time per subscription: the next one is
-// fetched only after the previous one was acked or nacked, so no message waits
-// in a client buffer while its AckWait runs.
+// Each subscription hands out up to Workers messages at once (default 1:
+// the next one is fetched only after the previous one was acked or
+// nacked). With a Key, messages of one key are handed out one at a time,
+// in fetch order, and messages of other keys overtake those waiting. Up to
+// MaxWaiting messages are fetched ahead and held until they can be handed
+// out (default 0: none); they are sent InProgress like the handed-out
+// ones, so no held message is redelivered while it waits.
 //
 //   - The handler owns the outcome. Ack() on the watermill message becomes a
 //     JetStream DoubleAck (the server confirms it), bounded by the Subscribe
@@ -41,8 +45,9 @@
 //
 // # Shutdown
 //
-// Close stops fetching, waits until every in-flight message was acked or
-// nacked (or its Subscribe ctx ended), then closes the output channels.
+// Close stops fetching, naks the messages held (they are redelivered at
+// once), waits until every handed-out message was acked or nacked (or its
+// Subscribe ctx ended), then closes the output channels.
 // Canceling the Subscribe ctx stops at once, without acking. Close is
 // idempotent.
 package wmjetstream

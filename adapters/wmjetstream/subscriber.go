@@ -63,7 +63,7 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 }
 
 // Subscribe creates or updates the durable consumer and returns a channel of
-// its messages, one at a time. topic is only used for logging. The channel is
+// its messages, up to Workers at once (see SubscriberConfig.Key). topic is only used for logging. The channel is
 // closed when ctx ends or Close is called.
 func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	s.mu.Lock()
@@ -84,8 +84,9 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	return out, nil
 }
 
-// Close stops fetching, waits for in-flight messages to be acked or nacked
-// (or for their Subscribe ctx to end) and closes the output channels. It is
+// Close stops fetching, naks the messages held back, waits for handed-out
+// messages to be acked or nacked (or for their Subscribe ctx to end) and
+// closes the output channels. It is
 // idempotent and safe to call concurrently.
 func (s *Subscriber) Close() error {
 	s.mu.Lock()
@@ -114,9 +115,31 @@ func (s *Subscriber) run(ctx context.Context, cons jetstream.Consumer, out chan<
 		}
 	}()
 
-	for fetchCtx.Err() == nil {
+	// slots bounds the messages held: handed out plus waiting. A slot is
+	// taken before a fetch and given back when its message is settled.
+	slots := make(chan struct{}, s.cfg.Workers+s.cfg.MaxWaiting)
+	fetched := make(chan jetstream.Msg)
+	fetcherDone := make(chan struct{})
+	go func() {
+		defer close(fetcherDone)
+		s.fetch(fetchCtx, cons, slots, fetched, logger)
+	}()
+	d := dispatcher{s: s, slots: slots, ctx: ctx, out: out, logger: logger, busy: map[string]bool{}, done: make(chan string, s.cfg.Workers)}
+	d.loop(slots, fetched, fetcherDone)
+}
+
+// fetch pulls one message per free slot and passes it on, until fetchCtx
+// ends or the connection closes.
+func (s *Subscriber) fetch(fetchCtx context.Context, cons jetstream.Consumer, slots chan struct{}, fetched chan<- jetstream.Msg, logger watermill.LoggerAdapter) {
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-fetchCtx.Done():
+			return
+		}
 		msg, err := cons.Next(jetstream.FetchContext(fetchCtx))
 		if err != nil {
+			<-slots
 			if fetchCtx.Err() != nil {
 				return
 			}
@@ -135,32 +158,135 @@ func (s *Subscriber) run(ctx context.Context, cons jetstream.Consumer, out chan<
 			}
 			continue
 		}
-		if !s.handle(ctx, msg, out, logger) {
+		select {
+		case fetched <- msg:
+		case <-fetchCtx.Done():
+			// Not handed out: let it go back at once rather than after AckWait.
+			if err := msg.Nak(); err != nil {
+				logger.Error("Nak of undelivered message failed", err, nil)
+			}
 			return
 		}
 	}
 }
 
-// handle delivers one message and settles it. It reports false when ctx
-// ended or the subscriber closed before the message could be delivered.
-func (s *Subscriber) handle(ctx context.Context, jm jetstream.Msg, out chan<- *message.Message, logger watermill.LoggerAdapter) bool {
-	wm, fields := toMessage(ctx, jm)
-	select {
-	case out <- wm:
-	case <-ctx.Done():
-		// Not handed out: let it go back at once rather than after AckWait.
-		if err := jm.Nak(); err != nil {
-			logger.Error("Nak of undelivered message failed", err, fields)
-		}
-		return false
-	case <-s.closing:
-		// Not handed out: let it go back at once rather than after AckWait.
-		if err := jm.Nak(); err != nil {
-			logger.Error("Nak of undelivered message failed", err, fields)
-		}
-		return false
-	}
+// waiting is a fetched message not yet handed out.
+type waiting struct {
+	jm  jetstream.Msg
+	key string
+}
 
+// dispatcher hands fetched messages to the handler: at most Workers at
+// once, one per Key at a time, the oldest waiting message first. Only its
+// loop goroutine touches its fields but done.
+type dispatcher struct {
+	s      *Subscriber
+	ctx    context.Context // the Subscribe ctx: the messages' context
+	out    chan<- *message.Message
+	logger watermill.LoggerAdapter
+
+	waiting  []waiting       // fetched, in fetch order
+	busy     map[string]bool // keys with a message in the handler
+	inFlight int             // messages in the handler
+	done     chan string     // the key of each settled message
+	slots    chan struct{}   // see run
+	stopped  bool            // no more hand-outs: ctx ended or Close
+}
+
+func (d *dispatcher) loop(slots chan struct{}, fetched <-chan jetstream.Msg, fetcherDone <-chan struct{}) {
+	ticker := time.NewTicker(d.s.cfg.InProgressEvery)
+	defer ticker.Stop()
+	for {
+		select {
+		case jm := <-fetched:
+			key := ""
+			if d.s.cfg.Key != nil {
+				key = d.s.cfg.Key(jm)
+			}
+			d.waiting = append(d.waiting, waiting{jm: jm, key: key})
+		case key := <-d.done:
+			d.inFlight--
+			delete(d.busy, key)
+			<-slots
+		case <-ticker.C:
+			for _, w := range d.waiting {
+				if err := w.jm.InProgress(); err != nil {
+					d.logger.Error("InProgress of waiting message failed", err, watermill.LogFields{"subject": w.jm.Subject()})
+				}
+			}
+		case <-fetcherDone:
+			fetcherDone = nil // fetching ended (Close, ctx or connection): stop handing out
+			d.stopped = true
+		}
+		if !d.stopped {
+			d.dispatch()
+		}
+		if d.stopped {
+			// Hand back what never reached the handler, then wait for the
+			// messages in the handler to be settled.
+			for _, w := range d.waiting {
+				if err := w.jm.Nak(); err != nil {
+					d.logger.Error("Nak of undelivered message failed", err, watermill.LogFields{"subject": w.jm.Subject()})
+				}
+				<-slots
+			}
+			d.waiting = nil
+			// A hand-out fails only when ctx ended or Close began, and
+			// either ends fetchCtx, so the fetcher stops too.
+			if d.inFlight == 0 && fetcherDone == nil {
+				return
+			}
+		}
+	}
+}
+
+// dispatch hands out waiting messages, oldest first, while a worker is free,
+// skipping those whose key is busy.
+func (d *dispatcher) dispatch() {
+	for i := 0; i < len(d.waiting) && d.inFlight < d.s.cfg.Workers; {
+		w := d.waiting[i]
+		if d.s.cfg.Key != nil && d.busy[w.key] {
+			i++
+			continue
+		}
+		d.waiting = append(d.waiting[:i], d.waiting[i+1:]...)
+		wm, fields := toMessage(d.ctx, w.jm)
+		select {
+		case d.out <- wm:
+		case <-d.ctx.Done():
+			d.giveBack(w.jm, fields)
+			return
+		case <-d.s.closing:
+			d.giveBack(w.jm, fields)
+			return
+		}
+		d.inFlight++
+		if d.s.cfg.Key != nil {
+			d.busy[w.key] = true
+		}
+		go func() {
+			d.s.settle(d.ctx, w.jm, wm, fields, d.logger)
+			d.done <- w.key
+		}()
+	}
+}
+
+// giveBack naks a message that could not be handed out (ctx ended or Close
+// began), so that it goes back at once rather than after AckWait, and stops
+// the hand-outs.
+func (d *dispatcher) giveBack(jm jetstream.Msg, fields watermill.LogFields) {
+	if err := jm.Nak(); err != nil {
+		d.logger.Error("Nak of undelivered message failed", err, fields)
+	}
+	<-d.slots
+	d.stopped = true
+}
+
+// settle waits for the handler's verdict on a handed-out message and
+// settles it, sending InProgress while the handler works. It returns when
+// the message is acked, nacked or terminated, or when ctx ends (then it is
+// nacked: abandoned mid-work).
+func (s *Subscriber) settle(ctx context.Context, jm jetstream.Msg, wm *message.Message, fields watermill.LogFields, logger watermill.LoggerAdapter) {
 	ticker := time.NewTicker(s.cfg.InProgressEvery)
 	defer ticker.Stop()
 	for {
@@ -172,7 +298,7 @@ func (s *Subscriber) handle(ctx context.Context, jm jetstream.Msg, out chan<- *m
 				} else {
 					logger.Info("message terminated", fields.Add(watermill.LogFields{"reason": reason}))
 				}
-				return true
+				return
 			}
 			// The work is done: confirm the ack even when ctx just ended.
 			ackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -181,12 +307,12 @@ func (s *Subscriber) handle(ctx context.Context, jm jetstream.Msg, out chan<- *m
 			if err != nil {
 				logger.Error("Ack failed; the message may be delivered again", err, fields)
 			}
-			return true
+			return
 		case <-wm.Nacked():
 			if err := jm.NakWithDelay(s.cfg.NakDelay); err != nil {
 				logger.Error("Nak failed; the message is redelivered after AckWait", err, fields)
 			}
-			return true
+			return
 		case <-ticker.C:
 			if err := jm.InProgress(); err != nil {
 				logger.Error("InProgress failed", err, fields)
@@ -198,7 +324,7 @@ func (s *Subscriber) handle(ctx context.Context, jm jetstream.Msg, out chan<- *m
 			if err := jm.Nak(); err != nil {
 				logger.Error("Nak of abandoned message failed; it is redelivered after AckWait", err, fields)
 			}
-			return false
+			return
 		}
 	}
 }

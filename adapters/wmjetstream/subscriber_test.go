@@ -220,6 +220,8 @@ func TestConfigValidate(t *testing.T) {
 			BackOff: []time.Duration{time.Second, 2 * time.Second}}, []string{"MaxDeliver: 2"}},
 		{"in progress not below ack wait", wmjetstream.SubscriberConfig{Stream: "S", Durable: "d", AckWait: time.Second,
 			InProgressEvery: time.Second}, []string{"InProgressEvery"}},
+		{"negative workers and waiting", wmjetstream.SubscriberConfig{Stream: "S", Durable: "d", Workers: -1, MaxWaiting: -1},
+			[]string{"Workers: -1", "MaxWaiting: -1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -233,5 +235,153 @@ func TestConfigValidate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// receive returns the next message of msgs, failing after 5s.
+func receive(t *testing.T, msgs <-chan *message.Message) *message.Message {
+	t.Helper()
+	select {
+	case m, ok := <-msgs:
+		if !ok {
+			t.Fatal("channel closed")
+		}
+		return m
+	case <-time.After(5 * time.Second):
+		t.Fatal("no message within 5s")
+	}
+	return nil
+}
+
+// With Workers and Key, a message of another key overtakes those waiting
+// behind a slow one of the same key; the waiting ones are kept by
+// InProgress (not redelivered though they wait longer than AckWait) and
+// handed out one at a time, in order.
+func TestKeyedMessagesWaitInOrderWithoutRedelivery(t *testing.T) {
+	_, js := testnats.Connect(t, testnats.RunServer(t))
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []struct{ subject, id string }{{"t.a", "a1"}, {"t.a", "a2"}, {"t.a", "a3"}, {"t.b", "b1"}} {
+		if _, err := js.Publish(ctx, m.subject, []byte(m.id), jetstream.WithMsgID(m.id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sub, err := wmjetstream.NewSubscriber(wmjetstream.SubscriberConfig{
+		JS: js, Stream: "T", Durable: "keyed", AckWait: time.Second,
+		Workers: 2, MaxWaiting: 4, Key: func(m jetstream.Msg) string { return m.Subject() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	msgs, err := sub.Subscribe(sctx, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a1 := receive(t, msgs)
+	if a1.UUID != "a1" {
+		t.Fatalf("first message %s, want a1", a1.UUID)
+	}
+	if b1 := receive(t, msgs); b1.UUID != "b1" { // a2 and a3 wait for a1
+		t.Fatalf("second message %s, want b1 (overtaking a2, a3)", b1.UUID)
+	} else {
+		b1.Ack()
+	}
+	time.Sleep(2500 * time.Millisecond) // a1's work: 2.5 × AckWait, a2 and a3 waiting
+	select {
+	case m := <-msgs:
+		t.Fatalf("message %s handed out while a1 is in the handler", m.UUID)
+	default:
+	}
+	a1.Ack()
+	for _, want := range []string{"a2", "a3"} {
+		m := receive(t, msgs)
+		if m.UUID != want || m.Metadata.Get(wmjetstream.MetaNumDelivered) != "1" {
+			t.Fatalf("got %s (delivery %s), want %s delivered once", m.UUID, m.Metadata.Get(wmjetstream.MetaNumDelivered), want)
+		}
+		m.Ack()
+	}
+	testnats.WaitForNil(t, 5*time.Second, testnats.ConsumerSettled(js, "T", "keyed"))
+	c, err := js.Consumer(ctx, "T", "keyed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumRedelivered != 0 {
+		t.Errorf("%d messages redelivered, want 0", info.NumRedelivered)
+	}
+	if err := sub.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Close waits for the message in the handler and gives the messages
+// fetched ahead back at once (not after AckWait).
+func TestCloseHandsBackWaitingMessages(t *testing.T) {
+	_, js := testnats.Connect(t, testnats.RunServer(t))
+	setupStream(t, js, 3)
+	cfg := wmjetstream.SubscriberConfig{JS: js, Stream: "T", Durable: "ahead", AckWait: time.Minute, MaxWaiting: 2}
+	sub, err := wmjetstream.NewSubscriber(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	msgs, err := sub.Subscribe(ctx, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m1 := receive(t, msgs)
+	testnats.WaitForNil(t, 5*time.Second, func() error { // m2 and m3 fetched ahead
+		c, err := js.Consumer(ctx, "T", "ahead")
+		if err != nil {
+			return err
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.NumAckPending != 3 {
+			return fmt.Errorf("%d messages pending ack, want 3", info.NumAckPending)
+		}
+		return nil
+	})
+	closed := make(chan error, 1)
+	go func() { closed <- sub.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned %v while m1 was in the handler", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	m1.Ack()
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := <-msgs; ok {
+		t.Fatalf("message %s handed out after Close", m.UUID)
+	}
+	// m2 and m3 went back at once: a new subscriber gets them well within
+	// the minute of AckWait.
+	cfg.MaxWaiting = 0
+	sub2, err := wmjetstream.NewSubscriber(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub2.Close()
+	msgs2, err := sub2.Subscribe(ctx, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"m-2", "m-3"} {
+		m := receive(t, msgs2)
+		if m.UUID != want {
+			t.Fatalf("got %s, want %s", m.UUID, want)
+		}
+		m.Ack()
 	}
 }

@@ -73,7 +73,7 @@ func (s *Stack) newLoader() (*loader.Service, error) {
 		wh = s.cfg.WrapWarehouse(wh)
 	}
 	wh = diskFullWarehouse{Warehouse: wh, since: &s.warehouseFull}
-	lcfg := loader.Config{Tracing: s.tracing[RoleLoader], JS: s.JS, Warehouse: wh, Objects: s.Store, Policies: s.Policies, Instance: s.cfg.Instance + "/loader", Logger: s.Log, AckWait: s.cfg.AckWait}
+	lcfg := loader.Config{Tracing: s.tracing[RoleLoader], JS: s.JS, Warehouse: wh, Objects: s.Store, Policies: s.Policies, Instance: s.cfg.Instance + "/loader", Logger: s.Log, AckWait: s.cfg.AckWait, Workers: s.cfg.LoaderWorkers}
 	if s.Metrics != nil {
 		lcfg.OnLoad = s.Metrics.ObserveLoad
 	}

@@ -78,7 +78,11 @@ type Config struct {
 	// service's default (2m). Lower values make redelivery after a crash
 	// faster, at the price of redelivering slow work.
 	AckWait time.Duration
-	Logger  *slog.Logger
+	// LoaderWorkers is how many load commands the loader handles at once
+	// (loader.Config.Workers: one window at a time, windows in parallel);
+	// 0 keeps the loader's default (4).
+	LoaderWorkers int
+	Logger        *slog.Logger
 	// Tracing per role (RoleCollector…); a role missing from the map gets
 	// telemetry.New for its service name, which follows the OTEL_*
 	// environment (off without an OTLP endpoint). Close shuts them down.
@@ -128,6 +132,9 @@ func (c *Config) Validate() error {
 	}
 	if c.NATSPort < -1 || c.NATSPort > 65535 {
 		errs = append(errs, fmt.Errorf("nats port %d: want 0..65535", c.NATSPort))
+	}
+	if c.LoaderWorkers < 0 {
+		errs = append(errs, fmt.Errorf("loader workers %d: want >= 1, or 0 for the default", c.LoaderWorkers))
 	}
 	return errors.Join(errs...)
 }

@@ -36,7 +36,11 @@ func TestUpConfigRejectsUnknownKeys(t *testing.T) {
 	if _, err := loadUpConfig(path); err == nil || !strings.Contains(err.Error(), "prot") {
 		t.Fatalf("loadUpConfig = %v, want an error naming the unknown key", err)
 	}
-	if _, err := loadUpConfig("../../deploy/windrow.yaml"); err != nil {
+	c, err := loadUpConfig("../../deploy/windrow.yaml")
+	if err != nil {
 		t.Fatalf("deploy/windrow.yaml: %v", err)
+	}
+	if c.Loader.Workers != 4 {
+		t.Errorf("deploy/windrow.yaml: loader.workers = %d, want 4", c.Loader.Workers)
 	}
 }

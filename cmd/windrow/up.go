@@ -42,7 +42,11 @@ type upConfig struct {
 	Policies []string `yaml:"policies"`
 	Roles    []string `yaml:"roles"`
 	Instance string   `yaml:"instance"`
-	Metrics  struct {
+	Loader   struct {
+		// Workers: load commands handled at once (default 4).
+		Workers int `yaml:"workers"`
+	} `yaml:"loader"`
+	Metrics struct {
 		// Addr of /metrics, /healthz and /readyz; "off" disables. Unset:
 		// the command's default (see metricsDefaults).
 		Addr *string `yaml:"addr"`
@@ -92,6 +96,7 @@ func runRoles(ctx context.Context, name string, args []string, roles []string) e
 	objects := fs.String("objects", "", "object store: a directory, file:///DIR or s3://BUCKET/PREFIX (endpoint, region and credentials from the AWS environment; ?endpoint=URL&path_style=true for self-hosted servers) (default DATA_DIR/objects)")
 	instance := fs.String("instance", "", "instance name in leases, logs, metrics and traces; give one to keep it across restarts, unique among running processes (default host-PID-random, new for every process)")
 	ackWait := fs.Duration("ack-wait", 0, "ack wait of the collector and loader consumers (default 2m; at least 10s)")
+	loaderWorkers := fs.Int("loader-workers", 0, "load commands the loader handles at once, one window at a time, windows in parallel (default 4)")
 	connectWait := fs.Duration("connect-wait", 2*time.Minute, "how long to keep trying to reach an external NATS server that is not up yet (0: fail at once)")
 	var policies stringList
 	fs.Var(&policies, "policy", "policy file or directory to apply at start (repeatable); a file older than the stored version it differs from is kept back (see --force-policies)")
@@ -142,12 +147,16 @@ func runRoles(ctx context.Context, name string, args []string, roles []string) e
 	if !set["metrics-addr"] && cfg.Metrics.Addr != nil {
 		maddr = *cfg.Metrics.Addr
 	}
+	workers := cfg.Loader.Workers
+	if set["loader-workers"] {
+		workers = *loaderWorkers
+	}
 	s, err := stack.Open(ctx, stack.Config{
 		DataDir: dataDir, Embedded: embedded, NATSPort: natsPort, NATS: nc,
 		Objects:   pick("objects", *objects, firstOf(cfg.ObjectStore.URL, cfg.ObjectStore.Dir)),
 		Warehouse: pick("warehouse", *whURL, pick("duckdb", *duck, firstOf(cfg.Warehouse.URL, cfg.Warehouse.DuckDB))),
 		Roles:     roles, Instance: pick("instance", *instance, cfg.Instance), AckWait: *ackWait, ConnectWait: *connectWait, Logger: log,
-		MetricsAddr: maddr,
+		MetricsAddr: maddr, LoaderWorkers: workers,
 	})
 	if err != nil {
 		return metricsAddrError(err)

@@ -23,6 +23,8 @@ const (
 	DefaultInitialBackoff = 500 * time.Millisecond
 	DefaultMaxBackoff     = 30 * time.Second
 	DefaultMultiplier     = 2.0
+	DefaultWorkers        = 4
+	DefaultMaxWaiting     = 1000
 	// DurablePrefix names the loader's durable consumer: "windrow_loader", or
 	// "windrow_loader_<policy>" for a loader of one policy.
 	DurablePrefix = "windrow_loader"
@@ -73,12 +75,25 @@ type Config struct {
 	// AckWait of the command consumer; InProgress is sent every AckWait/3
 	// while a load runs. Default 2m.
 	AckWait time.Duration
+	// Workers is how many commands the loader handles at once. Commands of
+	// one window (policy and window id) run one at a time, in the order
+	// they were fetched; commands of other windows run in parallel.
+	// Default 4.
+	Workers int
+	// MaxWaiting caps the commands fetched ahead and held (with InProgress)
+	// while their window's earlier command runs or no worker is free, so a
+	// command of another window can overtake a long run of one window's
+	// commands. Default 1000; -1: none are held. The consumer's
+	// MaxAckPending (server default 1000) caps what all loaders sharing it
+	// hold together.
+	MaxWaiting int
 	// OnLoad, if set, is called at the end of every attempt to handle a
 	// command (metrics): the command's policy ("" if it could not be
 	// decoded), the status "loaded", "duplicate" or "error" (the attempt
 	// failed; a transient failure is retried, a permanent one is reported
 	// as failed), the attempt's duration and the rows it loaded. It is
-	// called on the loader's goroutine and must not block.
+	// called on the workers' goroutines, possibly at once, and must be safe
+	// for that and not block.
 	OnLoad func(policy, status string, d time.Duration, rows int64)
 }
 
@@ -91,6 +106,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.AckWait == 0 {
 		c.AckWait = DefaultAckWait
+	}
+	if c.Workers == 0 {
+		c.Workers = DefaultWorkers
+	}
+	if c.MaxWaiting == 0 {
+		c.MaxWaiting = DefaultMaxWaiting
 	}
 	r := &c.Retry
 	if r.MaxRetries == 0 {
@@ -128,6 +149,12 @@ func (c *Config) Validate() error {
 	if c.AckWait < time.Second {
 		errs = append(errs, fmt.Errorf("AckWait: %s, want >= 1s", c.AckWait))
 	}
+	if c.Workers < 1 {
+		errs = append(errs, fmt.Errorf("Workers: %d, want >= 1", c.Workers))
+	}
+	if c.MaxWaiting < -1 {
+		errs = append(errs, fmt.Errorf("MaxWaiting: %d, want -1 (none) or >= 0", c.MaxWaiting))
+	}
 	r := c.Retry
 	if r.MaxRetries < -1 {
 		errs = append(errs, fmt.Errorf("Retry.MaxRetries: %d, want -1 (none) or >= 0", r.MaxRetries))
@@ -153,6 +180,14 @@ func (c *Config) durable() string {
 		return DurablePrefix
 	}
 	return DurablePrefix + "_" + c.Policy
+}
+
+// maxWaiting is MaxWaiting as the subscriber takes it.
+func (c *Config) maxWaiting() int {
+	if c.MaxWaiting < 0 {
+		return 0
+	}
+	return c.MaxWaiting
 }
 
 // filter is the subject filter of this loader.

@@ -6,7 +6,13 @@
 //
 // A watermill router runs one handler over a wmjetstream subscriber on the
 // durable consumer "windrow_loader" (or "windrow_loader_<policy>" when
-// Config.Policy is set), one command at a time. Middleware, outermost first:
+// Config.Policy is set). The subscriber hands out Config.Workers commands
+// at once, one per window: its ordering key is the command's subject (the
+// policy) and Windrow-Window header, so the commands of one window run one
+// at a time, in the order they were fetched, while other windows' run in
+// parallel. Up to Config.MaxWaiting more commands are fetched ahead and
+// held, so that a command of another window can overtake a window's long
+// run of commands. Middleware, outermost first:
 //
 //   - poison (this package): a permanent failure (undecodable or invalid
 //     command, a command the policy store does not vouch for, a key outside
@@ -50,8 +56,9 @@
 //     after the failed result was published.
 //   - A transient failure that outlasts the retries is nacked with delay
 //     Retry.MaxInterval; JetStream redelivers the command.
-//   - While a load runs, InProgress is sent every AckWait/3, so a long load
-//     is not redelivered to another loader.
+//   - While a load runs, and while a command fetched ahead waits for its
+//     window or a worker, InProgress is sent every AckWait/3, so neither is
+//     redelivered to another loader.
 //   - On redelivery (a crash after the commit but before the ack, a nack, a
 //     duplicate command beyond the stream's duplicate window), the ledger
 //     already holds the batch id: nothing is loaded again, a "duplicate"
@@ -63,8 +70,10 @@
 //
 // # Shutdown
 //
-// Shutdown stops pulling, lets the command in flight finish and ack, and
-// waits for Run to return, bounded by its ctx. Canceling Run's ctx stops at
+// Shutdown stops pulling, naks the commands held ahead (redelivered at
+// once, to this loader's successor or another loader), lets the commands
+// in flight finish and ack, and waits for Run to return, bounded by its
+// ctx. Canceling Run's ctx stops at
 // once; the command in flight is then redelivered later, which the ledger
 // makes safe.
 package loader

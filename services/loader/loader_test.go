@@ -54,7 +54,7 @@ type env struct {
 
 // newEnv starts a JetStream server with windrow's streams, an object
 // store and the policies bucket holding salesPolicy, for the test.
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	k := testkit.New(t)
 	policies := policystore.New(k.Topology.Policies)
@@ -221,7 +221,7 @@ func (e *env) start(t *testing.T, wh warehouse.Warehouse) *loader.Service {
 	return svc
 }
 
-func (e *env) openWarehouse(t *testing.T) *duckdbwh.Warehouse {
+func (e *env) openWarehouse(t testing.TB) *duckdbwh.Warehouse {
 	t.Helper()
 	wh, err := duckdbwh.Open(duckdbwh.Config{Path: filepath.Join(t.TempDir(), "wh.duckdb"), Threads: 1, Objects: e.store})
 	if err != nil {
@@ -487,10 +487,10 @@ func TestRunFailsWithoutLoadStream(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	_, err := loader.New(loader.Config{Policy: "a.b", AckWait: time.Millisecond,
+	_, err := loader.New(loader.Config{Policy: "a.b", AckWait: time.Millisecond, Workers: -1, MaxWaiting: -2,
 		Retry: loader.RetryConfig{InitialInterval: time.Second, MaxInterval: time.Millisecond, Multiplier: 0.5}})
 	for _, want := range []string{"JS: required", "Warehouse: required", "Objects: required", "Policies: required", "Policy:", "AckWait:",
-		"Retry.MaxInterval", "Retry.Multiplier"} {
+		"Workers: -1", "MaxWaiting: -2", "Retry.MaxInterval", "Retry.Multiplier"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not mention %q", err, want)
 		}

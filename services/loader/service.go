@@ -11,6 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/windrow/windrow/adapters/wmjetstream"
@@ -71,7 +72,14 @@ func New(cfg Config) (*Service, error) {
 		// Permanent failures never loop: the poison step reports them and
 		// terminates the message on its first delivery.
 		NakDelay: cfg.Retry.MaxInterval,
-		Logger:   wlog,
+		// Workers commands at once, one per window (windowKey) in fetch
+		// order; up to MaxWaiting more are fetched ahead and held with
+		// InProgress, so that one window's long run of commands does not
+		// hold up the windows behind it.
+		Workers:    cfg.Workers,
+		Key:        windowKey,
+		MaxWaiting: cfg.maxWaiting(),
+		Logger:     wlog,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("loader: %w", err)
@@ -86,6 +94,13 @@ func New(cfg Config) (*Service, error) {
 	router.AddMiddleware(s.poison, middleware.Recoverer, retry(cfg.Retry, wlog))
 	router.AddNoPublisherHandler(cfg.durable(), cfg.filter(), sub, s.handle)
 	return s, nil
+}
+
+// windowKey is the ordering key of a load command: its subject (which names
+// the policy) and its window header. Commands without the header (forged or
+// malformed: they fail as poison) share their subject's key.
+func windowKey(m jetstream.Msg) string {
+	return m.Subject() + " " + m.Headers().Get(messages.HeaderWindow)
 }
 
 // Run consumes commands until ctx ends or Shutdown completes, and returns nil
@@ -121,10 +136,11 @@ func (s *Service) Run(ctx context.Context) error {
 	return nil
 }
 
-// Shutdown stops pulling commands, lets the command in flight finish (load,
-// publish its result, ack) and waits for Run to return, all bounded by ctx.
-// If ctx ends first, the command in flight is abandoned without an ack and
-// ctx's error is returned. Shutdown is idempotent.
+// Shutdown stops pulling commands, naks those held ahead, lets the commands
+// in flight finish (load, publish the result, ack) and waits for Run to
+// return, all bounded by ctx. If ctx ends first, the commands in flight are
+// abandoned without an ack and ctx's error is returned. Shutdown is
+// idempotent.
 func (s *Service) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.stopping = true
@@ -134,7 +150,7 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = s.sub.Close() // always nil; returns once the in-flight command is acked or nacked
+		_ = s.sub.Close() // always nil; returns once the commands in flight are acked or nacked
 		if !running {
 			return
 		}

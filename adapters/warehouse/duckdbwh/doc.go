@@ -70,7 +70,15 @@
 // after each checkpoint; after every open, load and DB release the
 // warehouse takes from it any permission the database file lacks.
 //
-// Loads are serialized (DuckDB has one writer). DB lends the same handle to
+// Loads are serialized, also when a loader runs several workers (their
+// staging of objects, checksums and result publishing still overlap).
+// DuckDB does run concurrent write transactions in one process, and
+// deletes and inserts of different windows of one table do not conflict
+// (tried on DuckDB 1.5 with 8 at once), but two that create or alter the
+// same table fail with "Catalog write-write conflict", two that delete the
+// same rows with "Conflict on tuple deletion", and merges of different
+// windows with shared keys and the replace-mode check for a later
+// revision rely on seeing the loads before them. DB lends the same handle to
 // readers in this process (the windrow CLI, tests), which is the only way to
 // read the file while the warehouse holds it.
 //

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,6 +81,7 @@ func Run(t *testing.T, h Harness) {
 		{"OlderRevisionIsSuperseded", testSuperseded},
 		{"RacingRevisionsKeepTheNewest", testRacingRevisions},
 		{"ConcurrentBatchesOfOneTable", testConcurrentBatches},
+		{"ConcurrentWindowsOfOneTable", testConcurrentWindows},
 		{"MergeKeepsTheNewestRowPerKey", testMerge},
 		{"ReplayReplacesTheEarlierLoad", testReplay},
 		{"PostLoadSeesRowsAndParameters", testPostLoad},
@@ -322,6 +324,88 @@ func testConcurrentBatches(t *testing.T, h Harness) {
 	if got := e.totals("sales"); got != want {
 		t.Errorf("table: %+v, want %+v", got, want)
 	}
+}
+
+// loadRetrying loads b, retrying errors that wrap warehouse.ErrTransient
+// (a transaction conflict of concurrent loads) as the loader would, and
+// counts those retries.
+func loadRetrying(ctx context.Context, wh warehouse.Warehouse, b warehouse.Batch, retries *atomic.Int64) (int64, bool, error) {
+	for attempt := 0; ; attempt++ {
+		rows, dup, err := wh.Load(ctx, b)
+		if err == nil || !warehouse.IsTransient(err) || attempt == 20 {
+			return rows, dup, err
+		}
+		retries.Add(1)
+		time.Sleep(time.Duration(attempt+1) * 10 * time.Millisecond)
+	}
+}
+
+// Loads of different windows of one table at once, as a loader's workers
+// run them: replaces of windows that hold rows (their deletes touch one
+// table) and merges whose keys overlap across windows all succeed, at
+// worst after transient conflicts that the loader retries, and leave what
+// loading them one after another would.
+func testConcurrentWindows(t *testing.T, h Harness) {
+	e := newEnv(t, h)
+	const windows = 4
+	days := make([]time.Time, windows)
+	for i := range days {
+		days[i] = day0.Add(time.Duration(i) * 24 * time.Hour)
+		rows := sales(days[i], 30, uint64(10000*i+1))
+		e.load(e.windowBatch(warehouse.ModeReplace, days[i], 1, len(rows), e.put(e.l1, rows)), int64(len(rows)), false)
+	}
+	e.loader(1) // open the second warehouse before the race
+	var retries atomic.Int64
+	// race loads batches at once; checkRows: each must load all its rows
+	// (a merge loads only the rows that win).
+	race := func(batches []warehouse.Batch, checkRows bool) {
+		t.Helper()
+		errs := make([]error, len(batches))
+		var wg sync.WaitGroup
+		for i := range batches {
+			wg.Go(func() {
+				rows, dup, err := loadRetrying(e.ctx, e.loader(i), batches[i], &retries)
+				if err == nil && (dup || checkRows && rows != batches[i].Rows) {
+					err = fmt.Errorf("%d rows, duplicate %v; want %d, false", rows, dup, batches[i].Rows)
+				}
+				errs[i] = err
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	want := map[time.Time]totals{}
+	batches := make([]warehouse.Batch, windows)
+	for i, day := range days {
+		rows := sales(day, 10+i, uint64(10000*i+5000))
+		want[day] = sumOf(rows)
+		batches[i] = e.windowBatch(warehouse.ModeReplace, day, 2, len(rows), e.put(e.l1, rows))
+	}
+	race(batches, true)
+	for day, w := range want {
+		if got := e.window(day); got != w {
+			t.Errorf("window %s: %+v, want %+v (revision 2 only)", day.Format(time.DateOnly), got, w)
+		}
+	}
+
+	// Merges into a new table's keys store-0..store-4 from every window:
+	// the newest row of each key wins, here the last window's.
+	e.exec(`DELETE FROM sales`)
+	for i, day := range days {
+		rows := sales(day, 5, uint64(20000+10*i))
+		b := e.windowBatch(warehouse.ModeMerge, day, 3, len(rows), e.put(e.l1, rows))
+		b.MergeKey, b.TimeColumn = []string{"store_id"}, "sold_at"
+		batches[i] = b
+	}
+	race(batches, false)
+	checkAmounts(t, e, map[string]float64{"store-0": 0.25, "store-1": 1.25, "store-2": 2.25, "store-3": 3.25, "store-4": 4.25})
+	if got := e.window(days[windows-1]); got.N != 5 {
+		t.Errorf("last window holds %d rows after the merges, want all 5 keys", got.N)
+	}
+	t.Logf("%d transient failures retried", retries.Load())
 }
 
 // Merge keeps one row per key: the newest by the time column, then source
