@@ -110,6 +110,7 @@ type Service struct {
 	staged      bool      // some staged event time fed the watermark
 	byIdle      bool      // the idle rule, not a staged event time, set the watermark's value
 	published   time.Time // watermark last written to the watermarks bucket
+	ackFloor    uint64    // the collectors' consumer's ack floor at the last tick
 	publishedAt time.Time // when (wall clock)
 
 	collectors  jetstream.Consumer   // the collectors' consumer, tick goroutine only
@@ -390,6 +391,7 @@ func (s *Service) tick(ctx context.Context) error {
 	}
 	now := s.cfg.Now()
 	s.mu.Lock()
+	s.ackFloor = info.AckFloor.Stream
 	keep := s.points[:0]
 	for _, pt := range s.points {
 		if pt.maxSeq <= info.AckFloor.Stream {
@@ -533,9 +535,14 @@ const republishEvery = 5 * time.Minute
 
 // sweep repairs what a crash may have left: windows OPEN in KV that no
 // registration announced to this instance, SEALED windows whose owner's
-// lease expired, and COMPACTED windows whose load commands may be lost.
+// lease expired, and COMPACTED windows whose load commands may be lost;
+// then it retires old windows (retire).
 func (s *Service) sweep(ctx context.Context) error {
 	p := s.cfg.Policy
+	rec, _, err := s.cfg.Watermarks.Retirement(ctx, p.Name)
+	if err != nil {
+		return err
+	}
 	states, err := s.cfg.States.List(ctx, p.Name)
 	if err != nil {
 		return err
@@ -551,6 +558,13 @@ func (s *Service) sweep(ctx context.Context) error {
 	}
 	// States come in window order: within a policy, nearest deadline first.
 	for _, st := range states {
+		if st.Retiring && rec.Retired(st.WindowStart) {
+			// Counted in the retirement record; its deletion was interrupted.
+			if err := s.deleteRetired(ctx, st); err != nil {
+				return err
+			}
+			continue
+		}
 		s.markOverdue(ctx, st)
 		if st.CarryRows > 0 && (st.Status == messages.StatusCompacted || st.Status == messages.StatusLoaded) && !ids[messages.WindowID(st.WindowEnd)] {
 			// Session windows: the pane that loads the sessions this one
@@ -619,7 +633,7 @@ func (s *Service) sweep(ctx context.Context) error {
 			}
 		}
 	}
-	return nil
+	return s.retire(ctx, states, rec, now)
 }
 
 // logCompactErr logs a failed compaction, which the sweep retries.
