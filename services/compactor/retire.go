@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/windrow/windrow/adapters/statestore"
@@ -58,49 +57,45 @@ func (s *Service) retireRule(now time.Time) windowstate.RetireRule {
 	return windowstate.RetireRule{Retain: s.cfg.Policy.Window.RetainFor().D(), Now: now.UTC(), Watermark: wm}
 }
 
-// retirable reports whether st may be retired, given the states of the
-// sweep by window id: a session pane that carried sessions out waits until
-// the pane it carried them into is loaded (its compaction reads them from
-// this pane's state).
-func (s *Service) retirable(st *messages.WindowState, rule windowstate.RetireRule, byID map[string]*messages.WindowState) bool {
+// retirable reports whether st may be retired: a session pane that
+// carried sessions out waits until the pane it carried them into is loaded
+// (its compaction reads them from this pane's state).
+func (s *Service) retirable(st *messages.WindowState, rule windowstate.RetireRule, pl sweepPlan) bool {
 	if windowstate.Retirable(st, rule) != nil {
 		return false
 	}
-	if st.CarryRows > 0 {
-		next := byID[messages.WindowID(st.WindowEnd)]
-		return next != nil && next.Status == messages.StatusLoaded
-	}
-	return true
+	return st.CarryRows == 0 || pl.nextLoaded(st.WindowEnd)
 }
 
-// retire retires the oldest retirable windows among states (every state
-// of the policy, in any order); rec is the policy's retirement record as
-// the sweep read it.
-func (s *Service) retire(ctx context.Context, states []*messages.WindowState, rec messages.Retirement, now time.Time) error {
+// retire retires the oldest retirable windows the sweep's plan names (in
+// window order, up to the first that is not retirable); rec is the
+// policy's retirement record as the sweep read it.
+func (s *Service) retire(ctx context.Context, pl sweepPlan, rec messages.Retirement, now time.Time) error {
 	p := s.cfg.Policy
 	rule := s.retireRule(now)
 	if rule.Watermark.IsZero() {
 		return nil
 	}
-	sorted := slices.Clone(states)
-	slices.SortFunc(sorted, func(a, b *messages.WindowState) int { return a.WindowStart.Compare(b.WindowStart) })
-	byID := make(map[string]*messages.WindowState, len(sorted))
-	for _, st := range sorted {
-		byID[st.ID()] = st
-	}
 	var marked []*messages.WindowState
-	var blocked time.Time // start of the first window not retired
-	for _, st := range sorted {
+	blocked := pl.blocked // start of the first window not retired
+	for _, start := range pl.retire {
+		st, _, err := s.cfg.States.Get(ctx, p.Name, messages.WindowID(start))
+		if errors.Is(err, statestore.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
 		if rec.Retired(st.WindowStart) {
-			if !st.Retiring && s.retirable(st, rule, byID) {
+			if !st.Retiring && s.retirable(st, rule, pl) {
 				if err := s.retireAlone(ctx, st, rule); err != nil {
 					return err
 				}
 			}
 			continue
 		}
-		if len(marked) == maxRetirePerSweep || !s.retirable(st, rule, byID) {
-			blocked = st.WindowStart
+		if !s.retirable(st, rule, pl) {
+			blocked = st.WindowStart // changed since the index saw it
 			break
 		}
 		out, err := s.cfg.States.Update(ctx, st.Key(), func(cur *messages.WindowState) (*messages.WindowState, error) {
