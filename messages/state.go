@@ -76,6 +76,11 @@ type WindowState struct {
 	Replays int `json:"replays,omitempty"`
 	// StagingDeleted: the loaded window's staged segments and registrations are gone.
 	StagingDeleted bool `json:"staging_deleted,omitempty"`
+	// Retiring: a compactor is retiring the window (window.retain): its
+	// state is about to be deleted, so nothing registers in it any more
+	// (its events are late, late: revise included) and no revision or
+	// replay starts.
+	Retiring bool `json:"retiring,omitempty"`
 
 	// Revisions (late: revise). Revision r > 0 is made of the registrations
 	// with sequence in (RevisionBase, LastSegmentSeq] and of its prior
@@ -230,6 +235,62 @@ type Watermark struct {
 	// Idle is true when the idle rule (wall clock) set the value.
 	Idle      bool      `json:"idle,omitempty"`
 	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// TypeRetirement names the KV value format of a policy's retirement record
+// in BucketWatermarks (key RetirementKey).
+const TypeRetirement = "windrow.Retirement.v1"
+
+// Retirement is a policy's retirement record: every window starting before
+// Horizon is retired (window.retain), its state deleted. Compactors move it
+// forward only, by compare-and-set, before they delete the states under it;
+// collectors read it with the watermark and treat events of windows before
+// it as late (or, at or below AckFloor, as redelivered). The totals keep
+// what the deleted states said, so that reconciliation stays exact.
+type Retirement struct {
+	Policy  string    `json:"policy"`
+	Horizon time.Time `json:"horizon"`
+	// AckFloor is the ack floor of the collectors' consumer when the
+	// horizon last moved: every source message at or below it had been
+	// staged, dead-lettered or counted late, so such a message of a retired
+	// window delivered again (a consumer reset) is a redelivery.
+	AckFloor uint64 `json:"ack_floor"`
+	// Totals over the retired windows: their number; the rows the table
+	// holds of them (every revision's, in load modes append and merge);
+	// staged rows, duplicates and key overflow of their last runs; batch bytes.
+	Windows     int64 `json:"windows"`
+	Rows        int64 `json:"rows"`
+	StagedRows  int64 `json:"staged_rows"`
+	Duplicates  int64 `json:"duplicates"`
+	KeyOverflow int64 `json:"key_overflow,omitempty"`
+	BatchBytes  int64 `json:"batch_bytes"`
+	// Last is the start of the newest retired window.
+	Last      time.Time `json:"last,omitzero"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Validate checks the record's invariants.
+func (r *Retirement) Validate() error {
+	var errs []error
+	if r.Policy == "" {
+		errs = append(errs, fmt.Errorf("policy: required"))
+	}
+	if r.Windows < 0 || r.Rows < 0 || r.StagedRows < 0 || r.Duplicates < 0 || r.KeyOverflow < 0 || r.BatchBytes < 0 {
+		errs = append(errs, fmt.Errorf("negative totals: windows %d, rows %d, staged %d, duplicates %d, key overflow %d, bytes %d",
+			r.Windows, r.Rows, r.StagedRows, r.Duplicates, r.KeyOverflow, r.BatchBytes))
+	}
+	if r.Windows > 0 && !r.Last.Before(r.Horizon) {
+		errs = append(errs, fmt.Errorf("last retired window %s is not before the horizon %s", r.Last.Format(time.RFC3339), r.Horizon.Format(time.RFC3339)))
+	}
+	if err := joinErrs(errs); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrInvalid, TypeRetirement, err)
+	}
+	return nil
+}
+
+// Retired reports whether the window starting at start is retired.
+func (r *Retirement) Retired(start time.Time) bool {
+	return r != nil && start.Before(r.Horizon)
 }
 
 // SLA states of a window (WindowState.SLA).

@@ -125,6 +125,10 @@ func SealedSubject(policy string) string { return prefixEvents + "sealed." + pol
 // WindowKey is the KV key of a window's state.
 func WindowKey(policy, windowID string) string { return policy + "." + windowID }
 
+// RetirementKey is the key of a policy's retirement record (Retirement)
+// in BucketWatermarks.
+func RetirementKey(policy string) string { return policy + ".retired" }
+
 // WindowKeyFilter matches every window key of a policy.
 func WindowKeyFilter(policy string) string { return policy + ".*" }
 

@@ -356,7 +356,12 @@ func (m *BatchManifest) Validate() error {
 }
 
 // WindowID is the stable id of a window: its start in UTC, "20060102T150405Z".
-func WindowID(start time.Time) string { return start.UTC().Format("20060102T150405Z") }
+func WindowID(start time.Time) string { return start.UTC().Format(windowIDLayout) }
+
+const windowIDLayout = "20060102T150405Z"
+
+// ParseWindowID returns the start of the window with id id.
+func ParseWindowID(id string) (time.Time, error) { return time.Parse(windowIDLayout, id) }
 
 // BatchID is the deterministic id of a batch: the same window run always
 // yields the same ids, so retries and replays are idempotent end to end.

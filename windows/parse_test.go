@@ -71,7 +71,7 @@ func TestParsePolicy(t *testing.T) {
 			name:    "unknown key",
 			yaml:    edit("  size: 1h\n", "  size: 1h\n  lateness: 5m\n"),
 			wantErr: ErrInvalidPolicy,
-			want:    []string{"policies/sales.yaml:16: window.lateness: unknown field (valid: kind, size, slide, gap, timezone, max_out_of_order, allowed_lateness, late, revise_after, early_every, early_rows, idle_timeout, future_horizon, max_open_sessions)"},
+			want:    []string{"policies/sales.yaml:16: window.lateness: unknown field (valid: kind, size, slide, gap, timezone, max_out_of_order, allowed_lateness, late, revise_after, early_every, early_rows, idle_timeout, future_horizon, retain, max_open_sessions)"},
 		},
 		{
 			name:    "unknown top-level key",
@@ -211,6 +211,18 @@ func TestParsePolicy(t *testing.T) {
 			yaml:    edit("  size: 1h\n", "  size: 1h\n  late: revise\n  revise_after: 500ms\n"),
 			wantErr: ErrInvalidPolicy,
 			want:    []string{"sales.yaml:17: window.revise_after: 500ms is out of range (valid: 1s..24h0m0s; absent means 1m0s)"},
+		},
+		{
+			name:    "retain not longer than the window, lateness and revise_after",
+			yaml:    edit("  size: 1h\n", "  size: 1h\n  allowed_lateness: 10m\n  late: revise\n  revise_after: 5m\n  retain: 75m\n"),
+			wantErr: ErrInvalidPolicy,
+			want:    []string{"sales.yaml:19: window.retain: 1h15m0s is too short: a window's state must outlive its size, allowed_lateness and (late: revise) revise_after, 1h15m0s here (valid: longer than 1h15m0s; 0 or absent means 168h0m0s)"},
+		},
+		{
+			name:    "retain negative",
+			yaml:    edit("  size: 1h\n", "  size: 1h\n  retain: -1h\n"),
+			wantErr: ErrInvalidPolicy,
+			want:    []string{"sales.yaml:16: window.retain: -1h0m0s must not be negative (0 or absent means the default, 168h0m0s)"},
 		},
 		{
 			name:    "early loads without late: revise",

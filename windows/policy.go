@@ -333,6 +333,14 @@ type WindowSpec struct {
 	IdleTimeout Duration `yaml:"idle_timeout" json:"idle_timeout"`
 	// FutureHorizon: events later than ingest time + this go to the DLQ with reason "future". Default 24h.
 	FutureHorizon Duration `yaml:"future_horizon" json:"future_horizon"`
+	// Retain is how long a LOADED window's state is kept, counted both from its load (wall
+	// clock) and from its end (behind the watermark); then the window is retired: its state is
+	// deleted, its rows stay in the table and its batch files in the object store, and its
+	// events arriving later are late (reason late) whatever late says, revise included.
+	// 0 or absent (default) means DefaultRetain (7 days), or twice the minimum when that is
+	// longer; else it must be longer than the window (the pane for session windows) plus
+	// allowed_lateness, plus revise_after with late: revise (RetainMin); see RetainFor.
+	Retain Duration `yaml:"retain,omitempty" json:"retain,omitempty"`
 	// MaxOpenSessions caps the sessions open at once across all keys (session only).
 	// 0 means DefaultMaxOpenSessions; see SessionLimit.
 	MaxOpenSessions int `yaml:"max_open_sessions,omitempty" json:"max_open_sessions,omitempty"`

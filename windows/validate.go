@@ -22,6 +22,7 @@ const (
 	DefaultIdleTimeout     = Duration(30 * time.Second)
 	DefaultFutureHorizon   = Duration(24 * time.Hour)
 	DefaultReviseAfter     = Duration(time.Minute)
+	DefaultRetain          = Duration(7 * 24 * time.Hour)
 	DefaultSegmentMaxRows  = 100_000
 	DefaultSegmentMaxBytes = 64 * MiB
 	DefaultSegmentMaxAge   = Duration(5 * time.Second)
@@ -454,6 +455,14 @@ func (w *WindowSpec) problems() []*FieldError {
 		}
 	default:
 		ps.add("window.late", "%q is not a late mode (valid: drop, dlq, revise)", string(w.Late))
+	}
+	if w.Retain < 0 {
+		ps.add("window.retain", "%s must not be negative (0 or absent means the default, %s)", w.Retain, DefaultRetain)
+	} else if low := w.RetainMin(); w.Retain != 0 && w.Retain.D() <= low {
+		dflt := *w
+		dflt.Retain = 0
+		ps.add("window.retain", "%s is too short: a window's state must outlive its size, allowed_lateness and (late: revise) revise_after, %s here (valid: longer than %s; 0 or absent means %s)",
+			w.Retain, Duration(low), Duration(low), dflt.RetainFor())
 	}
 	if w.IdleTimeout < MinIdleTimeout {
 		ps.add("window.idle_timeout", "%s is too short (valid: at least %s)", w.IdleTimeout, MinIdleTimeout)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -70,4 +71,25 @@ func SourceStreamWarnings(cfg jetstream.StreamConfig) []string {
 			"(collectors down or that far behind) are lost; raise max_age", cfg.Name, cfg.MaxAge, cfg.MaxAge))
 	}
 	return out
+}
+
+// RetainWarning says, in one sentence, when a source stream keeps events
+// longer than a policy keeps loaded windows (window.retain): a consumer
+// reset then delivers events of retired windows again. Collectors take
+// those at or below the ack floor recorded when the windows were retired
+// for redeliveries, and late ones were dead-lettered once per sequence, so
+// nothing is loaded or dead-lettered twice while the stream keeps its
+// sequences; a stream rebuilt with other sequences (restored into a new
+// stream) would turn them into late dead letters. "" when the stream
+// removes messages within retain.
+func RetainWarning(cfg jetstream.StreamConfig, retain time.Duration) string {
+	if cfg.MaxAge > 0 && cfg.MaxAge <= retain {
+		return ""
+	}
+	keeps := "forever (no max_age)"
+	if cfg.MaxAge > 0 {
+		keeps = "for " + cfg.MaxAge.String()
+	}
+	return fmt.Sprintf("stream %s keeps messages %s, longer than the policy keeps loaded windows (window.retain %s): after a consumer reset, events of retired windows "+
+		"are delivered again; they are recognised by their stream sequences, so a stream restored under other sequences would dead-letter them as late", cfg.Name, keeps, retain)
 }

@@ -53,3 +53,22 @@ func TestCheckSourceStreamRefusesWorkQueues(t *testing.T) {
 		}
 	}
 }
+
+func TestRetainWarning(t *testing.T) {
+	week := 7 * 24 * time.Hour
+	for _, tc := range []struct {
+		name   string
+		maxAge time.Duration
+		want   bool
+	}{
+		{"kept forever", 0, true},
+		{"kept longer than retain", 30 * 24 * time.Hour, true},
+		{"removed within retain", 24 * time.Hour, false},
+		{"removed at retain", week, false},
+	} {
+		got := RetainWarning(jetstream.StreamConfig{Name: "EVENTS", MaxAge: tc.maxAge}, week)
+		if (got != "") != tc.want || (tc.want && !strings.Contains(got, "window.retain")) {
+			t.Errorf("%s: warning %q, want one: %v", tc.name, got, tc.want)
+		}
+	}
+}

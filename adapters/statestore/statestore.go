@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -24,13 +25,27 @@ var ErrNoChange = errors.New("no change")
 // ErrNotFound is returned by Get for a window without state.
 var ErrNotFound = errors.New("window state not found")
 
+// ErrDeleted is returned by Update when the window's state was deleted
+// (the window is retired, window.retain): it is never created again.
+var ErrDeleted = errors.New("window state deleted: the window is retired")
+
 // maxAttempts bounds CAS retries of one Update.
 const maxAttempts = 100
 
 // Store reads and writes window states.
 type Store struct {
 	kv jetstream.KeyValue
+	// reads counts state values read (Get, and each state of List and
+	// Update); lists counts List calls.
+	reads, lists atomic.Int64
 }
+
+// Reads returns how many window states the store has read and how many
+// times it listed a policy's states, since it was made.
+func (s *Store) Reads() (states, lists int64) { return s.reads.Load(), s.lists.Load() }
+
+// KV is the windows bucket the store reads and writes.
+func (s *Store) KV() jetstream.KeyValue { return s.kv }
 
 // New returns a store over the windows bucket.
 func New(kv jetstream.KeyValue) *Store { return &Store{kv: kv} }
@@ -41,6 +56,7 @@ func (s *Store) Get(ctx context.Context, policy, windowID string) (*messages.Win
 }
 
 func (s *Store) get(ctx context.Context, key string) (*messages.WindowState, uint64, error) {
+	s.reads.Add(1)
 	e, err := s.kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, 0, fmt.Errorf("%w: %s", ErrNotFound, key)
@@ -89,7 +105,15 @@ func (s *Store) Update(ctx context.Context, key string, change func(cur *message
 			return nil, fmt.Errorf("encode window %s: %w", key, err)
 		}
 		if cur == nil {
-			_, err = s.kv.Create(ctx, key, data)
+			// Revision 0: the key must have no entry at all, not even the
+			// delete marker a retired window leaves (kv.Create would write
+			// over it and bring the window back).
+			_, err = s.kv.Update(ctx, key, data, 0)
+			if err != nil && (errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)) {
+				if _, gerr := s.kv.Get(ctx, key); errors.Is(gerr, jetstream.ErrKeyNotFound) {
+					return nil, fmt.Errorf("update window %s: %w", key, ErrDeleted)
+				}
+			}
 		} else {
 			_, err = s.kv.Update(ctx, key, data, rev)
 		}
@@ -106,8 +130,40 @@ func (s *Store) Update(ctx context.Context, key string, change func(cur *message
 	return nil, fmt.Errorf("update window %s: gave up after %d conflicting writes", key, maxAttempts)
 }
 
+// Delete deletes a window's state (retirement) if check, a pure function
+// of the current state, accepts it: compare-and-set on the key's revision,
+// re-read and checked again on conflict. It returns the state deleted, or
+// check's error (nil, nil when there is no state). The key keeps a delete
+// marker, so Update never creates the state again.
+func (s *Store) Delete(ctx context.Context, key string, check func(cur *messages.WindowState) error) (*messages.WindowState, error) {
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		cur, rev, err := s.get(ctx, key)
+		if errors.Is(err, ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := check(cur); err != nil {
+			return nil, err
+		}
+		err = s.kv.Delete(ctx, key, jetstream.LastRevision(rev))
+		if err == nil {
+			return cur, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return nil, fmt.Errorf("delete window %s: %w", key, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("delete window %s: gave up after %d conflicting writes", key, maxAttempts)
+}
+
 // List returns every window state of a policy ("" for all policies).
 func (s *Store) List(ctx context.Context, policy string) ([]*messages.WindowState, error) {
+	s.lists.Add(1)
 	filter := ">"
 	if policy != "" {
 		filter = messages.WindowKeyFilter(policy)

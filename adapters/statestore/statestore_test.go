@@ -370,22 +370,72 @@ func TestWatermarks(t *testing.T) {
 	}
 }
 
-// TestUpdateAfterDelete: a window whose key was deleted (its state purged
-// after loading) is created afresh, not stuck on the delete marker.
-func TestUpdateAfterDelete(t *testing.T) {
+// TestDeletedWindowIsNeverCreatedAgain: a window whose state was deleted
+// (retired, window.retain) is not created again by a late registration:
+// its events would be loaded a second time (append) or replace the table's
+// rows with a handful (replace). Update reports ErrDeleted instead.
+func TestDeletedWindowIsNeverCreatedAgain(t *testing.T) {
 	ctx := context.Background()
 	topo := testkit.New(t).Topology
 	s := statestore.New(topo.Windows)
 	st := open("p", 0)
 	put(t, s, st)
-	if err := topo.Windows.Delete(ctx, st.Key()); err != nil {
-		t.Fatal(err)
+	deleted, err := s.Delete(ctx, st.Key(), func(cur *messages.WindowState) error { return nil })
+	if err != nil || deleted == nil || deleted.Key() != st.Key() {
+		t.Fatalf("Delete = %+v, %v; want the state", deleted, err)
 	}
 	if _, _, err := s.Get(ctx, "p", st.ID()); !errors.Is(err, statestore.ErrNotFound) {
 		t.Fatalf("Get after delete: err = %v, want ErrNotFound", err)
 	}
-	put(t, s, st) // fails the test if change sees a state
-	if got, _, err := s.Get(ctx, "p", st.ID()); err != nil || got.Status != messages.StatusOpen {
-		t.Fatalf("Get after re-create = %+v, %v", got, err)
+	_, err = s.Update(ctx, st.Key(), func(cur *messages.WindowState) (*messages.WindowState, error) {
+		if cur != nil {
+			t.Errorf("change saw %+v, want no state", cur)
+		}
+		c := *st
+		return &c, nil
+	})
+	if !errors.Is(err, statestore.ErrDeleted) {
+		t.Fatalf("Update after delete: err = %v, want ErrDeleted", err)
+	}
+	if _, _, err := s.Get(ctx, "p", st.ID()); !errors.Is(err, statestore.ErrNotFound) {
+		t.Fatalf("Get after the refused create: err = %v, want ErrNotFound", err)
+	}
+	// Another window of the policy is created as usual.
+	put(t, s, open("p", 1))
+}
+
+// TestRetirementOnlyMovesForward: the horizon is written by compare-and-set
+// and refused when it would move back.
+func TestRetirementOnlyMovesForward(t *testing.T) {
+	ctx := context.Background()
+	w := statestore.NewWatermarks(testkit.New(t).Topology.Watermarks)
+	if _, ok, err := w.Retirement(ctx, "p"); err != nil || ok {
+		t.Fatalf("Retirement before any = %v, %v; want none", ok, err)
+	}
+	h := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	advance := func(to time.Time, rows int64) (messages.Retirement, error) {
+		return w.AdvanceRetirement(ctx, "p", func(cur messages.Retirement) (messages.Retirement, error) {
+			cur.Horizon, cur.Last = to, to.Add(-time.Hour)
+			cur.Windows++
+			cur.Rows += rows
+			return cur, nil
+		})
+	}
+	if _, err := advance(h, 10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := advance(h.Add(time.Hour), 5); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := advance(h, 1); err == nil {
+		t.Fatal("moving the horizon back was accepted")
+	}
+	got, ok, err := w.Retirement(ctx, "p")
+	if err != nil || !ok || !got.Horizon.Equal(h.Add(time.Hour)) || got.Rows != 15 || got.Windows != 2 {
+		t.Fatalf("Retirement = %+v, %v, %v; want horizon %s, 15 rows of 2 windows", got, ok, err, h.Add(time.Hour))
+	}
+	// The watermark of the policy is a key of its own.
+	if _, ok, err := w.Get(ctx, "p"); err != nil || ok {
+		t.Fatalf("watermark Get = %v, %v; want none", ok, err)
 	}
 }

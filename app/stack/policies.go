@@ -37,6 +37,9 @@ func (s *Stack) ApplyPolicy(ctx context.Context, filename string, data []byte) (
 	for _, w := range natsx.SourceStreamWarnings(stream.CachedInfo().Config) {
 		s.Log.Warn("source stream can lose events: "+w, "policy", p.Name, "stream", p.Source.Stream)
 	}
+	if w := natsx.RetainWarning(stream.CachedInfo().Config, p.Window.RetainFor().D()); w != "" {
+		s.Log.Warn("source stream outlives window.retain: "+w, "policy", p.Name, "stream", p.Source.Stream)
+	}
 	return p, nil
 }
 

@@ -112,7 +112,7 @@ func (s *Stack) runCollector(ctx context.Context, p *windows.Policy) error {
 }
 
 func (s *Stack) runCompactor(ctx context.Context, p *windows.Policy) error {
-	c, err := compactor.New(compactor.Config{Tracing: s.tracing[RoleCompactor], JS: s.JS, Store: s.Store, States: s.States, Watermarks: s.Watermarks, Policy: p, Instance: s.cfg.Instance + "/compactor", Logger: s.Log})
+	c, err := compactor.New(compactor.Config{Tracing: s.tracing[RoleCompactor], JS: s.JS, Store: s.Store, States: s.States, Watermarks: s.Watermarks, Policy: p, Instance: s.cfg.Instance + "/compactor", Logger: s.Log, Now: s.cfg.Clock})
 	if err != nil {
 		return err
 	}

@@ -95,6 +95,10 @@ type Config struct {
 	// WrapWarehouse, if set, wraps the warehouse the loader uses: fault
 	// injection in tests (a warehouse that fails now and then).
 	WrapWarehouse func(warehouse.Warehouse) warehouse.Warehouse
+	// Clock, if set, is the compactors' wall clock (the idle rule, leases,
+	// load times, retirement after window.retain): tests move it forward.
+	// Default time.Now.
+	Clock func() time.Time
 	// MetricsAddr, unless "" or "off", is where the process serves
 	// /metrics, /healthz and /readyz (app/metrics), from Open until
 	// Close. Port 0 picks a free port (see MetricsURL).

@@ -93,6 +93,9 @@ func (c *policyCmd) apply(ctx context.Context, args []string) error {
 		for _, w := range natsx.SourceStreamWarnings(stream.CachedInfo().Config) {
 			fmt.Fprintf(c.errOut, "%s: WARNING: %s\n", name, w)
 		}
+		if w := natsx.RetainWarning(stream.CachedInfo().Config, p.Window.RetainFor().D()); w != "" {
+			fmt.Fprintf(c.errOut, "%s: WARNING: %s\n", name, w)
+		}
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d policies failed (see above)", failed, len(valid))

@@ -84,6 +84,18 @@ func runStatus(ctx context.Context, args []string) error {
 		if len(dl.ByReason) > 0 {
 			fmt.Printf("  dead letters: %s\n", reasons(dl.ByReason))
 		}
+		if ret, err := inspect.Retirement(ctx, s.JS, p.Name); err != nil {
+			fmt.Printf("  retired windows: unknown (%v)\n", err)
+		} else if ret.Windows > 0 {
+			var late int64
+			for id, n := range dl.LateByWindow {
+				if start, err := messages.ParseWindowID(id); err == nil && ret.Retired(start) {
+					late += n
+				}
+			}
+			fmt.Printf("  retired: %d windows before %s (window.retain %s): %d rows loaded, %d late; their states are deleted, their rows stay in the table\n",
+				ret.Windows, ret.Horizon.Format(time.RFC3339), p.Window.RetainFor(), ret.Rows, late)
+		}
 		ws, err := inspect.Windows(ctx, s.States, p.Name)
 		if err != nil {
 			return err

@@ -130,3 +130,14 @@ func HumanBytes(n int64) string {
 	}
 	return fmt.Sprintf("%d B", n)
 }
+
+// Retirement reads a policy's retirement record (window.retain); a zero
+// record with the policy's name when no window was retired.
+func Retirement(ctx context.Context, js jetstream.JetStream, policy string) (messages.Retirement, error) {
+	kv, err := js.KeyValue(ctx, messages.BucketWatermarks)
+	if err != nil {
+		return messages.Retirement{}, fmt.Errorf("retirement of %s: %w", policy, err)
+	}
+	r, _, err := statestore.NewWatermarks(kv).Retirement(ctx, policy)
+	return r, err
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -57,6 +58,11 @@ type Reconciliation struct {
 	// removed, collected or not (see SourceExpired).
 	Expired  int64
 	InFlight int64 // messages pending or unacked at the collectors' consumer
+	// Retired is the policy's retirement record (window.retain): the
+	// windows before its horizon have no state any more; their rows are
+	// counted in Rows from its totals, and compared with the warehouse's
+	// rows of those windows.
+	Retired  messages.Retirement
 	Problems []string
 	// Note explains a check that does not apply to the policy.
 	Note string
@@ -79,10 +85,24 @@ func (r *Reconciliation) OK() bool {
 // wh may be nil (the warehouse is then not compared).
 func Reconcile(ctx context.Context, js jetstream.JetStream, states *statestore.Store, p *windows.Policy, wh WindowCounter) (*Reconciliation, error) {
 	r := &Reconciliation{Policy: p}
-	ws, err := Windows(ctx, states, p.Name)
+	retired, err := Retirement(ctx, js, p.Name)
 	if err != nil {
 		return nil, err
 	}
+	r.Retired = retired
+	all, err := Windows(ctx, states, p.Name)
+	if err != nil {
+		return nil, err
+	}
+	// A Retiring state under the horizon is counted in the record already
+	// (its deletion is under way).
+	ws := all[:0:0]
+	for _, st := range all {
+		if !(st.Retiring && retired.Retired(st.WindowStart)) {
+			ws = append(ws, st)
+		}
+	}
+	r.Rows += retired.Rows
 	dl, err := CountDeadLetters(ctx, js, p.Name)
 	if err != nil {
 		return nil, err
@@ -100,6 +120,9 @@ func Reconcile(ctx context.Context, js jetstream.JetStream, states *statestore.S
 	emitted := map[string]bool{} // windows compacted or loaded
 	for _, st := range ws {
 		emitted[st.ID()] = st.Status == messages.StatusCompacted || st.Status == messages.StatusLoaded
+	}
+	emittedNext := func(st *messages.WindowState) bool {
+		return emitted[messages.WindowID(st.WindowEnd)] || retired.Retired(st.WindowEnd)
 	}
 	for _, st := range ws {
 		w := &WindowReconciliation{State: st, Late: dl.LateByWindow[st.ID()], Warehouse: -1}
@@ -123,7 +146,7 @@ func Reconcile(ctx context.Context, js jetstream.JetStream, states *statestore.S
 				w.problem("rows %d + duplicates %d + key overflow %d + carried out %d ≠ staged %d + earlier revision or carried in %d",
 					st.Rows, st.Duplicates, st.KeyOverflow, st.CarryRows, st.StagedRows, st.BaseRows)
 			}
-			if st.CarryRows > 0 && !emitted[messages.WindowID(st.WindowEnd)] {
+			if st.CarryRows > 0 && !emittedNext(st) {
 				// Sessions carried into a pane that is not compacted yet.
 				r.Staging += st.CarryRows
 			}
@@ -148,13 +171,22 @@ func Reconcile(ctx context.Context, js jetstream.JetStream, states *statestore.S
 	}
 	if inWarehouse != nil {
 		known := map[string]bool{}
-		for _, st := range ws {
+		for _, st := range all {
 			known[st.ID()] = true
 		}
+		var inRetired int64
 		for id, n := range inWarehouse {
+			if start, err := messages.ParseWindowID(id); err == nil && retired.Retired(start) {
+				inRetired += n
+				continue
+			}
 			if !known[id] {
 				r.Problems = append(r.Problems, fmt.Sprintf("warehouse holds %d rows of window %s, which windrow has no state for", n, id))
 			}
+		}
+		if inRetired != retired.Rows {
+			r.Problems = append(r.Problems, fmt.Sprintf("warehouse holds %d rows of the windows before %s, which are retired (window.retain) with %d rows",
+				inRetired, retired.Horizon.Format(time.RFC3339), retired.Rows))
 		}
 	}
 
@@ -239,6 +271,9 @@ func (r *Reconciliation) Summary() string {
 	}
 	if r.Recovered > 0 {
 		fmt.Fprintf(&b, " (%d discarded dead letters recovered: their events are loaded)", r.Recovered)
+	}
+	if r.Retired.Windows > 0 {
+		fmt.Fprintf(&b, " (loaded includes %d rows of %d windows retired before %s)", r.Retired.Rows, r.Retired.Windows, r.Retired.Horizon.Format(time.RFC3339))
 	}
 	return b.String()
 }

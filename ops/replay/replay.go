@@ -55,11 +55,38 @@ type Config struct {
 	Policy *windows.Policy
 }
 
+// ErrRetired: the replay's range reaches windows that are retired
+// (window.retain): their states are deleted, and a window is never run again.
+var ErrRetired = errors.New("windows retired")
+
+// checkRetired refuses a range that starts before the policy's retirement
+// horizon.
+func checkRetired(ctx context.Context, cfg Config, from time.Time) error {
+	kv, err := cfg.JS.KeyValue(ctx, messages.BucketWatermarks)
+	if err != nil {
+		return fmt.Errorf("replay: read the retirement horizon: %w", err)
+	}
+	r, ok, err := statestore.NewWatermarks(kv).Retirement(ctx, cfg.Policy.Name)
+	if err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
+	if ok && r.Retired(from) {
+		return fmt.Errorf("replay: %w: the windows of policy %s starting before %s are retired (window.retain %s): their states are deleted and they are never run again; "+
+			"their rows stay in the table and their batch files in the object store; choose --from at or after %s",
+			ErrRetired, cfg.Policy.Name, r.Horizon.Format(time.RFC3339), cfg.Policy.Window.RetainFor(), r.Horizon.Format(time.RFC3339))
+	}
+	return nil
+}
+
 // Start replays the policy's windows that start in [from, to). With dryRun
-// it only reports what it would do.
+// it only reports what it would do. A range reaching retired windows is
+// refused (ErrRetired).
 func Start(ctx context.Context, cfg Config, from, to time.Time, dryRun bool) ([]Window, error) {
 	if !from.Before(to) {
 		return nil, fmt.Errorf("replay: --from %s is not before --to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	if err := checkRetired(ctx, cfg, from); err != nil {
+		return nil, err
 	}
 	p := cfg.Policy
 	states, err := cfg.States.List(ctx, p.Name)

@@ -68,6 +68,9 @@ func FromStream(ctx context.Context, cfg Config, from, to time.Time, dryRun bool
 	case cfg.Store == nil:
 		return nil, errors.New("replay --from-stream: an object store is required")
 	}
+	if err := checkRetired(ctx, cfg, from); err != nil {
+		return nil, err
+	}
 	states, err := cfg.States.List(ctx, p.Name)
 	if err != nil {
 		return nil, err

@@ -18,6 +18,9 @@ func Replay(cur *messages.WindowState) (*messages.WindowState, error) {
 	if cur.BatchCount == 0 {
 		return nil, refuse(cur, "replay", "no batches: it failed before compaction")
 	}
+	if cur.Retiring {
+		return nil, refuse(cur, "replay", "the window is being retired (window.retain)")
+	}
 	next := clone(cur)
 	next.Status = messages.StatusCompacted
 	next.Replays++
@@ -35,6 +38,9 @@ func Replay(cur *messages.WindowState) (*messages.WindowState, error) {
 func HoldRebuild(cur *messages.WindowState, until time.Time) (*messages.WindowState, error) {
 	if cur == nil || cur.Status != messages.StatusLoaded {
 		return nil, refuse(cur, "hold rebuild", "the window is not loaded")
+	}
+	if cur.Retiring {
+		return nil, refuse(cur, "hold rebuild", "the window is being retired (window.retain)")
 	}
 	next := clone(cur)
 	if next.Next == nil {

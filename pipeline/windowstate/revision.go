@@ -70,6 +70,9 @@ func StartRevision(cur *messages.WindowState, now time.Time, r RevisionStart) (*
 	if cur == nil || cur.Status != messages.StatusLoaded {
 		return nil, refuse(cur, "start revision", "the window is not loaded")
 	}
+	if cur.Retiring {
+		return nil, refuse(cur, "start revision", "the window is being retired (window.retain)")
+	}
 	if !RevisionDue(cur, now, r.Closed, r.Rule) {
 		return nil, noChange("no revision due")
 	}

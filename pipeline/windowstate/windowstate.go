@@ -34,6 +34,7 @@ type Lease struct {
 // Register counts a segment a collector registered in its window. A window
 // without state is created OPEN with the segment (w is used only then); an
 // OPEN window counts it.
+// A window being retired refuses it as late whatever the policy (ErrLate).
 // A window no longer OPEN was sealed meanwhile, and the seal froze its
 // cutoff: a registration at or below the cutoff is part of the window
 // (ErrNoChange); one above it goes to the window's next revision when the
@@ -52,6 +53,10 @@ func Register(cur *messages.WindowState, w Window, seg Segment, revise bool) (*m
 	if cur.Status != messages.StatusOpen {
 		if seg.Seq <= cur.LastSegmentSeq {
 			return nil, noChange(fmt.Sprintf("registration %d is within the cutoff %d", seg.Seq, cur.LastSegmentSeq))
+		}
+		if cur.Retiring {
+			return nil, &RefusedError{From: cur.Status, Event: "register",
+				Reason: fmt.Sprintf("registration %d: the window is being retired (window.retain)", seg.Seq), Err: ErrLate}
 		}
 		if !revise {
 			return nil, &RefusedError{From: cur.Status, Event: "register",

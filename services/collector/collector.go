@@ -139,6 +139,11 @@ type Service struct {
 
 	failed    atomic.Pointer[error] // a flush failure stops intake until the service restarts
 	watermark atomic.Int64          // the policy's watermark in Unix microseconds, 0 before the first
+	// horizon is the policy's retirement horizon in Unix microseconds (0:
+	// nothing retired): every window starting before it is retired
+	// (window.retain). retiredFloor is the record's ack floor.
+	horizon      atomic.Int64
+	retiredFloor atomic.Uint64
 
 	stats struct {
 		received, staged, dlq, late, segments, segBytes, flushes, redelivered atomic.Int64
@@ -280,6 +285,14 @@ func (s *Service) Run(ctx context.Context) error {
 			return nil // stopped while starting: nothing taken in, nothing to flush
 		}
 		return err
+	}
+	// Retired windows are known before the first event is placed: a window
+	// before the horizon must never be staged again.
+	if err := s.readRetirement(ctx); err != nil {
+		if ctx.Err() != nil || s.life.Stopping() {
+			return nil
+		}
+		return fmt.Errorf("collector %s: %w", s.cfg.Policy.Name, err)
 	}
 	s.log.Info("collecting", "stream", s.cfg.Policy.Source.Stream, "subjects", s.cfg.Policy.Source.Subjects, "instance", s.cfg.Instance)
 	flusherDone := s.startFlusher(ctx)
@@ -569,6 +582,37 @@ func (s *Service) readWatermark(ctx context.Context) {
 	if ok {
 		s.watermark.Store(wm.Watermark.UnixMicro())
 	}
+	if err := s.readRetirement(ctx); err != nil && ctx.Err() == nil {
+		s.log.Warn("read retirement horizon", "err", err)
+	}
+}
+
+// readRetirement reads the policy's retirement record (horizon, ack floor).
+func (s *Service) readRetirement(ctx context.Context) error {
+	r, ok, err := s.cfg.Watermarks.Retirement(ctx, s.cfg.Policy.Name)
+	if err != nil || !ok {
+		return err
+	}
+	s.retiredFloor.Store(r.AckFloor)
+	s.horizon.Store(r.Horizon.UnixMicro()) // the floor first: a reader that sees the horizon sees its floor
+	return nil
+}
+
+// retiredDetail is the detail of the dead letters of retired windows' events.
+const retiredDetail = "window retired (window.retain)"
+
+// retired handles an event of a retired window (before the retirement
+// horizon), whatever window.late says: an event at or below the record's
+// ack floor was handled before the window was retired (staged, loaded, or
+// late already) and is delivered again (a consumer reset): acked, counted
+// as redelivered; any other is late (late: drop, a marker; dlq and revise,
+// a dead letter with reason late). The window is never staged again.
+func (s *Service) retired(b *batch, m jetstream.Msg, seq uint64, evt int64, win windows.Window) {
+	if seq <= s.retiredFloor.Load() {
+		s.stats.redelivered.Add(1)
+		return
+	}
+	s.late(b, m, seq, evt, win, retiredDetail)
 }
 
 // intake decodes one message into its window's buffer and hands the batch
@@ -636,6 +680,10 @@ func (s *Service) intake(ctx context.Context, m jetstream.Msg) error {
 // takes the late path when that window is closed.
 func (s *Service) place(ctx context.Context, b *batch, m jetstream.Msg, seq, delivered uint64, evt, wmEvt int64, row parquet.Row, start, end int64) error {
 	p := s.cfg.Policy
+	if h := s.horizon.Load(); h != 0 && start < h {
+		s.retired(b, m, seq, evt, windows.Window{Start: time.UnixMicro(start).UTC(), End: time.UnixMicro(end).UTC()})
+		return nil
+	}
 	// With late: revise every event is staged: the registration's compare-and-set
 	// decides whether it joins the window's current run or its next revision.
 	if wm := s.watermark.Load(); p.Window.Late != windows.LateRevise && ((wm != 0 && end+p.Window.AllowedLateness.D().Microseconds() <= wm) || s.isSealed(start)) {
@@ -714,11 +762,11 @@ func (s *Service) stage(ctx context.Context, b *batch, wb *windowBuf) error {
 		return err
 	}
 	segID, key, size := reg.SegmentID, reg.Object, reg.Bytes
-	var late bool
+	var late, retiring bool
 	var run string // the window run's traceparent
 	seg := windowstate.Segment{Reg: reg, Seq: ack.Sequence, StagedAt: t0}
 	_, err = s.cfg.States.Update(ctx, messages.WindowKey(p.Name, winID), func(cur *messages.WindowState) (*messages.WindowState, error) {
-		late = false
+		late, retiring = false, false
 		var w windowstate.Window
 		if cur == nil {
 			run = s.cfg.Tracing.NewRun(ctx)
@@ -730,7 +778,7 @@ func (s *Service) stage(ctx context.Context, b *batch, wb *windowBuf) error {
 		next, err := windowstate.Register(cur, w, seg, p.Window.Late == windows.LateRevise)
 		switch {
 		case errors.Is(err, windowstate.ErrLate):
-			late = true
+			late, retiring = true, cur.Retiring
 			s.sealed.Store(wb.win.Start.UnixMicro(), true)
 			return nil, statestore.ErrNoChange
 		case errors.Is(err, windowstate.ErrNoChange):
@@ -743,7 +791,15 @@ func (s *Service) stage(ctx context.Context, b *batch, wb *windowBuf) error {
 		}
 		return next, nil
 	})
-	if err != nil {
+	retired := retiring || errors.Is(err, statestore.ErrDeleted)
+	if errors.Is(err, statestore.ErrDeleted) {
+		// The window was retired after this collector last read the
+		// horizon: its state is gone and is never created again.
+		if err := s.readRetirement(ctx); err != nil {
+			return fmt.Errorf("register segment %s: %w", segID, err)
+		}
+		late = true
+	} else if err != nil {
 		return fmt.Errorf("register segment %s: %w", segID, err)
 	}
 	if late {
@@ -756,6 +812,10 @@ func (s *Service) stage(ctx context.Context, b *batch, wb *windowBuf) error {
 			meta, err := m.Metadata()
 			if err != nil {
 				return fmt.Errorf("late segment %s: %w", segID, err)
+			}
+			if retired {
+				s.retired(b, m, meta.Sequence.Stream, 0, wb.win)
+				continue
 			}
 			if err := s.lateOrStaged(ctx, b, m, meta.Sequence.Stream, meta.NumDelivered, 0, wb.win); err != nil {
 				return err

@@ -113,7 +113,7 @@ func (s *Service) lateOrStaged(ctx context.Context, b *batch, m jetstream.Msg, s
 			return nil
 		}
 	}
-	s.late(b, m, seq, evt, win)
+	s.late(b, m, seq, evt, win, "")
 	return nil
 }
 
@@ -262,11 +262,18 @@ func (s *Service) buildStaged(ctx context.Context, st *messages.WindowState) (*s
 
 // late handles an event whose window is sealed, as the policy says: a
 // dead-letter with reason "late", or a marker on the window's late subject
-// so that late drops are counted per window, never silently.
-func (s *Service) late(b *batch, m jetstream.Msg, seq uint64, evt int64, win windows.Window) {
+// so that late drops are counted per window, never silently. detail
+// (retired windows) replaces the dead letter's usual one; with it, late:
+// revise dead-letters too.
+func (s *Service) late(b *batch, m jetstream.Msg, seq uint64, evt int64, win windows.Window, detail string) {
 	p := s.cfg.Policy
-	if p.Window.Late == windows.LateDLQ {
-		s.deadLetter(b, m, seq, messages.ReasonLate, fmt.Sprintf("window %s ended %s and is sealed", win.ID(), win.End.Format(time.RFC3339)), win.ID())
+	if p.Window.Late == windows.LateDLQ || (p.Window.Late == windows.LateRevise && detail != "") {
+		if detail == "" {
+			detail = fmt.Sprintf("window %s ended %s and is sealed", win.ID(), win.End.Format(time.RFC3339))
+		} else {
+			detail = fmt.Sprintf("window %s: %s", win.ID(), detail)
+		}
+		s.deadLetter(b, m, seq, messages.ReasonLate, detail, win.ID())
 		return
 	}
 	// One subject per event and window, written once (see deadLetter).

@@ -140,8 +140,10 @@ type Service struct {
 	staged      bool      // some staged event time fed the watermark
 	byIdle      bool      // the idle rule, not a staged event time, set the watermark's value
 	published   time.Time // watermark last written to the watermarks bucket
+	ackFloor    uint64    // the collectors' consumer's ack floor at the last tick
 	publishedAt time.Time // when (wall clock)
 
+	idx         *windowIndex         // the policy's window states, kept by a KV watcher (index.go)
 	collectors  jetstream.Consumer   // the collectors' consumer, tick goroutine only
 	republished map[string]time.Time // sweep goroutine only: when load commands of a COMPACTED window were last published again
 	slaMarked   map[string]bool      // sweep goroutine only: overdue windows already marked on their trace
@@ -255,6 +257,13 @@ func (s *Service) Run(ctx context.Context) (err error) {
 		s.wm.Restore(wm.Watermark)
 		s.published, s.byIdle = wm.Watermark, wm.Idle
 		s.mu.Unlock()
+	}
+	// The sweep reads the states that can need work from an index a KV
+	// watcher keeps, instead of listing every state.
+	ictx, stopIndex := context.WithCancel(ctx)
+	defer stopIndex()
+	if err := s.startIndex(ictx); err != nil {
+		return err
 	}
 	s.log.Info("compacting", "instance", s.cfg.Instance)
 	tick := time.NewTicker(s.cfg.Tick)
@@ -425,6 +434,7 @@ func (s *Service) tick(ctx context.Context) error {
 	}
 	now := s.cfg.Now()
 	s.mu.Lock()
+	s.ackFloor = info.AckFloor.Stream
 	keep := s.points[:0]
 	for _, pt := range s.points {
 		if pt.maxSeq <= info.AckFloor.Stream {
@@ -576,10 +586,11 @@ const republishEvery = 5 * time.Minute
 
 // sweep repairs what a crash may have left: windows OPEN in KV that no
 // registration announced to this instance, SEALED windows whose owner's
-// lease expired, and COMPACTED windows whose load commands may be lost.
+// lease expired, and COMPACTED windows whose load commands may be lost;
+// then it retires old windows (retire).
 func (s *Service) sweep(ctx context.Context) error {
 	p := s.cfg.Policy
-	states, err := s.cfg.States.List(ctx, p.Name)
+	rec, _, err := s.cfg.Watermarks.Retirement(ctx, p.Name)
 	if err != nil {
 		return err
 	}
@@ -588,14 +599,26 @@ func (s *Service) sweep(ctx context.Context) error {
 		s.tempsSwept = now
 		s.removeStaleTemps(ctx)
 	}
-	ids := make(map[string]bool, len(states))
-	for _, st := range states {
-		ids[st.ID()] = true
-	}
-	// States come in window order: within a policy, nearest deadline first.
-	for _, st := range states {
+	pl := s.idx.plan(p.Name, rec, s.retireRule(now))
+	// In window order: within a policy, nearest deadline first. Only the
+	// windows that can need work are read (see index.go).
+	for _, start := range pl.work {
+		st, _, err := s.cfg.States.Get(ctx, p.Name, messages.WindowID(start))
+		if errors.Is(err, statestore.ErrNotFound) {
+			continue // deleted since the index saw it
+		}
+		if err != nil {
+			return err
+		}
+		if st.Retiring && rec.Retired(st.WindowStart) {
+			// Counted in the retirement record; its deletion was interrupted.
+			if err := s.deleteRetired(ctx, st); err != nil {
+				return err
+			}
+			continue
+		}
 		s.markOverdue(ctx, st)
-		if st.CarryRows > 0 && (st.Status == messages.StatusCompacted || st.Status == messages.StatusLoaded) && !ids[messages.WindowID(st.WindowEnd)] {
+		if _, next := pl.pane(st.WindowEnd); st.CarryRows > 0 && (st.Status == messages.StatusCompacted || st.Status == messages.StatusLoaded) && !next {
 			// Session windows: the pane that loads the sessions this one
 			// carried is missing (a crash right after the compaction).
 			if err := s.openNextPane(ctx, st); err != nil {
@@ -664,7 +687,7 @@ func (s *Service) sweep(ctx context.Context) error {
 			}
 		}
 	}
-	return nil
+	return s.retire(ctx, pl, rec, now)
 }
 
 // Bounds of the backoff after a compaction found the disk full: from the

@@ -147,6 +147,13 @@ window_history:
   late: revise
   revise_after: 5m
 `},
+	{Section: "window", Title: "Window states kept for 30 days",
+		Text: "A loaded window's state is kept 30 days after its load and after its end (the default is 7 days); late events and revisions reach it until then. After that the window is retired: its rows stay in the table, and its events are late (reason late), revise or not.",
+		YAML: `window:
+  size: 1h
+  late: revise
+  retain: 720h
+`},
 	{Section: "window", Title: "A daily window loaded through the day",
 		Text: "The day's rows reach the table every hour (or every 5 million rows) while the day is open; with load mode append each load adds only the new rows.",
 		YAML: `window:
