@@ -658,7 +658,7 @@ func (s *Service) intake(ctx context.Context, m jetstream.Msg) error {
 	// events are still staged in their windows). Live events arrive after
 	// their time, backfills long after: for them the cap changes nothing.
 	wmEvt := min(evt, ingest)
-	s.quorum.add(wmEvt)
+	s.quorum.add(wmEvt, ingest)
 	if s.hop == nil {
 		start, end := s.assign.AssignMicros(evt)
 		if err := s.place(ctx, b, m, seq, meta.NumDelivered, evt, wmEvt, row, start, end); err != nil {

@@ -7,11 +7,15 @@ import "slices"
 // event from the future, must not move the watermark and close windows
 // before their events are in. Each segment's offer (its newest event time,
 // capped at ingest) is capped again at the time that all but 1% of the last
-// quorumEvents events reached: outliers up to that share change nothing,
-// and for events in order the offer lags the newest by 1% of the time the
-// recent events span.
+// quorumEvents events ingested within quorumSpan of the newest reached:
+// outliers up to that share change nothing, and for events in order the
+// offer lags the newest by 1% of the time the recent events span. A slow
+// stream has few events in quorumSpan, and with fewer than 100 the offer is
+// the newest, as it was before the quorum.
 const (
 	quorumEvents = 10_000
+	// quorumSpan (µs of ingest time) bounds how far back the quorum looks.
+	quorumSpan = int64(60_000_000)
 	// quorumOutliers is the share of recent events, in 1/100, whose times
 	// are ignored as possible outliers.
 	quorumOutliers = 1
@@ -19,18 +23,22 @@ const (
 
 // wmQuorum keeps the watermark offers of the last quorumEvents events.
 type wmQuorum struct {
-	ring   []int64
+	ring   []offer
 	next   int
+	newest int64   // newest ingest time seen (µs)
 	sorted []int64 // scratch
 }
 
-// add records an event's offer (µs).
-func (q *wmQuorum) add(t int64) {
+type offer struct{ t, ingest int64 }
+
+// add records an event's offer t, ingested at ingest (µs).
+func (q *wmQuorum) add(t, ingest int64) {
+	q.newest = max(q.newest, ingest)
 	if len(q.ring) < quorumEvents {
-		q.ring = append(q.ring, t)
+		q.ring = append(q.ring, offer{t, ingest})
 		return
 	}
-	q.ring[q.next] = t
+	q.ring[q.next] = offer{t, ingest}
 	q.next = (q.next + 1) % quorumEvents
 }
 
@@ -38,11 +46,16 @@ func (q *wmQuorum) add(t int64) {
 // (the k-th newest, k = n·quorumOutliers/100 + 1); with fewer than 100
 // events it is the newest. ok is false before the first event.
 func (q *wmQuorum) cap() (t int64, ok bool) {
-	n := len(q.ring)
+	q.sorted = q.sorted[:0]
+	for _, o := range q.ring {
+		if o.ingest >= q.newest-quorumSpan {
+			q.sorted = append(q.sorted, o.t)
+		}
+	}
+	n := len(q.sorted)
 	if n == 0 {
 		return 0, false
 	}
-	q.sorted = append(q.sorted[:0], q.ring...)
 	slices.Sort(q.sorted)
 	k := n*quorumOutliers/100 + 1
 	return q.sorted[n-k], true
