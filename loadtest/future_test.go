@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/windrow/windrow/app/stack"
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/ops/inspect"
 )
@@ -43,23 +44,7 @@ load: {table: clocks}
 	publish("clocks.ahead", now.Add(23*time.Hour), 1)
 	publish("clocks.live", now.Add(-20*time.Second), 50)
 	// Wait until all 101 events are staged and the watermark has counted them.
-	var wm messages.Watermark
-	waitFor(t, time.Minute, "101 events staged and counted by the watermark", func() bool {
-		ws, err := inspect.Windows(ctx, s.States, p.Name)
-		if err != nil {
-			return false
-		}
-		var staged int64
-		for _, st := range ws {
-			staged += st.StagedRows
-		}
-		got, ok, err := s.Watermarks.Get(ctx, p.Name)
-		if err != nil || !ok {
-			return false
-		}
-		wm = got
-		return staged == 101 && !wm.Watermark.Before(now.Add(-30*time.Second-2*time.Minute))
-	})
+	wm := waitStaged(t, ctx, s, p.Name, 101, now.Add(-30*time.Second-2*time.Minute))
 	if limit := time.Now().Add(-2 * time.Minute); wm.Watermark.After(limit) {
 		t.Fatalf("watermark %s is past the present minus max_out_of_order (%s): the clock that runs ahead moved it", wm.Watermark, limit)
 	}
@@ -119,23 +104,7 @@ load: {table: backfill}
 		}
 	}
 	defer runRoles(t, ctx, s)()
-	var wm messages.Watermark
-	waitFor(t, time.Minute, "every event staged and counted by the watermark", func() bool {
-		ws, err := inspect.Windows(ctx, s.States, p.Name)
-		if err != nil {
-			return false
-		}
-		var staged int64
-		for _, st := range ws {
-			staged += st.StagedRows
-		}
-		got, ok, err := s.Watermarks.Get(ctx, p.Name)
-		if err != nil || !ok {
-			return false
-		}
-		wm = got
-		return staged == int64(n+ahead) && !wm.Watermark.Before(h0.Add(50*time.Minute))
-	})
+	wm := waitStaged(t, ctx, s, p.Name, int64(n+ahead), h0.Add(50*time.Minute))
 	if wm.Watermark.After(h0.Add(time.Hour)) {
 		t.Fatalf("watermark %s is past the backfilled hour %s: the producer whose clock runs a day ahead moved it", wm.Watermark, h0)
 	}
@@ -146,4 +115,28 @@ load: {table: backfill}
 	if st.Status != messages.StatusOpen || st.StagedRows != n {
 		t.Fatalf("the backfilled hour %s is %s with %d rows, want OPEN with %d", st.ID(), st.Status, st.StagedRows, n)
 	}
+}
+
+// waitStaged waits until the policy's windows hold n staged rows and its
+// watermark is at least atLeast, and returns the watermark.
+func waitStaged(t *testing.T, ctx context.Context, s *stack.Stack, policy string, n int64, atLeast time.Time) messages.Watermark {
+	t.Helper()
+	var wm messages.Watermark
+	waitFor(t, time.Minute, fmt.Sprintf("%d events staged and counted by the watermark", n), func() bool {
+		ws, err := inspect.Windows(ctx, s.States, policy)
+		if err != nil {
+			return false
+		}
+		var staged int64
+		for _, st := range ws {
+			staged += st.StagedRows
+		}
+		got, ok, err := s.Watermarks.Get(ctx, policy)
+		if err != nil || !ok {
+			return false
+		}
+		wm = got
+		return staged == n && !wm.Watermark.Before(atLeast)
+	})
+	return wm
 }

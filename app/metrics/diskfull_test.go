@@ -14,6 +14,7 @@ import (
 	"github.com/windrow/windrow/internal/testnats"
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/ops/inspect"
+	"github.com/windrow/windrow/windows"
 )
 
 // TestDiskFullObjectsEndToEnd guards issue 12 (item 8): the three roles
@@ -27,26 +28,7 @@ func TestDiskFullObjectsEndToEnd(t *testing.T) {
 	disk := testdisk.New(t, 16<<20)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	s, err := stack.Open(ctx, stack.Config{DataDir: t.TempDir(), Objects: disk.Dir + "/objects", Embedded: true, NATSPort: -1, Instance: "t",
-		Logger: quietLogger(), MetricsAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	base := s.MetricsURL()
-	p, err := s.ApplyPolicy(ctx, "orders.yaml", []byte(testkit.OrdersPolicy))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	runErr := make(chan error, 1)
-	go func() { runErr <- s.Run(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-runErr; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	s, p, base := runDiskStack(t, ctx, stack.Config{Objects: disk.Dir + "/objects"})
 	objects := map[string]string{"store": "objects"}
 	testnats.WaitForNil(t, 30*time.Second, func() error {
 		body, code, err := get(ctx, base+"/readyz")
@@ -138,26 +120,7 @@ func TestDiskFullWarehouseEndToEnd(t *testing.T) {
 	disk := testdisk.New(t, 64<<20)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	s, err := stack.Open(ctx, stack.Config{DataDir: t.TempDir(), Warehouse: disk.Dir + "/warehouse.duckdb", Embedded: true, NATSPort: -1, Instance: "t",
-		Logger: quietLogger(), MetricsAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	base := s.MetricsURL()
-	p, err := s.ApplyPolicy(ctx, "orders.yaml", []byte(testkit.OrdersPolicy))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	runErr := make(chan error, 1)
-	go func() { runErr <- s.Run(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-runErr; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	s, p, base := runDiskStack(t, ctx, stack.Config{Warehouse: disk.Dir + "/warehouse.duckdb"})
 	wh := map[string]string{"store": "warehouse"}
 	testnats.WaitForNil(t, 30*time.Second, func() error {
 		fams, err := scrape(ctx, base)
@@ -223,4 +186,31 @@ func TestDiskFullWarehouseEndToEnd(t *testing.T) {
 		}
 		return want(fams, []expect{{"windrow_disk_full", wh, 0}, {"windrow_ready", nil, 1}})
 	})
+}
+
+// runDiskStack opens a stack with cfg's stores (embedded NATS, metrics on a
+// free port), applies the orders policy and runs it until the test ends; it
+// returns the stack, the policy and the metrics server's URL.
+func runDiskStack(t *testing.T, ctx context.Context, cfg stack.Config) (*stack.Stack, *windows.Policy, string) {
+	t.Helper()
+	cfg.DataDir, cfg.Embedded, cfg.NATSPort, cfg.Instance, cfg.Logger, cfg.MetricsAddr = t.TempDir(), true, -1, "t", quietLogger(), "127.0.0.1:0"
+	s, err := stack.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	p, err := s.ApplyPolicy(ctx, "orders.yaml", []byte(testkit.OrdersPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	runErr := make(chan error, 1)
+	go func() { runErr <- s.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-runErr; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	return s, p, s.MetricsURL()
 }
