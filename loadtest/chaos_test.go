@@ -71,6 +71,7 @@ var (
 	chaosLate     = flag.String("chaos.late", "dlq", "the policy's late: dlq (events that come too late are dead-lettered), drop, or revise (late events for loaded windows are published in rounds and make revisions)")
 	chaosLateFrac = flag.Float64("chaos.late-share", 0.05, "with -chaos.late=revise: late events for loaded windows, as a share of -chaos.events, published on top of them")
 	chaosLateRnds = flag.Int("chaos.late-rounds", 6, "with -chaos.late=revise: rounds of late events, spread over the publishing")
+	chaosAhead    = flag.Int("chaos.ahead-every", 0, "every n-th event comes from a producer whose clock runs a day ahead (0: none; tumbling windows only)")
 	chaosWindow   = flag.String("chaos.window", "tumbling", "the policy's windows: tumbling (hourly) or session (per store, gap 20m, so panes of 1h; late must be dlq or drop)")
 )
 
@@ -279,6 +280,9 @@ func TestChaos(t *testing.T) {
 	day := time.Date(2026, 9, 7, 0, 0, 0, 0, time.UTC)
 	gen := Sales{Seed: seed, Events: *chaosEvents, Start: day, Span: time.Duration(*chaosWindows) * time.Hour,
 		Jitter: chaosJitter, MalformedEvery: 1000, SubjectPrefix: "chaos.sales"}
+	if !session {
+		gen.AheadEvery, gen.Ahead = *chaosAhead, 24*time.Hour
+	}
 	spec := policy.Window
 	if session {
 		// Many stores, so that a store pauses for a gap or more now and then.

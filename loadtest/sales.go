@@ -23,6 +23,11 @@ type Sales struct {
 	MalformedEvery int
 	// SubjectPrefix is followed by ".store-NNN". Default "events.sales".
 	SubjectPrefix string
+	// AheadEvery makes every n-th event (0: none) come from a producer
+	// whose clock runs Ahead: its time is moved Ahead and its subject is
+	// "<prefix>.ahead".
+	AheadEvery int
+	Ahead      time.Duration
 }
 
 // Event is one generated event.
@@ -80,6 +85,9 @@ func (s Sales) each(yield func(Event) bool) {
 		}
 		if t.Before(s.Start) {
 			t = s.Start
+		}
+		if s.AheadEvery > 0 && (i+1)%s.AheadEvery == 0 {
+			t, subject = t.Add(s.Ahead), s.SubjectPrefix+".ahead"
 		}
 		t = t.Truncate(time.Millisecond)
 		qty := int64(1 + r.IntN(5))
