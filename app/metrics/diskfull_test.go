@@ -73,31 +73,7 @@ func TestDiskFullObjectsEndToEnd(t *testing.T) {
 		t.Fatalf("dead letters on a full disk: %v (err %v), want none", dl.ByReason, err)
 	}
 
-	disk.Free(t)
-	testnats.WaitForNil(t, 90*time.Second, func() error {
-		st, _, err := s.States.Get(ctx, p.Name, w0)
-		if err != nil {
-			return err
-		}
-		if st.Status != messages.StatusLoaded {
-			return fmt.Errorf("window %s is %s, want LOADED", w0, st.Status)
-		}
-		return nil
-	})
-	counts, err := s.Warehouse.WindowCounts(ctx, p.Load.Table)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if counts[w0] != sent {
-		t.Errorf("warehouse holds %d rows of window %s, want exactly %d", counts[w0], w0, sent)
-	}
-	testnats.WaitForNil(t, 30*time.Second, func() error {
-		fams, err := scrape(ctx, base)
-		if err != nil {
-			return err
-		}
-		return want(fams, []expect{{"windrow_disk_full", objects, 0}, {"windrow_ready", nil, 1}})
-	})
+	recoverAfterFree(t, ctx, s, p, disk, w0, sent, base, objects)
 	if body, code, err := get(ctx, base+"/readyz"); err != nil || code != http.StatusOK {
 		t.Errorf("/readyz after space was freed: %d %q %v, want 200", code, body, err)
 	}
@@ -161,31 +137,7 @@ func TestDiskFullWarehouseEndToEnd(t *testing.T) {
 		t.Fatalf("window %s is %s on a full warehouse disk (%s), want it waiting COMPACTED", w0, st.Status, st.Error)
 	}
 
-	disk.Free(t)
-	testnats.WaitForNil(t, 90*time.Second, func() error {
-		st, _, err := s.States.Get(ctx, p.Name, w0)
-		if err != nil {
-			return err
-		}
-		if st.Status != messages.StatusLoaded {
-			return fmt.Errorf("window %s is %s, want LOADED", w0, st.Status)
-		}
-		return nil
-	})
-	counts, err := s.Warehouse.WindowCounts(ctx, p.Load.Table)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if counts[w0] != sent {
-		t.Errorf("warehouse holds %d rows of window %s, want exactly %d", counts[w0], w0, sent)
-	}
-	testnats.WaitForNil(t, 30*time.Second, func() error {
-		fams, err := scrape(ctx, base)
-		if err != nil {
-			return err
-		}
-		return want(fams, []expect{{"windrow_disk_full", wh, 0}, {"windrow_ready", nil, 1}})
-	})
+	recoverAfterFree(t, ctx, s, p, disk, w0, sent, base, wh)
 }
 
 // runDiskStack opens a stack with cfg's stores (embedded NATS, metrics on a
@@ -213,4 +165,36 @@ func runDiskStack(t *testing.T, ctx context.Context, cfg stack.Config) (*stack.S
 		}
 	})
 	return s, p, s.MetricsURL()
+}
+
+// recoverAfterFree frees the disk and waits until window w0 is LOADED with
+// exactly sent rows in the warehouse, the gauge windrow_disk_full{labels}
+// is 0 and the process is ready again.
+func recoverAfterFree(t *testing.T, ctx context.Context, s *stack.Stack, p *windows.Policy, disk *testdisk.Disk, w0 string, sent int64, base string, labels map[string]string) {
+	t.Helper()
+	disk.Free(t)
+	testnats.WaitForNil(t, 90*time.Second, func() error {
+		st, _, err := s.States.Get(ctx, p.Name, w0)
+		if err != nil {
+			return err
+		}
+		if st.Status != messages.StatusLoaded {
+			return fmt.Errorf("window %s is %s, want LOADED", w0, st.Status)
+		}
+		return nil
+	})
+	counts, err := s.Warehouse.WindowCounts(ctx, p.Load.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts[w0] != sent {
+		t.Errorf("warehouse holds %d rows of window %s, want exactly %d", counts[w0], w0, sent)
+	}
+	testnats.WaitForNil(t, 30*time.Second, func() error {
+		fams, err := scrape(ctx, base)
+		if err != nil {
+			return err
+		}
+		return want(fams, []expect{{"windrow_disk_full", labels, 0}, {"windrow_ready", nil, 1}})
+	})
 }
