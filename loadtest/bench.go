@@ -101,12 +101,17 @@ func RunBench(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 	fmt.Fprintf(cfg.Out, "filling stream BENCH with %d events over %d hourly windows...\n", cfg.Events, cfg.Windows)
 	t0 := time.Now()
 	nextEvent, stopGen := iter.Pull(gen.All())
-	err = (&Publisher{JS: s.JS}).Publish(ctx, cfg.Events, func(i int) (string, []byte, string) {
+	pub := &Publisher{JS: s.JS}
+	err = pub.Publish(ctx, cfg.Events, func(i int) (string, []byte, string) {
 		e, _ := nextEvent()
 		return e.Subject, e.Data, fmt.Sprintf("bench-%d-%d", cfg.Seed, i)
 	})
 	stopGen()
 	if err != nil {
+		return nil, err
+	}
+	// The fill is the whole input: the last window closes once it is staged.
+	if err := pub.Flush(ctx, p.Name); err != nil {
 		return nil, err
 	}
 	res := &BenchResult{Events: cfg.Events, Windows: cfg.Windows, Publish: time.Since(t0)}

@@ -39,7 +39,7 @@ load: {table: manykeys, mode: replace}
 	if _, err := natsx.EnsureSourceStream(ctx, s.JS, p.Source.Stream, p.Source.Subjects); err != nil {
 		t.Fatal(err)
 	}
-	if err := (&Publisher{JS: s.JS}).PublishEvents(ctx, events, "manykeys"); err != nil {
+	if err := (&Publisher{JS: s.JS, FlushAfter: []string{p.Name}}).PublishEvents(ctx, events, "manykeys"); err != nil {
 		t.Fatal(err)
 	}
 	assign, err := windows.NewAssigner(p.Window)

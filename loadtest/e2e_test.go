@@ -321,7 +321,7 @@ func endToEnd(t *testing.T, ctx context.Context, s *stack.Stack) {
 	if _, err := s.JS.CreateStream(ctx, jetstream.StreamConfig{Name: "E2E", Subjects: []string{"events.>"}}); err != nil {
 		t.Fatal(err)
 	}
-	pub := &Publisher{JS: s.JS}
+	pub := &Publisher{JS: s.JS, FlushAfter: []string{sales.Name, web.Name}}
 	if err := pub.PublishEvents(ctx, all, "e2e"); err != nil {
 		t.Fatalf("publish: %v", err)
 	}

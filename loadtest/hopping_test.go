@@ -33,7 +33,7 @@ load: {table: hop}
 	if _, err := natsx.EnsureSourceStream(ctx, s.JS, p.Source.Stream, p.Source.Subjects); err != nil {
 		t.Fatal(err)
 	}
-	if err := (&Publisher{JS: s.JS}).PublishEvents(ctx, events, "hop"); err != nil {
+	if err := (&Publisher{JS: s.JS, FlushAfter: []string{p.Name}}).PublishEvents(ctx, events, "hop"); err != nil {
 		t.Fatal(err)
 	}
 	hop, err := windows.NewHoppingAssigner(p.Window)
@@ -125,7 +125,7 @@ load: {table: hop}
 			wantLate[w.ID()]++
 		}
 	}
-	if err := (&Publisher{JS: s.JS}).PublishEvents(ctx, late, "hop-late"); err != nil {
+	if err := (&Publisher{JS: s.JS, FlushAfter: []string{p.Name}}).PublishEvents(ctx, late, "hop-late"); err != nil {
 		t.Fatal(err)
 	}
 	waitDrained(t, ctx, s, p, time.Minute)

@@ -36,7 +36,7 @@ load: {table: keyed}
 	if _, err := natsx.EnsureSourceStream(ctx, s.JS, p.Source.Stream, p.Source.Subjects); err != nil {
 		t.Fatal(err)
 	}
-	if err := (&Publisher{JS: s.JS}).PublishEvents(ctx, events, "keyed"); err != nil {
+	if err := (&Publisher{JS: s.JS, FlushAfter: []string{p.Name}}).PublishEvents(ctx, events, "keyed"); err != nil {
 		t.Fatal(err)
 	}
 	assign, err := windows.NewAssigner(p.Window)
@@ -134,7 +134,7 @@ load: {table: keyed_strict}
 	if _, err := natsx.EnsureSourceStream(ctx, s.JS, p.Source.Stream, p.Source.Subjects); err != nil {
 		t.Fatal(err)
 	}
-	if err := (&Publisher{JS: s.JS}).PublishEvents(ctx, events, "keyedstrict"); err != nil {
+	if err := (&Publisher{JS: s.JS, FlushAfter: []string{p.Name}}).PublishEvents(ctx, events, "keyedstrict"); err != nil {
 		t.Fatal(err)
 	}
 	defer runRoles(t, ctx, s)()

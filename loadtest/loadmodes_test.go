@@ -52,7 +52,7 @@ load:
 	day := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	gen := Sales{Seed: 7, Events: 100_000, Start: day, Span: 48 * time.Hour, Jitter: time.Minute, SubjectPrefix: "rsales"}
 	events := slices.Collect(gen.All())
-	if err := (&Publisher{JS: s.JS}).PublishEvents(ctx, events, "rsales"); err != nil {
+	if err := (&Publisher{JS: s.JS, FlushAfter: []string{p.Name}}).PublishEvents(ctx, events, "rsales"); err != nil {
 		t.Fatal(err)
 	}
 	assign, err := windows.NewAssigner(p.Window)
@@ -143,7 +143,7 @@ load: {table: orders_state, mode: merge, merge_key: [order_id]}
 	for i := range 20 {
 		add(fmt.Sprintf("o-%03d", i+50), "shipped", float64(i+50)+0.5, h0.Add(2*time.Hour+time.Duration(i)*time.Second))
 	}
-	if err := (&Publisher{JS: s.JS}).PublishEvents(ctx, events, "orderstate"); err != nil {
+	if err := (&Publisher{JS: s.JS, FlushAfter: []string{p.Name}}).PublishEvents(ctx, events, "orderstate"); err != nil {
 		t.Fatal(err)
 	}
 	waitLoaded(t, ctx, s, p.Name, 3, time.Minute)

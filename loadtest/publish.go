@@ -7,6 +7,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/windrow/windrow/adapters/statestore"
+	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/ops/flush"
 )
 
 // Publisher publishes events asynchronously with bounded in-flight publishes;
@@ -25,6 +29,10 @@ type Publisher struct {
 	// an error; a duplicate then usually answers an earlier attempt of the
 	// same event that was stored but whose ack was lost.
 	OnAck func(i int, ack *jetstream.PubAck, retried bool)
+	// FlushAfter names policies whose input is declared complete (Flush)
+	// after each Publish, as `windrow publish --flush` does: their last
+	// windows close once it is staged, not by the idle rule's elapsed time.
+	FlushAfter []string
 }
 
 // Publish sends every event and waits until JetStream stored all of them.
@@ -92,6 +100,9 @@ func (p *Publisher) Publish(ctx context.Context, n int, next func(i int) (subjec
 			return err
 		}
 	}
+	if len(p.FlushAfter) > 0 {
+		return p.Flush(ctx, p.FlushAfter...)
+	}
 	return nil
 }
 
@@ -100,4 +111,15 @@ func (p *Publisher) PublishEvents(ctx context.Context, events []Event, idPrefix 
 	return p.Publish(ctx, len(events), func(i int) (string, []byte, string) {
 		return events[i].Subject, events[i].Data, fmt.Sprintf("%s-%d", idPrefix, i)
 	})
+}
+
+// Flush declares the input of the policies complete up to now (as `windrow
+// flush`): the producer is done, so their compactors close the last windows
+// once everything is staged and the source is quiet for idle_timeout.
+func (p *Publisher) Flush(ctx context.Context, policies ...string) error {
+	kv, err := p.JS.KeyValue(ctx, messages.BucketWatermarks)
+	if err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	return flush.Request(ctx, statestore.NewWatermarks(kv), time.Now(), "loadtest", policies...)
 }

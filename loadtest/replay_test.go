@@ -85,7 +85,7 @@ load: {table: replayed}
 	defer runRoles(t, ctx, s)()
 	h0 := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
 	events := slices.Collect(Sales{Seed: 3, Events: 20_000, Start: h0, Span: 4 * time.Hour, Jitter: time.Minute, SubjectPrefix: "replayed"}.All())
-	if err := (&Publisher{JS: s.JS}).PublishEvents(ctx, events, "replayed"); err != nil {
+	if err := (&Publisher{JS: s.JS, FlushAfter: []string{p.Name}}).PublishEvents(ctx, events, "replayed"); err != nil {
 		t.Fatal(err)
 	}
 	waitLoaded(t, ctx, s, p.Name, 4, time.Minute)
@@ -170,7 +170,7 @@ load: {table: rebuilt, mode: replace}
 	if _, err := natsx.EnsureSourceStream(ctx, s.JS, p.Source.Stream, p.Source.Subjects); err != nil {
 		t.Fatal(err)
 	}
-	if err := (&Publisher{JS: s.JS}).PublishEvents(ctx, events, "rebuilt"); err != nil {
+	if err := (&Publisher{JS: s.JS, FlushAfter: []string{p.Name}}).PublishEvents(ctx, events, "rebuilt"); err != nil {
 		t.Fatal(err)
 	}
 	defer runRoles(t, ctx, s)()
@@ -275,7 +275,7 @@ load: {table: recovered, mode: replace}
 		t.Fatal(err)
 	}
 	events := slices.Collect(Sales{Seed: 41, Events: 400, Start: h0, Span: 2 * time.Hour, SubjectPrefix: "recovered"}.All())
-	if err := (&Publisher{JS: s.JS}).PublishEvents(ctx, events, "on-time"); err != nil {
+	if err := (&Publisher{JS: s.JS, FlushAfter: []string{p.Name}}).PublishEvents(ctx, events, "on-time"); err != nil {
 		t.Fatal(err)
 	}
 	defer runRoles(t, ctx, s)()
@@ -283,7 +283,7 @@ load: {table: recovered, mode: replace}
 
 	// Five late events for the first window, dead-lettered.
 	late := slices.Collect(Sales{Seed: 42, Events: 5, Start: h0.Add(10 * time.Minute), Span: 30 * time.Minute, SubjectPrefix: "recovered"}.All())
-	if err := (&Publisher{JS: s.JS}).PublishEvents(ctx, late, "late"); err != nil {
+	if err := (&Publisher{JS: s.JS, FlushAfter: []string{p.Name}}).PublishEvents(ctx, late, "late"); err != nil {
 		t.Fatal(err)
 	}
 	testkit.WaitFor(t, time.Minute, "5 late dead letters", func() bool {

@@ -27,7 +27,7 @@ func TestRestartMidway(t *testing.T) {
 	if _, err := s.JS.CreateStream(ctx, jetstream.StreamConfig{Name: "E2E", Subjects: []string{"events.>"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := (&Publisher{JS: s.JS}).PublishEvents(ctx, events, "restart"); err != nil {
+	if err := (&Publisher{JS: s.JS, FlushAfter: []string{p.Name}}).PublishEvents(ctx, events, "restart"); err != nil {
 		t.Fatal(err)
 	}
 	assign, _ := windows.NewAssigner(p.Window)

@@ -61,7 +61,7 @@ load: {table: `+name+`, mode: append}
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := &Publisher{JS: s.JS}
+	pub := &Publisher{JS: s.JS, FlushAfter: []string{p.Name}}
 	h0 := time.Date(2026, 5, 4, 0, 0, 0, 0, time.UTC)
 	var loaded []Event // events the table must hold
 	publish := func(evs []Event, tag string) {

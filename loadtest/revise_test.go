@@ -64,7 +64,7 @@ load:
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := &Publisher{JS: s.JS}
+	pub := &Publisher{JS: s.JS, FlushAfter: []string{p.Name}}
 	h0 := time.Date(2026, 5, 4, 0, 0, 0, 0, time.UTC)
 	var all []Event
 	publish := func(evs []Event, tag string) {
@@ -251,7 +251,7 @@ load: {table: krev}
 		}
 		return out
 	}
-	pub := &Publisher{JS: s.JS}
+	pub := &Publisher{JS: s.JS, FlushAfter: []string{p.Name}}
 	if err := pub.PublishEvents(ctx, sales("r0", []int{4, 5}, 500), "r0"); err != nil {
 		t.Fatal(err)
 	}

@@ -232,9 +232,33 @@ const TypeWatermark = "windrow.Watermark.v1"
 type Watermark struct {
 	Policy    string    `json:"policy"`
 	Watermark time.Time `json:"watermark"`
-	// Idle is true when the idle rule (wall clock) set the value.
-	Idle      bool      `json:"idle,omitempty"`
+	// Idle is true when the idle rule (time elapsed since the source went
+	// idle) set the value.
+	Idle bool `json:"idle,omitempty"`
+	// Flush is true when a flush request (FlushRequest) set the value.
+	Flush bool `json:"flush,omitempty"`
+	// FlushRev is the KV revision of the last flush request applied, so
+	// that a restarted compactor does not apply it again.
+	FlushRev  uint64    `json:"flush_rev,omitempty"`
 	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// TypeFlushRequest names the KV value format of a policy's flush request in
+// BucketWatermarks (key FlushKey).
+const TypeFlushRequest = "windrow.FlushRequest.v1"
+
+// FlushRequest declares a policy's input complete up to At (wall clock):
+// everything its producers published before is in the stream. Once the
+// collectors have staged all of it and the source stayed idle for
+// window.idle_timeout, the compactor moves the watermark to At -
+// max_out_of_order, closing the last windows of a replay or a file without
+// waiting for the idle rule to get there by elapsed time. Written by
+// `windrow flush` and `windrow publish --flush`; the newest request wins.
+type FlushRequest struct {
+	Policy string    `json:"policy"`
+	At     time.Time `json:"at"`
+	// By says who asked (command and host), for status and logs.
+	By string `json:"by,omitempty"`
 }
 
 // TypeRetirement names the KV value format of a policy's retirement record

@@ -129,6 +129,10 @@ func WindowKey(policy, windowID string) string { return policy + "." + windowID 
 // in BucketWatermarks.
 func RetirementKey(policy string) string { return policy + ".retired" }
 
+// FlushKey is the key of a policy's flush request (FlushRequest) in
+// BucketWatermarks.
+func FlushKey(policy string) string { return policy + ".flush" }
+
 // WindowKeyFilter matches every window key of a policy.
 func WindowKeyFilter(policy string) string { return policy + ".*" }
 

@@ -43,9 +43,11 @@
 // window.max_out_of_order. The caller (the collector) only reports event times of
 // records that are durably staged and below the consumer's ack floor, so the
 // watermark never runs ahead of what could be redelivered. When the source has
-// had nothing pending or in flight for window.idle_timeout, the watermark follows
-// the wall clock the caller passes in: now - max_out_of_order. The watermark
-// never goes back; a lower candidate is ignored.
+// had nothing pending or in flight for window.idle_timeout, the watermark
+// advances by the time elapsed since it went idle (measured by the caller on a
+// monotonic clock), never past the wall clock less max_out_of_order; a flush
+// (the input declared complete at a wall time) moves it to that time less
+// max_out_of_order. The watermark never goes back; a lower candidate is ignored.
 //
 // A window closes (is sealed) once the watermark reaches End + allowed_lateness;
 // events for a closed window are late and handled by window.late.

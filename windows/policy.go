@@ -329,7 +329,8 @@ type WindowSpec struct {
 	// closes. 0 (default): off; else 1000..1,000,000,000.
 	EarlyRows int64 `yaml:"early_rows,omitempty" json:"early_rows,omitempty"`
 	// IdleTimeout: once the source has had nothing pending or in flight this long, the
-	// watermark follows the wall clock (now - MaxOutOfOrder). Default 30s.
+	// watermark advances by the time elapsed since it went idle (never past now -
+	// MaxOutOfOrder); a flush request applies after this long idle. Default 30s.
 	IdleTimeout Duration `yaml:"idle_timeout" json:"idle_timeout"`
 	// FutureHorizon: events later than ingest time + this go to the DLQ with reason "future". Default 24h.
 	FutureHorizon Duration `yaml:"future_horizon" json:"future_horizon"`

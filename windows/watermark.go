@@ -12,6 +12,9 @@ type Watermark struct {
 	lateness      time.Duration
 	value         time.Time
 	set           bool
+	// An idle spell: idleBase is the value when it began (idleOK: it was set).
+	idling, idleOK bool
+	idleBase       time.Time
 }
 
 // NewWatermark returns an unset watermark for spec, which should be defaulted and valid.
@@ -29,13 +32,36 @@ func (w *Watermark) Staged(eventTime time.Time) {
 	w.advance(eventTime.Add(-w.maxOutOfOrder))
 }
 
-// Idle reports that the source had nothing pending or in flight for idleFor at
-// wall time now; once idleFor >= IdleTimeout, candidate = now - MaxOutOfOrder.
+// Idle reports an idle spell of the source: nothing pending or in flight
+// for idleFor, measured on a monotonic clock from the spell's start; now is
+// the wall clock. The first call of a spell records the watermark then as
+// its base. Once idleFor >= IdleTimeout, candidate = base + idleFor: the
+// watermark advances by the time elapsed since the source went idle, never
+// past now - MaxOutOfOrder, so a paused replay of history moves it by the
+// length of the pause, not to the wall clock, and a wall clock that jumps
+// forward does not move it at all. Busy ends the spell.
 func (w *Watermark) Idle(now time.Time, idleFor time.Duration) {
-	if idleFor < w.idleTimeout {
+	if !w.idling {
+		w.idling, w.idleOK, w.idleBase = true, w.set, w.value
+	}
+	if idleFor < w.idleTimeout || !w.idleOK {
 		return
 	}
-	w.advance(now.Add(-w.maxOutOfOrder))
+	candidate := w.idleBase.Add(idleFor)
+	if limit := now.Add(-w.maxOutOfOrder); candidate.After(limit) {
+		candidate = limit
+	}
+	w.advance(candidate)
+}
+
+// Busy ends an idle spell: the source has something pending or in flight.
+func (w *Watermark) Busy() { w.idling = false }
+
+// Flushed reports that the input was declared complete at wall time at
+// (windrow flush) and everything published before was staged: candidate =
+// at - MaxOutOfOrder, the watermark an idle live stream would have then.
+func (w *Watermark) Flushed(at time.Time) {
+	w.advance(at.Add(-w.maxOutOfOrder))
 }
 
 // Restore sets the watermark to a value recorded earlier (by a previous run),

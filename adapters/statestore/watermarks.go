@@ -48,3 +48,52 @@ func (w *Watermarks) Get(ctx context.Context, policy string) (wm messages.Waterm
 	}
 	return wm, true, nil
 }
+
+// RequestFlush records a flush request for a policy (messages.FlushRequest,
+// key messages.FlushKey): its input is complete up to req.At.
+func (w *Watermarks) RequestFlush(ctx context.Context, req messages.FlushRequest) error {
+	if req.Policy == "" || req.At.IsZero() {
+		return fmt.Errorf("flush request: policy and time are required")
+	}
+	req.At = req.At.UTC()
+	data, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	if _, err := w.kv.Put(ctx, messages.FlushKey(req.Policy), data); err != nil {
+		return fmt.Errorf("put flush request of %s: %w", req.Policy, err)
+	}
+	return nil
+}
+
+// WatchFlush calls fn with the policy's flush request now (if any) and with
+// every later one, from a KV watcher, until ctx ends; rev is the entry's
+// revision, which grows with every request.
+func (w *Watermarks) WatchFlush(ctx context.Context, policy string, fn func(req messages.FlushRequest, rev uint64)) error {
+	watcher, err := w.kv.Watch(ctx, messages.FlushKey(policy))
+	if err != nil {
+		return fmt.Errorf("watch flush requests of %s: %w", policy, err)
+	}
+	go func() {
+		defer watcher.Stop() //nolint:errcheck // best effort on the way out
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-watcher.Updates():
+				if !ok {
+					return
+				}
+				if e == nil || e.Operation() != jetstream.KeyValuePut {
+					continue // nil: the initial values are all delivered
+				}
+				var req messages.FlushRequest
+				if err := json.Unmarshal(e.Value(), &req); err != nil || req.At.IsZero() {
+					continue // not a request this version understands
+				}
+				fn(req, e.Revision())
+			}
+		}
+	}()
+	return nil
+}

@@ -99,8 +99,13 @@ func runDemo(ctx context.Context, args []string) error {
 		return err
 	}
 	prog.done("  published %d events in %s (%.0f events/s)", len(evs), time.Since(start).Round(time.Millisecond), float64(len(evs))/time.Since(start).Seconds())
+	// The input is complete: without this the last day would close only
+	// once the idle rule advanced the watermark to its end by elapsed time.
+	if err := pub.Flush(ctx, p.Name); err != nil {
+		return err
+	}
 
-	fmt.Printf("Waiting for %d windows to close and load (the last one closes once the stream is idle for %s)...\n", len(want), p.Window.IdleTimeout.D())
+	fmt.Printf("Waiting for %d windows to close and load (flushed: the last one closes once the stream is idle for %s)...\n", len(want), p.Window.IdleTimeout.D())
 	deadline := time.Now().Add(*timeout)
 	for {
 		ws, err := inspect.Windows(ctx, s.States, p.Name)

@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/windrow/windrow/loadtest"
+	"github.com/windrow/windrow/ops/flush"
 )
 
 func runPublish(ctx context.Context, args []string) error {
@@ -30,6 +31,7 @@ func publish(ctx context.Context, stdin io.Reader, w io.Writer, args []string) e
 	subject := fs.String("subject", "", "subject to publish to (required), e.g. events.sales.store-001")
 	file := fs.String("file", "-", "NDJSON file, one event per line; - for standard input")
 	idMode := fs.String("msg-id", idPosition, msgIDHelp)
+	flushEnd := fs.Bool("flush", false, "at the end, declare the input of the policies reading --subject complete (as `windrow flush`), so their last windows close now rather than by the idle rule; leave it off while later files of a replay still follow")
 	inputID := fs.String("input-id", "", "the input's identity for --msg-id position, e.g. the upstream batch's name: the same NAME and line number give the same id on every run (default: a file's size and content; random for standard input)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -120,6 +122,20 @@ func publish(ctx context.Context, stdin io.Reader, w io.Writer, args []string) e
 	tally.explain(w, ids)
 	if ids.needsInput() && !input.stable {
 		fmt.Fprintf(w, "note: the Nats-Msg-Ids were random for this run (%s has no stable identity): publishing it again will store every event again; pass --input-id NAME to avoid that.\n", inputName(*file))
+	}
+	if *flushEnd {
+		if target.err != nil {
+			return fmt.Errorf("--flush: %w", target.err)
+		}
+		names, err := flush.PoliciesFor(ctx, s.Policies, target.name, *subject)
+		if err != nil {
+			return fmt.Errorf("--flush: %w", err)
+		}
+		if len(names) == 0 {
+			fmt.Fprintf(w, "--flush: no stored policy reads %s from stream %s: nothing flushed\n", *subject, target.name)
+			return nil
+		}
+		return requestFlush(ctx, s, w, "windrow publish --flush", names, false)
 	}
 	return nil
 }

@@ -60,8 +60,11 @@ func runStatus(ctx context.Context, args []string) error {
 		wm, hasWM, err := s.Watermarks.Get(ctx, p.Name)
 		if err == nil && hasWM {
 			how := "from staged event times"
-			if wm.Idle {
-				how = "idle rule: the source is quiet, it follows the wall clock"
+			switch {
+			case wm.Idle:
+				how = "idle rule: the source is quiet, it advances by the time elapsed"
+			case wm.Flush:
+				how = "flush: the input was declared complete"
 			}
 			fmt.Printf("  watermark: %s (%s, updated %s ago)\n", wm.Watermark.Format(time.RFC3339), how, time.Since(wm.UpdatedAt).Round(time.Second))
 		} else if err == nil {

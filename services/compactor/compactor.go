@@ -46,8 +46,13 @@ type Config struct {
 	Lease time.Duration
 	// Sweep is how often window states are scanned for repair work. Default 5s.
 	Sweep time.Duration
-	// Now is the wall clock, for the idle rule and leases. Default time.Now.
+	// Now is the wall clock, for leases, deadlines and the idle rule's cap.
+	// Default time.Now.
 	Now func() time.Time
+	// Elapsed is a monotonic clock: the time since any fixed origin. The
+	// idle rule measures idle spells on it, so that a wall clock that jumps
+	// forward closes no window. Default: time since the Service was made.
+	Elapsed func() time.Duration
 	// MergeFanIn is the most Parquet inputs (segments, earlier batches,
 	// carried sessions, intermediate runs) a compaction holds open at once.
 	// A window with more segments is merged in passes through intermediate
@@ -81,6 +86,10 @@ func (c *Config) setDefaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Elapsed == nil {
+		origin := time.Now() // carries a monotonic reading: time.Since uses it
+		c.Elapsed = func() time.Duration { return time.Since(origin) }
 	}
 	if c.MergeFanIn == 0 {
 		c.MergeFanIn = fanin.DefaultFanIn
@@ -136,12 +145,16 @@ type Service struct {
 	wm          *windows.Watermark
 	points      []point                  // registrations whose sequences are not yet below the ack floor
 	open        map[int64]windows.Window // windows that may still need sealing
-	idleSince   time.Time
-	staged      bool      // some staged event time fed the watermark
-	byIdle      bool      // the idle rule, not a staged event time, set the watermark's value
-	published   time.Time // watermark last written to the watermarks bucket
-	ackFloor    uint64    // the collectors' consumer's ack floor at the last tick
-	publishedAt time.Time // when (wall clock)
+	idling      bool                     // the source is idle since idleSince (Config.Elapsed)
+	idleSince   time.Duration            //
+	staged      bool                     // some staged event time fed the watermark
+	byIdle      bool                     // the idle rule, not a staged event time, set the watermark's value
+	byFlush     bool                     // a flush request set the watermark's value
+	flush       pendingFlush             // the newest flush request, from a KV watcher
+	ticks       uint64                   // ticks started, to order flush requests against consumer infos
+	published   time.Time                // watermark last written to the watermarks bucket
+	ackFloor    uint64                   // the collectors' consumer's ack floor at the last tick
+	publishedAt time.Duration            // when (Config.Elapsed)
 
 	idx         *windowIndex         // the policy's window states, kept by a KV watcher (index.go)
 	collectors  jetstream.Consumer   // the collectors' consumer, tick goroutine only
@@ -255,7 +268,8 @@ func (s *Service) Run(ctx context.Context) (err error) {
 	} else if ok {
 		s.mu.Lock()
 		s.wm.Restore(wm.Watermark)
-		s.published, s.byIdle = wm.Watermark, wm.Idle
+		s.published, s.byIdle, s.byFlush = wm.Watermark, wm.Idle, wm.Flush
+		s.flush.applied = wm.FlushRev
 		s.mu.Unlock()
 	}
 	// The sweep reads the states that can need work from an index a KV
@@ -263,6 +277,13 @@ func (s *Service) Run(ctx context.Context) (err error) {
 	ictx, stopIndex := context.WithCancel(ctx)
 	defer stopIndex()
 	if err := s.startIndex(ictx); err != nil {
+		return err
+	}
+	if err := s.cfg.Watermarks.WatchFlush(ictx, p.Name, func(req messages.FlushRequest, rev uint64) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.flush.req, s.flush.rev, s.flush.seenTick = req, rev, s.ticks
+	}); err != nil {
 		return err
 	}
 	s.log.Info("compacting", "instance", s.cfg.Instance)
@@ -414,6 +435,14 @@ func (s *Service) onRegistration(m jetstream.Msg) {
 	s.open[reg.WindowStart.UnixMicro()] = windows.Window{Start: reg.WindowStart.UTC(), End: reg.WindowEnd.UTC()}
 }
 
+// pendingFlush is the newest flush request the watcher delivered.
+type pendingFlush struct {
+	req      messages.FlushRequest
+	rev      uint64 // its KV revision; 0: none yet
+	seenTick uint64 // Service.ticks when it arrived: only a later tick's consumer info covers it
+	applied  uint64 // revision of the last request applied
+}
+
 // tick advances the watermark and seals and compacts every window it closed.
 func (s *Service) tick(ctx context.Context) error {
 	p := s.cfg.Policy
@@ -427,12 +456,16 @@ func (s *Service) tick(ctx context.Context) error {
 		}
 		s.collectors = cons
 	}
+	s.mu.Lock()
+	s.ticks++
+	thisTick := s.ticks
+	s.mu.Unlock()
 	info, err := s.collectors.Info(ctx)
 	if err != nil {
 		s.collectors = nil // look it up again next time (deleted, recreated)
 		return fmt.Errorf("collector consumer info: %w", err)
 	}
-	now := s.cfg.Now()
+	now, elapsed := s.cfg.Now(), s.cfg.Elapsed()
 	s.mu.Lock()
 	s.ackFloor = info.AckFloor.Stream
 	keep := s.points[:0]
@@ -441,7 +474,7 @@ func (s *Service) tick(ctx context.Context) error {
 			before, _ := s.wm.Value()
 			s.wm.Staged(pt.maxEvt)
 			if after, _ := s.wm.Value(); after.After(before) {
-				s.byIdle = false
+				s.byIdle, s.byFlush = false, false
 			}
 			s.staged = true
 		} else {
@@ -450,19 +483,34 @@ func (s *Service) tick(ctx context.Context) error {
 	}
 	s.points = keep
 	// The idle rule starts only once events have been staged: before that
-	// there is no window to close, and a wall-clock watermark would turn a
-	// replay of history that starts later into late data.
+	// there is no window to close, and a watermark from the wall clock
+	// would turn a replay of history that starts later into late data.
 	if s.staged && info.NumPending == 0 && info.NumAckPending == 0 && len(s.points) == 0 {
-		if s.idleSince.IsZero() {
-			s.idleSince = now
+		if !s.idling {
+			s.idling, s.idleSince = true, elapsed
 		}
+		idleFor := elapsed - s.idleSince
 		before, _ := s.wm.Value()
-		s.wm.Idle(now, now.Sub(s.idleSince))
+		s.wm.Idle(now, idleFor)
 		if after, _ := s.wm.Value(); after.After(before) {
-			s.byIdle = true
+			s.byIdle, s.byFlush = true, false
+		}
+		// A flush request applies once a consumer info taken after it
+		// arrived shows everything published before it acked, and the
+		// source stayed idle for idle_timeout (so that the registrations of
+		// the last segments, published before their acks, have arrived).
+		if f := &s.flush; f.rev > f.applied && f.seenTick < thisTick && idleFor >= s.cfg.Policy.Window.IdleTimeout.D() {
+			f.applied = f.rev
+			before, _ := s.wm.Value()
+			s.wm.Flushed(f.req.At)
+			if after, _ := s.wm.Value(); after.After(before) {
+				s.byIdle, s.byFlush = false, true
+				s.log.Info("flush: input declared complete", "at", f.req.At, "by", f.req.By, "watermark", after)
+			}
 		}
 	} else {
-		s.idleSince = time.Time{}
+		s.idling = false
+		s.wm.Busy()
 	}
 	var due []windows.Window
 	for _, w := range s.open {
@@ -471,18 +519,18 @@ func (s *Service) tick(ctx context.Context) error {
 		}
 	}
 	wm, hasWM := s.wm.Value()
-	idle := s.byIdle
+	idle, flushed, flushRev := s.byIdle, s.byFlush, s.flush.applied
 	// Written when it moved, at most once a second (the idle rule moves it
 	// on every tick); collectors read it every 250ms.
-	publish := hasWM && !wm.Equal(s.published) && now.Sub(s.publishedAt) >= time.Second
+	publish := hasWM && !wm.Equal(s.published) && (s.published.IsZero() || elapsed-s.publishedAt >= time.Second)
 	s.mu.Unlock()
 
 	if publish {
-		if err := s.cfg.Watermarks.Put(ctx, messages.Watermark{Policy: p.Name, Watermark: wm.UTC(), Idle: idle}); err != nil {
+		if err := s.cfg.Watermarks.Put(ctx, messages.Watermark{Policy: p.Name, Watermark: wm.UTC(), Idle: idle, Flush: flushed, FlushRev: flushRev}); err != nil {
 			return err
 		}
 		s.mu.Lock()
-		s.published, s.publishedAt = wm, now
+		s.published, s.publishedAt = wm, elapsed
 		s.mu.Unlock()
 	}
 
