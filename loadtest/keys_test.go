@@ -241,6 +241,13 @@ load: {table: smallkeys}
 		if sc := rg.SortingColumns(); len(sc) != 1 || !slices.Equal(sc[0].Path(), []string{"store_id"}) || sc[0].Descending() {
 			t.Errorf("shared batch, row group %d: sorting columns %v, want store_id ascending", i, sc)
 		}
+		// Readers prune by the key column's statistics: the row group's
+		// min and max, and a page index.
+		c := f.Metadata().RowGroups[i].Columns[0]
+		if st := c.MetaData.Statistics; len(st.MinValue) == 0 || string(st.MinValue) > string(st.MaxValue) || c.ColumnIndexOffset == 0 {
+			t.Errorf("shared batch, row group %d: store_id statistics %q..%q, column index at %d; want both and an index",
+				i, st.MinValue, st.MaxValue, c.ColumnIndexOffset)
+		}
 	}
 	obj.Close()
 
