@@ -209,6 +209,7 @@ load: {table: smallkeys}
 	if ws[0].Rows != int64(len(events)) {
 		t.Errorf("window: %d rows, want %d", ws[0].Rows, len(events))
 	}
+	t.Logf("%d batches, %d bytes, loaded %v after compaction", ws[0].BatchCount, ws[0].BatchBytes, ws[0].LoadedAt.Sub(ws[0].CompactedAt))
 	bigKey := fmt.Sprintf("store_id=store-%03d/", big)
 	var shared, own []messages.BatchRef
 	for _, b := range batchesOf(t, s.Store, ws[0]) {
