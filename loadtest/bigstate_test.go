@@ -11,12 +11,14 @@ import (
 	"github.com/windrow/windrow/windows"
 )
 
-// TestManyKeysStateStaysSmall: a window of 4,500 keys makes 4,500 batch
-// files; its state in KV stays small (the batch list is in the manifest,
-// the loaded parts a bitmap) and its whole-window load command carries no
-// list, so both fit a stock server's 1 MiB messages — which the embedded
-// server uses too. Before, the state held every batch (~250 bytes each)
-// and the window stayed SEALED with "maximum payload exceeded".
+// TestManyKeysStateStaysSmall: a window of 4,500 keys fits a stock
+// server's 1 MiB messages — which the embedded server uses too: its state
+// in KV stays small (the batch list is in the manifest, the loaded parts a
+// bitmap) and its whole-window load command carries no list. Before, the
+// state held every batch (~250 bytes each) and, with a file per key, the
+// window stayed SEALED with "maximum payload exceeded". Since decision
+// 0015 the small keys share one file (the manifest lists their keys), so
+// the window has a batch or two, not 4,500.
 func TestManyKeysStateStaysSmall(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -54,8 +56,10 @@ load: {table: manykeys, mode: replace}
 		t.Fatal(err)
 	}
 	for _, w := range ws {
-		if w.BatchCount < keys/2 {
-			t.Errorf("window %s: %d batches, want one per key (~%d)", w.ID(), w.BatchCount, keys)
+		// The keys are small: they share files (decision 0015), so the
+		// batches are bounded by the window's bytes, not its keys.
+		if w.BatchCount > 2 {
+			t.Errorf("window %s: %d batches for %d small keys, want them to share files", w.ID(), w.BatchCount, keys)
 		}
 		e, err := kv.Get(ctx, w.Key())
 		if err != nil {

@@ -58,8 +58,10 @@ func goldens() map[string]Message {
 			Policy: "daily_store_sales", PolicyVersion: 3, WindowStart: t0, WindowEnd: t1, Table: "sales",
 			Columns: columns(), Rows: 7, Duplicates: 2, Segments: 3, CreatedAt: t1.Add(41 * time.Minute),
 			Batches: []BatchRef{
-				{BatchID: BatchID("daily_store_sales", t0, 0, 0), Object: "p0.parquet", Rows: 4, Bytes: 900, SHA256: "aa"},
-				{BatchID: BatchID("daily_store_sales", t0, 0, 1), Object: "p1.parquet", Rows: 3, Bytes: 800, SHA256: "bb"},
+				{BatchID: BatchID("daily_store_sales", t0, 0, 0), Object: "p0.parquet", Rows: 4, Bytes: 900, SHA256: "aa",
+					Keys: []string{"store_id=001/", "store_id=002/"}},
+				{BatchID: BatchID("daily_store_sales", t0, 0, 1), Object: "store_id=003/p1.parquet", Rows: 3, Bytes: 800, SHA256: "bb",
+					Key: "store_id=003/"},
 			},
 		},
 	}

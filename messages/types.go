@@ -312,9 +312,15 @@ type BatchRef struct {
 	Rows    int64  `json:"rows"`
 	Bytes   int64  `json:"bytes"`
 	SHA256  string `json:"sha256"`
-	// Key is the key path of the batch's rows ("store_id=042/") for a
-	// policy with key; every row of the batch has that key.
+	// Key is the key path ("store_id=042/") of a batch of one key's rows:
+	// a key large enough for files of its own (see decision 0015). Empty
+	// for a shared batch and without a key.
 	Key string `json:"key,omitempty"`
+	// Keys are the key paths of a shared batch's rows, in key order: the
+	// keys too small for files of their own, grouped (policies with key,
+	// not session windows). A later revision keeps them admitted under
+	// max_keys_per_window.
+	Keys []string `json:"keys,omitempty"`
 }
 
 // BatchManifest sits next to a window run's batch files and lists them.

@@ -15,6 +15,10 @@ type FileOptions struct {
 	Codec        compress.Codec    // page compression; nil means uncompressed
 	RowGroupRows int               // rows per row group; 0 means parquet-go's default
 	Metadata     map[string]string // key/value metadata in the footer
+	// SortedBy names top-level columns the rows are sorted by, ascending,
+	// recorded as the row groups' sorting columns; the caller writes the
+	// rows in that order.
+	SortedBy []string
 }
 
 // NewWriter returns a Parquet writer of the layout's schema on w. Callers
@@ -26,6 +30,13 @@ func (l *Layout) NewWriter(w io.Writer, opts FileOptions) *parquet.Writer {
 	}
 	if opts.RowGroupRows > 0 {
 		options = append(options, parquet.MaxRowsPerRowGroup(int64(opts.RowGroupRows)))
+	}
+	if len(opts.SortedBy) > 0 {
+		cols := make([]parquet.SortingColumn, len(opts.SortedBy))
+		for i, name := range opts.SortedBy {
+			cols[i] = parquet.Ascending(name)
+		}
+		options = append(options, parquet.SortingWriterConfig(parquet.SortingColumns(cols...)))
 	}
 	for k, v := range opts.Metadata {
 		options = append(options, parquet.KeyValueMetadata(k, v))

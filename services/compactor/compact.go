@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -237,10 +238,19 @@ func (o *mergeOutcome) loadRows() int64 { return o.stats.Rows - o.overflow - o.c
 func (s *Service) merge(ctx context.Context, st *messages.WindowState, panes sessionPanes, in *compactInputs, prefix string) (*mergeOutcome, error) {
 	p := s.cfg.Policy
 	mctx, span := s.tracer.Start(ctx, "compactor.merge_dedup")
-	bw := &batchWriter{ctx: mctx, s: s, st: st, prefix: prefix, lastRenew: time.Now(), known: map[string]bool{}}
+	bw := &batchWriter{ctx: mctx, s: s, st: st, prefix: prefix, lastRenew: time.Now(), known: map[string]bool{},
+		ownBytes: int64(p.Output.TargetFileSize) / KeyFileDivisor}
+	if s.layout.HasKey() && !s.layout.IsSession() {
+		bw.sorted = p.Key
+	}
 	for _, b := range in.prior {
+		// Keys loaded before stay admitted: a key's own files, or the
+		// keys of a shared file.
 		if b.Key != "" {
-			bw.known[b.Key] = true // keys loaded before stay admitted
+			bw.known[b.Key] = true
+		}
+		for _, k := range b.Keys {
+			bw.known[k] = true
 		}
 	}
 	write := bw.write
@@ -497,30 +507,67 @@ func (s *Service) failWindow(ctx context.Context, st *messages.WindowState, caus
 	return cause
 }
 
-// batchWriter splits merged rows into files of about the target size.
+// KeyFileDivisor decides which keys of a keyed policy get batch files of
+// their own. A key whose rows in a window run reach
+// output.target_file_size / KeyFileDivisor bytes (uncompressed, as rawSize
+// estimates them) is written under its key path ("store_id=042/"); the rows
+// of every smaller key go into the run's shared files, key after key in key
+// order, with the key columns declared as the files' sort order. So the
+// files of a window are bounded by its bytes, not by its keys (decision
+// 0015). No load mode, revision or session needs a file per key: loads
+// are per batch (append) or per window (replace, merge), never per key.
+const KeyFileDivisor = 16
+
+// batchWriter splits merged rows into files of about the target size. With
+// a key, rows come key by key (key fields sort first): a key is held in
+// memory while it is small (at most target_file_size / KeyFileDivisor raw
+// bytes), then written into the shared file when it ends, or into files of
+// its own under its key path once it is large. A window with more distinct
+// keys than max_keys_per_window overflows as the policy says. Part numbers
+// are given as files are started, so a retried compaction names the same
+// files alike.
 type batchWriter struct {
 	ctx       context.Context
 	s         *Service
 	st        *messages.WindowState
 	prefix    string
-	out       objstore.Writer
-	pw        *parquet.Writer
-	rows      int64
-	refs      []messages.BatchRef
+	refs      []messages.BatchRef // the batches in part order, once finished
+	done      []partRef           // the files closed so far
+	parts     int                 // batch files started: the next file's part number
 	lastRenew time.Time
-	span      trace.Span      // of the batch being written
-	object    string          // key of the batch being written
-	key       string          // key path of the rows being written ("" without a key)
-	known     map[string]bool // admitted keys: loaded by an earlier revision, or within the cap
-	started   bool            // a key run has begun
-	admitted  bool            // the current key is admitted
-	overflow  []uint64        // source sequences of rows of keys over the cap (key_overflow: dlq)
+	shared    *batchFile // the open shared file: small keys' rows, or every row without a key
+	own       *batchFile // the open file of the current key, when it is large
+	ownBytes  int64      // raw bytes from which a key gets files of its own
+	sorted    []string   // the key columns, declared as the sort order of the files
+	key       string     // key path of the rows being written ("" without a key)
+	started   bool       // a key run has begun
+	admitted  bool       // the current key is admitted
+	large     bool       // the current key has files of its own
+	// pending are copies of the current key's rows while it is small.
+	pending      []parquet.Row
+	pendingBytes int64
+	known        map[string]bool // admitted keys: loaded by an earlier revision, or within the cap
+	overflow     []uint64        // source sequences of rows of keys over the cap (key_overflow: dlq)
 }
 
-// write takes the next rows of the merge. With a key, rows come key by key
-// (key fields sort first): each key gets its own files under its key path,
-// and a window with more distinct keys than max_keys_per_window overflows
-// as the policy says.
+type partRef struct {
+	part int
+	ref  messages.BatchRef
+}
+
+// batchFile is a batch file being written.
+type batchFile struct {
+	out    objstore.Writer
+	pw     *parquet.Writer
+	part   int
+	object string
+	key    string   // the key path of a key's own file; "" for a shared file
+	keys   []string // the key paths of a shared file's rows, in order
+	rows   int64
+	span   trace.Span
+}
+
+// write takes the next rows of the merge.
 func (b *batchWriter) write(rows []parquet.Row) error {
 	l := b.s.layout
 	if !l.HasKey() {
@@ -534,10 +581,8 @@ func (b *batchWriter) write(rows []parquet.Row) error {
 		run := rows[:n]
 		rows = rows[n:]
 		if kp := l.KeyPath(run[0]); kp != b.key || !b.started {
-			if b.pw != nil {
-				if err := b.closePart(); err != nil {
-					return err
-				}
+			if err := b.endKey(); err != nil {
+				return err
 			}
 			b.key = kp
 			b.started = true
@@ -556,7 +601,7 @@ func (b *batchWriter) write(rows []parquet.Row) error {
 			}
 			continue
 		}
-		if err := b.writeRun(run); err != nil {
+		if err := b.keyRows(run); err != nil {
 			return err
 		}
 	}
@@ -566,68 +611,133 @@ func (b *batchWriter) write(rows []parquet.Row) error {
 // errKeyOverflow: a window has more keys than allowed and the policy says error.
 var errKeyOverflow = errors.New("key overflow")
 
-func (b *batchWriter) writeRun(rows []parquet.Row) error {
-	// output.max_file_rows: a file ends at the cap, the rest goes on in the next.
-	limit := int64(b.s.cfg.Policy.Output.MaxFileRows)
+// keyRows takes rows of the current key: held while the key is small,
+// written to files of its own from the moment it is large.
+func (b *batchWriter) keyRows(run []parquet.Row) error {
+	if b.large {
+		return b.writeTo(&b.own, b.key, run)
+	}
+	for _, r := range run {
+		b.pending = append(b.pending, r.Clone()) // run is only valid until write returns
+		b.pendingBytes += rawSize(r)
+	}
+	if b.pendingBytes < b.ownBytes {
+		return nil
+	}
+	b.large = true
+	return b.flushPending(&b.own, b.key)
+}
+
+// endKey ends the current key: a small one goes into the shared file, a
+// large one's file is closed.
+func (b *batchWriter) endKey() error {
+	if b.large {
+		b.large = false
+		if b.own == nil {
+			return nil
+		}
+		return b.closeFile(&b.own)
+	}
+	return b.flushPending(&b.shared, "")
+}
+
+func (b *batchWriter) flushPending(f **batchFile, key string) error {
+	if len(b.pending) == 0 {
+		return nil
+	}
+	err := b.writeTo(f, key, b.pending)
+	clear(b.pending)
+	b.pending, b.pendingBytes = b.pending[:0], 0
+	return err
+}
+
+// rawSize estimates a row's uncompressed bytes: a byte array's length, 8
+// for any other value.
+func rawSize(row parquet.Row) int64 {
+	var n int64
+	for _, v := range row {
+		switch {
+		case v.IsNull():
+			n++
+		case v.Kind() == parquet.ByteArray || v.Kind() == parquet.FixedLenByteArray:
+			n += int64(len(v.ByteArray()))
+		default:
+			n += 8
+		}
+	}
+	return n
+}
+
+// writeRun writes rows into the shared files (sessions, and policies
+// without a key).
+func (b *batchWriter) writeRun(rows []parquet.Row) error { return b.writeTo(&b.shared, "", rows) }
+
+// writeTo writes rows into *f (started under key path key when there is
+// none), closing it at output.max_file_rows or the target size and going
+// on in the next.
+func (b *batchWriter) writeTo(f **batchFile, key string, rows []parquet.Row) error {
+	p := b.s.cfg.Policy
+	limit := int64(p.Output.MaxFileRows)
 	for len(rows) > 0 {
-		n := int64(len(rows))
-		if limit > 0 {
-			var cur int64
-			if b.pw != nil {
-				cur = b.rows
-			}
-			n = min(n, limit-cur)
-		}
-		if err := b.writeFile(rows[:n]); err != nil {
-			return err
-		}
-		rows = rows[n:]
-		if limit > 0 && b.pw != nil && b.rows >= limit {
-			if err := b.closePart(); err != nil {
+		if *f == nil {
+			nf, err := b.startFile(key)
+			if err != nil {
 				return err
 			}
+			*f = nf
+		}
+		cur := *f
+		n := int64(len(rows))
+		if limit > 0 {
+			n = min(n, limit-cur.rows)
+		}
+		if _, err := cur.pw.WriteRows(rows[:n]); err != nil {
+			return fmt.Errorf("write batch rows: %w", err)
+		}
+		cur.rows += n
+		rows = rows[n:]
+		if cur.key == "" && b.key != "" && (len(cur.keys) == 0 || cur.keys[len(cur.keys)-1] != b.key) {
+			cur.keys = append(cur.keys, b.key)
+		}
+		if (limit > 0 && cur.rows >= limit) || cur.pw.Size() >= int64(p.Output.TargetFileSize) {
+			if err := b.closeFile(f); err != nil {
+				return err
+			}
+		}
+		if err := b.keepLease(); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// writeFile writes rows into the current batch file (started when there is
-// none) and closes it at the target size.
-func (b *batchWriter) writeFile(rows []parquet.Row) error {
+// startFile starts the next batch file, under key path key ("" for a
+// shared file).
+func (b *batchWriter) startFile(key string) (*batchFile, error) {
 	p := b.s.cfg.Policy
-	if b.pw == nil {
-		part := len(b.refs)
-		_, b.span = b.s.tracer.Start(b.ctx, "compactor.write_batch", trace.WithAttributes(
-			attribute.String("windrow.batch_id", messages.BatchID(p.Name, b.st.WindowStart, b.st.Revision, part)), attribute.Int("windrow.part", part),
-			attribute.String("windrow.key", b.key)))
-		b.object = fmt.Sprintf("%s/%spart-%04d.parquet", b.prefix, b.key, part)
-		w, err := b.s.cfg.Store.Create(b.ctx, b.object)
-		if err != nil {
-			return err
-		}
-		b.out = w
-		b.pw = b.s.layout.NewWriter(w, records.FileOptions{
-			Codec: records.Codec(p.Output.Compression), RowGroupRows: p.Output.RowGroupSize,
-			Metadata: map[string]string{
-				"windrow.batch_id":       messages.BatchID(p.Name, b.st.WindowStart, b.st.Revision, part),
-				"windrow.policy":         p.Name,
-				"windrow.policy_version": strconv.FormatUint(p.Version, 10),
-				"windrow.window_start":   b.st.WindowStart.Format(time.RFC3339),
-				"windrow.window_end":     b.st.WindowEnd.Format(time.RFC3339),
-			},
-		})
-		b.rows = 0
+	part := b.parts
+	id := messages.BatchID(p.Name, b.st.WindowStart, b.st.Revision, part)
+	f := &batchFile{part: part, key: key, object: fmt.Sprintf("%s/%spart-%04d.parquet", b.prefix, key, part)}
+	_, f.span = b.s.tracer.Start(b.ctx, "compactor.write_batch", trace.WithAttributes(
+		attribute.String("windrow.batch_id", id), attribute.Int("windrow.part", part), attribute.String("windrow.key", key)))
+	w, err := b.s.cfg.Store.Create(b.ctx, f.object)
+	if err != nil {
+		endSpan(f.span, err)
+		return nil, err
 	}
-	if _, err := b.pw.WriteRows(rows); err != nil {
-		return fmt.Errorf("write batch rows: %w", err)
-	}
-	b.rows += int64(len(rows))
-	if b.pw.Size() >= int64(p.Output.TargetFileSize) {
-		if err := b.closePart(); err != nil {
-			return err
-		}
-	}
-	return b.keepLease()
+	b.parts++
+	f.out = w
+	f.pw = b.s.layout.NewWriter(w, records.FileOptions{
+		Codec: records.Codec(p.Output.Compression), RowGroupRows: p.Output.RowGroupSize, SortedBy: b.sorted,
+		Metadata: map[string]string{
+			"windrow.batch_id":       id,
+			"windrow.policy":         p.Name,
+			"windrow.policy_version": strconv.FormatUint(p.Version, 10),
+			"windrow.window_start":   b.st.WindowStart.Format(time.RFC3339),
+			"windrow.window_end":     b.st.WindowEnd.Format(time.RFC3339),
+		},
+	})
+	return f, nil
 }
 
 // keepLease renews the lease on the window every lease/3 while it is being
@@ -642,45 +752,57 @@ func (b *batchWriter) keepLease() error {
 	return nil
 }
 
-func (b *batchWriter) closePart() error {
-	if err := b.pw.Close(); err != nil {
+func (b *batchWriter) closeFile(fp **batchFile) error {
+	f := *fp
+	if err := f.pw.Close(); err != nil {
 		return fmt.Errorf("close batch: %w", err)
 	}
-	size, sha, err := b.out.Commit()
+	size, sha, err := f.out.Commit()
 	if err != nil {
 		return err
 	}
-	p := b.s.cfg.Policy
-	part := len(b.refs)
+	*fp = nil
 	ref := messages.BatchRef{
-		BatchID: messages.BatchID(p.Name, b.st.WindowStart, b.st.Revision, part),
-		Object:  b.object, Rows: b.rows, Bytes: size, SHA256: sha, Key: b.key,
+		BatchID: messages.BatchID(b.s.cfg.Policy.Name, b.st.WindowStart, b.st.Revision, f.part),
+		Object:  f.object, Rows: f.rows, Bytes: size, SHA256: sha, Key: f.key, Keys: f.keys,
 	}
-	b.refs = append(b.refs, ref)
-	b.pw, b.out = nil, nil
-	if b.span != nil {
-		b.span.SetAttributes(attribute.String("windrow.object", ref.Object), attribute.Int64("windrow.rows", ref.Rows), attribute.Int64("windrow.bytes", ref.Bytes))
-		b.span.End()
-		b.span = nil
+	b.done = append(b.done, partRef{f.part, ref})
+	f.span.SetAttributes(attribute.String("windrow.object", ref.Object), attribute.Int64("windrow.rows", ref.Rows),
+		attribute.Int64("windrow.bytes", ref.Bytes), attribute.Int("windrow.keys", len(ref.Keys)))
+	f.span.End()
+	return nil
+}
+
+// finish ends the last key and closes the open files; the refs are in part
+// order.
+func (b *batchWriter) finish() error {
+	if err := b.endKey(); err != nil {
+		return err
+	}
+	for _, f := range []**batchFile{&b.own, &b.shared} {
+		if *f != nil {
+			if err := b.closeFile(f); err != nil {
+				return err
+			}
+		}
+	}
+	slices.SortFunc(b.done, func(x, y partRef) int { return x.part - y.part })
+	b.refs = make([]messages.BatchRef, len(b.done))
+	for i, d := range b.done {
+		b.refs[i] = d.ref
 	}
 	return nil
 }
 
-func (b *batchWriter) finish() error {
-	if b.pw == nil {
-		return nil
-	}
-	return b.closePart()
-}
-
 func (b *batchWriter) abort() {
-	if b.out != nil {
-		_ = b.out.Abort()
+	for _, f := range []*batchFile{b.own, b.shared} {
+		if f == nil {
+			continue
+		}
+		_ = f.out.Abort()
+		endSpan(f.span, errors.New("batch aborted"))
 	}
-	if b.span != nil {
-		endSpan(b.span, errors.New("batch aborted"))
-		b.span = nil
-	}
+	b.own, b.shared = nil, nil
 }
 
 // renew extends this instance's lease on a window it is compacting.

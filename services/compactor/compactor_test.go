@@ -3,6 +3,7 @@ package compactor
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -37,12 +38,18 @@ var hour = time.Date(2026, 5, 1, 1, 0, 0, 0, time.UTC)
 // events with the given source sequences, as a collector would.
 func stageSegment(t testing.TB, env *testkit.Env, l *records.Layout, p *windows.Policy, win windows.Window, seqs []uint64) {
 	t.Helper()
+	stageKeyed(t, env, l, p, win, seqs, func(seq uint64) string { return fmt.Sprintf("k%d", seq%7) })
+}
+
+// stageKeyed is stageSegment with field k of each event given by keyOf.
+func stageKeyed(t testing.TB, env *testkit.Env, l *records.Layout, p *windows.Policy, win windows.Window, seqs []uint64, keyOf func(uint64) string) {
+	t.Helper()
 	ctx := context.Background()
 	dec := records.NewDecoder(l)
 	var rows = make([]parquetRow, 0, len(seqs))
 	for _, seq := range seqs {
 		at := win.Start.Add(time.Duration(seq) * time.Second)
-		row, _, err := dec.Decode([]byte(fmt.Sprintf(`{"k":"k%d","n":%d,"at":%q}`, seq%7, seq, at.Format(time.RFC3339))), seq, 0)
+		row, _, err := dec.Decode([]byte(fmt.Sprintf(`{"k":%q,"n":%d,"at":%q}`, keyOf(seq), seq, at.Format(time.RFC3339))), seq, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -202,7 +209,7 @@ func TestCompactDedupsAndIsDeterministic(t *testing.T) {
 		t.Fatalf("retry made %d batches, first run %d", len(redoBatches), len(doneBatches))
 	}
 	for i := range redoBatches {
-		if redoBatches[i] != doneBatches[i] {
+		if !reflect.DeepEqual(redoBatches[i], doneBatches[i]) {
 			t.Errorf("batch %d differs on retry: %+v vs %+v", i, redoBatches[i], doneBatches[i])
 		}
 	}
@@ -305,5 +312,58 @@ func TestMaxFileRowsSplitsBatches(t *testing.T) {
 	}
 	if want := []int64{1000, 1000, 1000, 500}; !slices.Equal(rows, want) || done.Rows != 3500 {
 		t.Fatalf("batches of %v rows (window %d); want %v (3500)", rows, done.Rows, want)
+	}
+}
+
+// TestKeyedBatchesGroupSmallKeys: with key [k], keys below
+// target_file_size/KeyFileDivisor share one file, which stays open across
+// the large keys' own files, so the small keys of a window never make a
+// file each; a large key gets files under its key path, split at
+// max_file_rows; parts are numbered as files start and listed in order.
+func TestKeyedBatchesGroupSmallKeys(t *testing.T) {
+	env := testkit.New(t)
+	p := testkit.Policy(t, strings.Replace(policySrc, "row_group_rows: 1000}", "row_group_rows: 1000, max_file_rows: 1000}\nkey: [k]", 1))
+	l, err := records.NewLayout(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	win := windows.Window{Start: hour, End: hour.Add(time.Hour)}
+	// 1MiB / 16 = 64 KiB: a row is 25 raw bytes, so 2,800 rows make a
+	// key large and 10 leave it small.
+	sizes := []struct {
+		key  string
+		rows uint64
+	}{{"a", 10}, {"b", 3000}, {"c", 10}, {"d", 2800}, {"e", 10}}
+	var from uint64 = 1
+	for _, k := range sizes {
+		stageKeyed(t, env, l, p, win, seqRange(from, from+k.rows-1), func(uint64) string { return k.key })
+		from += k.rows
+	}
+	c, err := New(Config{JS: env.JS, Store: env.Store, States: env.States, Watermarks: env.Watermarks, Policy: p, Instance: "c1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.seal(ctx, win, win.End.Add(time.Minute))
+	if err != nil || st == nil {
+		t.Fatalf("seal: %v %v", st, err)
+	}
+	if err := c.compact(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	done, _, err := env.States.Get(ctx, p.Name, win.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i, b := range batchesOf(t, env, done) {
+		if want := messages.BatchID(p.Name, win.Start, 0, i); b.BatchID != want || !strings.HasSuffix(b.Object, fmt.Sprintf("/%spart-%04d.parquet", b.Key, i)) {
+			t.Errorf("batch %d: id %s, object %s; want %s under its key path", i, b.BatchID, b.Object, want)
+		}
+		got = append(got, fmt.Sprintf("%s%v:%d", b.Key, b.Keys, b.Rows))
+	}
+	want := []string{"[k=a/ k=c/ k=e/]:30", "k=b/[]:1000", "k=b/[]:1000", "k=b/[]:1000", "k=d/[]:1000", "k=d/[]:1000", "k=d/[]:800"}
+	if !slices.Equal(got, want) || done.Rows != 5830 {
+		t.Errorf("batches %v (window %d rows); want %v (5830)", got, done.Rows, want)
 	}
 }
