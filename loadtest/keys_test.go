@@ -201,7 +201,7 @@ load: {table: smallkeys}
 	if _, err := natsx.EnsureSourceStream(ctx, s.JS, p.Source.Stream, p.Source.Subjects); err != nil {
 		t.Fatal(err)
 	}
-	if err := (&Publisher{JS: s.JS}).PublishEvents(ctx, events, "smallkeys"); err != nil {
+	if err := (&Publisher{JS: s.JS, FlushAfter: []string{p.Name}}).PublishEvents(ctx, events, "smallkeys"); err != nil {
 		t.Fatal(err)
 	}
 	defer runRoles(t, ctx, s)()
