@@ -189,3 +189,45 @@ func (s *Store) List(ctx context.Context, policy string) ([]*messages.WindowStat
 	}
 	return out, nil
 }
+
+// PurgeRetired removes the delete markers that retired windows of a policy
+// left (Delete) that were written before before, so that the bucket does
+// not keep a marker per retired window for ever (525,600 a year with
+// one-minute windows). Until then the marker keeps Update from creating
+// the state again; after it, the retirement horizon, which collectors read
+// about every 250ms, is what turns the window's events late. Each key's
+// messages are purged up to its marker's revision only: a value written
+// after the marker stays. js is the JetStream of the bucket; it returns how
+// many markers it removed.
+func (s *Store) PurgeRetired(ctx context.Context, js jetstream.JetStream, policy string, before time.Time) (int, error) {
+	w, err := s.kv.Watch(ctx, messages.WindowKeyFilter(policy), jetstream.MetaOnly())
+	if err != nil {
+		return 0, fmt.Errorf("purge retired windows of %s: %w", policy, err)
+	}
+	var markers []jetstream.KeyValueEntry
+	for e := range w.Updates() {
+		if e == nil {
+			break // every current entry delivered
+		}
+		if e.Operation() == jetstream.KeyValueDelete && e.Created().Before(before) {
+			markers = append(markers, e)
+		}
+	}
+	if err := w.Stop(); err != nil {
+		return 0, err
+	}
+	if len(markers) == 0 {
+		return 0, nil
+	}
+	stream, err := js.Stream(ctx, "KV_"+s.kv.Bucket())
+	if err != nil {
+		return 0, fmt.Errorf("purge retired windows of %s: %w", policy, err)
+	}
+	for i, e := range markers {
+		subject := "$KV." + s.kv.Bucket() + "." + e.Key()
+		if err := stream.Purge(ctx, jetstream.WithPurgeSubject(subject), jetstream.WithPurgeSequence(e.Revision()+1)); err != nil {
+			return i, fmt.Errorf("purge marker of %s: %w", e.Key(), err)
+		}
+	}
+	return len(markers), nil
+}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/windrow/windrow/adapters/statestore"
 	"github.com/windrow/windrow/internal/testkit"
 	"github.com/windrow/windrow/messages"
@@ -437,5 +439,62 @@ func TestRetirementOnlyMovesForward(t *testing.T) {
 	// The watermark of the policy is a key of its own.
 	if _, ok, err := w.Get(ctx, "p"); err != nil || ok {
 		t.Fatalf("watermark Get = %v, %v; want none", ok, err)
+	}
+}
+
+// TestPurgeRetiredRemovesOldMarkers: the delete markers of retired windows
+// are purged once older than the threshold, the policy's live states and
+// other policies' markers stay, and the bucket then holds no message of
+// the purged keys.
+func TestPurgeRetiredRemovesOldMarkers(t *testing.T) {
+	ctx := context.Background()
+	env := testkit.New(t)
+	s := statestore.New(env.Topology.Windows)
+	for day := range 5 {
+		put(t, s, open("p", day))
+		put(t, s, open("q", day))
+	}
+	for day := range 3 { // p's first three days and q's first retire
+		for _, st := range []*messages.WindowState{open("p", day), open("q", 0)} {
+			if _, err := s.Delete(ctx, st.Key(), func(*messages.WindowState) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	subjectMsgs := func(key string) uint64 {
+		t.Helper()
+		stream, err := env.JS.Stream(ctx, "KV_"+messages.BucketWindows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subject := "$KV." + messages.BucketWindows + "." + key
+		info, err := stream.Info(ctx, jetstream.WithSubjectFilter(subject))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.Subjects[subject]
+	}
+	if n, err := s.PurgeRetired(ctx, env.JS, "p", time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("PurgeRetired of fresh markers = %d, %v; want 0 (too young)", n, err)
+	}
+	if got := subjectMsgs(open("p", 0).Key()); got == 0 {
+		t.Fatal("no message for a young marker's key, want the marker")
+	}
+	n, err := s.PurgeRetired(ctx, env.JS, "p", time.Now().Add(time.Second))
+	if err != nil || n != 3 {
+		t.Fatalf("PurgeRetired = %d, %v; want 3 markers", n, err)
+	}
+	for day := range 3 {
+		if got := subjectMsgs(open("p", day).Key()); got != 0 {
+			t.Errorf("day %d: %d messages left for a purged key, want 0", day, got)
+		}
+	}
+	for day := 3; day < 5; day++ {
+		if _, _, err := s.Get(ctx, "p", open("p", day).ID()); err != nil {
+			t.Errorf("live state of day %d: %v", day, err)
+		}
+	}
+	if got := subjectMsgs(open("q", 0).Key()); got == 0 {
+		t.Error("another policy's marker was purged")
 	}
 }

@@ -587,6 +587,10 @@ func (s *Service) readWatermark(ctx context.Context) {
 	}
 }
 
+// errCreateWindow stops a registration that would create a window's state
+// until the retirement horizon has been read afresh.
+var errCreateWindow = errors.New("create window state: read the retirement horizon first")
+
 // readRetirement reads the policy's retirement record (horizon, ack floor).
 func (s *Service) readRetirement(ctx context.Context) error {
 	r, ok, err := s.cfg.Watermarks.Retirement(ctx, s.cfg.Policy.Name)
@@ -765,32 +769,53 @@ func (s *Service) stage(ctx context.Context, b *batch, wb *windowBuf) error {
 	var late, retiring bool
 	var run string // the window run's traceparent
 	seg := windowstate.Segment{Reg: reg, Seq: ack.Sequence, StagedAt: t0}
-	_, err = s.cfg.States.Update(ctx, messages.WindowKey(p.Name, winID), func(cur *messages.WindowState) (*messages.WindowState, error) {
-		late, retiring = false, false
-		var w windowstate.Window
-		if cur == nil {
-			run = s.cfg.Tracing.NewRun(ctx)
-			w = windowstate.Window{Policy: p.Name, PolicyVersion: p.Version, Start: wb.win.Start, End: wb.win.End,
-				TraceParent: run, TraceID: telemetry.TraceID(run)}
+	// A window's state is created only after the retirement horizon was
+	// read afresh: the delete marker of a retired window's state is purged
+	// after a while (statestore.PurgeRetired), and this collector's copy of
+	// the horizon may be up to a pull old.
+	horizonFresh := false
+	for {
+		_, err = s.cfg.States.Update(ctx, messages.WindowKey(p.Name, winID), func(cur *messages.WindowState) (*messages.WindowState, error) {
+			late, retiring = false, false
+			var w windowstate.Window
+			if cur == nil {
+				if !horizonFresh {
+					return nil, errCreateWindow
+				}
+				run = s.cfg.Tracing.NewRun(ctx)
+				w = windowstate.Window{Policy: p.Name, PolicyVersion: p.Version, Start: wb.win.Start, End: wb.win.End,
+					TraceParent: run, TraceID: telemetry.TraceID(run)}
+			}
+			// A window sealed meanwhile takes the segment only at or below its
+			// cutoff, or into its next revision (late: revise); else it is late.
+			next, err := windowstate.Register(cur, w, seg, p.Window.Late == windows.LateRevise)
+			switch {
+			case errors.Is(err, windowstate.ErrLate):
+				late, retiring = true, cur.Retiring
+				s.sealed.Store(wb.win.Start.UnixMicro(), true)
+				return nil, statestore.ErrNoChange
+			case errors.Is(err, windowstate.ErrNoChange):
+				return nil, statestore.ErrNoChange
+			case err != nil:
+				return nil, err
+			}
+			if next.Status == messages.StatusOpen {
+				run = next.TraceParent
+			}
+			return next, nil
+		})
+		if !errors.Is(err, errCreateWindow) {
+			break
 		}
-		// A window sealed meanwhile takes the segment only at or below its
-		// cutoff, or into its next revision (late: revise); else it is late.
-		next, err := windowstate.Register(cur, w, seg, p.Window.Late == windows.LateRevise)
-		switch {
-		case errors.Is(err, windowstate.ErrLate):
-			late, retiring = true, cur.Retiring
-			s.sealed.Store(wb.win.Start.UnixMicro(), true)
-			return nil, statestore.ErrNoChange
-		case errors.Is(err, windowstate.ErrNoChange):
-			return nil, statestore.ErrNoChange
-		case err != nil:
-			return nil, err
+		if err := s.readRetirement(ctx); err != nil {
+			return fmt.Errorf("register segment %s: %w", segID, err)
 		}
-		if next.Status == messages.StatusOpen {
-			run = next.TraceParent
+		if h := s.horizon.Load(); h != 0 && wb.win.Start.UnixMicro() < h {
+			err = statestore.ErrDeleted // retired: handled as below
+			break
 		}
-		return next, nil
-	})
+		horizonFresh = true
+	}
 	retired := retiring || errors.Is(err, statestore.ErrDeleted)
 	if errors.Is(err, statestore.ErrDeleted) {
 		// The window was retired after this collector last read the

@@ -53,6 +53,11 @@ type Config struct {
 	// idle rule measures idle spells on it, so that a wall clock that jumps
 	// forward closes no window. Default: time since the Service was made.
 	Elapsed func() time.Duration
+	// RetiredMarkers is how long the delete marker a retired window's state
+	// leaves in the windows bucket is kept before the sweep purges it
+	// (statestore.PurgeRetired): long enough for every collector to have
+	// read the retirement horizon. Default 1h.
+	RetiredMarkers time.Duration
 	// MergeFanIn is the most Parquet inputs (segments, earlier batches,
 	// carried sessions, intermediate runs) a compaction holds open at once.
 	// A window with more segments is merged in passes through intermediate
@@ -90,6 +95,9 @@ func (c *Config) setDefaults() {
 	if c.Elapsed == nil {
 		origin := time.Now() // carries a monotonic reading: time.Since uses it
 		c.Elapsed = func() time.Duration { return time.Since(origin) }
+	}
+	if c.RetiredMarkers == 0 {
+		c.RetiredMarkers = time.Hour
 	}
 	if c.MergeFanIn == 0 {
 		c.MergeFanIn = fanin.DefaultFanIn
@@ -161,6 +169,10 @@ type Service struct {
 	republished map[string]time.Time // sweep goroutine only: when load commands of a COMPACTED window were last published again
 	slaMarked   map[string]bool      // sweep goroutine only: overdue windows already marked on their trace
 	tempsSwept  time.Time            // sweep goroutine only: when stale temporary files were last removed
+	// Sweep goroutine only: when this process last deleted a retired
+	// window's state (or started: earlier runs may have left markers), and
+	// last purged the markers of retired windows.
+	lastRetired, markersPurged time.Time
 	// diskFull is the backoff of compactions after one found the object
 	// store's disk full (tick and sweep goroutine only): none is started
 	// before diskFullUntil; the wait doubles while the disk stays full.
@@ -218,6 +230,7 @@ func New(cfg Config) (*Service, error) {
 		open:        map[int64]windows.Window{},
 		republished: map[string]time.Time{},
 		slaMarked:   map[string]bool{},
+		lastRetired: cfg.Now(), // markers an earlier run left are purged too
 		tracer:      cfg.Tracing.Tracer(),
 		life:        lifecycle.New("compactor " + cfg.Policy.Name),
 		fatal:       make(chan error, 1),
@@ -735,7 +748,31 @@ func (s *Service) sweep(ctx context.Context) error {
 			}
 		}
 	}
-	return s.retire(ctx, pl, rec, now)
+	if err := s.retire(ctx, pl, rec, now); err != nil {
+		return err
+	}
+	return s.purgeRetired(ctx, now)
+}
+
+// purgeRetired purges the delete markers of retired windows older than
+// RetiredMarkers, at most once per RetiredMarkers, while this process has
+// retired windows whose markers may remain.
+func (s *Service) purgeRetired(ctx context.Context, now time.Time) error {
+	if s.lastRetired.IsZero() || now.Sub(s.markersPurged) < s.cfg.RetiredMarkers {
+		return nil
+	}
+	n, err := s.cfg.States.PurgeRetired(ctx, s.cfg.JS, s.cfg.Policy.Name, now.Add(-s.cfg.RetiredMarkers))
+	if err != nil {
+		return err
+	}
+	s.markersPurged = now
+	if s.lastRetired.Before(now.Add(-s.cfg.RetiredMarkers)) {
+		s.lastRetired = time.Time{} // every marker it left was old enough
+	}
+	if n > 0 {
+		s.log.Info("purged the delete markers of retired windows", "markers", n, "older_than", s.cfg.RetiredMarkers)
+	}
+	return nil
 }
 
 // Bounds of the backoff after a compaction found the disk full: from the

@@ -178,6 +178,7 @@ func (s *Service) deleteRetired(ctx context.Context, st *messages.WindowState) e
 	}
 	delete(s.republished, st.Key())
 	delete(s.slaMarked, st.ID())
+	s.lastRetired = s.cfg.Now()
 	return nil
 }
 
@@ -194,6 +195,7 @@ func (s *Service) retireAlone(ctx context.Context, st *messages.WindowState, rul
 	if err != nil {
 		return fmt.Errorf("retire window %s: %w", st.ID(), err)
 	}
+	s.lastRetired = s.cfg.Now()
 	s.mu.Lock()
 	floor := s.ackFloor
 	s.mu.Unlock()
