@@ -24,7 +24,12 @@ type chaosExpect struct {
 	reason    map[int]string // DLQ reason of each malformed event
 	windows   []string       // window ids, in order
 	malformed int
-	late      int // late events (-chaos.late=revise), the last of the events
+	late      int // late events (lateRounds), the last of the events
+	// aheadLate tolerates generated events taken as late: with a producer
+	// a day ahead (-chaos.ahead-every) the watermark can still run ahead
+	// of the others across collector restarts (see README). Otherwise no
+	// generated event may be late: their jitter stays below max_out_of_order.
+	aheadLate bool
 }
 
 func expectEvents(gen Sales, assign *windows.Assigner) *chaosExpect {
@@ -80,9 +85,15 @@ type chaosWindowRow struct {
 	dups                                  int64
 	qtyPublished, qtyAccounted            int64
 	stagedDups                            int64 // rows the window's last compaction dropped as staged twice or loaded before
-	sentLate                              int64 // late events published for the window (-chaos.late=revise), part of published
-	revision                              int   // the window's final revision
-	revisionRows                          int64 // rows of the final revision's batches (append: the rows new to it)
+	sentLate                              int64 // late events published for the window (lateRounds), part of published
+	// qtyLoaded is sum(quantity) of the window's rows in the table;
+	// wantLoaded and wantQty are what the generator says they must be:
+	// its events of the window, and with late: revise the late events too
+	// (with dlq or drop, late events must not change a window's rows).
+	qtyLoaded, wantLoaded, wantQty int64
+	genLate                        int64 // generated events taken as late (tolerated only with -chaos.ahead-every)
+	revision                       int   // the window's final revision
+	revisionRows                   int64 // rows of the final revision's batches (append: the rows new to it)
 	// inTable counts the table's rows of the window (its _window_start).
 	// With tumbling windows they are the window's loaded events; with
 	// session windows, the rows of the sessions that ended in the pane,
@@ -105,6 +116,8 @@ type chaosVerification struct {
 	// lateEvent marks, by event index, the events dead-lettered as late or
 	// dropped as late: not part of any window.
 	lateEvent []bool
+	// loadedEvent marks, by event index, the events found in the table.
+	loadedEvent []bool
 }
 
 func (v *chaosVerification) problem(format string, args ...any) {
@@ -116,7 +129,8 @@ func (v *chaosVerification) problem(format string, args ...any) {
 // the late markers, and checks that every accepted event is in exactly one
 // of table and DLQ, in its window, with its quantity.
 func verifyChaos(ctx context.Context, js jetstream.JetStream, wh chaosWarehouse, p *windows.Policy, want *chaosExpect, seed uint64) (*chaosVerification, error) {
-	v := &chaosVerification{byID: map[string]*chaosWindowRow{}, duplicateOf: map[string]bool{}, lateEvent: make([]bool, len(want.win))}
+	v := &chaosVerification{byID: map[string]*chaosWindowRow{}, duplicateOf: map[string]bool{}, lateEvent: make([]bool, len(want.win)),
+		loadedEvent: make([]bool, len(want.win))}
 	session := p.Window.Kind == windows.SessionWindows
 	for _, id := range want.windows {
 		r := &chaosWindowRow{id: id}
@@ -124,6 +138,14 @@ func verifyChaos(ctx context.Context, js jetstream.JetStream, wh chaosWarehouse,
 		v.byID[id] = r
 	}
 	bad := &chaosWindowRow{id: "(malformed)"}
+	revise := p.Window.Late == windows.LateRevise
+	firstLate := len(want.win) - want.late
+	for i, w := range want.win {
+		if w >= 0 && (i < firstLate || revise) {
+			v.rows[w].wantLoaded++
+			v.rows[w].wantQty += int64(want.qty[i])
+		}
+	}
 
 	// The source stream: sequence → generated event.
 	stream, err := js.Stream(ctx, p.Source.Stream)
@@ -163,7 +185,7 @@ func verifyChaos(ctx context.Context, js jetstream.JetStream, wh chaosWarehouse,
 			r := v.rows[w]
 			r.published++
 			r.qtyPublished += int64(want.qty[i])
-			if i >= len(want.win)-want.late {
+			if i >= firstLate {
 				r.sentLate++
 			}
 		} else {
@@ -250,6 +272,8 @@ func verifyChaos(ctx context.Context, js jetstream.JetStream, wh chaosWarehouse,
 		}
 		r.loaded++
 		r.qtyAccounted += qty
+		r.qtyLoaded += qty
+		v.loadedEvent[i] = true
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return nil, err
@@ -333,6 +357,41 @@ func verifyChaos(ctx context.Context, js jetstream.JetStream, wh chaosWarehouse,
 		v.problem("lost: %d events in all", v.lost)
 	}
 
+	// Late or not: an event sent late (for a window already loaded) must be
+	// dead-lettered as late (late: dlq), counted as late-dropped (drop), or
+	// loaded in a revision (revise); a generated event must be loaded.
+	wrong := 0
+	for i, w := range want.win {
+		if w < 0 || eventSeq[i] == 0 || seen[eventSeq[i]] != 1 {
+			continue // malformed, or lost or doubled: reported above
+		}
+		var msg string
+		switch {
+		case i >= firstLate && revise && !v.loadedEvent[i]:
+			msg = "was sent late for a loaded window, yet is not loaded in a revision"
+		case i >= firstLate && !revise && !v.lateEvent[i]:
+			msg = "was sent late for a loaded window, yet is not taken as late"
+		case i < firstLate && v.lateEvent[i]:
+			v.rows[w].genLate++
+			if want.aheadLate {
+				// Tolerated, and shown in the report: the row's
+				// expectation does without it.
+				v.rows[w].wantLoaded--
+				v.rows[w].wantQty -= int64(want.qty[i])
+				continue
+			}
+			msg = "was taken as late, though its time is within max_out_of_order of the events before it"
+		default:
+			continue
+		}
+		if wrong++; wrong <= 20 {
+			v.problem("event %d (seq %d, window %s) %s", i, eventSeq[i], winOf(i), msg)
+		}
+	}
+	if wrong > 20 {
+		v.problem("%d events in all are late where they should not be, or the other way round", wrong)
+	}
+
 	v.rows = append(v.rows, bad)
 	for _, r := range v.rows {
 		if r.published != r.loaded+r.dlq+r.dropped {
@@ -344,6 +403,9 @@ func verifyChaos(ctx context.Context, js jetstream.JetStream, wh chaosWarehouse,
 		if r.dups != 0 {
 			v.problem("window %s: %d duplicates", r.id, r.dups)
 		}
+		if r != bad && (r.loaded != r.wantLoaded || r.qtyLoaded != r.wantQty) {
+			v.problem("window %s: the table holds %d events with sum(quantity) %d; the generator expects %d with %d", r.id, r.loaded, r.qtyLoaded, r.wantLoaded, r.wantQty)
+		}
 		v.total.published += r.published
 		v.total.loaded += r.loaded
 		v.total.dlq += r.dlq
@@ -353,10 +415,31 @@ func verifyChaos(ctx context.Context, js jetstream.JetStream, wh chaosWarehouse,
 		v.total.qtyPublished += r.qtyPublished
 		v.total.qtyAccounted += r.qtyAccounted
 		v.total.sentLate += r.sentLate
+		v.total.qtyLoaded += r.qtyLoaded
+		v.total.wantLoaded += r.wantLoaded
+		v.total.wantQty += r.wantQty
+		v.total.genLate += r.genLate
 		v.total.inTable += r.inTable
 	}
 	if bad.published != int64(want.malformed) {
 		v.problem("%d malformed events in the source stream, generated %d", bad.published, want.malformed)
+	}
+	if v.total.sentLate != int64(want.late) {
+		v.problem("%d late events in the source stream, published %d", v.total.sentLate, want.late)
+	}
+	// The DLQ and the late markers hold exactly the malformed events and
+	// the events sent late (late: dlq or drop), and the generated events
+	// tolerated as late.
+	wantDLQ, wantDropped := int64(want.malformed), int64(0)
+	switch p.Window.Late {
+	case windows.LateDLQ:
+		wantDLQ += int64(want.late) + v.total.genLate
+	case windows.LateDrop:
+		wantDropped += int64(want.late) + v.total.genLate
+	}
+	if v.total.dlq != wantDLQ || v.total.dropped != wantDropped {
+		v.problem("the DLQ holds %d dead letters and %d late-drop markers of the policy; want %d and %d (%d malformed, %d sent late, %d generated events late)",
+			v.total.dlq, v.total.dropped, wantDLQ, wantDropped, want.malformed, want.late, v.total.genLate)
 	}
 
 	// Evidence that kills landed between a warehouse commit and its ack:
@@ -506,7 +589,8 @@ type chaosReport struct {
 	stores    string // where objects and tables are
 	reconcile *inspect.Reconciliation
 	verify    *chaosVerification
-	late      *lateRounds    // nil unless -chaos.late=revise
+	late      *lateRounds // nil without late events (-chaos.late-share 0, or session windows)
+	lateMode  windows.LateMode
 	sessions  *chaosSessions // nil unless -chaos.window=session
 	problems  []string
 }
@@ -580,20 +664,22 @@ func (r *chaosReport) String() string {
 	}
 	v.total.revision = revisions // the total line: revisions in all
 	if l := r.late; l != nil {
-		fmt.Fprintf(&b, "late: revise: %d late events for loaded windows in %d rounds (%d publishes retried); %d windows revised, %d revisions in all, highest revision %d\n",
-			len(l.times), len(l.log), l.retries, revised, revisions, maxRev)
+		fmt.Fprintf(&b, "late: %s: %d late events for loaded windows in %d rounds (%d publishes retried), %d dead-lettered as late, %d late-dropped; %d windows revised, %d revisions in all, highest revision %d\n",
+			r.lateMode, len(l.times), len(l.log), l.retries, v.total.late, v.total.dropped, revised, revisions, maxRev)
 		for k, rd := range l.log {
 			fmt.Fprintf(&b, "  round %d at %7s: %5d events for %s\n", k+1, rd.at.Round(100*time.Millisecond), rd.events, strings.Join(rd.windows, " "))
 		}
 	}
-	fmt.Fprintf(&b, "\nper window: published = loaded + dead-lettered + late-dropped (late: dead-lettered as late, part of dead-lettered; sent late: published for a loaded window, part of published; rev: final revision, its rows: the batches of that revision)\n")
-	fmt.Fprintf(&b, "%-17s %9s %9s %9s %13s %12s %5s %10s %13s %13s %3s %9s %s\n", "window", "published", "sent late", "loaded", "dead-lettered", "late-dropped", "late", "duplicates", "qty published", "qty accounted", "rev", "its rows", "")
+	fmt.Fprintf(&b, "\nper window: published = loaded + dead-lettered + late-dropped (late: dead-lettered as late, part of dead-lettered; sent late: published for a loaded window, part of published; expected: the generator's events of the window, with late: revise its late events too; rev: final revision, its rows: the batches of that revision)\n")
+	fmt.Fprintf(&b, "%-17s %9s %9s %9s %9s %13s %12s %5s %10s %13s %13s %10s %12s %3s %9s %s\n", "window", "published", "sent late", "loaded", "expected", "dead-lettered", "late-dropped", "late", "duplicates", "qty published", "qty accounted", "qty loaded", "qty expected", "rev", "its rows", "")
 	line := func(row *chaosWindowRow) {
 		ok := "ok"
-		if row.published != row.loaded+row.dlq+row.dropped || row.qtyPublished != row.qtyAccounted || row.dups != 0 {
+		if row.published != row.loaded+row.dlq+row.dropped || row.qtyPublished != row.qtyAccounted || row.dups != 0 ||
+			(row.id != "(malformed)" && (row.loaded != row.wantLoaded || row.qtyLoaded != row.wantQty)) {
 			ok = "MISMATCH"
 		}
-		fmt.Fprintf(&b, "%-17s %9d %9d %9d %13d %12d %5d %10d %13d %13d %3d %9d %s\n", row.id, row.published, row.sentLate, row.loaded, row.dlq, row.dropped, row.late, row.dups, row.qtyPublished, row.qtyAccounted, row.revision, row.revisionRows, ok)
+		fmt.Fprintf(&b, "%-17s %9d %9d %9d %9d %13d %12d %5d %10d %13d %13d %10d %12d %3d %9d %s\n", row.id, row.published, row.sentLate, row.loaded, row.wantLoaded, row.dlq, row.dropped, row.late, row.dups,
+			row.qtyPublished, row.qtyAccounted, row.qtyLoaded, row.wantQty, row.revision, row.revisionRows, ok)
 	}
 	for _, row := range v.rows {
 		line(row)
@@ -602,6 +688,9 @@ func (r *chaosReport) String() string {
 	line(&v.total)
 	if v.lost > 0 {
 		fmt.Fprintf(&b, "LOST: %d events\n", v.lost)
+	}
+	if v.total.genLate > 0 {
+		fmt.Fprintf(&b, "generated events taken as late: %d (tolerated only with -chaos.ahead-every, see README)\n", v.total.genLate)
 	}
 	if r.sessions != nil {
 		fmt.Fprintf(&b, "\n%s\n", r.sessions)

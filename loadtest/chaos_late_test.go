@@ -18,9 +18,10 @@ import (
 	"github.com/windrow/windrow/ops/inspect"
 )
 
-// lateRounds publishes late events (-chaos.late=revise): events for windows
+// lateRounds publishes late events (-chaos.late-share): events for windows
 // that are already loaded (LOADED, or being revised), in rounds spread over
-// the publishing, so that revisions are made while the killer works. Every
+// the publishing, so that they are dead-lettered, dropped or make
+// revisions (as window.late says) while the killer works. Every
 // round sends events to the oldest loaded window, which is therefore revised
 // again and again (and gets late events while a revision of it is in
 // flight), and to up to two other loaded windows drawn at random. Late event j has msg id
