@@ -24,7 +24,8 @@ type chaosExpect struct {
 	reason    map[int]string // DLQ reason of each malformed event
 	windows   []string       // window ids, in order
 	malformed int
-	late      int // late events (lateRounds), the last of the events
+	late      int    // late events (lateRounds), the last of the events
+	ids       string // msg id prefix: event i has msg id ids+i (msgID)
 	// aheadLate tolerates generated events taken as late: with a producer
 	// a day ahead (-chaos.ahead-every) the watermark can still run ahead
 	// of the others across collector restarts (see README). Otherwise no
@@ -50,6 +51,9 @@ func expectEvents(gen Sales, assign *windows.Assigner) *chaosExpect {
 	}
 	return e
 }
+
+// msgID is event i's Nats-Msg-Id.
+func (e *chaosExpect) msgID(i int) string { return e.ids + strconv.Itoa(i) }
 
 // window is the index of window id in e.windows (index maps ids to it),
 // added when it is new.
@@ -128,7 +132,7 @@ func (v *chaosVerification) problem(format string, args ...any) {
 // mapped back to the generated event by its msg id), the table, the DLQ and
 // the late markers, and checks that every accepted event is in exactly one
 // of table and DLQ, in its window, with its quantity.
-func verifyChaos(ctx context.Context, js jetstream.JetStream, wh chaosWarehouse, p *windows.Policy, want *chaosExpect, seed uint64) (*chaosVerification, error) {
+func verifyChaos(ctx context.Context, js jetstream.JetStream, wh chaosWarehouse, p *windows.Policy, want *chaosExpect) (*chaosVerification, error) {
 	v := &chaosVerification{byID: map[string]*chaosWindowRow{}, duplicateOf: map[string]bool{}, lateEvent: make([]bool, len(want.win)),
 		loadedEvent: make([]bool, len(want.win))}
 	session := p.Window.Kind == windows.SessionWindows
@@ -163,7 +167,7 @@ func verifyChaos(ctx context.Context, js jetstream.JetStream, wh chaosWarehouse,
 		seqEvent[i] = -1
 	}
 	eventSeq := make([]uint64, len(want.win))
-	prefix := fmt.Sprintf("chaos-%d-", seed)
+	prefix := want.ids
 	err = readStream(ctx, js, p.Source.Stream, p.Source.Subjects, true, func(m jetstream.Msg) error {
 		meta, err := m.Metadata()
 		if err != nil {
@@ -198,7 +202,7 @@ func verifyChaos(ctx context.Context, js jetstream.JetStream, wh chaosWarehouse,
 	}
 	for i, seq := range eventSeq {
 		if seq == 0 {
-			v.problem("event %d (msg id %s) is not in the source stream: its publish was acknowledged, then lost", i, chaosMsgID(seed, i))
+			v.problem("event %d (msg id %s) is not in the source stream: its publish was acknowledged, then lost", i, want.msgID(i))
 		}
 	}
 
@@ -580,24 +584,29 @@ func crossCheck(r *inspect.Reconciliation, v *chaosVerification, events int) []s
 
 // chaosReport renders a run.
 type chaosReport struct {
-	seed      uint64
-	events    int
-	duration  time.Duration
-	monkey    *monkey
-	procs     []*proc
-	roles     map[string]*proc
-	stores    string // where objects and tables are
+	seed     uint64
+	events   int
+	duration time.Duration
+	monkey   *monkey
+	procs    []*proc
+	roles    map[string]*proc
+	stores   string // where objects and tables are
+	policies []*chaosPolicyReport
+	problems []string
+}
+
+// chaosPolicyReport is one policy's part of a run's report.
+type chaosPolicyReport struct {
+	policy    *windows.Policy
+	events    int // generated and late
 	reconcile *inspect.Reconciliation
 	verify    *chaosVerification
-	late      *lateRounds // nil without late events (-chaos.late-share 0, or session windows)
-	lateMode  windows.LateMode
-	sessions  *chaosSessions // nil unless -chaos.window=session
-	problems  []string
+	late      *lateRounds    // nil without late events (-chaos.late-share 0, or session windows)
+	sessions  *chaosSessions // nil unless session windows
 }
 
 func (r *chaosReport) String() string {
 	var b strings.Builder
-	v := r.verify
 	kills := map[string]int{}
 	total := 0
 	for role, p := range r.roles {
@@ -614,7 +623,11 @@ func (r *chaosReport) String() string {
 			aimed[k.target+" "+k.mode]++
 		}
 	}
-	fmt.Fprintf(&b, "windrow chaos run: seed %d, %d events, %d windows, %s in all; %s\n", r.seed, r.events, len(v.rows)-1, r.duration.Round(time.Second), r.stores)
+	var names []string
+	for _, pr := range r.policies {
+		names = append(names, fmt.Sprintf("%s: %d events, %d windows", pr.policy.Name, pr.events, len(pr.verify.rows)-1))
+	}
+	fmt.Fprintf(&b, "windrow chaos run: seed %d, %d events, %d policies (%s), %s in all; %s\n", r.seed, r.events, len(r.policies), strings.Join(names, "; "), r.duration.Round(time.Second), r.stores)
 	fmt.Fprintf(&b, "kills (SIGKILL): %d — collector %d, compactor %d, loader %d\n",
 		total, kills["collector"], kills["compactor"], kills["loader"])
 	for _, sv := range r.monkey.servers {
@@ -646,11 +659,38 @@ func (r *chaosReport) String() string {
 			fmt.Fprintf(&b, "%s: %d lives, %d exits nobody asked for (restarted): %s\n", p.name, lives, len(unplanned), strings.Join(unplanned, "; "))
 		}
 	}
+	for _, pr := range r.policies {
+		pr.write(&b)
+	}
+	fmt.Fprintf(&b, "\nchaos actions (replay with -chaos.seed=%d):\n", r.seed)
+	for _, k := range r.monkey.records {
+		fmt.Fprintf(&b, "  %2d %7s %-9s %-13s waited %6s then %6s, down %6s  %s\n", k.n, k.at.Round(100*time.Millisecond), k.target, k.mode,
+			k.waited.Round(time.Millisecond), k.delay.Round(100*time.Microsecond), k.down.Round(time.Millisecond), k.note)
+	}
+	if len(r.problems) == 0 {
+		fmt.Fprintf(&b, "\nPASS: for each policy, every accepted event is loaded once or dead-lettered once, none lost, none twice\n")
+		for _, pr := range r.policies {
+			if pr.sessions != nil {
+				fmt.Fprintf(&b, "PASS: %s: the table's sessions are the independent cut of the accepted events, each loaded once, whole, with the pane it ends in\n", pr.policy.Name)
+			}
+		}
+	} else {
+		fmt.Fprintf(&b, "\nFAIL: %d problems\n", len(r.problems))
+	}
+	return b.String()
+}
+
+// write renders the policy's part of the report: its windows and reconciliations.
+func (r *chaosPolicyReport) write(b *strings.Builder) {
+	v := r.verify
+	p := r.policy
+	fmt.Fprintf(b, "\npolicy %s (source %s %s, %s windows, late: %s, load into %s, mode %s): %d events\n", p.Name, p.Source.Stream, strings.Join(p.Source.Subjects, " "),
+		p.Window.Kind, p.Window.Late, p.Load.Table, p.Load.Mode, r.events)
 	var staged int64
 	for _, row := range v.rows {
 		staged += row.stagedDups
 	}
-	fmt.Fprintf(&b, "redelivery absorbed: compaction dropped %d rows staged twice (or, in a revision, loaded before) in the windows' last runs; %d of %d load results were \"duplicate\" (a batch committed, then its command delivered again)\n",
+	fmt.Fprintf(b, "redelivery absorbed: compaction dropped %d rows staged twice (or, in a revision, loaded before) in the windows' last runs; %d of %d load results were \"duplicate\" (a batch committed, then its command delivered again)\n",
 		staged, v.dupLoads, v.results)
 	revised, maxRev, revisions := 0, 0, 0
 	v.total.revisionRows = 0
@@ -664,21 +704,21 @@ func (r *chaosReport) String() string {
 	}
 	v.total.revision = revisions // the total line: revisions in all
 	if l := r.late; l != nil {
-		fmt.Fprintf(&b, "late: %s: %d late events for loaded windows in %d rounds (%d publishes retried), %d dead-lettered as late, %d late-dropped; %d windows revised, %d revisions in all, highest revision %d\n",
-			r.lateMode, len(l.times), len(l.log), l.retries, v.total.late, v.total.dropped, revised, revisions, maxRev)
+		fmt.Fprintf(b, "late: %s: %d late events for loaded windows in %d rounds (%d publishes retried), %d dead-lettered as late, %d late-dropped; %d windows revised, %d revisions in all, highest revision %d\n",
+			p.Window.Late, len(l.times), len(l.log), l.retries, v.total.late, v.total.dropped, revised, revisions, maxRev)
 		for k, rd := range l.log {
-			fmt.Fprintf(&b, "  round %d at %7s: %5d events for %s\n", k+1, rd.at.Round(100*time.Millisecond), rd.events, strings.Join(rd.windows, " "))
+			fmt.Fprintf(b, "  round %d at %7s: %5d events for %s\n", k+1, rd.at.Round(100*time.Millisecond), rd.events, strings.Join(rd.windows, " "))
 		}
 	}
-	fmt.Fprintf(&b, "\nper window: published = loaded + dead-lettered + late-dropped (late: dead-lettered as late, part of dead-lettered; sent late: published for a loaded window, part of published; expected: the generator's events of the window, with late: revise its late events too; rev: final revision, its rows: the batches of that revision)\n")
-	fmt.Fprintf(&b, "%-17s %9s %9s %9s %9s %13s %12s %5s %10s %13s %13s %10s %12s %3s %9s %s\n", "window", "published", "sent late", "loaded", "expected", "dead-lettered", "late-dropped", "late", "duplicates", "qty published", "qty accounted", "qty loaded", "qty expected", "rev", "its rows", "")
+	fmt.Fprintf(b, "\nper window: published = loaded + dead-lettered + late-dropped (late: dead-lettered as late, part of dead-lettered; sent late: published for a loaded window, part of published; expected: the generator's events of the window, with late: revise its late events too; rev: final revision, its rows: the batches of that revision)\n")
+	fmt.Fprintf(b, "%-17s %9s %9s %9s %9s %13s %12s %5s %10s %13s %13s %10s %12s %3s %9s %s\n", "window", "published", "sent late", "loaded", "expected", "dead-lettered", "late-dropped", "late", "duplicates", "qty published", "qty accounted", "qty loaded", "qty expected", "rev", "its rows", "")
 	line := func(row *chaosWindowRow) {
 		ok := "ok"
 		if row.published != row.loaded+row.dlq+row.dropped || row.qtyPublished != row.qtyAccounted || row.dups != 0 ||
 			(row.id != "(malformed)" && (row.loaded != row.wantLoaded || row.qtyLoaded != row.wantQty)) {
 			ok = "MISMATCH"
 		}
-		fmt.Fprintf(&b, "%-17s %9d %9d %9d %9d %13d %12d %5d %10d %13d %13d %10d %12d %3d %9d %s\n", row.id, row.published, row.sentLate, row.loaded, row.wantLoaded, row.dlq, row.dropped, row.late, row.dups,
+		fmt.Fprintf(b, "%-17s %9d %9d %9d %9d %13d %12d %5d %10d %13d %13d %10d %12d %3d %9d %s\n", row.id, row.published, row.sentLate, row.loaded, row.wantLoaded, row.dlq, row.dropped, row.late, row.dups,
 			row.qtyPublished, row.qtyAccounted, row.qtyLoaded, row.wantQty, row.revision, row.revisionRows, ok)
 	}
 	for _, row := range v.rows {
@@ -687,31 +727,17 @@ func (r *chaosReport) String() string {
 	v.total.id = "total"
 	line(&v.total)
 	if v.lost > 0 {
-		fmt.Fprintf(&b, "LOST: %d events\n", v.lost)
+		fmt.Fprintf(b, "LOST: %d events\n", v.lost)
 	}
 	if v.total.genLate > 0 {
-		fmt.Fprintf(&b, "generated events taken as late: %d (tolerated only with -chaos.ahead-every, see README)\n", v.total.genLate)
+		fmt.Fprintf(b, "generated events taken as late: %d (tolerated only with -chaos.ahead-every, see README)\n", v.total.genLate)
 	}
 	if r.sessions != nil {
-		fmt.Fprintf(&b, "\n%s\n", r.sessions)
+		fmt.Fprintf(b, "\n%s\n", r.sessions)
 	}
 	ok := "OK"
 	if !r.reconcile.OK() {
 		ok = "PROBLEMS"
 	}
-	fmt.Fprintf(&b, "windrow reconcile: %s — %s\n", r.reconcile.Summary(), ok)
-	fmt.Fprintf(&b, "\nchaos actions (replay with -chaos.seed=%d):\n", r.seed)
-	for _, k := range r.monkey.records {
-		fmt.Fprintf(&b, "  %2d %7s %-9s %-13s waited %6s then %6s, down %6s  %s\n", k.n, k.at.Round(100*time.Millisecond), k.target, k.mode,
-			k.waited.Round(time.Millisecond), k.delay.Round(100*time.Microsecond), k.down.Round(time.Millisecond), k.note)
-	}
-	if len(r.problems) == 0 {
-		fmt.Fprintf(&b, "\nPASS: every accepted event is loaded once or dead-lettered once, none lost, none twice\n")
-		if r.sessions != nil {
-			fmt.Fprintf(&b, "PASS: the table's sessions are the independent cut of the accepted events, each loaded once, whole, with the pane it ends in\n")
-		}
-	} else {
-		fmt.Fprintf(&b, "\nFAIL: %d problems\n", len(r.problems))
-	}
-	return b.String()
+	fmt.Fprintf(b, "windrow reconcile %s: %s — %s\n", p.Name, r.reconcile.Summary(), ok)
 }
