@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,13 +19,14 @@ import (
 	"github.com/windrow/windrow/ops/inspect"
 )
 
-// lateRounds publishes late events (-chaos.late=revise): events for windows
+// lateRounds publishes late events (-chaos.late-share): events for windows
 // that are already loaded (LOADED, or being revised), in rounds spread over
-// the publishing, so that revisions are made while the killer works. Every
+// the publishing, so that they are dead-lettered, dropped or make
+// revisions (as window.late says) while the killer works. Every
 // round sends events to the oldest loaded window, which is therefore revised
 // again and again (and gets late events while a revision of it is in
 // flight), and to up to two other loaded windows drawn at random. Late event j has msg id
-// chaosMsgID(seed, first+j), after the generated events' ids; which windows
+// ids+(first+j), after the generated events' ids; which windows
 // a round aims at depends on what is loaded when it starts, so the events'
 // times are recorded for the expectation (chaosExpect.addLate).
 type lateRounds struct {
@@ -34,8 +36,9 @@ type lateRounds struct {
 	subject  string // prefix of the subjects, followed by ".store-NNN"
 	rng      *rand.Rand
 	seed     uint64
-	first    int // index of the first late event
-	events   int // late events in all
+	ids      string // msg id prefix (chaosExpect.ids)
+	first    int    // index of the first late event
+	events   int    // late events in all
 	rounds   int
 	start    time.Time
 	span     time.Duration // the rounds spread over this
@@ -83,7 +86,7 @@ func (l *lateRounds) run(ctx context.Context, logf func(format string, args ...a
 			ev := SaleAt(fmt.Sprintf("late-%d-%d", l.seed, base+i), store, t, qty, float64(qty*int64(150+l.rng.IntN(2500)))/100)
 			m := nats.NewMsg(l.subject + strings.TrimPrefix(ev.Subject, "events.sales"))
 			m.Data = ev.Data
-			m.Header.Set(jetstream.MsgIDHeader, chaosMsgID(l.seed, l.first+base+i))
+			m.Header.Set(jetstream.MsgIDHeader, l.ids+strconv.Itoa(l.first+base+i))
 			msgs[i] = m
 			l.times = append(l.times, t)
 			l.qty = append(l.qty, int8(qty))

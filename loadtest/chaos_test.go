@@ -69,15 +69,17 @@ var (
 	chaosReportTo = flag.String("chaos.report", "", "also write the report to this file")
 	chaosLoadMode = flag.String("chaos.load-mode", "append", "load mode of the policy: append (a transaction per batch) or replace (a transaction per window over all its batches)")
 	chaosLate     = flag.String("chaos.late", "dlq", "the policy's late: dlq (events that come too late are dead-lettered), drop, or revise (late events for loaded windows are published in rounds and make revisions)")
-	chaosLateFrac = flag.Float64("chaos.late-share", 0.05, "with -chaos.late=revise: late events for loaded windows, as a share of -chaos.events, published on top of them")
-	chaosLateRnds = flag.Int("chaos.late-rounds", 6, "with -chaos.late=revise: rounds of late events, spread over the publishing")
+	chaosLateFrac = flag.Float64("chaos.late-share", 0.05, "late events for windows already loaded (beyond max_out_of_order), as a share of -chaos.events, published on top of them while the killer works: dead-lettered as late (late: dlq), late-dropped (drop), or loaded in revisions (revise); 0: none; not with -chaos.window=session")
+	chaosLateRnds = flag.Int("chaos.late-rounds", 6, "rounds of late events, spread over the publishing")
 	chaosAhead    = flag.Int("chaos.ahead-every", 0, "every n-th event comes from a producer whose clock runs a day ahead (0: none; tumbling windows only)")
 	chaosWindow   = flag.String("chaos.window", "tumbling", "the policy's windows: tumbling (hourly) or session (per store, gap 20m, so panes of 1h; late must be dlq or drop)")
+	chaosPolicies = flag.Int("chaos.policies", 2, "policies served at once by the same processes, the events split between them: 1 (chaos_sales) or 2 (also chaos_sales_30m, half-hour tumbling windows on subjects of its own, same late and load mode)")
 )
 
 const (
-	chaosPolicyName = "chaos_sales"
-	chaosAckWait    = 15 * time.Second
+	chaosPolicyName    = "chaos_sales"
+	chaosPolicy30mName = "chaos_sales_30m"
+	chaosAckWait       = 15 * time.Second
 	// chaosJitter moves each event's time back by up to this, so that about
 	// half of the events arrive out of order; it stays below the policy's
 	// max_out_of_order (2m), so none of them is late.
@@ -107,6 +109,36 @@ output: {sort_by: [store_id, sold_at]}
 load: {table: chaos_sales}
 `
 
+// chaosPolicy30m is the second policy of the run (-chaos.policies=2):
+// half-hour windows, on subjects of its own in the same stream, into a
+// table of its own; -chaos.late and -chaos.load-mode apply to it too, and
+// it stays tumbling with -chaos.window=session.
+const chaosPolicy30m = `name: chaos_sales_30m
+source: {stream: CHAOS, subjects: [chaos.sales_30m.>]}
+` + SalesSchemaYAML + `window: {size: 30m, max_out_of_order: 2m, allowed_lateness: 0s, late: dlq, idle_timeout: 2s}
+segment: {max_rows: 20000, max_age: 1s}
+output: {sort_by: [store_id, sold_at]}
+load: {table: chaos_sales_30m}
+`
+
+// chaosFlow is one policy of the run: its events (every n-th published
+// event, n the number of policies), what its windows must hold, its late
+// events, and their msg ids.
+type chaosFlow struct {
+	name    string
+	yaml    string
+	prefix  string // subject prefix of its events
+	ids     string // msg id prefix (chaosExpect.ids); distinct per policy, as the policies share a stream
+	genSeed uint64
+
+	policy     *windows.Policy
+	gen        Sales
+	assign     *windows.Assigner
+	want       *chaosExpect
+	lateEvents int         // late events to publish for loaded windows
+	late       *lateRounds // nil when lateEvents is 0
+}
+
 // chaosSessionWindow replaces chaosPolicy's window with -chaos.window=session.
 const chaosSessionWindow = `window: {kind: session, gap: 20m, max_out_of_order: 2m, allowed_lateness: 0s, late: dlq, idle_timeout: 2s}
 key: [store_id]
@@ -116,9 +148,11 @@ key: [store_id]
 // of the real binary against a NATS server process, publishes a bounded
 // stream of events while it SIGKILLs the roles and restarts the NATS server,
 // then proves exactly once: per window, published = loaded + dead-lettered +
-// late-dropped, no source sequence twice in the warehouse, none lost. With
-// -chaos.late=revise it also publishes, in rounds, late events for windows
-// already loaded: they make revisions of those windows, and count in them.
+// late-dropped, no source sequence twice in the warehouse, none lost. It
+// also publishes, in rounds, late events for windows already loaded
+// (-chaos.late-share): with late: dlq each must be dead-lettered as late
+// and never loaded, with drop counted as late-dropped, and with revise
+// they make revisions of those windows and count in them.
 func TestChaos(t *testing.T) {
 	if *chaosEvents < 1 || *chaosWindows < 1 || *chaosKills < 0 || *chaosRestarts < 0 || *chaosPublish <= 0 {
 		t.Fatalf("bad flags: -chaos.events %d -chaos.windows %d -chaos.kills %d -chaos.nats-restarts %d -chaos.publish-for %s",
@@ -135,16 +169,15 @@ func TestChaos(t *testing.T) {
 	if *chaosWindow != string(windows.Tumbling) && !session {
 		t.Fatalf("-chaos.window %q: want tumbling or session", *chaosWindow)
 	}
+	if *chaosPolicies != 1 && *chaosPolicies != 2 {
+		t.Fatalf("-chaos.policies %d: want 1 or 2", *chaosPolicies)
+	}
 	if session && revise {
 		t.Fatalf("-chaos.window session with -chaos.late revise: session policies refuse late: revise")
 	}
 	checkStoreFlags(t)
-	lateEvents := 0
-	if revise {
-		if *chaosLateFrac <= 0 || *chaosLateFrac > 1 || *chaosLateRnds < 1 {
-			t.Fatalf("bad flags: -chaos.late-share %g (want > 0, at most 1), -chaos.late-rounds %d (want at least 1)", *chaosLateFrac, *chaosLateRnds)
-		}
-		lateEvents = max(*chaosLateRnds, int(float64(*chaosEvents)**chaosLateFrac))
+	if *chaosLateFrac < 0 || *chaosLateFrac > 1 || (revise && *chaosLateFrac == 0) || *chaosLateRnds < 1 {
+		t.Fatalf("bad flags: -chaos.late-share %g (want at least 0, above 0 with -chaos.late=revise, at most 1), -chaos.late-rounds %d (want at least 1)", *chaosLateFrac, *chaosLateRnds)
 	}
 	runStart := time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -154,8 +187,8 @@ func TestChaos(t *testing.T) {
 	}
 	defer cancel()
 	seed := *chaosSeed
-	t.Logf("chaos: seed %d, %d events over %d hourly windows, published in %s, %d kills, %d NATS restarts, load mode %s, late: %s with %d late events in %d rounds, %s windows (replay with -chaos.seed=%d)",
-		seed, *chaosEvents, *chaosWindows, *chaosPublish, *chaosKills, *chaosRestarts, *chaosLoadMode, *chaosLate, lateEvents, *chaosLateRnds, *chaosWindow, seed)
+	t.Logf("chaos: seed %d, %d events over %d hours split between %d policies, published in %s, %d kills, %d NATS restarts, load mode %s, late: %s with late events (%g of the events) in %d rounds, %s windows (replay with -chaos.seed=%d)",
+		seed, *chaosEvents, *chaosWindows, *chaosPolicies, *chaosPublish, *chaosKills, *chaosRestarts, *chaosLoadMode, *chaosLate, *chaosLateFrac, *chaosLateRnds, *chaosWindow, seed)
 
 	root := t.TempDir()
 	if *chaosKeep {
@@ -221,31 +254,37 @@ func TestChaos(t *testing.T) {
 	stores.setEnv(t)
 	servers = append(servers, stores.servers...)
 
-	// 2. The policy, applied with the CLI; then the three roles.
-	policyFile := filepath.Join(root, "chaos_sales.yaml")
-	policyYAML := strings.Replace(chaosPolicy, "load: {table: chaos_sales}", "load: {table: chaos_sales, mode: "+*chaosLoadMode+"}", 1)
+	// 2. The policies, applied with the CLI; then the three roles.
+	flows := []*chaosFlow{{name: chaosPolicyName, yaml: chaosPolicy, prefix: "chaos.sales", ids: fmt.Sprintf("chaos-%d-", seed), genSeed: seed}}
+	if *chaosPolicies == 2 {
+		flows = append(flows, &chaosFlow{name: chaosPolicy30mName, yaml: chaosPolicy30m, prefix: "chaos.sales_30m", ids: fmt.Sprintf("chaos-%d-30m-", seed), genSeed: seed ^ 0x30})
+	}
 	late := "late: " + *chaosLate
 	if revise {
 		late += ", revise_after: " + chaosReviseAfter.String()
 	}
-	if session {
-		policyYAML = strings.Replace(policyYAML, "window: {size: 1h, max_out_of_order: 2m, allowed_lateness: 0s, late: dlq, idle_timeout: 2s}\n", chaosSessionWindow, 1)
+	for j, f := range flows {
+		policyFile := filepath.Join(root, f.name+".yaml")
+		policyYAML := strings.Replace(f.yaml, "load: {table: "+f.name+"}", "load: {table: "+f.name+", mode: "+*chaosLoadMode+"}", 1)
+		if session && j == 0 {
+			policyYAML = strings.Replace(policyYAML, "window: {size: 1h, max_out_of_order: 2m, allowed_lateness: 0s, late: dlq, idle_timeout: 2s}\n", chaosSessionWindow, 1)
+		}
+		policyYAML = strings.Replace(policyYAML, "late: dlq", late, 1)
+		if err := os.WriteFile(policyFile, []byte(policyYAML), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		actx, acancel := context.WithTimeout(ctx, time.Minute)
+		out, err := exec.CommandContext(actx, windrowBin, "policy", "apply", "--nats-url", natsURL, "--data-dir", dirs["data"], policyFile).CombinedOutput()
+		acancel()
+		if err != nil {
+			t.Fatalf("windrow policy apply %s: %v\n%s", f.name, err, out)
+		}
+		t.Logf("windrow policy apply %s: %s", f.name, strings.TrimSpace(string(out)))
+		if f.policy, err = windows.ParsePolicy(policyFile, []byte(policyYAML)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	policyYAML = strings.Replace(policyYAML, "late: dlq", late, 1)
-	if err := os.WriteFile(policyFile, []byte(policyYAML), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	actx, acancel := context.WithTimeout(ctx, time.Minute)
-	out, err := exec.CommandContext(actx, windrowBin, "policy", "apply", "--nats-url", natsURL, "--data-dir", dirs["data"], policyFile).CombinedOutput()
-	acancel()
-	if err != nil {
-		t.Fatalf("windrow policy apply: %v\n%s", err, out)
-	}
-	t.Logf("windrow policy apply: %s", strings.TrimSpace(string(out)))
-	policy, err := windows.ParsePolicy(policyFile, []byte(policyYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
+	policy := flows[0].policy
 	if session && (policy.Window.Gap.D() != chaosSessionGap || policy.Window.SessionPane().D() != time.Hour) {
 		t.Fatalf("-chaos.window session: the policy has gap %s, panes of %s; want %s, 1h", policy.Window.Gap, policy.Window.SessionPane(), chaosSessionGap)
 	}
@@ -276,27 +315,34 @@ func TestChaos(t *testing.T) {
 	}
 	defer client.Close()
 
-	// 3. The events, and what each window must hold.
+	// 3. The events, split between the policies (event k goes to policy
+	// k mod the number of policies), and what each window must hold.
 	day := time.Date(2026, 9, 7, 0, 0, 0, 0, time.UTC)
-	gen := Sales{Seed: seed, Events: *chaosEvents, Start: day, Span: time.Duration(*chaosWindows) * time.Hour,
-		Jitter: chaosJitter, MalformedEvery: 1000, SubjectPrefix: "chaos.sales"}
-	if !session {
-		gen.AheadEvery, gen.Ahead = *chaosAhead, 24*time.Hour
+	for j, f := range flows {
+		f.gen = Sales{Seed: f.genSeed, Events: (*chaosEvents - j + len(flows) - 1) / len(flows), Start: day, Span: time.Duration(*chaosWindows) * time.Hour,
+			Jitter: chaosJitter, MalformedEvery: 1000, SubjectPrefix: f.prefix}
+		spec := f.policy.Window
+		if j == 0 && session {
+			// Many stores, so that a store pauses for a gap or more now and then.
+			f.gen.Stores = max(1, int(int64(f.gen.Events)*int64(chaosStorePause)/int64(f.gen.Span)))
+			spec = f.policy.Window.PaneSpec() // events are staged into panes
+		} else if j == 0 {
+			f.gen.AheadEvery, f.gen.Ahead = *chaosAhead, 24*time.Hour
+		}
+		var err error
+		if f.assign, err = windows.NewAssigner(spec); err != nil {
+			t.Fatal(err)
+		}
+		f.want = expectEvents(f.gen, f.assign)
+		f.want.ids = f.ids
+		f.want.aheadLate = f.gen.AheadEvery > 0
+		if *chaosLateFrac > 0 && f.policy.Window.Kind != windows.SessionWindows {
+			f.lateEvents = max(*chaosLateRnds, int(float64(f.gen.Events)**chaosLateFrac))
+		}
+		t.Logf("generated for %s: %d events, %d malformed, %d windows of %s; %d late events to come", f.name, f.gen.Events, f.want.malformed, len(f.want.windows), f.policy.Window.Kind, f.lateEvents)
 	}
-	spec := policy.Window
 	if session {
-		// Many stores, so that a store pauses for a gap or more now and then.
-		gen.Stores = max(1, int(int64(*chaosEvents)*int64(chaosStorePause)/int64(gen.Span)))
-		spec = policy.Window.PaneSpec() // events are staged into panes
-	}
-	assign, err := windows.NewAssigner(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := expectEvents(gen, assign)
-	t.Logf("generated: %d events, %d malformed, %d windows", *chaosEvents, want.malformed, len(want.windows))
-	if session {
-		t.Logf("session windows: %d stores, gap %s, panes of %s", gen.Stores, chaosSessionGap, policy.Window.SessionPane())
+		t.Logf("session windows: %d stores, gap %s, panes of %s", flows[0].gen.Stores, chaosSessionGap, policy.Window.SessionPane())
 	}
 
 	pubConn, err := nats.Connect(natsURL, nats.Name("chaos publisher"), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond),
@@ -323,20 +369,23 @@ func TestChaos(t *testing.T) {
 	mk.published = pubDone
 	chaosCtx, stopChaos := context.WithCancel(ctx)
 	defer stopChaos()
-	var pubErr, chaosErr, lateErr error
+	var pubErr, chaosErr error
+	lateErrs := make([]error, len(flows))
 	var published time.Duration
 	var wg sync.WaitGroup
-	var lr *lateRounds
-	if revise {
+	for j, f := range flows {
+		if f.lateEvents == 0 {
+			continue
+		}
 		// Late events for loaded windows, in rounds over the publishing.
-		lr = &lateRounds{js: pubJS, states: client.States, policy: chaosPolicyName, subject: gen.SubjectPrefix,
-			rng: rand.New(rand.NewPCG(seed, seed^0x1a7e)), seed: seed, first: *chaosEvents, events: lateEvents, rounds: *chaosLateRnds,
+		f.late = &lateRounds{js: pubJS, states: client.States, policy: f.name, subject: f.prefix,
+			rng: rand.New(rand.NewPCG(seed^uint64(j), seed^0x1a7e)), seed: seed, ids: f.ids, first: f.gen.Events, events: f.lateEvents, rounds: *chaosLateRnds,
 			start: mk.start, span: *chaosPublish, burst: time.Second, waitLoad: 2 * time.Minute}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			lateErr = lr.run(chaosCtx, t.Logf)
-			if lateErr != nil {
+			lateErrs[j] = f.late.run(chaosCtx, func(format string, args ...any) { t.Logf(f.name+": "+format, args...) })
+			if lateErrs[j] != nil {
 				stopChaos()
 			}
 		}()
@@ -344,14 +393,19 @@ func TestChaos(t *testing.T) {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		nextEvent, stopGen := iter.Pull(gen.All())
-		defer stopGen()
+		next := make([]func() (Event, bool), len(flows))
+		for j, f := range flows {
+			var stop func()
+			next[j], stop = iter.Pull(f.gen.All())
+			defer stop()
+		}
 		t0 := time.Now()
-		pubErr = pub.run(chaosCtx, *chaosEvents, func(i int) *nats.Msg {
-			e, _ := nextEvent()
+		pubErr = pub.run(chaosCtx, *chaosEvents, func(k int) *nats.Msg {
+			j := k % len(flows)
+			e, _ := next[j]()
 			m := nats.NewMsg(e.Subject)
 			m.Data = e.Data
-			m.Header.Set(jetstream.MsgIDHeader, chaosMsgID(seed, i))
+			m.Header.Set(jetstream.MsgIDHeader, flows[j].want.msgID(k/len(flows)))
 			return m
 		})
 		published = time.Since(t0)
@@ -374,26 +428,32 @@ func TestChaos(t *testing.T) {
 	if chaosErr != nil {
 		t.Fatalf("killer: %v", chaosErr)
 	}
-	if lateErr != nil {
-		t.Fatalf("late events: %v", lateErr)
-	}
-	if lr != nil {
-		want.addLate(lr.times, lr.qty, assign)
-		t.Logf("published %d late events for loaded windows in %d rounds (%d publishes retried)", len(lr.times), len(lr.log), lr.retries)
+	lateTotal := 0
+	for j, f := range flows {
+		if lateErrs[j] != nil {
+			t.Fatalf("%s: late events: %v", f.name, lateErrs[j])
+		}
+		if f.late != nil {
+			f.want.addLate(f.late.times, f.late.qty, f.assign)
+			lateTotal += f.want.late
+			t.Logf("%s: published %d late events for loaded windows in %d rounds (%d publishes retried)", f.name, len(f.late.times), len(f.late.log), f.late.retries)
+		}
 	}
 	t.Logf("published %d events in %s (%d publishes retried); %d chaos actions done at %s",
 		*chaosEvents, published.Round(time.Second), pub.retries.Load(), len(mk.records), time.Since(mk.start).Round(time.Second))
 
 	// 5. Everything must settle by itself: every role running again, every
-	// window LOADED, the collectors' consumer drained.
+	// window of every policy LOADED, the collectors' consumers drained.
 	settleStart := time.Now()
 	for _, p := range procs {
 		if !p.waitRunning(time.Minute) {
 			t.Fatalf("%s is not running a minute after the chaos ended", p.name)
 		}
 	}
-	if err := waitSettled(ctx, client, policy, want.windows, *chaosSettle); err != nil {
-		t.Fatal(err)
+	for _, f := range flows {
+		if err := waitSettled(ctx, client, f.policy, f.want.windows, *chaosSettle-time.Since(settleStart)); err != nil {
+			t.Fatalf("%s: %v", f.name, err)
+		}
 	}
 	t.Logf("settled %s after the chaos ended", time.Since(settleStart).Round(100*time.Millisecond))
 
@@ -421,46 +481,56 @@ func TestChaos(t *testing.T) {
 		}
 	}
 
-	// 6. Reconcile: windrow's own reconciliation, then an independent one
-	// from the generated events, the source stream, the DLQ and the table.
+	// 6. Reconcile each policy on its own: windrow's own reconciliation,
+	// then an independent one from the generated events, the source
+	// stream (the policy's subjects), its DLQ and its table.
 	wh, err := stores.openWarehouse(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer wh.Close()
-	rep := &chaosReport{seed: seed, events: *chaosEvents + want.late, monkey: mk, procs: procs, roles: roles, stores: stores.String(), late: lr}
-	rec, err := inspect.Reconcile(ctx, client.JS, client.States, policy, wh)
-	if err != nil {
-		t.Fatalf("reconcile: %v", err)
-	}
-	rep.reconcile = rec
-	v, err := verifyChaos(ctx, client.JS, wh, policy, want, seed)
-	if err != nil {
-		t.Fatalf("verify: %v", err)
-	}
-	rep.verify = v
-	rep.problems = append(rep.problems, v.problems...)
-	rep.problems = append(rep.problems, crossCheck(rec, v, *chaosEvents+want.late)...)
-	if session {
-		sess, err := verifySessions(ctx, wh, policy, gen, assign, v, rec)
+	rep := &chaosReport{seed: seed, events: *chaosEvents + lateTotal, monkey: mk, procs: procs, roles: roles, stores: stores.String()}
+	duplicateOf := map[string]bool{}
+	for _, f := range flows {
+		pr := &chaosPolicyReport{policy: f.policy, events: len(f.want.win), late: f.late}
+		rep.policies = append(rep.policies, pr)
+		var problems []string
+		rec, err := inspect.Reconcile(ctx, client.JS, client.States, f.policy, wh)
 		if err != nil {
-			t.Fatalf("verify sessions: %v", err)
+			t.Fatalf("%s: reconcile: %v", f.name, err)
 		}
-		rep.sessions = sess
-		rep.problems = append(rep.problems, sess.problems...)
-	}
-	if revise {
-		// Revisions must have happened, and some window must have been
-		// revised again after a revision (the protocol's harder half).
-		maxRev := 0
-		for _, row := range v.rows {
-			maxRev = max(maxRev, row.revision)
+		pr.reconcile = rec
+		v, err := verifyChaos(ctx, client.JS, wh, f.policy, f.want)
+		if err != nil {
+			t.Fatalf("%s: verify: %v", f.name, err)
 		}
-		if maxRev < 2 {
-			rep.problems = append(rep.problems, fmt.Sprintf("late: revise: the highest revision of a window is %d, want at least 2", maxRev))
+		pr.verify = v
+		for id := range v.duplicateOf {
+			duplicateOf[id] = true
 		}
-		if v.total.sentLate != int64(want.late) {
-			rep.problems = append(rep.problems, fmt.Sprintf("late: revise: %d late events in the source stream, published %d", v.total.sentLate, want.late))
+		problems = append(problems, v.problems...)
+		problems = append(problems, crossCheck(rec, v, len(f.want.win))...)
+		if f.policy.Window.Kind == windows.SessionWindows {
+			sess, err := verifySessions(ctx, wh, f.policy, f.gen, f.assign, v, rec)
+			if err != nil {
+				t.Fatalf("%s: verify sessions: %v", f.name, err)
+			}
+			pr.sessions = sess
+			problems = append(problems, sess.problems...)
+		}
+		if revise {
+			// Revisions must have happened, and some window must have been
+			// revised again after a revision (the protocol's harder half).
+			maxRev := 0
+			for _, row := range v.rows {
+				maxRev = max(maxRev, row.revision)
+			}
+			if maxRev < 2 {
+				problems = append(problems, fmt.Sprintf("late: revise: the highest revision of a window is %d, want at least 2", maxRev))
+			}
+		}
+		for _, p := range problems {
+			rep.problems = append(rep.problems, f.name+": "+p)
 		}
 	}
 	if stores.objects == "" {
@@ -487,7 +557,7 @@ func TestChaos(t *testing.T) {
 	// A kill after a commit's load result, before the command's ack, must
 	// have made the command come back and the ledger call it a duplicate.
 	for _, k := range mk.records {
-		if k.batchID != "" && !v.duplicateOf[k.batchID] {
+		if k.batchID != "" && !duplicateOf[k.batchID] {
 			rep.problems = append(rep.problems, fmt.Sprintf("kill %d landed after batch %s committed and before its command was acked, yet no load result says \"duplicate\" for it", k.n, k.batchID))
 		}
 	}
@@ -515,8 +585,6 @@ func TestChaos(t *testing.T) {
 		t.Fatalf("exactly once does not hold: %d problems (replay with -chaos.seed=%d)", len(rep.problems), seed)
 	}
 }
-
-func chaosMsgID(seed uint64, i int) string { return fmt.Sprintf("chaos-%d-%d", seed, i) }
 
 // waitSettled waits until the policy has the windows want (tumbling:
 // exactly those), all LOADED with no late rows waiting for a next revision
