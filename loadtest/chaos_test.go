@@ -26,6 +26,7 @@ import (
 	"github.com/windrow/windrow/adapters/natsx"
 	"github.com/windrow/windrow/app/stack"
 	"github.com/windrow/windrow/messages"
+	"github.com/windrow/windrow/ops/flush"
 	"github.com/windrow/windrow/ops/inspect"
 	"github.com/windrow/windrow/services/loader"
 	"github.com/windrow/windrow/windows"
@@ -441,6 +442,25 @@ func TestChaos(t *testing.T) {
 	}
 	t.Logf("published %d events in %s (%d publishes retried); %d chaos actions done at %s",
 		*chaosEvents, published.Round(time.Second), pub.retries.Load(), len(mk.records), time.Since(mk.start).Round(time.Second))
+
+	// The producers are done: declare every policy's input complete, so
+	// that the last windows close once everything is staged (the idle rule
+	// alone would take the elapsed time a live window takes).
+	names := make([]string, len(flows))
+	for j, f := range flows {
+		names[j] = f.name
+	}
+	flushBy := time.Now().Add(time.Minute)
+	for {
+		err := flush.Request(ctx, client.Watermarks, time.Now(), "chaos", names...)
+		if err == nil {
+			break
+		}
+		if time.Now().After(flushBy) {
+			t.Fatalf("flush: %v", err)
+		}
+		time.Sleep(time.Second)
+	}
 
 	// 5. Everything must settle by itself: every role running again, every
 	// window of every policy LOADED, the collectors' consumers drained.
