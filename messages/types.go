@@ -69,8 +69,14 @@ type SegmentRegistered struct {
 	// past the present. Zero in registrations from before it was recorded:
 	// MaxEventTime counts then.
 	WatermarkTime time.Time `json:"watermark_time,omitzero"`
-	Collector     string    `json:"collector"`
-	CreatedAt     time.Time `json:"created_at"`
+	// WatermarkSeq, when set (above MaxSourceSeq), is the source sequence
+	// the collectors' ack floor must reach before WatermarkTime counts: the
+	// collector lowered the segment's offer to the quorum of its recent
+	// events (a segment of events from a clock that runs ahead), which
+	// speaks for events up to that sequence, not only the segment's.
+	WatermarkSeq uint64    `json:"watermark_seq,omitempty"`
+	Collector    string    `json:"collector"`
+	CreatedAt    time.Time `json:"created_at"`
 	// TraceParent links the segment's span for the window run (W3C traceparent), optional.
 	TraceParent string `json:"traceparent,omitempty"`
 }
@@ -85,6 +91,11 @@ func (m *SegmentRegistered) WatermarkFeed() time.Time {
 	}
 	return m.WatermarkTime
 }
+
+// WatermarkGate is the source sequence the collectors' ack floor must
+// reach before the registration's WatermarkFeed counts.
+func (m *SegmentRegistered) WatermarkGate() uint64 { return max(m.MaxSourceSeq, m.WatermarkSeq) }
+
 func (m *SegmentRegistered) MsgID() string { return "seg-" + m.SegmentID }
 func (m *SegmentRegistered) Validate() error {
 	var errs []error

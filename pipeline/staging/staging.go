@@ -208,6 +208,9 @@ type Segment struct {
 	// WatermarkEvt (µs) is the newest event time the segment offers the
 	// watermark (see messages.SegmentRegistered.WatermarkTime); 0: MaxEvt.
 	WatermarkEvt int64
+	// WatermarkSeq, when above MaxSeq, is the source sequence the ack floor
+	// must reach before WatermarkEvt counts (messages.SegmentRegistered.WatermarkSeq).
+	WatermarkSeq uint64
 }
 
 // Write sorts the segment's rows, writes them as a segment file of the
@@ -236,6 +239,7 @@ func Write(ctx context.Context, js jetstream.JetStream, store objstore.Store, la
 		MinSourceSeq: seg.MinSeq, MaxSourceSeq: seg.MaxSeq,
 		MinEventTime: time.UnixMicro(seg.MinEvt).UTC(), MaxEventTime: time.UnixMicro(seg.MaxEvt).UTC(),
 		WatermarkTime: time.UnixMicro(cmp.Or(seg.WatermarkEvt, seg.MaxEvt)).UTC(),
+		WatermarkSeq:  gateAbove(seg.WatermarkSeq, seg.MaxSeq),
 		Collector:     collector, CreatedAt: time.Now().UTC(),
 	}
 	ack, err := natsx.Publish(ctx, js, messages.SegmentSubject(p.Name, winID), reg, nil)
@@ -243,4 +247,12 @@ func Write(ctx context.Context, js jetstream.JetStream, store objstore.Store, la
 		return nil, nil, err
 	}
 	return reg, ack, nil
+}
+
+// gateAbove is gate when it is above maxSeq, else 0 (not recorded).
+func gateAbove(gate, maxSeq uint64) uint64 {
+	if gate > maxSeq {
+		return gate
+	}
+	return 0
 }

@@ -164,6 +164,7 @@ type batch struct {
 	// quorum of the collector's recent events supports (see wmQuorum), as
 	// of the hand-off; valid when wmCapped.
 	wmCap    int64
+	wmCapSeq uint64 // the highest source sequence behind wmCap
 	wmCapped bool
 }
 
@@ -183,11 +184,16 @@ type windowBuf struct {
 
 // offer is what the segment offers the watermark: its newest event time
 // (each capped at ingest), capped at the quorum of recent events.
-func (wb *windowBuf) offer(b *batch) int64 {
-	if b.wmCapped {
-		return min(wb.wmEvt, b.wmCap)
+//
+// gate is the source sequence the collectors' ack floor must reach before
+// the offer counts: the segment's own highest sequence (0 here: the
+// registration's MaxSourceSeq), or, when the quorum lowered the offer, the
+// highest sequence of the events the quorum was taken from.
+func (wb *windowBuf) offer(b *batch) (t int64, gate uint64) {
+	if b.wmCapped && b.wmCap < wb.wmEvt {
+		return b.wmCap, b.wmCapSeq
 	}
-	return wb.wmEvt
+	return wb.wmEvt, 0
 }
 
 // maxLinks caps the producer spans one segment span links to.
@@ -301,7 +307,7 @@ func (s *Service) Run(ctx context.Context) error {
 	// Flush what was taken in (handed back if the service failed), then let
 	// the flusher finish.
 	if !s.cur.empty() {
-		s.cur.wmCap, s.cur.wmCapped = s.quorum.cap()
+		s.cur.wmCap, s.cur.wmCapSeq, s.cur.wmCapped = s.quorum.cap()
 		s.flushCh <- s.cur
 		s.cur = nil
 	}
@@ -532,7 +538,7 @@ func (s *Service) take(ctx context.Context, mb jetstream.MessageBatch) error {
 // handOff gives the current batch to the flusher and takes a free one,
 // waiting while both are busy.
 func (s *Service) handOff() error {
-	s.cur.wmCap, s.cur.wmCapped = s.quorum.cap()
+	s.cur.wmCap, s.cur.wmCapSeq, s.cur.wmCapped = s.quorum.cap()
 	s.flushCh <- s.cur
 	s.cur = <-s.free
 	return s.err()
@@ -662,7 +668,7 @@ func (s *Service) intake(ctx context.Context, m jetstream.Msg) error {
 	// events are still staged in their windows). Live events arrive after
 	// their time, backfills long after: for them the cap changes nothing.
 	wmEvt := min(evt, ingest)
-	s.quorum.add(wmEvt, ingest)
+	s.quorum.add(wmEvt, ingest, seq)
 	if s.hop == nil {
 		start, end := s.assign.AssignMicros(evt)
 		if err := s.place(ctx, b, m, seq, meta.NumDelivered, evt, wmEvt, row, start, end); err != nil {
@@ -760,8 +766,9 @@ func (s *Service) stage(ctx context.Context, b *batch, wb *windowBuf) error {
 	p := s.cfg.Policy
 	winID := wb.win.ID()
 	t0 := time.Now()
+	wmEvt, wmGate := wb.offer(b)
 	reg, ack, err := staging.Write(ctx, s.cfg.JS, s.cfg.Store, s.layout, p,
-		&staging.Segment{Window: wb.win, Rows: wb.rows, MinSeq: wb.minSeq, MaxSeq: wb.maxSeq, MinEvt: wb.minEvt, MaxEvt: wb.maxEvt, WatermarkEvt: wb.offer(b)}, s.cfg.Instance)
+		&staging.Segment{Window: wb.win, Rows: wb.rows, MinSeq: wb.minSeq, MaxSeq: wb.maxSeq, MinEvt: wb.minEvt, MaxEvt: wb.maxEvt, WatermarkEvt: wmEvt, WatermarkSeq: wmGate}, s.cfg.Instance)
 	if err != nil {
 		return err
 	}

@@ -2,59 +2,79 @@ package collector
 
 import "testing"
 
+// addNext adds an event at the next source sequence.
+func addNext(q *wmQuorum, t, ingest int64) { q.add(t, ingest, q.maxSeq+1) }
+
 func TestWatermarkQuorum(t *testing.T) {
 	var q wmQuorum
-	if _, ok := q.cap(); ok {
+	if _, _, ok := q.cap(); ok {
 		t.Fatal("cap of no events")
 	}
-	// Fewer than 100 events: the newest, as before.
-	for i := range 50 {
-		q.add(int64(i), 0)
+	// One event: its time (a slow stream).
+	addNext(&q, 7, 0)
+	if got, _, _ := q.cap(); got != 7 {
+		t.Fatalf("cap of one event = %d, want 7", got)
 	}
-	if got, _ := q.cap(); got != 49 {
-		t.Fatalf("cap of 50 events = %d, want the newest 49", got)
+	// Fewer than 2·quorumMin events: the median. A collector that just
+	// started hands off its first segment after 50 events, one of them from
+	// a clock a day ahead: the offer is not the outlier's.
+	q = wmQuorum{}
+	const day = int64(86_400_000_000)
+	for i := range 49 {
+		addNext(&q, int64(i), 0)
+	}
+	addNext(&q, day, 0)
+	if got, seq, _ := q.cap(); got != 24 || seq != 50 {
+		t.Fatalf("cap of 49 events and an outlier = %d (sequence %d), want the median 24 and the highest sequence 50", got, seq)
+	}
+	// 200 events in order: quorumMin of them are ignored.
+	q = wmQuorum{}
+	for i := range 200 {
+		addNext(&q, int64(i), 0)
+	}
+	if got, _, _ := q.cap(); got != 200-quorumMin {
+		t.Fatalf("cap of 200 events = %d, want %d", got, 200-quorumMin)
 	}
 	// 5,000 events in order and 40 from a day ahead (0.8%): the outliers
 	// do not count.
 	q = wmQuorum{}
-	const day = int64(86_400_000_000)
 	for i := range 5000 {
-		q.add(int64(i), 0)
+		addNext(&q, int64(i), 0)
 		if i%125 == 0 {
-			q.add(day+int64(i), 0)
+			addNext(&q, day+int64(i), 0)
 		}
 	}
-	if got, _ := q.cap(); got >= day || got < 4900 {
+	if got, _, _ := q.cap(); got >= day || got < 4900 {
 		t.Fatalf("cap = %d, want below the outliers and within 1%% of the newest in-order event (4999)", got)
 	}
 	// The ring forgets: after quorumEvents newer events the old outliers are gone.
 	for i := range quorumEvents {
-		q.add(10_000+int64(i), 0)
+		addNext(&q, 10_000+int64(i), 0)
 	}
-	if got, _ := q.cap(); got < 10_000+quorumEvents*98/100 {
+	if got, _, _ := q.cap(); got < 10_000+quorumEvents*98/100 {
 		t.Fatalf("cap after a full ring of newer events = %d", got)
 	}
 	// Only events ingested within quorumSpan of the newest count: a slow
 	// stream's old events do not hold the offer back.
 	q = wmQuorum{}
 	for i := range 500 {
-		q.add(int64(i), 0)
+		addNext(&q, int64(i), 0)
 	}
 	for i := range 10 {
-		q.add(1000+int64(i), quorumSpan+1)
+		addNext(&q, 1000+int64(i), quorumSpan+1)
 	}
-	if got, _ := q.cap(); got != 1009 {
-		t.Fatalf("cap after the old events left the span = %d, want the newest 1009", got)
+	if got, _, _ := q.cap(); got != 1004 {
+		t.Fatalf("cap after the old events left the span = %d, want the median of the ten recent ones, 1004", got)
 	}
 	// A share of outliers above 1% does count (the quorum moves).
 	q = wmQuorum{}
 	for i := range 1000 {
-		q.add(int64(i), 0)
+		addNext(&q, int64(i), 0)
 		if i%20 == 0 {
-			q.add(day, 0)
+			addNext(&q, day, 0)
 		}
 	}
-	if got, _ := q.cap(); got != day {
+	if got, _, _ := q.cap(); got != day {
 		t.Fatalf("cap with 5%% outliers = %d, want %d", got, day)
 	}
 }

@@ -444,7 +444,7 @@ func (s *Service) onRegistration(m jetstream.Msg) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.points = append(s.points, point{maxSeq: reg.MaxSourceSeq, maxEvt: reg.WatermarkFeed()})
+	s.points = append(s.points, point{maxSeq: reg.WatermarkGate(), maxEvt: reg.WatermarkFeed()})
 	s.open[reg.WindowStart.UnixMicro()] = windows.Window{Start: reg.WindowStart.UTC(), End: reg.WindowEnd.UTC()}
 }
 
