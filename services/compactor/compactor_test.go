@@ -287,7 +287,6 @@ func TestMaxFileRowsSplitsBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
 	win := windows.Window{Start: hour, End: hour.Add(time.Hour)}
 	stageSegment(t, env, l, p, win, seqRange(1, 1800))
 	stageSegment(t, env, l, p, win, seqRange(1501, 3500)) // 300 redelivered
@@ -295,17 +294,7 @@ func TestMaxFileRowsSplitsBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := c.seal(ctx, win, win.End.Add(time.Minute))
-	if err != nil || st == nil {
-		t.Fatalf("seal: %v %v", st, err)
-	}
-	if err := c.compact(ctx, st); err != nil {
-		t.Fatal(err)
-	}
-	done, _, err := env.States.Get(ctx, p.Name, win.ID())
-	if err != nil {
-		t.Fatal(err)
-	}
+	done := sealAndCompact(t, c, env, win)
 	var rows []int64
 	for _, b := range batchesOf(t, env, done) {
 		rows = append(rows, b.Rows)
@@ -327,7 +316,6 @@ func TestKeyedBatchesGroupSmallKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
 	win := windows.Window{Start: hour, End: hour.Add(time.Hour)}
 	// 1MiB / 16 = 64 KiB: a row is 25 raw bytes, so 2,800 rows make a
 	// key large and 10 leave it small.
@@ -344,17 +332,7 @@ func TestKeyedBatchesGroupSmallKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := c.seal(ctx, win, win.End.Add(time.Minute))
-	if err != nil || st == nil {
-		t.Fatalf("seal: %v %v", st, err)
-	}
-	if err := c.compact(ctx, st); err != nil {
-		t.Fatal(err)
-	}
-	done, _, err := env.States.Get(ctx, p.Name, win.ID())
-	if err != nil {
-		t.Fatal(err)
-	}
+	done := sealAndCompact(t, c, env, win)
 	var got []string
 	for i, b := range batchesOf(t, env, done) {
 		if want := messages.BatchID(p.Name, win.Start, 0, i); b.BatchID != want || !strings.HasSuffix(b.Object, fmt.Sprintf("/%spart-%04d.parquet", b.Key, i)) {

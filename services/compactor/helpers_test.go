@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/pipeline/loads"
 	"github.com/windrow/windrow/pipeline/records"
+	"github.com/windrow/windrow/windows"
 )
 
 type parquetRow = parquet.Row
@@ -27,4 +29,23 @@ func batchesOf(tb testing.TB, env *testkit.Env, st *messages.WindowState) []mess
 		tb.Fatal(err)
 	}
 	return m.Batches
+}
+
+// sealAndCompact seals win with a watermark past it, compacts it, and
+// returns its state after the compaction.
+func sealAndCompact(tb testing.TB, c *Service, env *testkit.Env, win windows.Window) *messages.WindowState {
+	tb.Helper()
+	ctx := context.Background()
+	st, err := c.seal(ctx, win, win.End.Add(time.Minute))
+	if err != nil || st == nil {
+		tb.Fatalf("seal: %v %v", st, err)
+	}
+	if err := c.compact(ctx, st); err != nil {
+		tb.Fatal(err)
+	}
+	done, _, err := env.States.Get(ctx, c.cfg.Policy.Name, win.ID())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return done
 }
