@@ -7,15 +7,11 @@ import "slices"
 // event from the future, must not move the watermark and close windows
 // before their events are in. Each segment's offer (its newest event time,
 // capped at ingest) is capped again at the time that all but 1% of the last
-// quorumEvents events ingested within quorumSpan of the newest reached, and
-// never less than quorumMin of them (or half, when fewer than 2·quorumMin
-// are that recent): outliers up to that share change nothing, and for
-// events in order the offer lags the newest by the time the newest 1% (at
-// least quorumMin) of the recent events span. The floor matters to a
-// collector that just started (after a crash, with a backlog to take): its
-// first segments are handed off after a few dozen events, and one event
-// from a clock a day ahead among them must not be their quorum. A slow
-// stream (one event in quorumSpan) offers its newest.
+// quorumEvents events ingested within quorumSpan of the newest reached:
+// outliers up to that share change nothing, and for events in order the
+// offer lags the newest by 1% of the time the recent events span. A slow
+// stream has few events in quorumSpan, and with fewer than 100 the offer is
+// the newest, as it was before the quorum.
 const (
 	quorumEvents = 10_000
 	// quorumSpan (µs of ingest time) bounds how far back the quorum looks.
@@ -23,9 +19,6 @@ const (
 	// quorumOutliers is the share of recent events, in 1/100, whose times
 	// are ignored as possible outliers.
 	quorumOutliers = 1
-	// quorumMin is the fewest newest events ignored (less the one that
-	// counts), when there are at least twice as many.
-	quorumMin = 50
 )
 
 // wmQuorum keeps the watermark offers of the last quorumEvents events.
@@ -52,9 +45,9 @@ func (q *wmQuorum) add(t, ingest int64, seq uint64) {
 	q.next = (q.next + 1) % quorumEvents
 }
 
-// cap is the time all but quorumOutliers% of the recent events reached:
-// the k-th newest, k = max(n·quorumOutliers/100 + 1, min(n/2 + 1,
-// quorumMin)). seq is the highest source sequence among the events it was
+// cap is the time all but quorumOutliers% of the recent events reached
+// (the k-th newest, k = n·quorumOutliers/100 + 1); with fewer than 100
+// events it is the newest. seq is the highest source sequence among the events it was
 // taken from: a segment whose offer the cap lowers speaks for them, so its
 // offer may count only once the ack floor reaches seq (a segment of events
 // from a clock a day ahead, early in the stream, would otherwise carry the
@@ -72,6 +65,6 @@ func (q *wmQuorum) cap() (t int64, seq uint64, ok bool) {
 		return 0, 0, false
 	}
 	slices.Sort(q.sorted)
-	k := max(n*quorumOutliers/100+1, min(n/2+1, quorumMin))
+	k := n*quorumOutliers/100 + 1
 	return q.sorted[n-k], q.maxSeq, true
 }

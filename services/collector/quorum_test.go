@@ -15,25 +15,15 @@ func TestWatermarkQuorum(t *testing.T) {
 	if got, _, _ := q.cap(); got != 7 {
 		t.Fatalf("cap of one event = %d, want 7", got)
 	}
-	// Fewer than 2·quorumMin events: the median. A collector that just
-	// started hands off its first segment after 50 events, one of them from
-	// a clock a day ahead: the offer is not the outlier's.
+	// Fewer than 100 events: the newest, as before the quorum; the
+	// sequence behind the cap is the highest one taken.
 	q = wmQuorum{}
 	const day = int64(86_400_000_000)
-	for i := range 49 {
+	for i := range 50 {
 		addNext(&q, int64(i), 0)
 	}
-	addNext(&q, day, 0)
-	if got, seq, _ := q.cap(); got != 24 || seq != 50 {
-		t.Fatalf("cap of 49 events and an outlier = %d (sequence %d), want the median 24 and the highest sequence 50", got, seq)
-	}
-	// 200 events in order: quorumMin of them are ignored.
-	q = wmQuorum{}
-	for i := range 200 {
-		addNext(&q, int64(i), 0)
-	}
-	if got, _, _ := q.cap(); got != 200-quorumMin {
-		t.Fatalf("cap of 200 events = %d, want %d", got, 200-quorumMin)
+	if got, seq, _ := q.cap(); got != 49 || seq != 50 {
+		t.Fatalf("cap of 50 events = %d (sequence %d), want the newest 49 and the highest sequence 50", got, seq)
 	}
 	// 5,000 events in order and 40 from a day ahead (0.8%): the outliers
 	// do not count.
@@ -63,8 +53,8 @@ func TestWatermarkQuorum(t *testing.T) {
 	for i := range 10 {
 		addNext(&q, 1000+int64(i), quorumSpan+1)
 	}
-	if got, _, _ := q.cap(); got != 1004 {
-		t.Fatalf("cap after the old events left the span = %d, want the median of the ten recent ones, 1004", got)
+	if got, _, _ := q.cap(); got != 1009 {
+		t.Fatalf("cap after the old events left the span = %d, want the newest 1009", got)
 	}
 	// A share of outliers above 1% does count (the quorum moves).
 	q = wmQuorum{}
@@ -76,5 +66,22 @@ func TestWatermarkQuorum(t *testing.T) {
 	}
 	if got, _, _ := q.cap(); got != day {
 		t.Fatalf("cap with 5%% outliers = %d, want %d", got, day)
+	}
+}
+
+// TestOfferGate: a segment whose offer the quorum lowers (events from a
+// clock that runs ahead) is gated on the highest sequence behind the
+// quorum; one whose own newest event is below the cap is gated on its own
+// sequences (0: the registration's MaxSourceSeq).
+func TestOfferGate(t *testing.T) {
+	b := &batch{wmCap: 100, wmCapSeq: 42, wmCapped: true}
+	if got, gate := (&windowBuf{wmEvt: 5_000}).offer(b); got != 100 || gate != 42 {
+		t.Errorf("ahead segment: offer %d gate %d, want 100 and 42", got, gate)
+	}
+	if got, gate := (&windowBuf{wmEvt: 90}).offer(b); got != 90 || gate != 0 {
+		t.Errorf("in-order segment: offer %d gate %d, want 90 and 0", got, gate)
+	}
+	if got, gate := (&windowBuf{wmEvt: 5_000}).offer(&batch{}); got != 5_000 || gate != 0 {
+		t.Errorf("no quorum yet: offer %d gate %d, want 5000 and 0", got, gate)
 	}
 }
