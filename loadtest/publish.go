@@ -66,7 +66,7 @@ func (p *Publisher) Publish(ctx context.Context, n int, next func(i int) (subjec
 				}
 				// Republish the same message: its msg id makes this idempotent.
 				time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
-				f, perr := p.JS.PublishMsgAsync(fl.f.Msg())
+				f, perr := publishAsync(p.JS, fl.f.Msg())
 				if perr != nil {
 					return fmt.Errorf("publish event %d: %w", fl.i, perr)
 				}
@@ -89,7 +89,7 @@ func (p *Publisher) Publish(ctx context.Context, n int, next func(i int) (subjec
 			}
 			queue = queue[1:]
 		}
-		f, err := p.JS.PublishMsgAsync(m)
+		f, err := publishAsync(p.JS, m)
 		if err != nil {
 			return fmt.Errorf("publish event %d: %w", i, err)
 		}
@@ -104,6 +104,20 @@ func (p *Publisher) Publish(ctx context.Context, n int, next func(i int) (subjec
 		return p.Flush(ctx, p.FlushAfter...)
 	}
 	return nil
+}
+
+// publishAsync is PublishMsgAsync, tried again a few times (backoff 100ms
+// to 500ms) when it fails at once: the connection broke as the server it
+// was on went away (a cluster node stopped), and the client reconnects to
+// another.
+func publishAsync(js jetstream.JetStream, m *nats.Msg) (jetstream.PubAckFuture, error) {
+	for attempt := 0; ; attempt++ {
+		f, err := js.PublishMsgAsync(m)
+		if err == nil || attempt >= 5 {
+			return f, err
+		}
+		time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
+	}
 }
 
 // PublishEvents publishes generated events with msg ids "<prefix>-<index>".

@@ -163,10 +163,14 @@ func checkURLs(urls string) error {
 	return nil
 }
 
-// WaitJetStream waits until JetStream answers, bounded by ctx.
+// WaitJetStream waits until JetStream answers, bounded by ctx. Each
+// request is bounded by DefaultCallTimeout: a cluster without a meta
+// leader does not answer a request it got before the election.
 func WaitJetStream(ctx context.Context, js jetstream.JetStream) error {
 	for {
-		_, err := js.AccountInfo(ctx)
+		cctx, cancel := context.WithTimeout(ctx, DefaultCallTimeout)
+		_, err := js.AccountInfo(cctx)
+		cancel()
 		if err == nil {
 			return nil
 		}

@@ -28,8 +28,12 @@ type Topology struct {
 	Watermarks jetstream.KeyValue
 }
 
-// Provision creates or updates windrow's streams and KV buckets.
-func Provision(ctx context.Context, js jetstream.JetStream) (*Topology, error) {
+// Provision creates or updates windrow's streams and KV buckets, with
+// WithReplicas replicas (default 1). Each JetStream API call is bounded by
+// the call timeout and retried while the server cannot answer yet (a
+// cluster electing its meta leader), until ctx ends: bound ctx.
+func Provision(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Topology, error) {
+	o := newOptions(opts)
 	streams := []jetstream.StreamConfig{
 		// No age limit: a registration must outlive its window, however long;
 		// compactors purge a window's subject once the window is loaded.
@@ -45,24 +49,24 @@ func Provision(ctx context.Context, js jetstream.JetStream) (*Topology, error) {
 			Description: "windrow: window lifecycle notices"},
 	}
 	for _, cfg := range streams {
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
-			return nil, fmt.Errorf("provision stream %s: %w", cfg.Name, err)
+		if err := ensureStream(ctx, o, js, cfg); err != nil {
+			return nil, err
 		}
 	}
-	windows, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: messages.BucketWindows, History: 1, Storage: jetstream.FileStorage,
+	windows, err := ensureKV(ctx, o, js, jetstream.KeyValueConfig{Bucket: messages.BucketWindows, History: 1, Storage: jetstream.FileStorage,
 		Description: "windrow: window states, key <policy>.<window id>"})
 	if err != nil {
-		return nil, fmt.Errorf("provision kv %s: %w", messages.BucketWindows, err)
+		return nil, err
 	}
-	policies, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: messages.BucketPolicies, History: 16, Storage: jetstream.FileStorage,
+	policies, err := ensureKV(ctx, o, js, jetstream.KeyValueConfig{Bucket: messages.BucketPolicies, History: 16, Storage: jetstream.FileStorage,
 		Description: "windrow: window policies, key <policy>, versioned by revision"})
 	if err != nil {
-		return nil, fmt.Errorf("provision kv %s: %w", messages.BucketPolicies, err)
+		return nil, err
 	}
-	watermarks, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: messages.BucketWatermarks, History: 1, Storage: jetstream.FileStorage,
+	watermarks, err := ensureKV(ctx, o, js, jetstream.KeyValueConfig{Bucket: messages.BucketWatermarks, History: 1, Storage: jetstream.FileStorage,
 		Description: "windrow: policy watermarks, key <policy>"})
 	if err != nil {
-		return nil, fmt.Errorf("provision kv %s: %w", messages.BucketWatermarks, err)
+		return nil, err
 	}
 	return &Topology{Windows: windows, Policies: policies, Watermarks: watermarks}, nil
 }
@@ -79,31 +83,37 @@ var ErrSubjectsNotCovered = errors.New("stream does not cover the policy's subje
 const managedDescription = "events collected by windrow"
 
 // EnsureSourceStream makes sure stream exists and holds subjects. A missing
-// stream is created (file storage, 2 minute duplicate window). A stream
-// windrow created gets missing subjects added; any other stream that lacks a
-// wanted subject is an error naming both: windrow does not change streams it
-// did not create. A stream with work-queue retention is refused
-// (ErrUnsafeSourceStream); limits that can remove events before they are
-// collected are for the caller to report (SourceStreamWarnings).
+// stream is created (file storage, 2 minute duplicate window, WithReplicas
+// replicas). A stream windrow created gets missing subjects added, and its
+// replicas raised to WithReplicas; any other stream that lacks a wanted
+// subject is an error naming both: windrow does not change streams it did
+// not create (ReplicaWarning says when one has too few replicas). A stream
+// with work-queue retention is refused (ErrUnsafeSourceStream); limits that
+// can remove events before they are collected are for the caller to report
+// (SourceStreamWarnings). API calls are bounded and retried as in
+// Provision.
 //
-// JetStream has no compare-and-set for stream configurations, so adding
-// subjects is a read-modify-write; it runs under a lock (a key in the
+// JetStream has no compare-and-set for stream configurations, so changing
+// one is a read-modify-write; it runs under a lock (a key in the
 // windrow_locks bucket, expiring by itself should its holder die), so that
 // policies sharing a stream and starting together cannot drop each other's
 // subjects.
-func EnsureSourceStream(ctx context.Context, js jetstream.JetStream, stream string, subjects []string) (jetstream.Stream, error) {
+func EnsureSourceStream(ctx context.Context, js jetstream.JetStream, stream string, subjects []string, opts ...Option) (jetstream.Stream, error) {
+	o := newOptions(opts)
 	for attempt := 0; ; attempt++ {
-		s, err := js.Stream(ctx, stream)
+		s, err := retryCall(ctx, o, func(ctx context.Context) (jetstream.Stream, error) { return js.Stream(ctx, stream) })
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			s, err = js.CreateStream(ctx, jetstream.StreamConfig{
-				Name: stream, Subjects: subjects, Storage: jetstream.FileStorage, Duplicates: 2 * time.Minute,
-				Description: managedDescription,
+			s, err = retryCall(ctx, o, func(ctx context.Context) (jetstream.Stream, error) {
+				return js.CreateStream(ctx, jetstream.StreamConfig{
+					Name: stream, Subjects: subjects, Storage: jetstream.FileStorage, Duplicates: 2 * time.Minute,
+					Description: managedDescription, Replicas: o.replicas,
+				})
 			})
 			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) && attempt < 5 {
-				continue // another policy created it meanwhile
+				continue // another policy created it meanwhile (or a timed-out attempt did)
 			}
 			if err != nil {
-				return nil, fmt.Errorf("create source stream %s: %w", stream, err)
+				return nil, fmt.Errorf("create source stream %s: %w", stream, replicasError(0, o.replicas, err))
 			}
 			return s, nil
 		}
@@ -115,13 +125,14 @@ func EnsureSourceStream(ctx context.Context, js jetstream.JetStream, stream stri
 			return nil, err
 		}
 		missing := missingSubjects(cfg.Subjects, subjects)
-		if len(missing) == 0 {
+		fewReplicas := max(cfg.Replicas, 1) < o.replicas
+		if len(missing) == 0 && (!fewReplicas || cfg.Description != managedDescription) {
 			return s, nil
 		}
-		if cfg.Description != managedDescription {
+		if len(missing) > 0 && cfg.Description != managedDescription {
 			return nil, fmt.Errorf("%w: stream %s has subjects %v, policy wants %v; add them to the stream or use another stream", ErrSubjectsNotCovered, stream, cfg.Subjects, missing)
 		}
-		return addSubjects(ctx, js, stream, subjects)
+		return updateManaged(ctx, o, js, stream, subjects)
 	}
 }
 
@@ -138,17 +149,19 @@ func missingSubjects(have, want []string) []string {
 // lockTTL bounds how long a dead lock holder blocks others.
 const lockTTL = 30 * time.Second
 
-// addSubjects adds the uncovered subjects to a windrow-managed stream under
-// the stream's lock.
-func addSubjects(ctx context.Context, js jetstream.JetStream, stream string, subjects []string) (jetstream.Stream, error) {
-	locks, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: BucketLocks, TTL: lockTTL, History: 1,
+// updateManaged adds the uncovered subjects to a windrow-managed stream,
+// and raises its replicas to o.replicas, under the stream's lock.
+func updateManaged(ctx context.Context, o options, js jetstream.JetStream, stream string, subjects []string) (jetstream.Stream, error) {
+	locks, err := ensureKV(ctx, o, js, jetstream.KeyValueConfig{Bucket: BucketLocks, TTL: lockTTL, History: 1,
 		Description: "windrow: short-lived locks for read-modify-write of shared configuration"})
 	if err != nil {
 		return nil, fmt.Errorf("locks bucket: %w", err)
 	}
 	key := "stream." + stream
 	for {
-		_, err := locks.Create(ctx, key, []byte(time.Now().UTC().Format(time.RFC3339Nano)))
+		_, err := retryCall(ctx, o, func(ctx context.Context) (uint64, error) {
+			return locks.Create(ctx, key, []byte(time.Now().UTC().Format(time.RFC3339Nano)))
+		})
 		if err == nil {
 			break
 		}
@@ -163,19 +176,21 @@ func addSubjects(ctx context.Context, js jetstream.JetStream, stream string, sub
 	}
 	defer locks.Delete(context.WithoutCancel(ctx), key) //nolint:errcheck // the key expires by itself
 
-	s, err := js.Stream(ctx, stream)
+	s, err := retryCall(ctx, o, func(ctx context.Context) (jetstream.Stream, error) { return js.Stream(ctx, stream) })
 	if err != nil {
 		return nil, fmt.Errorf("source stream %s: %w", stream, err)
 	}
 	cfg := s.CachedInfo().Config
 	missing := missingSubjects(cfg.Subjects, subjects)
-	if len(missing) == 0 {
+	have := max(cfg.Replicas, 1)
+	if len(missing) == 0 && have >= o.replicas {
 		return s, nil
 	}
 	cfg.Subjects = append(cfg.Subjects, missing...)
-	s, err = js.UpdateStream(ctx, cfg)
+	cfg.Replicas = max(have, o.replicas)
+	s, err = retryCall(ctx, o, func(ctx context.Context) (jetstream.Stream, error) { return js.UpdateStream(ctx, cfg) })
 	if err != nil {
-		return nil, fmt.Errorf("add subjects %v to stream %s: %w", missing, stream, err)
+		return nil, fmt.Errorf("update stream %s (add subjects %v, replicas %d): %w", stream, missing, cfg.Replicas, replicasError(have, cfg.Replicas, err))
 	}
 	return s, nil
 }

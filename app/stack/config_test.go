@@ -25,3 +25,24 @@ func TestInstanceDefault(t *testing.T) {
 		t.Errorf("given instance became %q", given.Instance)
 	}
 }
+
+// TestValidateReplicas: the replica count is 1..5 (0: the default), and the
+// embedded server, a single server, takes only one.
+func TestValidateReplicas(t *testing.T) {
+	for _, tc := range []struct {
+		cfg     Config
+		wantErr bool
+	}{
+		{Config{NATSReplicas: 0}, false},
+		{Config{NATSReplicas: 3}, false},
+		{Config{NATSReplicas: 6}, true},
+		{Config{NATSReplicas: -1}, true},
+		{Config{NATSReplicas: 1, Embedded: true}, false},
+		{Config{NATSReplicas: 3, Embedded: true}, true},
+	} {
+		tc.cfg.setDefaults()
+		if err := tc.cfg.Validate(); (err != nil) != tc.wantErr {
+			t.Errorf("Validate(replicas %d, embedded %v) = %v, want error %v", tc.cfg.NATSReplicas, tc.cfg.Embedded, err, tc.wantErr)
+		}
+	}
+}

@@ -30,9 +30,12 @@ func (s *Stack) ApplyPolicy(ctx context.Context, filename string, data []byte) (
 	if err != nil {
 		return nil, err
 	}
-	stream, err := natsx.EnsureSourceStream(ctx, s.JS, p.Source.Stream, p.Source.Subjects)
+	stream, err := natsx.EnsureSourceStream(ctx, s.JS, p.Source.Stream, p.Source.Subjects, s.NATSOptions()...)
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: %w", p.Name, err)
+	}
+	if w := natsx.ReplicaWarning(stream.CachedInfo().Config, s.cfg.NATSReplicas); w != "" {
+		s.Log.Warn(w, "policy", p.Name, "stream", p.Source.Stream)
 	}
 	for _, w := range natsx.SourceStreamWarnings(stream.CachedInfo().Config) {
 		s.Log.Warn("source stream can lose events: "+w, "policy", p.Name, "stream", p.Source.Stream)

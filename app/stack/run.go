@@ -88,7 +88,7 @@ func (s *Stack) newLoader() (*loader.Service, error) {
 }
 
 func (s *Stack) runCollector(ctx context.Context, p *windows.Policy) error {
-	c, err := collector.New(collector.Config{Tracing: s.tracing[RoleCollector], JS: s.JS, Store: s.Store, States: s.States, Watermarks: s.Watermarks, Policy: p, Instance: s.cfg.Instance + "/collector", Logger: s.Log, AckWait: s.cfg.AckWait})
+	c, err := collector.New(collector.Config{Tracing: s.tracing[RoleCollector], JS: s.JS, Store: s.Store, States: s.States, Watermarks: s.Watermarks, Policy: p, Instance: s.cfg.Instance + "/collector", Logger: s.Log, AckWait: s.cfg.AckWait, Replicas: s.cfg.NATSReplicas})
 	if err != nil {
 		return err
 	}

@@ -57,8 +57,14 @@ type Config struct {
 	// a free port is used and written to DataDir/nats.url. The embedded
 	// server requires the NKey in DataDir/nats.nkey (see NKeyFile).
 	NATSPort int
-	// NATS is the connection to an existing server when not Embedded.
+	// NATS is the connection to an existing server when not Embedded; its
+	// URL may list several servers of a cluster, comma-separated.
 	NATS natsx.ClientConfig
+	// NATSReplicas is the replica count of every stream and KV bucket
+	// windrow creates (nats.replicas): 1 for a single server, 3 for a
+	// cluster. 0 means 1. Existing ones with fewer are scaled up, never
+	// down (natsx.WithReplicas). The embedded server takes only 1.
+	NATSReplicas int
 	// Objects is the object store: a directory, file:///dir or
 	// s3://BUCKET/PREFIX (see OpenObjects). Default DataDir/objects.
 	Objects string
@@ -136,6 +142,12 @@ func (c *Config) Validate() error {
 	}
 	if c.NATSPort < -1 || c.NATSPort > 65535 {
 		errs = append(errs, fmt.Errorf("nats port %d: want 0..65535", c.NATSPort))
+	}
+	if c.NATSReplicas < 0 || c.NATSReplicas > 5 {
+		errs = append(errs, fmt.Errorf("nats replicas %d: want 1..5 (JetStream's limit), or 0 for 1", c.NATSReplicas))
+	}
+	if c.Embedded && c.NATSReplicas > 1 {
+		errs = append(errs, fmt.Errorf("nats replicas %d: the embedded NATS server is a single server and holds 1 replica; connect to a cluster (--nats-url) for more", c.NATSReplicas))
 	}
 	if c.LoaderWorkers < 0 {
 		errs = append(errs, fmt.Errorf("loader workers %d: want >= 1, or 0 for the default", c.LoaderWorkers))
@@ -302,12 +314,26 @@ func (s *Stack) connect(ctx context.Context) (*natsx.Topology, error) {
 		return nil, err
 	}
 	s.JS = js
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	// A cluster that is starting elects its meta leader first: calls are
+	// bounded one by one and retried until this deadline.
+	wctx, cancel := context.WithTimeout(ctx, max(provisionWait, cfg.ConnectWait))
 	defer cancel()
 	if err := natsx.WaitJetStream(wctx, js); err != nil {
 		return nil, err
 	}
-	return natsx.Provision(wctx, js)
+	return natsx.Provision(wctx, js, s.NATSOptions()...)
+}
+
+// provisionWait bounds waiting for JetStream and provisioning at start.
+const provisionWait = time.Minute
+
+// NATSReplicas is Config.NATSReplicas, at least 1.
+func (s *Stack) NATSReplicas() int { return max(s.cfg.NATSReplicas, 1) }
+
+// NATSOptions are the options of windrow's streams and buckets
+// (Config.NATSReplicas), for natsx.EnsureSourceStream.
+func (s *Stack) NATSOptions() []natsx.Option {
+	return []natsx.Option{natsx.WithReplicas(s.cfg.NATSReplicas)}
 }
 
 // URLFile is where an embedded server's client URL is written, so that other

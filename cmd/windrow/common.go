@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +28,8 @@ type connFlags struct {
 	dataDir string
 	nats    natsx.ClientConfig
 	objects string // the object store, for commands that read it (registerObjects)
+	// replicas is --nats-replicas; 0: not given (see natsReplicas).
+	replicas int
 }
 
 // registerObjects adds --objects, for commands that read the object store.
@@ -45,6 +48,27 @@ func (c *connFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.nats.CAFile, "nats-ca", os.Getenv("NATS_CA"), "CA bundle for TLS to NATS")
 	fs.StringVar(&c.nats.CertFile, "nats-cert", os.Getenv("NATS_CERT"), "client certificate for mutual TLS")
 	fs.StringVar(&c.nats.KeyFile, "nats-key", os.Getenv("NATS_KEY"), "client key for mutual TLS")
+	fs.IntVar(&c.replicas, "nats-replicas", 0, "replicas of the streams and KV buckets windrow creates: 1 for a single server, 3 for a cluster; existing ones are scaled up, never down (or $"+envReplicas+"; default 1)")
+}
+
+// envReplicas is the environment variable of --nats-replicas.
+const envReplicas = "WINDROW_NATS_REPLICAS"
+
+// natsReplicas is the replica count of windrow's streams and buckets:
+// --nats-replicas, else $WINDROW_NATS_REPLICAS, else fileVal (nats.replicas
+// of the config file), else 0 (one replica).
+func (c *connFlags) natsReplicas(fileVal int) (int, error) {
+	if c.replicas != 0 {
+		return c.replicas, nil
+	}
+	if v := os.Getenv(envReplicas); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return 0, fmt.Errorf("$%s=%q: want a replica count, 1 to 5", envReplicas, v)
+		}
+		return n, nil
+	}
+	return fileVal, nil
 }
 
 // metricsDefaults are the default --metrics-addr of the commands that run
@@ -99,7 +123,11 @@ func (c *connFlags) resolve() natsx.ClientConfig {
 func (c *connFlags) connect(ctx context.Context) (*stack.Stack, error) {
 	cfg := c.resolve()
 	log := newLogger("text", "warn")
-	s, err := stack.Open(ctx, stack.Config{DataDir: c.dataDir, NATS: cfg, Roles: []string{}, Logger: log, Objects: c.objects})
+	replicas, err := c.natsReplicas(0)
+	if err != nil {
+		return nil, err
+	}
+	s, err := stack.Open(ctx, stack.Config{DataDir: c.dataDir, NATS: cfg, NATSReplicas: replicas, Roles: []string{}, Logger: log, Objects: c.objects})
 	if err == nil {
 		return s, nil
 	}

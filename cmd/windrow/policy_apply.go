@@ -84,7 +84,7 @@ func (c *policyCmd) apply(ctx context.Context, args []string) error {
 			fmt.Fprintf(c.out, "%s: updated v%d → v%d\n", name, plan.Current.Version, p.Version)
 		}
 		// Producers can publish once the source stream holds the subjects.
-		stream, err := natsx.EnsureSourceStream(ctx, s.JS, p.Source.Stream, p.Source.Subjects)
+		stream, err := natsx.EnsureSourceStream(ctx, s.JS, p.Source.Stream, p.Source.Subjects, s.NATSOptions()...)
 		if err != nil {
 			fmt.Fprintf(c.errOut, "%s: stored, but its source stream is not ready: %v\n", name, err)
 			failed++
@@ -94,6 +94,9 @@ func (c *policyCmd) apply(ctx context.Context, args []string) error {
 			fmt.Fprintf(c.errOut, "%s: WARNING: %s\n", name, w)
 		}
 		if w := natsx.RetainWarning(stream.CachedInfo().Config, p.Window.RetainFor().D()); w != "" {
+			fmt.Fprintf(c.errOut, "%s: WARNING: %s\n", name, w)
+		}
+		if w := natsx.ReplicaWarning(stream.CachedInfo().Config, s.NATSReplicas()); w != "" {
 			fmt.Fprintf(c.errOut, "%s: WARNING: %s\n", name, w)
 		}
 	}

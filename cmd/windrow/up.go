@@ -21,7 +21,10 @@ type upConfig struct {
 	NATS    struct {
 		Embedded *bool  `yaml:"embedded"` // default: true unless url is set
 		Port     int    `yaml:"port"`
-		URL      string `yaml:"url"`
+		URL      string `yaml:"url"` // one server, or several of a cluster comma-separated
+		// Replicas of the streams and KV buckets windrow creates: 1 (the
+		// default) for a single server, 3 for a cluster.
+		Replicas int    `yaml:"replicas"`
 		User     string `yaml:"user"`
 		Password string `yaml:"password"`
 		Token    string `yaml:"token"`
@@ -147,12 +150,16 @@ func runRoles(ctx context.Context, name string, args []string, roles []string) e
 	if !set["metrics-addr"] && cfg.Metrics.Addr != nil {
 		maddr = *cfg.Metrics.Addr
 	}
+	replicas, err := conn.natsReplicas(cfg.NATS.Replicas)
+	if err != nil {
+		return err
+	}
 	workers := cfg.Loader.Workers
 	if set["loader-workers"] {
 		workers = *loaderWorkers
 	}
 	s, err := stack.Open(ctx, stack.Config{
-		DataDir: dataDir, Embedded: embedded, NATSPort: natsPort, NATS: nc,
+		DataDir: dataDir, Embedded: embedded, NATSPort: natsPort, NATS: nc, NATSReplicas: replicas,
 		Objects:   pick("objects", *objects, firstOf(cfg.ObjectStore.URL, cfg.ObjectStore.Dir)),
 		Warehouse: pick("warehouse", *whURL, pick("duckdb", *duck, firstOf(cfg.Warehouse.URL, cfg.Warehouse.DuckDB))),
 		Roles:     roles, Instance: pick("instance", *instance, cfg.Instance), AckWait: *ackWait, ConnectWait: *connectWait, Logger: log,

@@ -48,6 +48,9 @@ type Config struct {
 	AckWait time.Duration
 	// PullBatch is how many messages one pull asks for. Default 2000.
 	PullBatch int
+	// Replicas of the source stream when the collector creates it, or
+	// raises it to (a stream windrow created): nats.replicas. Default 1.
+	Replicas int
 }
 
 func (c *Config) setDefaults() {
@@ -88,6 +91,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PullBatch < 1 {
 		errs = append(errs, fmt.Errorf("collector: PullBatch %d, want >= 1", c.PullBatch))
+	}
+	if c.Replicas < 0 {
+		errs = append(errs, fmt.Errorf("collector: Replicas %d, want >= 1, or 0 for 1", c.Replicas))
 	}
 	return errors.Join(errs...)
 }
@@ -323,12 +329,20 @@ func (s *Service) Run(ctx context.Context) error {
 // exist.
 func (s *Service) consumer(ctx context.Context) (jetstream.Consumer, error) {
 	p := s.cfg.Policy
-	stream, err := natsx.EnsureSourceStream(ctx, s.cfg.JS, p.Source.Stream, p.Source.Subjects)
+	// Bounded: EnsureSourceStream retries while the cluster cannot answer;
+	// past a minute the error goes to the worker loop, which logs it and
+	// starts the collector again with backoff.
+	ectx, cancel := context.WithTimeout(ctx, time.Minute)
+	stream, err := natsx.EnsureSourceStream(ectx, s.cfg.JS, p.Source.Stream, p.Source.Subjects, natsx.WithReplicas(s.cfg.Replicas))
+	cancel()
 	if err != nil {
 		return nil, err
 	}
 	for _, w := range natsx.SourceStreamWarnings(stream.CachedInfo().Config) {
 		s.log.Warn("source stream can lose events: "+w, "stream", p.Source.Stream)
+	}
+	if w := natsx.ReplicaWarning(stream.CachedInfo().Config, s.cfg.Replicas); w != "" {
+		s.log.Warn(w, "stream", p.Source.Stream)
 	}
 	maxAckPending := max(4*p.Segment.MaxRows, 20000)
 	cfg := jetstream.ConsumerConfig{
