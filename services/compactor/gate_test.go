@@ -2,12 +2,9 @@ package compactor
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/windrow/windrow/adapters/natsx"
 	"github.com/windrow/windrow/internal/testkit"
@@ -27,33 +24,9 @@ func TestWatermarkWaitsForTheEventsBehindACappedOffer(t *testing.T) {
 	p := testkit.Policy(t, strings.Replace(policySrc, "window: {size: 1h}", "window: {size: 1h, max_out_of_order: 1m, idle_timeout: 1h}", 1))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stream, err := natsx.EnsureSourceStream(ctx, env.JS, p.Source.Stream, p.Source.Subjects)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 1; i <= 10; i++ {
-		if _, err := env.JS.Publish(ctx, "ev.x", fmt.Appendf(nil, `{"n":%d}`, i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: messages.CollectorConsumer(p.Name), AckPolicy: jetstream.AckExplicitPolicy, FilterSubjects: p.Source.Subjects})
-	if err != nil {
-		t.Fatal(err)
-	}
-	batch, err := cons.Fetch(10, jetstream.FetchMaxWait(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var held []jetstream.Msg
-	for m := range batch.Messages() {
-		if meta, _ := m.Metadata(); meta.Sequence.Stream <= 5 {
-			if err := m.DoubleAck(ctx); err != nil {
-				t.Fatal(err)
-			}
-		} else {
-			held = append(held, m) // still in a collector's buffers
-		}
-	}
+	taken := takeSource(t, env, p, 10)
+	ack(t, taken[:5]...)
+	held := taken[5:] // still in a collector's buffers
 	ahead := windows.Window{Start: hour.Add(24 * time.Hour), End: hour.Add(25 * time.Hour)}
 	capped := hour.Add(30 * time.Minute) // what the quorum of the recent events supports
 	reg := &messages.SegmentRegistered{Policy: p.Name, PolicyVersion: 1, WindowStart: ahead.Start, WindowEnd: ahead.End, SegmentID: "ahead",
@@ -80,11 +53,7 @@ func TestWatermarkWaitsForTheEventsBehindACappedOffer(t *testing.T) {
 	if wm, ok := s.Watermark(); ok {
 		t.Fatalf("watermark %s with the ack floor at 5: the capped offer counted before the events behind it were staged", wm)
 	}
-	for _, m := range held {
-		if err := m.DoubleAck(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ack(t, held...)
 	testkit.WaitFor(t, 5*time.Second, "the offer counted once the ack floor reached 10", func() bool {
 		wm, ok := s.Watermark()
 		return ok && wm.Equal(capped.Add(-time.Minute))

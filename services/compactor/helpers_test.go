@@ -2,12 +2,16 @@ package compactor
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/windrow/windrow/adapters/natsx"
 	"github.com/windrow/windrow/internal/testkit"
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/pipeline/loads"
@@ -48,4 +52,47 @@ func sealAndCompact(tb testing.TB, c *Service, env *testkit.Env, win windows.Win
 		tb.Fatal(err)
 	}
 	return done
+}
+
+// takeSource publishes n source events on ev.x (policySrc reads ev.>) and takes them with the
+// collectors' durable consumer, as a collector would, unacked: the caller
+// acks those it has "staged", which sets the ack floor the compactor reads.
+func takeSource(tb testing.TB, env *testkit.Env, p *windows.Policy, n int) []jetstream.Msg {
+	tb.Helper()
+	ctx := context.Background()
+	stream, err := natsx.EnsureSourceStream(ctx, env.JS, p.Source.Stream, p.Source.Subjects)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for i := 1; i <= n; i++ {
+		if _, err := env.JS.Publish(ctx, "ev.x", fmt.Appendf(nil, `{"n":%d}`, i)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: messages.CollectorConsumer(p.Name), AckPolicy: jetstream.AckExplicitPolicy, FilterSubjects: p.Source.Subjects})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var msgs []jetstream.Msg
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+	}
+	if len(msgs) != n {
+		tb.Fatalf("took %d source events, want %d", len(msgs), n)
+	}
+	return msgs
+}
+
+// ack acks msgs and waits for the server's confirmation.
+func ack(tb testing.TB, msgs ...jetstream.Msg) {
+	tb.Helper()
+	for _, m := range msgs {
+		if err := m.DoubleAck(context.Background()); err != nil {
+			tb.Fatal(err)
+		}
+	}
 }

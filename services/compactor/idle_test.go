@@ -2,15 +2,11 @@ package compactor
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/windrow/windrow/adapters/natsx"
 	"github.com/windrow/windrow/internal/testkit"
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/pipeline/records"
@@ -27,30 +23,9 @@ func TestIdleRuleByElapsedTime(t *testing.T) {
 	p := testkit.Policy(t, strings.Replace(policySrc, "window: {size: 1h}", "window: {size: 1h, max_out_of_order: 1m, idle_timeout: 1s}", 1))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stream, err := natsx.EnsureSourceStream(ctx, env.JS, p.Source.Stream, p.Source.Subjects)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Ten source events, all taken and acked by the collectors' consumer:
 	// nothing pending or in flight, ack floor 10.
-	for i := 1; i <= 10; i++ {
-		if _, err := env.JS.Publish(ctx, "ev.x", fmt.Appendf(nil, `{"n":%d}`, i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: messages.CollectorConsumer(p.Name), AckPolicy: jetstream.AckExplicitPolicy, FilterSubjects: p.Source.Subjects})
-	if err != nil {
-		t.Fatal(err)
-	}
-	batch, err := cons.Fetch(10, jetstream.FetchMaxWait(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for m := range batch.Messages() {
-		if err := m.DoubleAck(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ack(t, takeSource(t, env, p, 10)...)
 	l, err := records.NewLayout(p)
 	if err != nil {
 		t.Fatal(err)
