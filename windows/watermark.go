@@ -12,8 +12,10 @@ type Watermark struct {
 	lateness      time.Duration
 	value         time.Time
 	set           bool
-	// An idle spell: idleBase is the value when it began (idleOK: it was set).
+	// An idle spell: it began at idleStart (the caller's monotonic clock),
+	// with the value idleBase (idleOK: it was set).
 	idling, idleOK bool
+	idleStart      time.Duration
 	idleBase       time.Time
 }
 
@@ -32,26 +34,29 @@ func (w *Watermark) Staged(eventTime time.Time) {
 	w.advance(eventTime.Add(-w.maxOutOfOrder))
 }
 
-// Idle reports an idle spell of the source: nothing pending or in flight
-// for idleFor, measured on a monotonic clock from the spell's start; now is
-// the wall clock. The first call of a spell records the watermark then as
-// its base. Once idleFor >= IdleTimeout, candidate = base + idleFor: the
+// Idle reports that the source has nothing pending or in flight at at, a
+// reading of the caller's monotonic clock; now is the wall clock. The first
+// call of a spell records at as its start and the watermark then as its
+// base; it returns how long the spell has lasted, idleFor = at - start.
+// Once idleFor >= IdleTimeout, candidate = base + idleFor: the
 // watermark advances by the time elapsed since the source went idle, never
 // past now - MaxOutOfOrder, so a paused replay of history moves it by the
 // length of the pause, not to the wall clock, and a wall clock that jumps
 // forward does not move it at all. Busy ends the spell.
-func (w *Watermark) Idle(now time.Time, idleFor time.Duration) {
+func (w *Watermark) Idle(now time.Time, at time.Duration) (idleFor time.Duration) {
 	if !w.idling {
-		w.idling, w.idleOK, w.idleBase = true, w.set, w.value
+		w.idling, w.idleOK, w.idleStart, w.idleBase = true, w.set, at, w.value
 	}
+	idleFor = at - w.idleStart
 	if idleFor < w.idleTimeout || !w.idleOK {
-		return
+		return idleFor
 	}
 	candidate := w.idleBase.Add(idleFor)
 	if limit := now.Add(-w.maxOutOfOrder); candidate.After(limit) {
 		candidate = limit
 	}
 	w.advance(candidate)
+	return idleFor
 }
 
 // Busy ends an idle spell: the source has something pending or in flight.

@@ -153,8 +153,6 @@ type Service struct {
 	wm          *windows.Watermark
 	points      []point                  // registrations whose sequences are not yet below the ack floor
 	open        map[int64]windows.Window // windows that may still need sealing
-	idling      bool                     // the source is idle since idleSince (Config.Elapsed)
-	idleSince   time.Duration            //
 	staged      bool                     // some staged event time fed the watermark
 	byIdle      bool                     // the idle rule, not a staged event time, set the watermark's value
 	byFlush     bool                     // a flush request set the watermark's value
@@ -499,12 +497,8 @@ func (s *Service) tick(ctx context.Context) error {
 	// there is no window to close, and a watermark from the wall clock
 	// would turn a replay of history that starts later into late data.
 	if s.staged && info.NumPending == 0 && info.NumAckPending == 0 && len(s.points) == 0 {
-		if !s.idling {
-			s.idling, s.idleSince = true, elapsed
-		}
-		idleFor := elapsed - s.idleSince
 		before, _ := s.wm.Value()
-		s.wm.Idle(now, idleFor)
+		idleFor := s.wm.Idle(now, elapsed)
 		if after, _ := s.wm.Value(); after.After(before) {
 			s.byIdle, s.byFlush = true, false
 		}
@@ -522,7 +516,6 @@ func (s *Service) tick(ctx context.Context) error {
 			}
 		}
 	} else {
-		s.idling = false
 		s.wm.Busy()
 	}
 	var due []windows.Window
