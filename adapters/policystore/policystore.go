@@ -20,6 +20,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/windrow/windrow/adapters/natsx"
 	"github.com/windrow/windrow/windows"
 )
 
@@ -115,12 +116,12 @@ func decode(e jetstream.KeyValueEntry) (*windows.Policy, error) {
 
 // List returns every current policy, sorted by name.
 func (s *Store) List(ctx context.Context) ([]*windows.Policy, error) {
-	lister, err := s.kv.ListKeys(ctx)
+	keys, err := natsx.ListKeys(ctx, s.kv, ">")
 	if err != nil {
 		return nil, fmt.Errorf("list policies: %w", err)
 	}
 	var out []*windows.Policy
-	for k := range lister.Keys() {
+	for _, k := range keys {
 		p, err := s.Get(ctx, k)
 		if errors.Is(err, ErrNotFound) {
 			continue
@@ -154,7 +155,7 @@ type Change struct {
 
 // Watch sends the current policies and then every change until ctx is done.
 func (s *Store) Watch(ctx context.Context) (<-chan Change, error) {
-	w, err := s.kv.WatchAll(ctx)
+	w, err := natsx.Watch(ctx, s.kv, []string{">"})
 	if err != nil {
 		return nil, fmt.Errorf("watch policies: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/windrow/windrow/adapters/natsx"
 	"github.com/windrow/windrow/windows"
 )
 
@@ -111,13 +112,9 @@ func (s *Store) At(ctx context.Context, name string, version uint64) (*Entry, er
 // name; unlike List, a stored file that no longer parses is returned (with
 // Entry.Err) rather than failing the whole list.
 func (s *Store) Entries(ctx context.Context) ([]*Entry, error) {
-	lister, err := s.kv.ListKeys(ctx)
+	keys, err := natsx.ListKeys(ctx, s.kv, ">")
 	if err != nil {
 		return nil, fmt.Errorf("list policies: %w", err)
-	}
-	var keys []string
-	for k := range lister.Keys() {
-		keys = append(keys, k)
 	}
 	var out []*Entry
 	for _, k := range keys {

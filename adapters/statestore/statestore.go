@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/windrow/windrow/adapters/natsx"
 	"github.com/windrow/windrow/messages"
 )
 
@@ -168,13 +169,9 @@ func (s *Store) List(ctx context.Context, policy string) ([]*messages.WindowStat
 	if policy != "" {
 		filter = messages.WindowKeyFilter(policy)
 	}
-	lister, err := s.kv.ListKeysFiltered(ctx, filter)
+	keys, err := natsx.ListKeys(ctx, s.kv, filter)
 	if err != nil {
 		return nil, fmt.Errorf("list windows: %w", err)
-	}
-	var keys []string
-	for k := range lister.Keys() {
-		keys = append(keys, k)
 	}
 	var out []*messages.WindowState
 	for _, k := range keys {
@@ -200,7 +197,7 @@ func (s *Store) List(ctx context.Context, policy string) ([]*messages.WindowStat
 // after the marker stays. js is the JetStream of the bucket; it returns how
 // many markers it removed.
 func (s *Store) PurgeRetired(ctx context.Context, js jetstream.JetStream, policy string, before time.Time) (int, error) {
-	w, err := s.kv.Watch(ctx, messages.WindowKeyFilter(policy), jetstream.MetaOnly())
+	w, err := natsx.Watch(ctx, s.kv, []string{messages.WindowKeyFilter(policy)}, jetstream.MetaOnly())
 	if err != nil {
 		return 0, fmt.Errorf("purge retired windows of %s: %w", policy, err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/windrow/windrow/adapters/natsx"
 	"github.com/windrow/windrow/messages"
 )
 
@@ -70,7 +71,7 @@ func (w *Watermarks) RequestFlush(ctx context.Context, req messages.FlushRequest
 // every later one, from a KV watcher, until ctx ends; rev is the entry's
 // revision, which grows with every request.
 func (w *Watermarks) WatchFlush(ctx context.Context, policy string, fn func(req messages.FlushRequest, rev uint64)) error {
-	watcher, err := w.kv.Watch(ctx, messages.FlushKey(policy))
+	watcher, err := natsx.Watch(ctx, w.kv, []string{messages.FlushKey(policy)})
 	if err != nil {
 		return fmt.Errorf("watch flush requests of %s: %w", policy, err)
 	}

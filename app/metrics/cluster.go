@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/windrow/windrow/adapters/natsx"
 	"github.com/windrow/windrow/adapters/policystore"
 	"github.com/windrow/windrow/adapters/statestore"
 	"github.com/windrow/windrow/messages"
@@ -273,7 +274,7 @@ func (c *Cluster) watch(ctx context.Context) {
 }
 
 func (c *Cluster) watchOnce(ctx context.Context) error {
-	w, err := c.cfg.Windows.WatchAll(ctx)
+	w, err := natsx.Watch(ctx, c.cfg.Windows, []string{">"})
 	if err != nil {
 		return err
 	}

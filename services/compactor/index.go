@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/windrow/windrow/adapters/natsx"
 	"github.com/windrow/windrow/messages"
 	"github.com/windrow/windrow/pipeline/windowstate"
 )
@@ -71,7 +72,7 @@ func (e indexEntry) state(policy string) *messages.WindowState {
 // is restarted.
 func (s *Service) startIndex(ctx context.Context) error {
 	p := s.cfg.Policy
-	w, err := s.cfg.States.KV().Watch(ctx, messages.WindowKeyFilter(p.Name))
+	w, err := natsx.Watch(ctx, s.cfg.States.KV(), []string{messages.WindowKeyFilter(p.Name)})
 	if err != nil {
 		return fmt.Errorf("compactor %s: watch window states: %w", p.Name, err)
 	}
