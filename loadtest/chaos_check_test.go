@@ -581,7 +581,7 @@ type chaosReport struct {
 	duration time.Duration
 	monkey   *monkey
 	procs    []*proc
-	roles    map[string]*proc
+	roles    map[string][]*proc
 	stores   string // where objects and tables are
 	policies []*chaosPolicyReport
 	problems []string
@@ -601,18 +601,24 @@ func (r *chaosReport) String() string {
 	var b strings.Builder
 	kills := map[string]int{}
 	total := 0
-	for role, p := range r.roles {
-		_, k, _, _ := p.stats()
-		kills[role] = k
-		total += k
+	for role, ps := range r.roles {
+		for _, p := range ps {
+			_, k, _, _ := p.stats()
+			kills[role] += k
+			total += k
+		}
 	}
 	restarts := map[string][]string{}
 	aimed := map[string]int{}
 	for _, k := range r.monkey.records {
-		if r.roles[k.target] == nil {
-			restarts[k.target] = append(restarts[k.target], k.mode)
+		if k.server != "" {
+			what := k.mode
+			if k.target != k.server {
+				what += " " + k.target // a cluster's node
+			}
+			restarts[k.server] = append(restarts[k.server], what)
 		} else if k.aimed && k.mode != modeRandom.name {
-			aimed[k.target+" "+k.mode]++
+			aimed[k.role+" "+k.mode]++
 		}
 	}
 	var names []string
@@ -656,7 +662,7 @@ func (r *chaosReport) String() string {
 	}
 	fmt.Fprintf(&b, "\nchaos actions (replay with -chaos.seed=%d):\n", r.seed)
 	for _, k := range r.monkey.records {
-		fmt.Fprintf(&b, "  %2d %7s %-9s %-13s waited %6s then %6s, down %6s  %s\n", k.n, k.at.Round(100*time.Millisecond), k.target, k.mode,
+		fmt.Fprintf(&b, "  %2d %7s %-11s %-13s waited %6s then %6s, down %6s  %s\n", k.n, k.at.Round(100*time.Millisecond), k.target, k.mode,
 			k.waited.Round(time.Millisecond), k.delay.Round(100*time.Microsecond), k.down.Round(time.Millisecond), k.note)
 	}
 	if len(r.problems) == 0 {

@@ -119,14 +119,29 @@ var roleModes = map[string][]killMode{
 // same directory and port: the NATS server, and with -chaos.objects=s3 and
 // -chaos.warehouse=postgres the S3 server and PostgreSQL.
 type server struct {
-	name     string
-	proc     *proc
+	name string
+	proc *proc // nil for a cluster: pick chooses the node
+	// nodes are the processes of the server (one, or a cluster's nodes).
+	nodes    []*proc
 	restarts int
 	// modes are used in turn, the first for the first restart.
 	modes []serverStop
 	// ready returns nil once the server answers again.
 	ready     func(ctx context.Context) error
 	readyNote string
+	// pick, if set, chooses the node the k-th restart stops (proc and
+	// ready are then unused), says how to tell it is back, and notes why.
+	pick func(ctx context.Context, m *monkey, k int) (node *proc, ready func(ctx context.Context) error, note string)
+}
+
+// lives is how many times the server's processes were started, in all.
+func (sv *server) lives() int {
+	n := 0
+	for _, p := range sv.nodes {
+		lives, _, _, _ := p.stats()
+		n += lives
+	}
+	return n
 }
 
 // serverStop is a way to stop a server: its mode's name and signal.
@@ -164,7 +179,9 @@ func kvPoint(policy string, match func(*messages.WindowState) bool) crashPoint {
 type killRecord struct {
 	n       int
 	at      time.Duration // since the start of the run
-	target  string
+	target  string        // the process: a role's instance, or a server's node
+	role    string        // the role, for a kill or graceful stop
+	server  string        // the server, for a restart
 	mode    string
 	waited  time.Duration // for the trigger
 	delay   time.Duration // from the trigger to the signal
@@ -176,8 +193,10 @@ type killRecord struct {
 
 // monkey kills roles and restarts the NATS server on a seeded schedule.
 type monkey struct {
-	rng     *rand.Rand
-	roles   map[string]*proc
+	rng *rand.Rand
+	// roles are each role's processes; a kill picks one of them.
+	roles map[string][]*proc
+	// proxies are the processes' NATS proxies, by process name.
 	proxies map[string]*natsProxy
 	servers []*server  // restarted on purpose; the NATS server first
 	nc      *nats.Conn // observes the roles' work; reconnects across NATS restarts
@@ -201,6 +220,7 @@ type action struct {
 	mode   killMode
 	server *server
 	stop   serverStop
+	k      int // the server's k-th restart
 }
 
 // plan draws the schedule: every role gets a fair share of the kills, in a
@@ -237,7 +257,7 @@ func (m *monkey) plan() []action {
 		for k := 0; k < sv.restarts; k++ {
 			f := (float64(k) + float64(si+1)/float64(len(m.servers)+1)) / float64(sv.restarts)
 			at := min(int(f*float64(total+1)), len(out))
-			a := action{target: sv.name, server: sv, stop: sv.modes[k%len(sv.modes)]}
+			a := action{target: sv.name, server: sv, stop: sv.modes[k%len(sv.modes)], k: k}
 			out = append(out[:at], append([]action{a}, out[at:]...)...)
 		}
 	}
@@ -261,13 +281,13 @@ func (m *monkey) run(ctx context.Context, logf func(format string, args ...any))
 		var rec killRecord
 		var err error
 		if a.server != nil {
-			rec, err = m.restartServer(ctx, a.server, a.stop)
+			rec, err = m.restartServer(ctx, a.server, a.stop, a.k)
 		} else {
 			rec, err = m.kill(ctx, a.target, a.mode)
 		}
 		rec.n = n + 1
 		m.records = append(m.records, rec)
-		logf("chaos %2d at %7s: %-9s %-14s waited %6s delay %6s down %6s %s", rec.n, rec.at.Round(100*time.Millisecond), rec.target, rec.mode,
+		logf("chaos %2d at %7s: %-11s %-14s waited %6s delay %6s down %6s %s", rec.n, rec.at.Round(100*time.Millisecond), rec.target, rec.mode,
 			rec.waited.Round(time.Millisecond), rec.delay.Round(100*time.Microsecond), rec.down.Round(time.Millisecond), rec.note)
 		if err != nil {
 			return err
@@ -297,27 +317,32 @@ func (m *monkey) waitLimit() (<-chan time.Time, func()) {
 // kill SIGKILLs a role where mode aims, and lets its supervisor restart it
 // after a short random delay.
 func (m *monkey) kill(ctx context.Context, role string, mode killMode) (killRecord, error) {
-	p := m.roles[role]
-	rec := killRecord{target: role, mode: mode.name, aimed: true}
+	procs := m.roles[role]
+	p := procs[0]
+	if len(procs) > 1 {
+		p = procs[m.rng.IntN(len(procs))]
+	}
+	px := m.proxies[p.name]
+	rec := killRecord{target: p.name, role: role, mode: mode.name, aimed: true}
 	if !p.waitRunning(30 * time.Second) {
-		return rec, fmt.Errorf("%s is not running 30s after its last restart", role)
+		return rec, fmt.Errorf("%s is not running 30s after its last restart", p.name)
 	}
 	rec.down = 100*time.Millisecond + time.Duration(m.rng.Int64N(int64(1900*time.Millisecond)))
 	t0 := time.Now()
 	var window string
 	switch {
 	case mode.point != nil:
-		fired := m.proxies[role].arm(mode.point(m))
+		fired := px.arm(mode.point(m))
 		limit, stop := m.waitLimit()
 		select {
 		case rec.note = <-fired:
 		case <-limit:
-			rec.aimed = m.proxies[role].disarm()
+			rec.aimed = px.disarm()
 			if rec.aimed { // fired just now
 				rec.note = <-fired
 			}
 		case <-ctx.Done():
-			m.proxies[role].disarm()
+			px.disarm()
 			stop()
 			return rec, ctx.Err()
 		}
@@ -355,12 +380,12 @@ func (m *monkey) kill(ctx context.Context, role string, mode killMode) (killReco
 			return rec, err
 		}
 		if err := k.waitFor(termGrace); err != nil {
-			return rec, fmt.Errorf("graceful stop of %s (%s): %w", role, mode.name, err)
+			return rec, fmt.Errorf("graceful stop of %s (%s): %w", p.name, mode.name, err)
 		}
 		status := p.exitStatus() // of the life that just ended: the next has not ended yet
 		rec.note = strings.TrimSpace(rec.note + fmt.Sprintf(" exited %q %s after SIGTERM", status, time.Since(t1).Round(time.Millisecond)))
 		if status != "exit status 0" {
-			return rec, fmt.Errorf("%s exited with %q after SIGTERM (%s), want exit status 0", role, status, mode.name)
+			return rec, fmt.Errorf("%s exited with %q after SIGTERM (%s), want exit status 0", p.name, status, mode.name)
 		}
 		if mode.state != "" && rec.aimed {
 			rec.note = "window " + window + " " + m.status(ctx, window) + "; " + rec.note
@@ -447,23 +472,30 @@ func (m *monkey) status(ctx context.Context, window string) string {
 	return "still " + string(st.Status)
 }
 
-// restartServer stops a server (how says with which signal), starts it
+// restartServer stops a server (how says with which signal; of a
+// cluster, the node its pick chooses for the k-th restart), starts it
 // again on the same directory and port after a short delay, and waits
 // until it answers.
-func (m *monkey) restartServer(ctx context.Context, sv *server, how serverStop) (killRecord, error) {
-	rec := killRecord{target: sv.name, mode: how.name, at: time.Since(m.start), aimed: true}
+func (m *monkey) restartServer(ctx context.Context, sv *server, how serverStop, k int) (killRecord, error) {
+	p, ready, note := sv.proc, sv.ready, sv.readyNote
+	if sv.pick != nil {
+		var why string
+		p, ready, why = sv.pick(ctx, m, k)
+		note = why + "; back and caught up"
+	}
+	rec := killRecord{target: p.name, server: sv.name, mode: how.name, at: time.Since(m.start), aimed: true}
 	rec.delay = 200*time.Millisecond + time.Duration(m.rng.Int64N(int64(800*time.Millisecond)))
 	t0 := time.Now()
-	if err := sv.proc.kill(how.sig, rec.delay); err != nil {
+	if err := p.kill(how.sig, rec.delay); err != nil {
 		return rec, err
 	}
-	if !sv.proc.waitRunning(30 * time.Second) {
-		return rec, fmt.Errorf("%s not restarted", sv.name)
+	if !p.waitRunning(30 * time.Second) {
+		return rec, fmt.Errorf("%s not restarted", p.name)
 	}
-	if err := sv.ready(ctx); err != nil {
-		return rec, fmt.Errorf("%s after its restart: %w", sv.name, err)
+	if err := ready(ctx); err != nil {
+		return rec, fmt.Errorf("%s after its restart: %w", p.name, err)
 	}
 	rec.down = time.Since(t0)
-	rec.note = sv.readyNote
+	rec.note = note
 	return rec, nil
 }

@@ -28,9 +28,15 @@ type crashPoint func(subject string, body []byte) (note string, hit bool)
 // later (an ack, the next state update). That is how a kill lands exactly
 // between two steps of the protocol, e.g. after the warehouse commit's load
 // result and before the command's ack.
+//
+// With several upstreams (the nodes of a NATS cluster) each connection
+// goes to the first that answers, starting with the next one after the
+// last connection's: when a node dies, the role's connection through it
+// ends, and its reconnect lands on a live node.
 type natsProxy struct {
-	ln       net.Listener
-	upstream string
+	ln        net.Listener
+	upstreams []string
+	next      int // the upstream to try first for the next connection
 
 	mu    sync.Mutex
 	point crashPoint
@@ -38,12 +44,12 @@ type natsProxy struct {
 	conns map[net.Conn]bool
 }
 
-func startProxy(upstream string) (*natsProxy, error) {
+func startProxy(upstreams ...string) (*natsProxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	p := &natsProxy{ln: ln, upstream: upstream, conns: map[net.Conn]bool{}}
+	p := &natsProxy{ln: ln, upstreams: upstreams, conns: map[net.Conn]bool{}}
 	go p.accept()
 	return p, nil
 }
@@ -101,9 +107,9 @@ func (p *natsProxy) accept() {
 
 func (p *natsProxy) serve(client net.Conn) {
 	defer client.Close()
-	up, err := net.DialTimeout("tcp", p.upstream, 2*time.Second)
-	if err != nil {
-		return // the server is down: the role reconnects later
+	up := p.dial()
+	if up == nil {
+		return // every server is down: the role reconnects later
 	}
 	defer up.Close()
 	p.track(client, true)
@@ -116,6 +122,26 @@ func (p *natsProxy) serve(client net.Conn) {
 		up.Close()
 	}()
 	_ = p.forward(client, up)
+}
+
+// dial connects to the first upstream that answers, from the one after
+// the last connection's; nil if none does.
+func (p *natsProxy) dial() net.Conn {
+	p.mu.Lock()
+	first := p.next
+	p.next = (p.next + 1) % len(p.upstreams)
+	p.mu.Unlock()
+	timeout := 2 * time.Second
+	if len(p.upstreams) > 1 {
+		timeout = 500 * time.Millisecond
+	}
+	for i := range p.upstreams {
+		up, err := net.DialTimeout("tcp", p.upstreams[(first+i)%len(p.upstreams)], timeout)
+		if err == nil {
+			return up
+		}
+	}
+	return nil
 }
 
 // forward copies the client's protocol to the server operation by

@@ -111,7 +111,7 @@ func startStores(t *testing.T, ctx context.Context, root string, supervise func(
 		if err := ready(ctx); err != nil {
 			t.Fatalf("S3 server: %v", err)
 		}
-		s.servers = append(s.servers, &server{name: "s3", proc: p, restarts: *chaosStoreRst, modes: s3Stops,
+		s.servers = append(s.servers, &server{name: "s3", proc: p, nodes: []*proc{p}, restarts: *chaosStoreRst, modes: s3Stops,
 			ready: ready, readyNote: "S3 answering again"})
 		// Credentials come from the AWS environment, as in production.
 		s.env = []string{"AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey, "AWS_REGION=" + tests3.Region}
@@ -140,7 +140,7 @@ func startStores(t *testing.T, ctx context.Context, root string, supervise func(
 		if err := ready(ctx); err != nil {
 			t.Fatal(err)
 		}
-		s.servers = append(s.servers, &server{name: "postgres", proc: p, restarts: *chaosStoreRst, modes: pgStops,
+		s.servers = append(s.servers, &server{name: "postgres", proc: p, nodes: []*proc{p}, restarts: *chaosStoreRst, modes: pgStops,
 			ready: ready, readyNote: "PostgreSQL accepting connections again"})
 		s.warehouse = c.URL()
 	} else {

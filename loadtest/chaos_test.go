@@ -177,6 +177,7 @@ func TestChaos(t *testing.T) {
 		t.Fatalf("-chaos.window session with -chaos.late revise: session policies refuse late: revise")
 	}
 	checkStoreFlags(t)
+	checkTopologyFlags(t)
 	if *chaosLateFrac < 0 || *chaosLateFrac > 1 || (revise && *chaosLateFrac == 0) || *chaosLateRnds < 1 {
 		t.Fatalf("bad flags: -chaos.late-share %g (want at least 0, above 0 with -chaos.late=revise, at most 1), -chaos.late-rounds %d (want at least 1)", *chaosLateFrac, *chaosLateRnds)
 	}
@@ -188,8 +189,8 @@ func TestChaos(t *testing.T) {
 	}
 	defer cancel()
 	seed := *chaosSeed
-	t.Logf("chaos: seed %d, %d events over %d hours split between %d policies, published in %s, %d kills, %d NATS restarts, load mode %s, late: %s with late events (%g of the events) in %d rounds, %s windows (replay with -chaos.seed=%d)",
-		seed, *chaosEvents, *chaosWindows, *chaosPolicies, *chaosPublish, *chaosKills, *chaosRestarts, *chaosLoadMode, *chaosLate, *chaosLateFrac, *chaosLateRnds, *chaosWindow, seed)
+	t.Logf("chaos: seed %d, topology %s (%d process(es) of each role), %d events over %d hours split between %d policies, published in %s, %d kills, %d NATS restarts, load mode %s, late: %s with late events (%g of the events) in %d rounds, %s windows (replay with -chaos.seed=%d)",
+		seed, *chaosTopology, roleInstances(), *chaosEvents, *chaosWindows, *chaosPolicies, *chaosPublish, *chaosKills, *chaosRestarts, *chaosLoadMode, *chaosLate, *chaosLateFrac, *chaosLateRnds, *chaosWindow, seed)
 
 	root := t.TempDir()
 	if *chaosKeep {
@@ -238,17 +239,12 @@ func TestChaos(t *testing.T) {
 		}()
 	}
 
-	// 1. The NATS server, a separate process with its store under the run directory.
-	port := freePort(t)
-	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", port)
-	natsProc := newProc("nats", natsBin, filepath.Join(dirs["logs"], "nats.log"),
-		"-a", "127.0.0.1", "-p", strconv.Itoa(port), "-js", "-sd", dirs["nats"], "-n", "windrow-chaos")
-	supervise(natsProc)
-	if err := waitNATS(ctx, natsURL, time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	servers := []*server{{name: "nats", proc: natsProc, restarts: *chaosRestarts, modes: natsStops,
-		ready: func(ctx context.Context) error { return waitNATS(ctx, natsURL, 2*time.Minute) }, readyNote: "JetStream answering again"}}
+	// 1. The NATS server (or a cluster's nodes), separate processes with
+	// their stores under the run directory.
+	nts := startNATS(t, ctx, natsBin, root, supervise)
+	natsURL := nts.URL()
+	replicas := strconv.Itoa(natsReplicas())
+	servers := []*server{nts.server}
 	// The object store and the warehouse (with -chaos.objects=s3 and
 	// -chaos.warehouse=postgres, servers the monkey restarts too).
 	stores := startStores(t, ctx, root, supervise)
@@ -275,7 +271,8 @@ func TestChaos(t *testing.T) {
 			t.Fatal(err)
 		}
 		actx, acancel := context.WithTimeout(ctx, time.Minute)
-		out, err := exec.CommandContext(actx, windrowBin, "policy", "apply", "--nats-url", natsURL, "--data-dir", dirs["data"], policyFile).CombinedOutput()
+		out, err := exec.CommandContext(actx, windrowBin, "policy", "apply", "--nats-url", natsURL, "--nats-replicas", replicas,
+			"--data-dir", filepath.Join(dirs["data"], "cli"), policyFile).CombinedOutput()
 		acancel()
 		if err != nil {
 			t.Fatalf("windrow policy apply %s: %v\n%s", f.name, err, out)
@@ -289,27 +286,38 @@ func TestChaos(t *testing.T) {
 	if session && (policy.Window.Gap.D() != chaosSessionGap || policy.Window.SessionPane().D() != time.Hour) {
 		t.Fatalf("-chaos.window session: the policy has gap %s, panes of %s; want %s, 1h", policy.Window.Gap, policy.Window.SessionPane(), chaosSessionGap)
 	}
-	// Each role reaches NATS through its own loopback proxy, which lets the
-	// killer stop it right after a given publish (see natsProxy).
-	roles := map[string]*proc{}
+	// Each role process reaches NATS through its own loopback proxy, which
+	// lets the killer stop it right after a given publish (see natsProxy).
+	// With one process of each role they share the data directory; a
+	// cluster's role processes have one each.
+	roles := map[string][]*proc{}
+	var roleProcs []*proc
 	proxies := map[string]*natsProxy{}
 	for _, role := range []string{"collector", "compactor", "loader"} {
-		px, err := startProxy(fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			t.Fatal(err)
+		for i := range roleInstances() {
+			px, err := startProxy(nts.addrs...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(px.close)
+			instance := fmt.Sprintf("%s-%d", role, i+1)
+			name, dataDir := role, dirs["data"]
+			if *chaosTopology == "cluster" {
+				name, dataDir = instance, filepath.Join(dirs["data"], instance)
+			}
+			proxies[name] = px
+			args := append([]string{role, "--nats-url", px.URL(), "--nats-replicas", replicas, "--data-dir", dataDir}, stores.roleArgs()...)
+			p := newProc(name, windrowBin, filepath.Join(dirs["logs"], instance+".log"), append(args, "--instance", instance,
+				"--ack-wait", chaosAckWait.String(), "--log-level", *chaosLogLevel, "--metrics-addr", "127.0.0.1:0")...)
+			p.env = stores.env
+			roles[role] = append(roles[role], p)
+			roleProcs = append(roleProcs, p)
+			supervise(p)
 		}
-		t.Cleanup(px.close)
-		proxies[role] = px
-		instance := role + "-1"
-		args := append([]string{role, "--nats-url", px.URL(), "--data-dir", dirs["data"]}, stores.roleArgs()...)
-		roles[role] = newProc(role, windrowBin, filepath.Join(dirs["logs"], instance+".log"), append(args, "--instance", instance,
-			"--ack-wait", chaosAckWait.String(), "--log-level", *chaosLogLevel, "--metrics-addr", "127.0.0.1:0")...)
-		roles[role].env = stores.env
-		supervise(roles[role])
 	}
 
 	// A client of the stack, for observing and for the reconciliation.
-	client, err := stack.Open(ctx, stack.Config{DataDir: dirs["data"], NATS: natsx.ClientConfig{URL: natsURL, Name: "chaos client"},
+	client, err := stack.Open(ctx, stack.Config{DataDir: filepath.Join(dirs["data"], "client"), NATS: natsx.ClientConfig{URL: natsURL, Name: "chaos client"},
 		Roles: []string{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatalf("client: %v", err)
@@ -479,17 +487,17 @@ func TestChaos(t *testing.T) {
 	// Stop the roles gracefully: the loader must let go of the DuckDB file.
 	// A life younger than a few seconds may not have installed its signal
 	// handler yet (SIGTERM would just end it), so let each grow that old.
-	for _, role := range []string{"collector", "compactor", "loader"} {
-		if age := roles[role].age(); age < 3*time.Second {
+	for _, p := range roleProcs {
+		if age := p.age(); age < 3*time.Second {
 			time.Sleep(3*time.Second - age)
 		}
 	}
-	for _, role := range []string{"collector", "compactor", "loader"} {
-		status, err := roles[role].stop(syscall.SIGTERM, 45*time.Second)
+	for _, p := range roleProcs {
+		status, err := p.stop(syscall.SIGTERM, 45*time.Second)
 		if err != nil {
 			t.Errorf("graceful stop: %v", err)
 		} else if status != "exit status 0" {
-			t.Errorf("%s exited with %q after SIGTERM, want exit status 0", role, status)
+			t.Errorf("%s exited with %q after SIGTERM, want exit status 0", p.name, status)
 		}
 	}
 	for _, p := range procs {
@@ -566,7 +574,7 @@ func TestChaos(t *testing.T) {
 		t.Logf("objects read back under their final names: %d Parquet, %d manifests, all complete unless listed as problems", nParquet, nManifests)
 	}
 	kills := 0
-	for _, p := range roles {
+	for _, p := range roleProcs {
 		_, k, _, _ := p.stats()
 		kills += k
 	}
@@ -581,8 +589,8 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	for _, sv := range servers {
-		if lives, _, _, _ := sv.proc.stats(); sv.restarts > 0 && lives < 2 {
-			rep.problems = append(rep.problems, fmt.Sprintf("the %s server was never restarted", sv.name))
+		if restarted := sv.lives() - len(sv.nodes); restarted < sv.restarts {
+			rep.problems = append(rep.problems, fmt.Sprintf("the %s server was restarted %d times, want %d", sv.name, restarted, sv.restarts))
 		}
 	}
 	rep.duration = time.Since(runStart)
