@@ -101,10 +101,14 @@ func RunBench(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 	fmt.Fprintf(cfg.Out, "filling stream BENCH with %d events over %d hourly windows...\n", cfg.Events, cfg.Windows)
 	t0 := time.Now()
 	nextEvent, stopGen := iter.Pull(gen.All())
-	pub := &Publisher{JS: s.JS}
+	// A publish that fails is sent again after later events: MaxOutOfOrder
+	// keeps it within the policy's max_out_of_order of them, so that it is
+	// not late when it arrives.
+	var last Event // the event next returned last; EventTime asks for it
+	pub := &Publisher{JS: s.JS, MaxOutOfOrder: p.Window.MaxOutOfOrder.D(), EventTime: func(int) time.Time { return last.Time }}
 	err = pub.Publish(ctx, cfg.Events, func(i int) (string, []byte, string) {
-		e, _ := nextEvent()
-		return e.Subject, e.Data, fmt.Sprintf("bench-%d-%d", cfg.Seed, i)
+		last, _ = nextEvent()
+		return last.Subject, last.Data, fmt.Sprintf("bench-%d-%d", cfg.Seed, i)
 	})
 	stopGen()
 	if err != nil {

@@ -128,7 +128,7 @@ load: {table: orders_state, mode: merge, merge_key: [order_id]}
 	h0 := time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)
 	var events []Event
 	add := func(id, status string, amount float64, at time.Time) {
-		events = append(events, Event{Subject: "orderstate.eu",
+		events = append(events, Event{Subject: "orderstate.eu", Time: at,
 			Data: fmt.Appendf(nil, `{"order_id":%q,"status":%q,"amount":%g,"at":%q}`, id, status, amount, at.Format(time.RFC3339))})
 	}
 	// Hour 8: 300 orders placed. Hour 9: 100 of them paid, one paid twice
@@ -143,7 +143,12 @@ load: {table: orders_state, mode: merge, merge_key: [order_id]}
 	for i := range 20 {
 		add(fmt.Sprintf("o-%03d", i+50), "shipped", float64(i+50)+0.5, h0.Add(2*time.Hour+time.Duration(i)*time.Second))
 	}
-	if err := (&Publisher{JS: s.JS, FlushAfter: []string{p.Name}}).PublishEvents(ctx, events, "orderstate"); err != nil {
+	// A publish that fails is sent again after the events published
+	// meanwhile: MaxOutOfOrder keeps those within the policy's
+	// max_out_of_order of it, or hour 8's re-sent events could land after
+	// hour 10's and be dropped as late (as they once were in CI).
+	pub := &Publisher{JS: s.JS, FlushAfter: []string{p.Name}, MaxOutOfOrder: p.Window.MaxOutOfOrder.D()}
+	if err := pub.PublishEvents(ctx, events, "orderstate"); err != nil {
 		t.Fatal(err)
 	}
 	waitLoaded(t, ctx, s, p.Name, 3, time.Minute)

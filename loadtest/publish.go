@@ -15,10 +15,33 @@ import (
 
 // Publisher publishes events asynchronously with bounded in-flight publishes;
 // each event carries a Nats-Msg-Id so a retried publish is stored once.
+//
+// Events are sent in the order given, and the stream stores them in that
+// order unless a publish fails: the event is then sent again (as is one the
+// client re-sends by itself after a "no responders" answer), after events
+// that were published while it was in flight, and those may already be
+// stored. With Window events in flight, the stream's order can then stray
+// from event-time order by hours of event time, and a pipeline whose
+// watermark came from the newer events rightly drops the re-sent one as
+// late. MaxOutOfOrder bounds that.
 type Publisher struct {
 	JS jetstream.JetStream
 	// Window is how many publishes may await their acks. Default 4096.
 	Window int
+	// MaxOutOfOrder, if positive, holds an event back until every event
+	// published before it whose event time is more than MaxOutOfOrder older
+	// is acknowledged (stored), so that no event can be stored after an
+	// event more than MaxOutOfOrder newer, even when its publish failed and
+	// was sent again. Set it to the max_out_of_order of the policies that
+	// read the events (or less). It needs the events' times: EventTime, or
+	// Event.Time with PublishEvents. Events given in event-time order are
+	// held back only where their time jumps by more than MaxOutOfOrder.
+	MaxOutOfOrder time.Duration
+	// EventTime, if set, returns event i's event time (zero: none, e.g. a
+	// malformed event; such an event is never held back nor holds back
+	// others). Publish calls it right after next(i). PublishEvents sets it
+	// from Event.Time when it is nil.
+	EventTime func(i int) time.Time
 	// OnProgress, if set, is called with the number of acknowledged publishes.
 	OnProgress func(acked int)
 	// OnAck, if set, is called with each event's index and the stream's
@@ -47,6 +70,16 @@ func (p *Publisher) Publish(ctx context.Context, n int, next func(i int) (subjec
 		i int
 	}
 	queue := make([]inflight, 0, window)
+	// oldest holds the in-flight events with an event time, a subsequence
+	// of queue whose times strictly increase, so that oldest[0] is the
+	// oldest event in flight (a sliding-window minimum): an event is
+	// dropped from it once a later-published one is as old or older.
+	type timed struct {
+		i int
+		t time.Time
+	}
+	var oldest []timed
+	bounded := p.MaxOutOfOrder > 0 && p.EventTime != nil
 	acked := 0
 	wait := func(fl inflight) error {
 		for attempt := 0; ; attempt++ {
@@ -76,6 +109,17 @@ func (p *Publisher) Publish(ctx context.Context, n int, next func(i int) (subjec
 			}
 		}
 	}
+	// waitOldest waits for the ack of the first event in flight.
+	waitOldest := func() error {
+		if err := wait(queue[0]); err != nil {
+			return err
+		}
+		if len(oldest) > 0 && oldest[0].i == queue[0].i {
+			oldest = oldest[1:]
+		}
+		queue = queue[1:]
+		return nil
+	}
 	for i := 0; i < n; i++ {
 		subject, data, id := next(i)
 		m := nats.NewMsg(subject)
@@ -83,17 +127,37 @@ func (p *Publisher) Publish(ctx context.Context, n int, next func(i int) (subjec
 		if id != "" {
 			m.Header.Set(jetstream.MsgIDHeader, id)
 		}
+		var t time.Time
+		if bounded {
+			t = p.EventTime(i)
+		}
+		if !t.IsZero() {
+			// Acks come in publishing order, so the events published
+			// before the oldest are waited for too: no harm, they are
+			// older in the stream's order.
+			cutoff := t.Add(-p.MaxOutOfOrder)
+			for len(oldest) > 0 && oldest[0].t.Before(cutoff) {
+				if err := waitOldest(); err != nil {
+					return err
+				}
+			}
+		}
 		if len(queue) == window {
-			if err := wait(queue[0]); err != nil {
+			if err := waitOldest(); err != nil {
 				return err
 			}
-			queue = queue[1:]
 		}
 		f, err := publishAsync(p.JS, m)
 		if err != nil {
 			return fmt.Errorf("publish event %d: %w", i, err)
 		}
 		queue = append(queue, inflight{f: f, i: i})
+		if !t.IsZero() {
+			for len(oldest) > 0 && !oldest[len(oldest)-1].t.Before(t) {
+				oldest = oldest[:len(oldest)-1]
+			}
+			oldest = append(oldest, timed{i: i, t: t})
+		}
 	}
 	for _, fl := range queue {
 		if err := wait(fl); err != nil {
@@ -120,8 +184,14 @@ func publishAsync(js jetstream.JetStream, m *nats.Msg) (jetstream.PubAckFuture, 
 	}
 }
 
-// PublishEvents publishes generated events with msg ids "<prefix>-<index>".
+// PublishEvents publishes generated events with msg ids "<prefix>-<index>";
+// MaxOutOfOrder uses their Time unless EventTime is set.
 func (p *Publisher) PublishEvents(ctx context.Context, events []Event, idPrefix string) error {
+	if p.EventTime == nil {
+		q := *p
+		q.EventTime = func(i int) time.Time { return events[i].Time }
+		p = &q
+	}
 	return p.Publish(ctx, len(events), func(i int) (string, []byte, string) {
 		return events[i].Subject, events[i].Data, fmt.Sprintf("%s-%d", idPrefix, i)
 	})

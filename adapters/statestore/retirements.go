@@ -36,12 +36,14 @@ func (w *Watermarks) retirement(ctx context.Context, policy string) (r messages.
 
 // AdvanceRetirement applies change to the policy's retirement record (a
 // zero record with the policy's name when there is none) and writes the
-// result by compare-and-set, retrying on conflict; change must be pure.
+// result by compare-and-set, retrying on conflict as Update does; change
+// must be pure.
 // The horizon never moves back: a result behind the current horizon is
 // refused. ErrNoChange from change writes nothing.
 func (w *Watermarks) AdvanceRetirement(ctx context.Context, policy string, change func(cur messages.Retirement) (messages.Retirement, error)) (messages.Retirement, error) {
 	key := messages.RetirementKey(policy)
-	for attempt := 0; attempt < maxAttempts; attempt++ {
+	var c conflicts
+	for {
 		cur, rev, ok, err := w.retirement(ctx, policy)
 		if err != nil {
 			return cur, err
@@ -75,9 +77,8 @@ func (w *Watermarks) AdvanceRetirement(ctx context.Context, policy string, chang
 		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			return cur, fmt.Errorf("write retirement of %s: %w", policy, err)
 		}
-		if err := ctx.Err(); err != nil {
+		if err := c.again(ctx, "retirement of "+policy); err != nil {
 			return cur, err
 		}
 	}
-	return messages.Retirement{}, fmt.Errorf("retirement of %s: gave up after %d conflicting writes", policy, maxAttempts)
 }

@@ -30,9 +30,6 @@ var ErrNotFound = errors.New("window state not found")
 // (the window is retired, window.retain): it is never created again.
 var ErrDeleted = errors.New("window state deleted: the window is retired")
 
-// maxAttempts bounds CAS retries of one Update.
-const maxAttempts = 100
-
 // Store reads and writes window states.
 type Store struct {
 	kv jetstream.KeyValue
@@ -73,11 +70,14 @@ func (s *Store) get(ctx context.Context, key string) (*messages.WindowState, uin
 }
 
 // Update applies change to the window's current state (nil when there is
-// none) and writes the result with compare-and-set, retrying on conflicts.
+// none) and writes the result with compare-and-set, retrying on conflicts
+// (paced by a growing, jittered pause) until ctx ends or for at most a
+// minute of conflicts; giving up wraps ctx.Err() or ErrContended.
 // change must be a pure function of its input: it may run several times.
 // It returns the state written, or the current one if change returned ErrNoChange.
 func (s *Store) Update(ctx context.Context, key string, change func(cur *messages.WindowState) (*messages.WindowState, error)) (*messages.WindowState, error) {
-	for attempt := 0; attempt < maxAttempts; attempt++ {
+	var c conflicts
+	for {
 		cur, rev, err := s.get(ctx, key)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return nil, err
@@ -124,20 +124,21 @@ func (s *Store) Update(ctx context.Context, key string, change func(cur *message
 		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			return nil, fmt.Errorf("write window %s: %w", key, err)
 		}
-		if err := ctx.Err(); err != nil {
+		if err := c.again(ctx, "update window "+key); err != nil {
 			return nil, err
 		}
 	}
-	return nil, fmt.Errorf("update window %s: gave up after %d conflicting writes", key, maxAttempts)
 }
 
 // Delete deletes a window's state (retirement) if check, a pure function
 // of the current state, accepts it: compare-and-set on the key's revision,
 // re-read and checked again on conflict. It returns the state deleted, or
-// check's error (nil, nil when there is no state). The key keeps a delete
+// check's error (nil, nil when there is no state). Conflicts are retried as
+// in Update. The key keeps a delete
 // marker, so Update never creates the state again.
 func (s *Store) Delete(ctx context.Context, key string, check func(cur *messages.WindowState) error) (*messages.WindowState, error) {
-	for attempt := 0; attempt < maxAttempts; attempt++ {
+	var c conflicts
+	for {
 		cur, rev, err := s.get(ctx, key)
 		if errors.Is(err, ErrNotFound) {
 			return nil, nil
@@ -155,11 +156,10 @@ func (s *Store) Delete(ctx context.Context, key string, check func(cur *messages
 		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			return nil, fmt.Errorf("delete window %s: %w", key, err)
 		}
-		if err := ctx.Err(); err != nil {
+		if err := c.again(ctx, "delete window "+key); err != nil {
 			return nil, err
 		}
 	}
-	return nil, fmt.Errorf("delete window %s: gave up after %d conflicting writes", key, maxAttempts)
 }
 
 // List returns every window state of a policy ("" for all policies).

@@ -143,6 +143,40 @@ func TestUpdateConcurrentIncrements(t *testing.T) {
 	t.Logf("%d increments took %d change calls", goroutines*updates, calls.Load())
 }
 
+// TestUpdateGivesUpWhenContextEnds: an Update that loses every
+// compare-and-set (another writer changes the key each time) is retried
+// until its context ends, and then fails with the context's error (from
+// the pause between attempts: "gave up after N conflicting writes", or
+// from the read or write the deadline cut short).
+func TestUpdateGivesUpWhenContextEnds(t *testing.T) {
+	s := statestore.New(testkit.New(t).Topology.Windows)
+	base := open("p", 0)
+	put(t, s, base)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	calls := 0
+	_, err := s.Update(ctx, base.Key(), func(cur *messages.WindowState) (*messages.WindowState, error) {
+		calls++
+		// Another writer gets in between the read and the write.
+		e, err := s.KV().Get(context.Background(), base.Key())
+		if err != nil {
+			return nil, err
+		}
+		if _, err := s.KV().Put(context.Background(), base.Key(), e.Value()); err != nil {
+			return nil, err
+		}
+		cur.StagedRows++
+		return cur, nil
+	})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Update losing every write: err = %v, want the context's deadline", err)
+	}
+	if calls < 2 {
+		t.Fatalf("change ran %d times, want retries until the deadline", calls)
+	}
+	t.Log(err)
+}
+
 func TestUpdateNoChange(t *testing.T) {
 	ctx := context.Background()
 	s := statestore.New(testkit.New(t).Topology.Windows)

@@ -92,7 +92,9 @@ func runDemo(ctx context.Context, args []string) error {
 	fmt.Printf("\nPublishing %d sales events from %d stores over %d days (%d malformed, out of order by up to 5m)...\n", len(evs), 20, *days, malformed)
 	prog := newProgress()
 	start := time.Now()
-	pub := &loadtest.Publisher{JS: s.JS, OnProgress: func(n int) {
+	// MaxOutOfOrder: a publish that fails and is sent again must not land
+	// after events newer than the policy tolerates (it would be late).
+	pub := &loadtest.Publisher{JS: s.JS, MaxOutOfOrder: p.Window.MaxOutOfOrder.D(), OnProgress: func(n int) {
 		prog.update("  published %d/%d (%.0f events/s)", n, len(evs), float64(n)/time.Since(start).Seconds())
 	}}
 	if err := pub.PublishEvents(ctx, evs, fmt.Sprintf("demo-%d", *seed)); err != nil {
