@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/windrow/windrow/messages"
@@ -486,9 +487,18 @@ func readStream(ctx context.Context, js jetstream.JetStream, stream string, subj
 		return err
 	}
 	var seen uint64
+	// On a cluster a fetch can meet a consumer whose assignment a node has
+	// not applied yet ("no responders"), or a leader change: the ordered
+	// consumer goes on from the last message it delivered, so try again.
+	transient := 0
 	for seen < total {
 		batch, err := cons.Fetch(int(min(total-seen, 10000)), jetstream.FetchMaxWait(10*time.Second))
 		if err != nil {
+			if transient < 20 && retryRead(err) {
+				transient++
+				time.Sleep(500 * time.Millisecond)
+				continue
+			}
 			return err
 		}
 		n := 0
@@ -500,6 +510,11 @@ func readStream(ctx context.Context, js jetstream.JetStream, stream string, subj
 			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			if n == 0 && transient < 20 && retryRead(err) {
+				transient++
+				time.Sleep(500 * time.Millisecond)
+				continue
+			}
 			return err
 		}
 		if n == 0 {
@@ -507,6 +522,12 @@ func readStream(ctx context.Context, js jetstream.JetStream, stream string, subj
 		}
 	}
 	return nil
+}
+
+// retryRead reports whether a failed fetch of the checks may succeed again.
+func retryRead(err error) bool {
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, context.DeadlineExceeded) ||
+		strings.Contains(err.Error(), "leadership")
 }
 
 // crossCheck holds windrow's own reconciliation against the independent one.

@@ -86,12 +86,13 @@ type chaosNATS struct {
 // URL is the client URL list of every node.
 func (n *chaosNATS) URL() string { return strings.Join(n.urls, ",") }
 
-// startNATS starts the run's NATS server, or with -chaos.topology=cluster
-// the nodes of a cluster, and waits until JetStream answers on each.
-func startNATS(t *testing.T, ctx context.Context, bin, root string, supervise func(*proc)) *chaosNATS {
+// startNATS starts one NATS server, or with cluster the nodes of a
+// cluster, with their stores and logs under root, and waits until
+// JetStream answers on each; the monkey restarts it restarts times.
+func startNATS(t *testing.T, ctx context.Context, bin, root string, supervise func(*proc), cluster bool, restarts int) *chaosNATS {
 	t.Helper()
 	n := &chaosNATS{}
-	if *chaosTopology != "cluster" {
+	if !cluster {
 		port := freePort(t)
 		n.addrs = []string{fmt.Sprintf("127.0.0.1:%d", port)}
 		n.urls = []string{"nats://" + n.addrs[0]}
@@ -100,7 +101,7 @@ func startNATS(t *testing.T, ctx context.Context, bin, root string, supervise fu
 		n.nodes = []*proc{p}
 		supervise(p)
 		url := n.urls[0]
-		n.server = &server{name: "nats", proc: p, nodes: n.nodes, restarts: *chaosRestarts, modes: natsStops,
+		n.server = &server{name: "nats", proc: p, nodes: n.nodes, restarts: restarts, modes: natsStops,
 			ready: func(ctx context.Context) error { return waitNATS(ctx, url, 2*time.Minute) }, readyNote: "JetStream answering again"}
 	} else {
 		ports, routes := make([]int, clusterNodes), make([]string, clusterNodes)
@@ -124,7 +125,7 @@ func startNATS(t *testing.T, ctx context.Context, bin, root string, supervise fu
 			n.nodes = append(n.nodes, p)
 			supervise(p)
 		}
-		n.server = &server{name: "nats", nodes: n.nodes, restarts: *chaosRestarts, modes: clusterStops, pick: n.pickLeader}
+		n.server = &server{name: "nats", nodes: n.nodes, restarts: restarts, modes: clusterStops, pick: n.pickLeader}
 	}
 	for _, url := range n.urls {
 		if err := waitNATS(ctx, url, time.Minute); err != nil {

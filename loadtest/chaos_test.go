@@ -241,7 +241,7 @@ func TestChaos(t *testing.T) {
 
 	// 1. The NATS server (or a cluster's nodes), separate processes with
 	// their stores under the run directory.
-	nts := startNATS(t, ctx, natsBin, root, supervise)
+	nts := startNATS(t, ctx, natsBin, root, supervise, *chaosTopology == "cluster", *chaosRestarts)
 	natsURL := nts.URL()
 	replicas := strconv.Itoa(natsReplicas())
 	servers := []*server{nts.server}
