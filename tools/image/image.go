@@ -199,3 +199,58 @@ func WriteFile(path string, cfg Config) error {
 	}
 	return nil
 }
+
+// Check reads the tarball at path back: the image tagged tag must have
+// BinaryPath as its entrypoint and an executable file there, with the
+// bytes of the file binary if binary is not "".
+func Check(path, tag, binary string) error {
+	t, err := name.NewTag(tag)
+	if err != nil {
+		return fmt.Errorf("tag %q: %w", tag, err)
+	}
+	img, err := tarball.ImageFromPath(path, &t)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return fmt.Errorf("%s: config: %w", path, err)
+	}
+	if len(cf.Config.Entrypoint) != 1 || cf.Config.Entrypoint[0] != BinaryPath {
+		return fmt.Errorf("%s: entrypoint %q, want [%s]", path, cf.Config.Entrypoint, BinaryPath)
+	}
+	var want []byte
+	if binary != "" {
+		if want, err = os.ReadFile(binary); err != nil {
+			return err
+		}
+	}
+	rc := mutate.Extract(img)
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%s: no %s in the image", path, BinaryPath)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: layers: %w", path, err)
+		}
+		if "/"+h.Name != BinaryPath {
+			continue
+		}
+		if h.Typeflag != tar.TypeReg || h.Mode&0o111 == 0 {
+			return fmt.Errorf("%s: %s is not an executable file (type %c, mode %o)", path, BinaryPath, h.Typeflag, h.Mode)
+		}
+		if want != nil {
+			got, err := io.ReadAll(tr)
+			if err != nil {
+				return fmt.Errorf("%s: %s: %w", path, BinaryPath, err)
+			}
+			if !bytes.Equal(got, want) {
+				return fmt.Errorf("%s: %s differs from %s", path, BinaryPath, binary)
+			}
+		}
+		return nil
+	}
+}

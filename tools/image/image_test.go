@@ -34,6 +34,13 @@ func TestImageTarballReadsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if err := Check(out, "windrow:test", bin); err != nil {
+		t.Errorf("check: %v", err)
+	}
+	if err := Check(out, "windrow:test", ca); err == nil {
+		t.Error("check against another file: no error")
+	}
+
 	tag, err := name.NewTag("windrow:test")
 	if err != nil {
 		t.Fatal(err)

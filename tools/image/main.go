@@ -7,6 +7,10 @@
 // builds the binary with deploy/build/static.sh and runs this; see there.
 //
 //	image -bin windrow -out windrow.tar [-tag windrow:dev] [-arch amd64] [-ca FILE]
+//	image -check windrow.tar [-tag windrow:dev] [-bin windrow]
+//
+// -check reads a tarball back: the image under the tag has the entrypoint
+// and the binary at its path (the same bytes as -bin's, if given).
 //
 // It is its own module (tools/image), so that windrow's go.mod does not
 // carry go-containerregistry.
@@ -28,7 +32,16 @@ func main() {
 	flag.StringVar(&cfg.CABundle, "ca", DefaultCABundle, "CA bundle to put at "+DefaultCABundle+" (skipped if the file does not exist; \"\": none)")
 	flag.StringVar(&cfg.Revision, "revision", "", "the org.opencontainers.image.revision label (a commit)")
 	flag.StringVar(&cfg.Version, "version", "", "the org.opencontainers.image.version label")
+	check := flag.String("check", "", "read this image tarball back and check it instead of writing one")
 	flag.Parse()
+	if *check != "" {
+		if err := Check(*check, cfg.Tag, cfg.Binary); err != nil {
+			fmt.Fprintf(os.Stderr, "image: %v\n", err)
+			os.Exit(1)
+		}
+		fmt.Fprintf(os.Stderr, "image: %s: %s has entrypoint %s and the binary\n", *check, cfg.Tag, BinaryPath)
+		return
+	}
 	if cfg.Binary == "" || *out == "" || flag.NArg() > 0 {
 		flag.Usage()
 		os.Exit(2)
