@@ -311,14 +311,41 @@ func TestHelmChartRunsRealCommands(t *testing.T) {
 		if len(c.Args) < 3 || c.Args[0] != "policy" || c.Args[1] != "apply" {
 			t.Fatalf("Job args %q, want policy apply FILE...", c.Args)
 		}
-		helpFlags(t, bin, []string{"policy", "apply"}, "usage: windrow policy apply")
-		for _, path := range c.Args[2:] {
+		flags := helpFlags(t, bin, []string{"policy", "apply"}, "usage: windrow policy apply")
+		var files, rest []string
+		for _, a := range c.Args[2:] {
+			if strings.HasPrefix(a, "-") || len(rest) > 0 && flags[strings.TrimLeft(rest[len(rest)-1], "-")] {
+				rest = append(rest, a)
+				continue
+			}
+			files = append(files, a)
+		}
+		checkArgs(t, rest, flags)
+		if len(files) == 0 {
+			t.Error("Job applies no files")
+		}
+		for _, path := range files {
 			if filepath.Dir(path) != "/etc/windrow/policies" || cm.Data[filepath.Base(path)] == "" {
 				t.Errorf("Job applies %s: not a file of the ConfigMap mounted at /etc/windrow/policies", path)
 			}
 		}
-		if vs := job.Spec.Template.Spec.Volumes; len(vs) != 1 || vs[0].ConfigMap == nil || vs[0].ConfigMap.Name != cm.Metadata.Name {
-			t.Errorf("Job volumes %+v, want the ConfigMap %s", vs, cm.Metadata.Name)
+		// The root file system is read-only: the data directory a client
+		// still makes must be a volume.
+		mounted := map[string]string{}
+		for _, m := range c.VolumeMounts {
+			mounted[m.MountPath] = m.Name
+		}
+		if d := flagValue(c.Args, "data-dir"); d == "" || mounted[d] == "" {
+			t.Errorf("Job --data-dir %q: want a mounted volume there (mounts %v)", d, mounted)
+		}
+		var cmVolume bool
+		for _, v := range job.Spec.Template.Spec.Volumes {
+			if v.ConfigMap != nil && v.ConfigMap.Name == cm.Metadata.Name && mounted["/etc/windrow/policies"] == v.Name {
+				cmVolume = true
+			}
+		}
+		if !cmVolume {
+			t.Errorf("Job volumes %+v: the ConfigMap %s is not mounted at /etc/windrow/policies", job.Spec.Template.Spec.Volumes, cm.Metadata.Name)
 		}
 		checkEnv(t, c)
 	})
