@@ -18,7 +18,9 @@ import (
 )
 
 // What the compose file and the Helm chart must agree on with the image
-// and the code.
+// and the code. The Helm chart's tests live in the tools module
+// tools/helmcheck (Helm's engine stays out of this module's go.mod), with
+// copies of these constants and of the helpers they share.
 const (
 	// imageBinary is where deploy/build/image.sh (tools/image) and
 	// deploy/docker/Dockerfile put windrow, and the entrypoint.

@@ -1,4 +1,4 @@
-package deploy_test
+package helmcheck
 
 import (
 	"os"
@@ -86,13 +86,19 @@ func (c container) env(name string) (string, bool) {
 	return "", false
 }
 
+// chartDir is the chart under test, deploy/helm/windrow of the repository.
+func chartDir(t *testing.T) string {
+	t.Helper()
+	return filepath.Join(repoRoot(t), "deploy", "helm", "windrow")
+}
+
 // renderChart renders deploy/helm/windrow with Helm's own engine and its
 // default values, as `helm template prod deploy/helm/windrow` would (the
 // nats dependency left out: it cannot be downloaded here), and decodes
 // every object.
 func renderChart(t *testing.T) []manifest {
 	t.Helper()
-	ch, err := loader.Load("helm/windrow")
+	ch, err := loader.Load(chartDir(t))
 	if err != nil {
 		t.Fatalf("load the chart: %v", err)
 	}
@@ -133,7 +139,7 @@ func renderChart(t *testing.T) []manifest {
 // its repository, switched by nats.enabled, and values.yaml's default
 // natsURL names the three servers of that chart's StatefulSet.
 func TestHelmChartDeclaresNATS(t *testing.T) {
-	ch, err := loader.Load("helm/windrow")
+	ch, err := loader.Load(chartDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +168,7 @@ func TestHelmChartDeclaresNATS(t *testing.T) {
 // role with replicas, whose args are that windrow command with flags it
 // defines (the built binary's -h), --metrics-addr on the container port
 // the liveness (/healthz) and readiness (/readyz) probes use, which
-// windrow's metrics server serves; the environment is variables windrow
+// windrow's metrics server serves (a running `windrow up` of the binary); the environment is variables windrow
 // reads, with the cluster's three servers, 3 replicas and S3/PostgreSQL
 // secrets from Secrets; a policy ConfigMap holding deploy/policies' file,
 // which `windrow policy validate` accepts, applied by a hook Job running
@@ -170,9 +176,9 @@ func TestHelmChartDeclaresNATS(t *testing.T) {
 // annotations.
 func TestHelmChartRunsRealCommands(t *testing.T) {
 	objs := renderChart(t)
-	bin := buildWindrow(t)
+	bin := windrowBin(t)
 	known := windrowEnv(t)
-	srv := metricsServer(t)
+	srv := metricsServer(t, bin)
 
 	byKind := map[string][]manifest{}
 	for _, m := range objs {
@@ -288,7 +294,7 @@ func TestHelmChartRunsRealCommands(t *testing.T) {
 			t.Fatalf("%d ConfigMaps, %d Jobs, want 1 each", len(byKind["ConfigMap"]), len(byKind["Job"]))
 		}
 		cm, job := byKind["ConfigMap"][0], byKind["Job"][0]
-		want, err := os.ReadFile("policies/daily_store_sales.yaml")
+		want, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy", "policies", "daily_store_sales.yaml"))
 		if err != nil {
 			t.Fatal(err)
 		}
