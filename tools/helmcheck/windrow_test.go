@@ -180,7 +180,7 @@ func metricsServer(t *testing.T, bin string) string {
 
 // checkServed GETs path on windrow's metrics server and wants a 200: a
 // probe path the code does not serve fails. Readiness may take a moment
-// after start: a non-200 is retried for up to 30s.
+// after start: a 503 (not ready yet) is retried for up to 30s.
 func checkServed(t *testing.T, base, path string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -196,6 +196,10 @@ func checkServed(t *testing.T, base, path string) {
 		}
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusOK {
+			return
+		}
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("GET %s on windrow's metrics server: %s, want 200", path, resp.Status)
 			return
 		}
 		select {
