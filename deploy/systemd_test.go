@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -228,11 +230,19 @@ func flagValue(args []string, name string) string {
 // It fails the test if the command does not exist.
 func commandFlags(t *testing.T, bin, role string) map[string]bool {
 	t.Helper()
+	return helpFlags(t, bin, []string{role}, "Usage of "+role+":")
+}
+
+// helpFlags runs `windrow WORDS... -h`, checks that its output starts with
+// usage (the command exists) and returns the flags it lists, as
+// commandFlags does.
+func helpFlags(t *testing.T, bin string, words []string, usage string) map[string]bool {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, role, "-h").CombinedOutput()
-	if err != nil || !strings.HasPrefix(string(out), "Usage of "+role+":") {
-		t.Fatalf("windrow %s -h: not a command (%v):\n%s", role, err, out)
+	out, err := exec.CommandContext(ctx, bin, append(words, "-h")...).CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), usage) {
+		t.Fatalf("windrow %s -h: not a command (%v):\n%s", strings.Join(words, " "), err, out)
 	}
 	flags := map[string]bool{}
 	for _, line := range strings.Split(string(out), "\n") {
@@ -245,22 +255,51 @@ func commandFlags(t *testing.T, bin, role string) map[string]bool {
 		flags[f[0]] = len(f) > 1
 	}
 	if len(flags) == 0 {
-		t.Fatalf("windrow %s -h lists no flags:\n%s", role, out)
+		t.Fatalf("windrow %s -h lists no flags:\n%s", strings.Join(words, " "), out)
 	}
 	return flags
 }
 
-// buildWindrow builds cmd/windrow into a temporary directory.
+// built is the windrow binary the tests of this package share: built once
+// (a cgo link of DuckDB takes a while), removed by TestMain.
+var built struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// buildWindrow builds cmd/windrow into a temporary directory, once for all
+// the tests of the package.
 func buildWindrow(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "windrow")
-	start := time.Now()
-	// -mod=readonly: never touch go.mod or go.sum; fail instead.
-	cmd := exec.CommandContext(t.Context(), "go", "build", "-mod=readonly", "-o", bin, "./cmd/windrow")
-	cmd.Dir = ".."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/windrow: %v\n%s", err, out)
+	built.once.Do(func() {
+		built.dir, built.err = os.MkdirTemp("", "windrow-deploy-test-")
+		if built.err != nil {
+			return
+		}
+		bin := filepath.Join(built.dir, "windrow")
+		start := time.Now()
+		// -mod=readonly: never touch go.mod or go.sum; fail instead.
+		cmd := exec.Command("go", "build", "-mod=readonly", "-o", bin, "./cmd/windrow")
+		cmd.Dir = ".."
+		if out, err := cmd.CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build ./cmd/windrow: %w\n%s", err, out)
+			return
+		}
+		built.path = bin
+		t.Logf("built windrow in %s", time.Since(start).Round(100*time.Millisecond))
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
 	}
-	t.Logf("built windrow in %s", time.Since(start).Round(100*time.Millisecond))
-	return bin
+	return built.path
 }

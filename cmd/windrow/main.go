@@ -35,6 +35,7 @@ func init() {
 		{"policy", "validate|apply|diff|list|get|delete ...", "manage window policies (versioned in NATS KV; apply shows a diff)", runPolicy},
 		{"dlq", "ls|show|redrive ...", "list dead letters by policy and reason, show one, re-publish fixed or all of a reason", runDLQ},
 		{"query", "SQL", "run a read-only SQL query on the warehouse", runQuery},
+		{"probe", "[--addr HOST:PORT] healthz|readyz", "GET a windrow process's /healthz or /readyz; exit 0 only on 200 (container health checks)", runProbe},
 		{"bench", "[--events N] [--windows N]", "fill a stream, run the pipeline, report events/s and peak RSS", runBench},
 	}
 }
