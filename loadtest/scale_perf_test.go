@@ -65,25 +65,21 @@ func newScaleRig(t *testing.T, ctx context.Context, windrowBin, natsBin, dir str
 		}
 	})
 	r.nats = startNATS(t, ctx, natsBin, dir, r.start, true, 0)
-	policyFile := filepath.Join(dir, "bench_sales.yaml")
-	if err := os.WriteFile(policyFile, []byte(BenchPolicy), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	actx, cancel := context.WithTimeout(ctx, time.Minute)
-	out, err := exec.CommandContext(actx, windrowBin, "policy", "apply", "--nats-url", r.nats.URL(), "--nats-replicas", strconv.Itoa(clusterNodes),
-		"--data-dir", filepath.Join(dir, "cli"), policyFile).CombinedOutput()
-	cancel()
-	if err != nil {
-		t.Fatalf("windrow policy apply: %v\n%s", err, out)
-	}
-	if r.policy, err = windows.ParsePolicy(policyFile, []byte(BenchPolicy)); err != nil {
+	var err error
+	if r.policy, err = windows.ParsePolicy("bench_sales.yaml", []byte(BenchPolicy)); err != nil {
 		t.Fatal(err)
 	}
 	if r.client, err = stack.Open(ctx, stack.Config{DataDir: filepath.Join(dir, "client"), NATS: natsx.ClientConfig{URL: r.nats.URL(), Name: "scale client"},
-		Roles: []string{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}); err != nil {
+		NATSReplicas: clusterNodes, Roles: []string{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = r.client.Close() })
+	// The source stream is made and filled before the policy exists, so
+	// that the roles can start, idle, and be measured from the moment the
+	// policy is applied (applyPolicy): their start-up is not counted.
+	if _, err := natsx.EnsureSourceStream(ctx, r.client.JS, r.policy.Source.Stream, r.policy.Source.Subjects, natsx.WithReplicas(clusterNodes)); err != nil {
+		t.Fatal(err)
+	}
 
 	nc, err := nats.Connect(r.nats.URL(), nats.Name("scale publisher"), nats.MaxReconnects(-1))
 	if err != nil {
@@ -112,6 +108,38 @@ func newScaleRig(t *testing.T, ctx context.Context, windrowBin, natsBin, dir str
 	}
 	t.Logf("%s: filled %d events into the R3 stream in %s", filepath.Base(dir), events, time.Since(t0).Round(time.Millisecond))
 	return r
+}
+
+// applyPolicy applies the policy with the CLI; the roles start on it.
+func (r *scaleRig) applyPolicy(t *testing.T, ctx context.Context) {
+	t.Helper()
+	policyFile := filepath.Join(r.dir, "bench_sales.yaml")
+	if err := os.WriteFile(policyFile, []byte(BenchPolicy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	actx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(actx, r.windrow, "policy", "apply", "--nats-url", r.nats.URL(), "--nats-replicas", strconv.Itoa(clusterNodes),
+		"--data-dir", filepath.Join(r.dir, "cli"), policyFile).CombinedOutput()
+	if err != nil {
+		t.Fatalf("windrow policy apply: %v\n%s", err, out)
+	}
+}
+
+// idleCPU lets the started roles settle with no policy to run, and
+// returns their CPU seconds so far (start-up), to subtract.
+func idleCPU(t *testing.T, procs []*proc) []float64 {
+	t.Helper()
+	time.Sleep(3 * time.Second)
+	out := make([]float64, len(procs))
+	for i, p := range procs {
+		s, err := cpuSeconds(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = s
+	}
+	return out
 }
 
 func (r *scaleRig) start(p *proc) {
@@ -213,7 +241,6 @@ func TestIntakeScaling(t *testing.T) {
 	for _, n := range counts {
 		r := newScaleRig(t, ctx, windrowBin, natsBin, filepath.Join(root, fmt.Sprintf("n%d", n)), *scaleEvents)
 		var cols []*proc
-		t0 := time.Now()
 		for i := range n {
 			cpu := -1
 			if pin == 0 {
@@ -221,19 +248,22 @@ func TestIntakeScaling(t *testing.T) {
 			}
 			cols = append(cols, r.role(t, "collector", fmt.Sprintf("collector-%d", i+1), cpu))
 		}
+		base := idleCPU(t, cols)
+		t0 := time.Now()
+		r.applyPolicy(t, ctx)
 		if err := r.waitDrained(ctx, 10*time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		took := time.Since(t0)
 		rw := row{n: n, took: took}
 		var total float64
-		for _, p := range cols {
+		for i, p := range cols {
 			s, err := cpuSeconds(p)
 			if err != nil {
 				t.Fatal(err)
 			}
-			rw.cpu = append(rw.cpu, s)
-			total += s
+			rw.cpu = append(rw.cpu, s-base[i])
+			total += s - base[i]
 		}
 		rw.perCPUs = float64(*scaleEvents) / total
 		ws, err := inspect.Windows(ctx, r.client.States, r.policy.Name)
@@ -286,11 +316,13 @@ func TestClusterDrain(t *testing.T) {
 	windrowBin, natsBin := buildBinaries(t, ctx, filepath.Join(root, "bin"))
 	r := newScaleRig(t, ctx, windrowBin, natsBin, filepath.Join(root, "drain"), *scaleEvents)
 	wh := "--warehouse=" + filepath.Join(root, "drain", "warehouse.duckdb")
-	t0 := time.Now()
 	var roles []*proc
 	for _, role := range []string{"collector", "compactor", "loader"} {
 		roles = append(roles, r.role(t, role, role+"-1", -1, wh))
 	}
+	idleCPU(t, roles)
+	t0 := time.Now()
+	r.applyPolicy(t, ctx)
 	deadline := time.Now().Add(15 * time.Minute)
 	for {
 		ws, err := inspect.Windows(ctx, r.client.States, r.policy.Name)
