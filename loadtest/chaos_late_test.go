@@ -109,7 +109,9 @@ func (l *lateRounds) run(ctx context.Context, logf func(format string, args ...a
 func (l *lateRounds) loaded(ctx context.Context) ([]*messages.WindowState, error) {
 	deadline := time.Now().Add(l.waitLoad)
 	for {
-		ws, err := inspect.Windows(ctx, l.states, l.policy)
+		pctx, pcancel := context.WithTimeout(ctx, 10*time.Second) // a request lost in a leader change
+		ws, err := inspect.Windows(pctx, l.states, l.policy)
+		pcancel()
 		if err == nil {
 			ws = slices.DeleteFunc(ws, func(w *messages.WindowState) bool {
 				revising := w.Revision > 0 && (w.Status == messages.StatusSealed || w.Status == messages.StatusCompacted)

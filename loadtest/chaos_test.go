@@ -637,7 +637,12 @@ func waitSettled(ctx context.Context, s *stack.Stack, p *windows.Policy, want []
 	for {
 		var b strings.Builder
 		settled := true
-		ws, err := inspect.Windows(ctx, s.States, p.Name)
+		// Each poll has its own timeout: on a cluster a JetStream request
+		// lost in a leader change is never answered, and would take the
+		// whole settle bound.
+		pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
+		ws, err := inspect.Windows(pctx, s.States, p.Name)
+		pcancel()
 		if err != nil {
 			settled = false
 			fmt.Fprintf(&b, "\n  windows: %v", err)
@@ -682,7 +687,9 @@ func waitSettled(ctx context.Context, s *stack.Stack, p *windows.Policy, want []
 			settled = false
 		}
 		for _, c := range consumers {
-			info, err := consumerInfo(ctx, s, c.stream, c.name)
+			pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+			info, err := consumerInfo(pctx, s, c.stream, c.name)
+			pcancel()
 			if err != nil {
 				settled = false
 				fmt.Fprintf(&b, "\n  %s' consumer %s: %v", c.what, c.name, err)

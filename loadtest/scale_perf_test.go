@@ -192,7 +192,12 @@ func (r *scaleRig) waitDrained(ctx context.Context, timeout time.Duration) error
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
-		lag, err := inspect.CollectorLag(ctx, r.client.JS, r.policy.Source.Stream, r.policy.Name)
+		// Each poll has its own timeout: on a cluster a JetStream request
+		// lost in a leader change is never answered, and would wait as long
+		// as its context lets it.
+		pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+		lag, err := inspect.CollectorLag(pctx, r.client.JS, r.policy.Source.Stream, r.policy.Name)
+		pcancel()
 		if err == nil && lag.Pending == 0 && lag.AckPending == 0 && lag.AckFloor > 0 {
 			return nil
 		}
@@ -266,7 +271,9 @@ func TestIntakeScaling(t *testing.T) {
 			total += s - base[i]
 		}
 		rw.perCPUs = float64(*scaleEvents) / total
-		ws, err := inspect.Windows(ctx, r.client.States, r.policy.Name)
+		lctx, lcancel := context.WithTimeout(ctx, 30*time.Second)
+		ws, err := inspect.Windows(lctx, r.client.States, r.policy.Name)
+		lcancel()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -325,9 +332,15 @@ func TestClusterDrain(t *testing.T) {
 	r.applyPolicy(t, ctx)
 	deadline := time.Now().Add(15 * time.Minute)
 	for {
-		ws, err := inspect.Windows(ctx, r.client.States, r.policy.Name)
+		pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
+		ws, err := inspect.Windows(pctx, r.client.States, r.policy.Name)
+		pcancel()
 		if err != nil {
-			t.Fatal(err)
+			if time.Now().After(deadline) {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Second)
+			continue
 		}
 		loaded := 0
 		var rows int64
