@@ -182,11 +182,7 @@ func TestChaos(t *testing.T) {
 		t.Fatalf("bad flags: -chaos.late-share %g (want at least 0, above 0 with -chaos.late=revise, at most 1), -chaos.late-rounds %d (want at least 1)", *chaosLateFrac, *chaosLateRnds)
 	}
 	runStart := time.Now()
-	ctx, cancel := context.WithCancel(context.Background())
-	if dl, ok := t.Deadline(); ok {
-		// Leave time to report and clean up before go test's own timeout.
-		ctx, cancel = context.WithDeadline(context.Background(), dl.Add(-time.Minute))
-	}
+	ctx, cancel := runContext(t)
 	defer cancel()
 	seed := *chaosSeed
 	t.Logf("chaos: seed %d, topology %s (%d process(es) of each role), %d events over %d hours split between %d policies, published in %s, %d kills, %d NATS restarts, load mode %s, late: %s with late events (%g of the events) in %d rounds, %s windows (replay with -chaos.seed=%d)",
@@ -611,6 +607,15 @@ func TestChaos(t *testing.T) {
 	if len(rep.problems) > 0 {
 		t.Fatalf("exactly once does not hold: %d problems (replay with -chaos.seed=%d)", len(rep.problems), seed)
 	}
+}
+
+// runContext is a run's context: it ends a minute before go test's own
+// timeout, which leaves time to report and clean up.
+func runContext(t *testing.T) (context.Context, context.CancelFunc) {
+	if dl, ok := t.Deadline(); ok {
+		return context.WithDeadline(context.Background(), dl.Add(-time.Minute))
+	}
+	return context.WithCancel(context.Background())
 }
 
 // waitSettled waits until the policy has the windows want (tumbling:

@@ -224,10 +224,7 @@ func TestIntakeScaling(t *testing.T) {
 		}
 		counts = append(counts, n)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if dl, ok := t.Deadline(); ok {
-		ctx, cancel = context.WithDeadline(context.Background(), dl.Add(-time.Minute))
-	}
+	ctx, cancel := runContext(t)
 	defer cancel()
 	root := t.TempDir()
 	windrowBin, natsBin := buildBinaries(t, ctx, filepath.Join(root, "bin"))
@@ -314,10 +311,7 @@ func TestIntakeScaling(t *testing.T) {
 // until every window is LOADED, as `windrow bench` does in one process;
 // every event must be loaded once.
 func TestClusterDrain(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	if dl, ok := t.Deadline(); ok {
-		ctx, cancel = context.WithDeadline(context.Background(), dl.Add(-time.Minute))
-	}
+	ctx, cancel := runContext(t)
 	defer cancel()
 	root := t.TempDir()
 	windrowBin, natsBin := buildBinaries(t, ctx, filepath.Join(root, "bin"))
