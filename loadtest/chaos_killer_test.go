@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -322,8 +323,8 @@ func (m *monkey) kill(ctx context.Context, role string, mode killMode) (killReco
 	if len(procs) > 1 {
 		p = procs[m.rng.IntN(len(procs))]
 	}
-	px := m.proxies[p.name]
 	rec := killRecord{target: p.name, role: role, mode: mode.name, aimed: true}
+	var held []*proc // instances whose proxies fired besides the one killed
 	if !p.waitRunning(30 * time.Second) {
 		return rec, fmt.Errorf("%s is not running 30s after its last restart", p.name)
 	}
@@ -332,21 +333,17 @@ func (m *monkey) kill(ctx context.Context, role string, mode killMode) (killReco
 	var window string
 	switch {
 	case mode.point != nil:
-		fired := px.arm(mode.point(m))
-		limit, stop := m.waitLimit()
-		select {
-		case rec.note = <-fired:
-		case <-limit:
-			rec.aimed = px.disarm()
-			if rec.aimed { // fired just now
-				rec.note = <-fired
-			}
-		case <-ctx.Done():
-			px.disarm()
-			stop()
-			return rec, ctx.Err()
+		// Every instance of the role is armed: the one that reaches the
+		// crash point first is the one that dies.
+		var winner *proc
+		var err error
+		winner, rec.note, rec.aimed, held, err = m.armAll(ctx, procs, mode)
+		if err != nil {
+			return rec, err
 		}
-		stop()
+		if winner != nil {
+			p, rec.target = winner, winner.name
+		}
 		if mode.name == modeAfterCommit.name && rec.aimed {
 			rec.batchID = strings.Fields(rec.note)[1]
 		}
@@ -395,10 +392,76 @@ func (m *monkey) kill(ctx context.Context, role string, mode killMode) (killReco
 	if err := p.kill(syscall.SIGKILL, rec.down); err != nil {
 		return rec, err
 	}
+	for _, q := range held {
+		// It reached the crash point too, just after the winner: its proxy
+		// holds everything it sends, so it dies as well.
+		if err := q.kill(syscall.SIGKILL, rec.down); err != nil {
+			return rec, err
+		}
+		rec.note += "; " + q.name + " reached it too and was killed as well"
+	}
 	if mode.state != "" && rec.aimed {
 		rec.note = "window " + window + " " + m.status(ctx, window) + " after the kill"
 	}
 	return rec, nil
+}
+
+// armAll arms the crash point of mode on the proxy of every process of a
+// role and waits (up to the trigger wait) until one fires. It returns that
+// process (nil if none fired: the kill then lands at that moment on a
+// process picked at random), the note, whether it was aimed, and any other
+// process whose proxy fired meanwhile: its proxy now holds all it sends, so
+// it must be killed too.
+func (m *monkey) armAll(ctx context.Context, procs []*proc, mode killMode) (winner *proc, note string, aimed bool, held []*proc, err error) {
+	fired := make([]<-chan string, len(procs))
+	notes := make([]string, len(procs)) // each written by its watcher, read after wg.Wait
+	first := make(chan struct{}, len(procs))
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, q := range procs {
+		fired[i] = m.proxies[q.name].arm(mode.point(m))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case n := <-fired[i]:
+				notes[i] = n
+				first <- struct{}{}
+			case <-done:
+			}
+		}()
+	}
+	limit, stop := m.waitLimit()
+	select {
+	case <-first:
+	case <-limit:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	stop()
+	// Disarm every proxy; those that fired report it (a proxy fires once).
+	var hit []int
+	for i, q := range procs {
+		if m.proxies[q.name].disarm() {
+			hit = append(hit, i)
+		}
+	}
+	close(done)
+	wg.Wait()
+	for _, i := range hit {
+		if notes[i] == "" {
+			notes[i] = <-fired[i] // fired after its watcher saw done
+		}
+	}
+	if len(hit) == 0 {
+		return nil, "", false, nil, err
+	}
+	// The first to fire wins; with several, the one whose note came first
+	// cannot be told apart from here, so take the first in order.
+	for _, i := range hit[1:] {
+		held = append(held, procs[i])
+	}
+	return procs[hit[0]], notes[hit[0]], err == nil, held, err
 }
 
 // awaitState waits for a window state write with the given status and
