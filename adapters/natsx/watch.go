@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -65,7 +64,7 @@ func watchBounded(ctx context.Context, timeout time.Duration, start func(context
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%w (%d attempts of %s): %w", ErrWatchStart, attempt, timeout, ctx.Err())
 		}
-		if !timedOut && !retryable(r.err) {
+		if !timedOut && !transient(r.err) {
 			return nil, r.err
 		}
 		select {
@@ -74,21 +73,6 @@ func watchBounded(ctx context.Context, timeout time.Duration, start func(context
 		case <-time.After(min(time.Duration(attempt)*200*time.Millisecond, 2*time.Second)):
 		}
 	}
-}
-
-// retryable reports whether a failed start may succeed if made again: the
-// cluster is electing a leader, or the request went unanswered.
-func retryable(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, jetstream.ErrNoHeartbeat) {
-		return true
-	}
-	msg := err.Error()
-	for _, s := range []string{"no responders", "leadership", "timeout", "timed out", "not current", "no suitable peers", "temporarily unavailable"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
 }
 
 // boundWatcher ends its context when stopped.
